@@ -1,0 +1,15 @@
+"""The Celery app: configured from Django settings (CELERY_* names), tasks found in every app."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+app = Celery("flightdeck")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+app.conf.beat_schedule = {
+    "worker-heartbeat": {"task": "portal.tasks.worker_heartbeat_task", "schedule": 30.0},
+    "audit-verify-nightly": {"task": "releases.tasks.audit_verify_task", "schedule": 24 * 60 * 60.0},
+}

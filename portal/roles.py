@@ -1,0 +1,127 @@
+"""The roles of DESIGN.md as Django groups, and the permissions each one holds.
+
+A data migration applies this table (portal 0002); a later change to it needs a new migration that
+calls `roles_sync` again.
+"""
+
+PROJECT_OFFICE = "Project office"
+RELEASE_MANAGER = "Release manager"
+SECURITY_REVIEWER = "Security reviewer"
+ENVIRONMENT_ADMIN = "Environment admin"
+AUDITOR = "Auditor"
+ADMIN = "Admin"
+
+_READ_DOMAIN = [
+    f"releases.view_{model}"
+    for model in (
+        "portfolio",
+        "application",
+        "releasetrain",
+        "release",
+        "releasedependency",
+        "gatepolicy",
+        "gaterequirement",
+        "gate",
+        "signoff",
+        "environment",
+        "environmentcomponent",
+        "booking",
+        "freezewindow",
+        "deployment",
+        "workitem",
+        "workitemlink",
+        "build",
+        "testrun",
+    )
+]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    PROJECT_OFFICE: [*_READ_DOMAIN],
+    RELEASE_MANAGER: [
+        *_READ_DOMAIN,
+        "releases.add_release",
+        "releases.change_release",
+        "releases.change_release_dates",
+        "releases.add_releasedependency",
+        "releases.delete_releasedependency",
+        "releases.add_releasetrain",
+        "releases.change_releasetrain",
+        "releases.add_gatepolicy",
+        "releases.change_gatepolicy",
+        "releases.add_gaterequirement",
+        "releases.change_gaterequirement",
+        "releases.delete_gaterequirement",
+        "releases.add_booking",
+    ],
+    SECURITY_REVIEWER: [*_READ_DOMAIN, "releases.sign_gate"],
+    ENVIRONMENT_ADMIN: [
+        *_READ_DOMAIN,
+        "releases.add_environment",
+        "releases.change_environment",
+        "releases.add_booking",
+        "releases.change_booking",
+        "releases.decide_booking",
+        "releases.add_freezewindow",
+        "releases.change_freezewindow",
+        "releases.delete_freezewindow",
+    ],
+    AUDITOR: [*_READ_DOMAIN, "releases.view_auditevent", "releases.verify_audit"],
+    ADMIN: [
+        *_READ_DOMAIN,
+        "releases.view_auditevent",
+        "releases.verify_audit",
+        "releases.waive_gate",
+        "releases.sign_gate",
+        "releases.add_portfolio",
+        "releases.change_portfolio",
+        "releases.add_application",
+        "releases.change_application",
+        "releases.add_environment",
+        "releases.change_environment",
+        "releases.decide_booking",
+        "releases.add_freezewindow",
+        "releases.change_freezewindow",
+        "releases.delete_freezewindow",
+        "integrations.view_connection",
+        "integrations.add_connection",
+        "integrations.change_connection",
+        "integrations.delete_connection",
+        "integrations.run_sync",
+        "integrations.view_syncrun",
+        "integrations.view_applicationmapping",
+        "integrations.add_applicationmapping",
+        "integrations.change_applicationmapping",
+        "integrations.delete_applicationmapping",
+        "portal.view_user",
+        "portal.add_user",
+        "portal.change_user",
+    ],
+}
+
+ROLES = list(ROLE_PERMISSIONS)
+
+
+def roles_sync(apps, schema_editor=None) -> None:
+    """Create each role group and set exactly its permissions (usable from a migration)."""
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True  # historical app configs need this for create_permissions
+        create_permissions(app_config, apps=apps, verbosity=0)
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        wanted = []
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            wanted.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        group.permissions.set(wanted)
+
+
+def role_of(user) -> str:
+    """The role to show next to a user's name: the first of their groups in ROLES order."""
+    if user.is_superuser:
+        return ADMIN
+    names = {group.name for group in user.groups.all()}
+    return next((role for role in ROLES if role in names), "No role")

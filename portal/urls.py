@@ -1,0 +1,46 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from portal import views
+from portal.views import soon_page
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("releases/", include("releases.urls")),
+    path(
+        "calendar/",
+        soon_page(
+            "Release calendar",
+            "Every release across portfolios by month and week, with filters, freeze windows "
+            "and an ICS feed.",
+        ),
+        name="calendar",
+    ),
+    path(
+        "gates/",
+        soon_page("Gates", "Your queue of gates waiting for sign-off, with evidence from the teams' tools."),
+        name="gates",
+    ),
+    path(
+        "environments/",
+        soon_page(
+            "Environments", "Book shared test environments without double-booking, and see what runs where."
+        ),
+        name="environments",
+    ),
+    path(
+        "integrations/",
+        soon_page("Integrations", "Jira, Jenkins and GitHub connections, their sync runs and live progress."),
+        name="integrations",
+    ),
+    path(
+        "metrics/",
+        soon_page("Metrics", "Release frequency, lead time, slip and gate throughput over time."),
+        name="metrics",
+    ),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,32 @@
+"""The domain model of DESIGN.md. Fields, constraints and small properties only; writes live in services."""
+
+from releases.models.audit import AuditChainHead, AuditEvent
+from releases.models.environment import Booking, Deployment, Environment, EnvironmentComponent, FreezeWindow
+from releases.models.facts import Build, TestRun, WorkItem, WorkItemLink
+from releases.models.gate import Gate, GateKind, GatePolicy, GateRequirement, SignOff
+from releases.models.portfolio import Application, Portfolio, ReleaseTrain
+from releases.models.release import Release, ReleaseDependency
+
+__all__ = [
+    "Application",
+    "AuditChainHead",
+    "AuditEvent",
+    "Booking",
+    "Build",
+    "Deployment",
+    "Environment",
+    "EnvironmentComponent",
+    "FreezeWindow",
+    "Gate",
+    "GateKind",
+    "GatePolicy",
+    "GateRequirement",
+    "Portfolio",
+    "Release",
+    "ReleaseDependency",
+    "ReleaseTrain",
+    "SignOff",
+    "TestRun",
+    "WorkItem",
+    "WorkItemLink",
+]

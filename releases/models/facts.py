@@ -1,0 +1,153 @@
+"""Facts the teams' tools know: work items, builds, test runs. Synced in by integrations."""
+
+from django.db import models
+from django.db.models import F, Q
+
+from releases.models.base import ExternalFact, choices_constraint
+from releases.models.environment import Environment
+from releases.models.portfolio import Application
+from releases.models.release import Release
+
+
+class WorkItemType(models.TextChoices):
+    STORY = "story"
+    BUG = "bug"
+    TASK = "task"
+    EPIC = "epic"
+    SUBTASK = "subtask", "Sub-task"
+    OTHER = "other"
+
+
+class StatusCategory(models.TextChoices):
+    """From the tool's status *category*, never from (localised) status names."""
+
+    TODO = "todo", "To do"
+    IN_PROGRESS = "in_progress", "In progress"
+    DONE = "done"
+
+
+class WorkItem(ExternalFact):
+    Type = WorkItemType
+    StatusCategory = StatusCategory
+
+    application = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="work_items")
+    key = models.CharField(max_length=64)
+    title = models.CharField(max_length=500)
+    type = models.CharField(max_length=16, choices=Type, default=Type.STORY)
+    status_category = models.CharField(max_length=16, choices=StatusCategory, default=StatusCategory.TODO)
+    status_name = models.CharField(
+        max_length=100, blank=True, help_text="As the tool shows it (may be localised)."
+    )
+    priority = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(null=True, blank=True, help_text="Last change in the tool.")
+    descoped = models.BooleanField(default=False, help_text="Explicitly taken out of its releases' scope.")
+    fix_releases = models.ManyToManyField(Release, blank=True, related_name="work_items")
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.UniqueConstraint(fields=["application", "key"], name="workitem_unique_key"),
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=~Q(external_id=""),
+                name="workitem_unique_external_id",
+            ),
+            choices_constraint("type", WorkItemType, "workitem_type_valid"),
+            choices_constraint("status_category", StatusCategory, "workitem_status_category_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class WorkItemLink(models.Model):
+    """`blocker` blocks `blocked` (Jira's "blocks" / "is blocked by")."""
+
+    blocker = models.ForeignKey(WorkItem, on_delete=models.CASCADE, related_name="blocks_links")
+    blocked = models.ForeignKey(WorkItem, on_delete=models.CASCADE, related_name="blocked_by_links")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["blocker", "blocked"], name="workitemlink_unique_pair"),
+            models.CheckConstraint(condition=~Q(blocker=F("blocked")), name="workitemlink_not_itself"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.blocker_id} blocks {self.blocked_id}"
+
+
+class BuildResult(models.TextChoices):
+    SUCCESS = "success"
+    UNSTABLE = "unstable"
+    FAILURE = "failure"
+    ABORTED = "aborted"
+    RUNNING = "running"
+
+
+class Build(ExternalFact):
+    Result = BuildResult
+
+    application = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="builds")
+    job = models.CharField(max_length=200)
+    number = models.PositiveIntegerField()
+    result = models.CharField(max_length=16, choices=Result, default=Result.RUNNING)
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveBigIntegerField(default=0)
+    commit = models.CharField(max_length=64, blank=True)
+    url = models.URLField(max_length=500, blank=True)
+    release = models.ForeignKey(
+        Release, null=True, blank=True, on_delete=models.SET_NULL, related_name="builds"
+    )
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["application", "job", "number"], name="build_unique_number"),
+            choices_constraint("result", BuildResult, "build_result_valid"),
+        ]
+        indexes = [models.Index(fields=["release", "-started_at"], name="build_release_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.job} #{self.number}"
+
+
+class TestRun(ExternalFact):
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="test_runs")
+    build = models.ForeignKey(
+        Build, null=True, blank=True, on_delete=models.SET_NULL, related_name="test_runs"
+    )
+    environment = models.ForeignKey(
+        Environment, null=True, blank=True, on_delete=models.SET_NULL, related_name="test_runs"
+    )
+    name = models.CharField(max_length=200, blank=True)
+    passed = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    duration_ms = models.PositiveBigIntegerField(default=0)
+    executed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-executed_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=~Q(external_id=""),
+                name="testrun_unique_external_id",
+            ),
+        ]
+        indexes = [models.Index(fields=["release", "-executed_at"], name="testrun_release_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name or 'Test run'} ({self.passed}/{self.total})"
+
+    @property
+    def total(self) -> int:
+        return self.passed + self.failed + self.skipped + self.errors
+
+    @property
+    def pass_rate(self) -> float | None:
+        executed = self.passed + self.failed + self.errors
+        return self.passed / executed if executed else None

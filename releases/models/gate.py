@@ -1,0 +1,169 @@
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce
+
+from releases.models.base import choices_constraint
+from releases.models.portfolio import Portfolio
+from releases.models.release import Release
+
+
+class GateKind(models.TextChoices):
+    SECURITY = "security"
+    QA = "qa", "QA"
+    CAB = "cab", "CAB"
+    COMPLIANCE = "compliance"
+    SCOPE = "scope"
+    BUILD = "build"
+    CUSTOM = "custom"
+
+
+class GatePolicy(models.Model):
+    """The gates every release of a portfolio needs. The policy with no portfolio is the global one;
+    a portfolio's policy inherits it and adds or overrides requirements by (kind, name)."""
+
+    portfolio = models.ForeignKey(
+        Portfolio, null=True, blank=True, on_delete=models.CASCADE, related_name="gate_policies"
+    )
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        verbose_name_plural = "gate policies"
+        constraints = [
+            # One policy per portfolio, and exactly one global policy (NULL portfolio counts as 0).
+            models.UniqueConstraint(Coalesce("portfolio", Value(0)), name="gate_policy_one_per_portfolio"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GateRequirement(models.Model):
+    policy = models.ForeignKey(GatePolicy, on_delete=models.CASCADE, related_name="requirements")
+    kind = models.CharField(max_length=16, choices=GateKind)
+    name = models.CharField(max_length=100)
+    signer_group = models.ForeignKey(
+        Group,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The group whose members sign this gate; empty for a gate decided by evidence alone.",
+    )
+    approvals_required = models.PositiveSmallIntegerField(default=1)
+    criteria = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Automatic criteria, e.g. {"min_pass_rate": 0.95, "max_failed": 0}.',
+    )
+    due_days_before_target = models.PositiveSmallIntegerField(default=2)
+
+    class Meta:
+        ordering = ["policy", "kind", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "kind", "name"], name="requirement_unique_per_policy"),
+            choices_constraint("kind", GateKind, "requirement_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(approvals_required=0) | Q(signer_group__isnull=False),
+                name="requirement_signed_gate_has_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy}: {self.name}"
+
+
+class GateStatus(models.TextChoices):
+    PENDING = "pending"
+    PASSED = "passed"
+    FAILED = "failed"
+    WAIVED = "waived"
+
+
+class Gate(models.Model):
+    Status = GateStatus
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="gates")
+    requirement = models.ForeignKey(
+        GateRequirement, null=True, blank=True, on_delete=models.SET_NULL, related_name="gates"
+    )
+    kind = models.CharField(max_length=16, choices=GateKind)
+    name = models.CharField(max_length=100)
+    status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
+    due_date = models.DateField()
+    signer_group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    approvals_required = models.PositiveSmallIntegerField(default=1)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # The latest automatic evidence, with where and when it came from.
+    evidence_pass_rate = models.FloatField(null=True, blank=True)
+    evidence_failed_tests = models.PositiveIntegerField(null=True, blank=True)
+    evidence_open_blockers = models.PositiveIntegerField(null=True, blank=True)
+    evidence_build_result = models.CharField(max_length=16, blank=True)
+    evidence_source = models.CharField(max_length=200, blank=True)
+    evidence_at = models.DateTimeField(null=True, blank=True)
+    waived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    waiver_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["due_date", "kind"]
+        permissions = [("sign_gate", "Can sign off gates"), ("waive_gate", "Can waive gates")]
+        constraints = [
+            models.UniqueConstraint(fields=["release", "kind", "name"], name="gate_unique_per_release"),
+            choices_constraint("kind", GateKind, "gate_kind_valid"),
+            choices_constraint("status", GateStatus, "gate_status_valid"),
+            models.CheckConstraint(
+                condition=~Q(status="waived") | (Q(waived_by__isnull=False) & ~Q(waiver_reason="")),
+                name="gate_waiver_has_admin_and_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(evidence_pass_rate__isnull=True)
+                | Q(evidence_pass_rate__gte=0, evidence_pass_rate__lte=1),
+                name="gate_pass_rate_is_a_fraction",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "due_date"], name="gate_status_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} for {self.release_id}"
+
+
+class SignOffDecision(models.TextChoices):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+class SignOff(models.Model):
+    """A signed human decision on a gate. Never updated, never deleted."""
+
+    Decision = SignOffDecision
+
+    gate = models.ForeignKey(Gate, on_delete=models.PROTECT, related_name="signoffs")
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="signoffs")
+    signer_name = models.CharField(max_length=200, help_text="The printed name at the time of signing.")
+    decision = models.CharField(max_length=8, choices=Decision)
+    meaning = models.TextField(help_text="The words the signer agreed to.")
+    comment = models.TextField(blank=True)
+    signed_at = models.DateTimeField()
+    reauthenticated = models.BooleanField(default=False)
+    state_hash = models.CharField(max_length=64, help_text="SHA-256 of the release and gate state signed.")
+
+    class Meta:
+        ordering = ["signed_at"]
+        verbose_name = "sign-off"
+        constraints = [
+            models.UniqueConstraint(fields=["gate", "signer"], name="signoff_one_per_signer"),
+            choices_constraint("decision", SignOffDecision, "signoff_decision_valid"),
+            models.CheckConstraint(
+                condition=~Q(decision="reject") | ~Q(comment=""), name="signoff_reject_has_comment"
+            ),
+            models.CheckConstraint(condition=~Q(meaning=""), name="signoff_has_meaning"),
+            models.CheckConstraint(
+                condition=Q(state_hash__regex=r"^[0-9a-f]{64}$"), name="signoff_state_hash_sha256"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.signer_name} {self.decision} gate {self.gate_id}"

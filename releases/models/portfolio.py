@@ -1,0 +1,84 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from releases.models.base import choices_constraint, ends_after_start
+
+
+class Portfolio(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        help_text="A programme sits inside a portfolio.",
+    )
+    owners = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="owned_portfolios")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(parent=F("pk")), name="portfolio_not_its_own_parent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Criticality(models.TextChoices):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class Cadence(models.TextChoices):
+    WEEKLY = "weekly"
+    BIWEEKLY = "biweekly", "Every two weeks"
+    MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+    ON_DEMAND = "on_demand", "On demand"
+
+
+class Application(models.Model):
+    Criticality = Criticality
+    Cadence = Cadence
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.PROTECT, related_name="applications")
+    name = models.CharField(max_length=200)
+    key = models.CharField(max_length=32, unique=True, help_text="Short key, e.g. PAY.")
+    criticality = models.CharField(max_length=16, choices=Criticality, default=Criticality.MEDIUM)
+    release_cadence = models.CharField(max_length=16, choices=Cadence, default=Cadence.MONTHLY)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            choices_constraint("criticality", Criticality, "application_criticality_valid"),
+            choices_constraint("release_cadence", Cadence, "application_cadence_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key})"
+
+
+class ReleaseTrain(models.Model):
+    """An enterprise release: application releases that ship together in a window [starts_on, ends_on)."""
+
+    portfolio = models.ForeignKey(Portfolio, on_delete=models.PROTECT, related_name="trains")
+    name = models.CharField(max_length=200)
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+
+    class Meta:
+        ordering = ["starts_on", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["portfolio", "name"], name="train_unique_name_per_portfolio"),
+            ends_after_start("train_ends_after_start", start="starts_on", end="ends_on"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

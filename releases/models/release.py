@@ -1,0 +1,111 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from releases.models.base import ExternalFact, choices_constraint
+from releases.models.portfolio import Application, ReleaseTrain
+from releases.querysets import ReleaseQuerySet
+
+
+class ReleaseStatus(models.TextChoices):
+    PLANNED = "planned"
+    IN_PROGRESS = "in_progress", "In progress"
+    CODE_FREEZE = "code_freeze", "Code freeze"
+    READY = "ready"
+    RELEASED = "released"
+    CANCELLED = "cancelled"
+
+
+class Release(ExternalFact):
+    Status = ReleaseStatus
+
+    application = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="releases")
+    train = models.ForeignKey(
+        ReleaseTrain, null=True, blank=True, on_delete=models.SET_NULL, related_name="releases"
+    )
+    version = models.CharField(max_length=64)
+    summary = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=16, choices=Status, default=Status.PLANNED)
+    target_date = models.DateField()
+    code_freeze_date = models.DateField(null=True, blank=True)
+    actual_date = models.DateField(null=True, blank=True, help_text="The day it shipped.")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="owned_releases",
+    )
+    freeze_override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    freeze_override_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ReleaseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["target_date", "application_id", "version"]
+        permissions = [("change_release_dates", "Can change release dates, status and dependencies")]
+        constraints = [
+            models.UniqueConstraint(fields=["application", "version"], name="release_unique_version"),
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=~Q(external_id=""),
+                name="release_unique_external_id",
+            ),
+            choices_constraint("status", ReleaseStatus, "release_status_valid"),
+            models.CheckConstraint(
+                condition=Q(code_freeze_date__isnull=True) | Q(code_freeze_date__lte=F("target_date")),
+                name="release_code_freeze_not_after_target",
+            ),
+            # Shipped means it has a ship date, and only shipped releases have one.
+            models.CheckConstraint(
+                condition=Q(status="released", actual_date__isnull=False)
+                | (~Q(status="released") & Q(actual_date__isnull=True)),
+                name="release_actual_date_iff_released",
+            ),
+            models.CheckConstraint(
+                condition=Q(freeze_override_by__isnull=True) | ~Q(freeze_override_reason=""),
+                name="release_freeze_override_has_reason",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["target_date", "status"], name="release_target_status_idx"),
+            models.Index(fields=["application", "target_date"], name="release_app_target_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.application.key} {self.version}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in {self.Status.RELEASED, self.Status.CANCELLED}
+
+
+class DependencyKind(models.TextChoices):
+    SHIPS_BEFORE = "ships_before", "Ships before"
+    SHIPS_WITH = "ships_with", "Ships with"
+
+
+class ReleaseDependency(models.Model):
+    """`downstream` cannot ship before (or without) `upstream`. Cycles are refused by the service."""
+
+    Kind = DependencyKind
+
+    downstream = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="upstream_links")
+    upstream = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="downstream_links")
+    kind = models.CharField(max_length=16, choices=Kind, default=Kind.SHIPS_BEFORE)
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name_plural = "release dependencies"
+        constraints = [
+            models.UniqueConstraint(fields=["downstream", "upstream"], name="dependency_unique_pair"),
+            models.CheckConstraint(condition=~Q(downstream=F("upstream")), name="dependency_not_on_itself"),
+            choices_constraint("kind", DependencyKind, "dependency_kind_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.downstream} needs {self.upstream}"
