@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""Flightdeck's two commands. Needs nothing but Python 3.11+ (standard library only).
+
+    python3 dev.py run    create .venv, install, migrate, seed the demo, start web + Celery worker + beat
+    python3 dev.py test   create .venv, install, run the whole test suite
+
+Installing is skipped when pyproject.toml and constraints.txt have not changed since the last install.
+"""
+
+import argparse
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+PYTHON = BIN / "python"
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def say(message: str) -> None:
+    print(f"\033[1;34m==>\033[0m {message}", flush=True)
+
+
+def fail(message: str) -> None:
+    sys.exit(f"dev.py: {message}")
+
+
+def run(*args, **kwargs) -> None:
+    result = subprocess.run([str(a) for a in args], cwd=ROOT, check=False, **kwargs)
+    if result.returncode != 0:
+        fail(f"{' '.join(str(a) for a in args[:3])} ... exited with {result.returncode}")
+
+
+def install() -> None:
+    """Create the virtual environment and install the pinned packages; a no-op when nothing changed."""
+    if sys.version_info < (3, 11):  # noqa: UP036 (this script may be started by an older Python)
+        fail(f"Python 3.11 or newer is needed; this is {sys.version.split()[0]}")
+    if not PYTHON.exists():
+        say("creating the virtual environment in .venv")
+        run(sys.executable, "-m", "venv", VENV)
+    stamp = VENV / ".flightdeck-installed"
+    wanted = hashlib.sha256(b"".join((ROOT / f).read_bytes() for f in ("pyproject.toml", "constraints.txt")))
+    if stamp.exists() and stamp.read_text() == wanted.hexdigest():
+        return
+    say("installing Flightdeck and its pinned dependencies")
+    run(
+        PYTHON,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-c",
+        "constraints.txt",
+        "-e",
+        ".[dev]",
+    )
+    stamp.write_text(wanted.hexdigest())
+
+
+def manage(*args) -> None:
+    run(PYTHON, "manage.py", *args)
+
+
+# --- run -------------------------------------------------------------------------------------------
+
+
+def command_run(options) -> None:
+    install()
+    say("migrating the database")
+    manage("migrate", "--noinput", "-v", "0")
+    say(f"seeding demo data ({options.scale} scale)")
+    manage("seed_demo", "--scale", options.scale)
+    processes = start_processes(options.port)
+    try:
+        wait_until_up(f"http://127.0.0.1:{options.port}/healthz", processes)
+        print_welcome(options.port)
+        supervise(processes)
+    finally:
+        stop(processes)
+
+
+def start_processes(port: int) -> dict[str, subprocess.Popen]:
+    celery = BIN / "celery"
+    commands = {
+        "web": [
+            BIN / "gunicorn",
+            "portal.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--log-level",
+            "warning",
+        ],
+        "worker": [
+            celery,
+            "-A",
+            "portal",
+            "worker",
+            "-Q",
+            "default,sync",
+            "--concurrency",
+            "2",
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel",
+            "warning",
+        ],
+        "beat": [celery, "-A", "portal", "beat", "--loglevel", "warning"],
+    }
+    processes = {}
+    for name, command in commands.items():
+        say(f"starting {name}")
+        # Each child gets its own process group so Ctrl-C reaches it only through stop().
+        processes[name] = subprocess.Popen([str(c) for c in command], cwd=ROOT, start_new_session=True)
+    return processes
+
+
+def wait_until_up(url: str, processes: dict[str, subprocess.Popen], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        dead = [name for name, process in processes.items() if process.poll() is not None]
+        if dead:
+            fail(f"{', '.join(dead)} stopped during start-up (see the messages above)")
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (our own loopback URL)
+                return
+        except OSError:
+            time.sleep(0.5)
+    fail(f"the web server did not answer on {url} within {timeout:.0f} s")
+
+
+def print_welcome(port: int) -> None:
+    print(f"\n  Flightdeck is running at \033[1mhttp://127.0.0.1:{port}/\033[0m\n", flush=True)
+    # The accounts are defined with the demo data; read them through Django in the virtual environment.
+    subprocess.run(
+        [str(PYTHON), "manage.py", "shell", "-v", "0", "-c", PRINT_ACCOUNTS], cwd=ROOT, check=False
+    )
+    print("\n  Web, Celery worker and beat are running. Press Ctrl-C to stop all of them.\n", flush=True)
+
+
+PRINT_ACCOUNTS = """
+from releases.demo import DEMO_USERS
+print("  Demo accounts (username / password / role):")
+for u in DEMO_USERS:
+    print(f"    {u['username']:<10}  {u['password']:<24}  {u['role']}")
+"""
+
+
+def supervise(processes: dict[str, subprocess.Popen]) -> None:
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    try:
+        while True:
+            for name, process in processes.items():
+                if process.poll() is not None:
+                    fail(f"{name} exited with {process.returncode}; stopping the rest")
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print()
+        say("stopping")
+
+
+def stop(processes: dict[str, subprocess.Popen]) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for name, process in processes.items():
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            say(f"{name} did not stop in time; killing it")
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+# --- test ------------------------------------------------------------------------------------------
+
+
+def browser_available() -> bool:
+    """Chromium from Debian drives the browser tests; install it when this machine allows."""
+    if CHROMIUM.exists():
+        return True
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        say("installing Chromium from Debian for the browser tests")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "chromium"], check=False, env=env, stdout=subprocess.DEVNULL
+        )
+    return CHROMIUM.exists()
+
+
+def command_test(options) -> None:
+    install()
+    args = [PYTHON, "-m", "pytest", "-n", os.environ.get("PYTEST_WORKERS", "2"), *options.pytest_args]
+    if not browser_available():
+        if os.environ.get("FLIGHTDECK_REQUIRE_BROWSER"):
+            fail("the browser tests are required here, but /usr/bin/chromium is missing")
+        say(
+            "\033[1;33mChromium is not installed: the browser tests will NOT run "
+            "(apt-get install chromium to run them)\033[0m"
+        )
+        args += ["-m", "not browser"]
+    database = os.environ.get("DATABASE_URL", "embedded SQLite")
+    say(f"running the test suite on {database.split('@')[-1]}")
+    sys.exit(subprocess.run([str(a) for a in args], cwd=ROOT, check=False).returncode)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="run the portal with demo data")
+    run_parser.add_argument("--scale", choices=["small", "medium", "enterprise"], default="medium")
+    run_parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+    test_parser = commands.add_parser("test", help="install and run the whole test suite")
+    test_parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest")
+    commands.add_parser("install", help="only create .venv and install")
+    options = parser.parse_args()
+    {"run": command_run, "test": command_test, "install": lambda _: install()}[options.command](options)
+
+
+if __name__ == "__main__":
+    main()
