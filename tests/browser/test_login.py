@@ -6,7 +6,8 @@ from django.contrib.auth.models import Group
 from portal.models import User
 from portal.roles import PROJECT_OFFICE
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# serialized_rollback keeps the role groups that a data migration created.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 PASSWORD = "correct-horse-battery"
 
