@@ -119,7 +119,8 @@ def _database() -> dict:
             config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
         except (ValueError, KeyError) as exc:
             raise ImproperlyConfigured(
-                f"DATABASE_URL is not a database URL this portal can use: {exc}"
+                f"DATABASE_URL {url.split('://')[0]!r} is not a database this portal can use "
+                "(use postgres://user:password@host:5432/name, or leave it unset for the embedded SQLite)"
             ) from exc
         if not config.get("ENGINE") or (not config.get("NAME") and "sqlite" not in config["ENGINE"]):
             raise ImproperlyConfigured(f"DATABASE_URL names no database: {url!r}")
