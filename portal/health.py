@@ -18,7 +18,7 @@ def database_status() -> dict:
 def broker_status() -> dict:
     try:
         with celery_app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
+            conn.ensure_connection(max_retries=0, timeout=2)
             transport = conn.transport_cls
     except Exception as exc:  # kombu raises several types for an unreachable broker
         return {"ok": False, "error": _one_line(exc)}
