@@ -1,0 +1,414 @@
+"""The demo-data seeder: deterministic, complete, safe to re-run, and true to every invariant."""
+
+import io
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from django.apps import apps
+from django.contrib.auth import authenticate
+from django.core.management import CommandError, call_command
+
+from releases.demo import DEMO_SEED_ACTION, DEMO_USERS, LEDGER_KEY, generate
+from releases.models import (
+    Application,
+    AuditEvent,
+    Booking,
+    Build,
+    Deployment,
+    Environment,
+    EnvironmentComponent,
+    FreezeWindow,
+    Gate,
+    GatePolicy,
+    GateRequirement,
+    Portfolio,
+    Release,
+    ReleaseDependency,
+    ReleaseTrain,
+    SignOff,
+    WorkItem,
+    WorkItemLink,
+)
+from releases.models import TestRun as RecordedTestRun  # not a pytest class
+from releases.services.audit import audit_verify
+
+pytestmark = pytest.mark.django_db
+
+ANCHOR = date(2026, 11, 23)
+REPO = Path(__file__).resolve().parents[2]
+EVERY_MODEL = [
+    Portfolio,
+    Application,
+    ReleaseTrain,
+    Release,
+    ReleaseDependency,
+    GatePolicy,
+    GateRequirement,
+    Gate,
+    SignOff,
+    Environment,
+    EnvironmentComponent,
+    Booking,
+    FreezeWindow,
+    Deployment,
+    WorkItem,
+    WorkItem.fix_releases.through,
+    WorkItemLink,
+    Build,
+    RecordedTestRun,
+]
+
+
+@pytest.fixture(scope="module")
+def medium():
+    return generate(scale="medium", seed=1, anchor=ANCHOR)
+
+
+@pytest.fixture(scope="module")
+def enterprise():
+    return generate(scale="enterprise", seed=1, anchor=ANCHOR)
+
+
+def seed(*args: str) -> str:
+    out = io.StringIO()
+    call_command("seed_demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def seed_small() -> str:
+    return seed("--scale", "small", "--seed", "1", "--anchor", ANCHOR.isoformat())
+
+
+def row_counts() -> dict[str, int]:
+    return {model._meta.label: model.objects.count() for model in apps.get_models()}
+
+
+# --- invariant checkers (plain functions over plain rows, so they also run on in-memory data) ----
+
+
+def over_capacity(bookings, capacity: dict) -> list:
+    """(environment, instant, count) wherever approved half-open bookings exceed the capacity."""
+    events = []
+    for b in bookings:
+        if b["status"] == "approved":
+            events += [(b["environment_id"], b["starts_at"], 1), (b["environment_id"], b["ends_at"], -1)]
+    events.sort(key=lambda e: (e[0], e[1], e[2]))  # at one instant an end (-1) frees its slot first
+    problems, running = [], Counter()
+    for env, at, step in events:
+        running[env] += step
+        if running[env] > capacity[env]:
+            problems.append((env, at, running[env]))
+    return problems
+
+
+def cycle_members(edges) -> set:
+    """Nodes Kahn's algorithm cannot order (on a cycle, or downstream of one): empty iff acyclic."""
+    edges = list(edges)
+    nodes = {n for edge in edges for n in edge}
+    indegree = Counter(down for down, _up in edges)
+    upstream_of = {}
+    for down, up in edges:
+        upstream_of.setdefault(up, []).append(down)
+    ready = [n for n in nodes if indegree[n] == 0]
+    while ready:
+        for down in upstream_of.get(ready.pop(), []):
+            indegree[down] -= 1
+            if indegree[down] == 0:
+                ready.append(down)
+    return {n for n in nodes if indegree[n] > 0}
+
+
+def test_the_invariant_checkers_catch_violations():
+    at = [date(2026, 1, d) for d in (1, 2, 3)]
+    overlapping = [
+        {"environment_id": 1, "status": "approved", "starts_at": at[0], "ends_at": at[2]},
+        {"environment_id": 1, "status": "approved", "starts_at": at[1], "ends_at": at[2]},
+    ]
+    touching = [
+        {"environment_id": 1, "status": "approved", "starts_at": at[0], "ends_at": at[1]},
+        {"environment_id": 1, "status": "approved", "starts_at": at[1], "ends_at": at[2]},
+        {"environment_id": 1, "status": "requested", "starts_at": at[0], "ends_at": at[2]},
+    ]
+    assert over_capacity(overlapping, {1: 1}) and not over_capacity(overlapping, {1: 2})
+    assert not over_capacity(touching, {1: 1})
+    assert cycle_members([(1, 2), (2, 3), (3, 1)]) == {1, 2, 3}
+    assert cycle_members([(1, 2), (2, 3), (4, 1)]) == set()
+
+
+# --- (1) determinism ------------------------------------------------------------------------------
+
+
+def test_same_seed_anchor_and_scale_give_identical_data():
+    first = generate(scale="small", seed=1, anchor=ANCHOR)
+    again = generate(scale="small", seed=1, anchor=ANCHOR)
+    assert first.fingerprint() == again.fingerprint()
+    assert first.counts() == again.counts()
+
+    other_seed = generate(scale="small", seed=2, anchor=ANCHOR)
+    other_anchor = generate(scale="small", seed=1, anchor=ANCHOR + timedelta(days=1))
+    assert other_seed.fingerprint() != first.fingerprint()
+    assert other_anchor.fingerprint() != first.fingerprint()
+
+
+def test_generation_does_not_depend_on_the_process_hash_seed(tmp_path):
+    """Set iteration order changes with PYTHONHASHSEED; the data must not."""
+    script = (
+        "import datetime, django; django.setup(); from releases.demo import generate; "
+        f"anchor = datetime.date.fromisoformat('{ANCHOR}'); "
+        "print(generate(scale='medium', seed=1, anchor=anchor).fingerprint())"
+    )
+    fingerprints = set()
+    for hash_seed in ("1", "2"):
+        env = {
+            **os.environ,
+            "FLIGHTDECK_VAR_DIR": str(tmp_path),
+            "PYTHONHASHSEED": hash_seed,
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+        }
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        fingerprints.add(result.stdout.strip())
+    assert fingerprints == {generate(scale="medium", seed=1, anchor=ANCHOR).fingerprint()}
+
+
+def test_the_fingerprint_sees_a_change_in_any_row():
+    data = generate(scale="small", seed=1, anchor=ANCHOR)
+    before = data.fingerprint()
+    data.rows("sign_off")[-1]["comment"] += "!"
+    assert data.fingerprint() != before
+
+
+def test_dates_are_laid_out_around_the_anchor():
+    for anchor in (ANCHOR, ANCHOR + timedelta(days=200)):
+        data = generate(scale="small", seed=1, anchor=anchor)
+        targets = [r["target_date"] for r in data.rows("release")]
+        monday = anchor - timedelta(days=anchor.weekday())
+        assert monday - timedelta(weeks=104) <= min(targets) and max(targets) < monday + timedelta(weeks=52)
+        assert data.peak_week >= anchor + timedelta(days=21)
+        assert all(r["actual_date"] < anchor for r in data.rows("release") if r["actual_date"])
+
+
+# --- (2) a small seed: every model, the accounts, the audit event -------------------------------
+
+
+def test_seed_small_creates_every_model_the_accounts_and_one_audit_event():
+    output = seed_small()
+
+    for model in EVERY_MODEL:
+        assert model.objects.exists(), f"no {model._meta.label} rows"
+    assert Environment.objects.filter(components__isnull=False).exists()  # a composite
+    assert Booking.objects.filter(part_of__isnull=False).exists()  # it booked its parts
+    assert WorkItemLink.objects.exists()
+    assert (
+        Environment.objects.filter(capacity=1).exists()
+        and Environment.objects.filter(capacity__gt=1).exists()
+    )
+    assert Environment.objects.filter(bookable=False).exists()
+    assert FreezeWindow.objects.exclude(rrule="").exists()
+    assert GatePolicy.objects.filter(portfolio=None).count() == 1
+    assert Gate.objects.filter(status__in=["pending", "failed"], due_date__lt=ANCHOR).exists()  # exceptions
+
+    data = generate(scale="small", seed=1, anchor=ANCHOR)
+    event = AuditEvent.objects.get(action=DEMO_SEED_ACTION)
+    assert event.after["counts"] == data.counts()
+    assert event.after["fingerprint"] == data.fingerprint()
+    assert Release.objects.count() == data.counts()["releases"]
+    assert Booking.objects.count() == data.counts()["bookings"]
+    assert AuditEvent.objects.count() == 1  # no per-row events: the demo is an import
+    assert audit_verify().ok
+    assert "releases" in output and "Seeded small demo data" in output
+
+    for account in DEMO_USERS:
+        user = authenticate(username=account["username"], password=account["password"])
+        assert user is not None, account["username"]
+        assert user.get_full_name() == account["full_name"]
+        if account["role"] == "Admin":
+            assert user.is_superuser and user.is_staff
+        assert account["role"] in {g.name for g in user.groups.all()}
+    assert sum(a["role"] == "Security reviewer" for a in DEMO_USERS) >= 2  # quorum is demoable
+
+
+def test_seeded_rows_hold_the_invariants():
+    seed_small()
+    capacity = dict(Environment.objects.values_list("pk", "capacity"))
+    bookings = Booking.objects.values("environment_id", "status", "starts_at", "ends_at")
+    assert not over_capacity(bookings, capacity)
+    assert not cycle_members(ReleaseDependency.objects.values_list("downstream_id", "upstream_id"))
+    for booking in Booking.objects.select_related("environment"):
+        assert booking.exclusive == (booking.environment.capacity == 1)
+
+
+# --- (3) re-running, (4) refusing real data, (5) unknown scale ------------------------------------
+
+
+def test_rerunning_is_a_no_op():
+    seed_small()
+    before = row_counts()
+
+    output = seed("--scale", "medium", "--seed", "7")
+
+    assert output.strip() == "Demo data already present (scale small, seed 1); nothing to do."
+    assert row_counts() == before
+
+
+def test_refuses_a_database_with_real_releases():
+    portfolio = Portfolio.objects.create(name="Payments", slug="payments")
+    app = Application.objects.create(portfolio=portfolio, name="Payments Hub", key="PAY")
+    Release.objects.create(application=app, version="1.0.0", target_date=ANCHOR)
+
+    with pytest.raises(CommandError, match=r"holds real data \(1 releases\); seed_demo only seeds an empty"):
+        seed_small()
+    assert Release.objects.count() == 1
+    assert not AuditEvent.objects.exists()
+
+
+def test_unknown_scale_is_a_clear_error():
+    with pytest.raises(CommandError, match=r"argument --scale: invalid choice: 'huge'"):
+        seed("--scale", "huge")
+
+
+def test_unknown_scale_on_the_command_line_is_one_line_not_a_traceback(tmp_path):
+    env = {**os.environ, "FLIGHTDECK_VAR_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "seed_demo", "--scale", "huge"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("manage.py seed_demo: error: argument --scale: invalid choice: 'huge'")
+    assert "small" in last_line and "enterprise" in last_line
+
+
+# --- (6) invariants of generated data ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data_name", ["medium", "enterprise"])
+def test_generated_data_holds_the_invariants(request, data_name):
+    data = request.getfixturevalue(data_name)
+    capacity = {n: e["capacity"] for n, e in enumerate(data.rows("environment"))}
+    bookings = data.rows("booking") + data.rows("booking_part")
+    assert not over_capacity(bookings, capacity)
+    assert not cycle_members((d["downstream_id"], d["upstream_id"]) for d in data.rows("release_dependency"))
+    assert_rows_obey_the_database_constraints(data)
+
+
+def assert_rows_obey_the_database_constraints(data):
+    """What the Meta.constraints (and PostgreSQL's exclusion constraint) demand, checked in memory."""
+    releases = data.rows("release")
+    assert all((r["status"] == "released") == (r["actual_date"] is not None) for r in releases)
+    assert all(r["code_freeze_date"] is None or r["code_freeze_date"] <= r["target_date"] for r in releases)
+    assert all(r["freeze_override_by_id"] is None or r["freeze_override_reason"] for r in releases)
+    assert len({(r["application_id"], r["version"]) for r in releases}) == len(releases)
+    gates = data.rows("gate")
+    assert len({(g["release_id"], g["kind"], g["name"]) for g in gates}) == len(gates)
+    assert all(
+        g["status"] != "waived" or (g["waived_by_id"] is not None and g["waiver_reason"]) for g in gates
+    )
+    sign_offs = data.rows("sign_off")
+    assert len({(s["gate_id"], s["signer_id"]) for s in sign_offs}) == len(sign_offs)
+    for s in sign_offs:
+        assert s["meaning"] and s["reauthenticated"] and re.fullmatch(r"[0-9a-f]{64}", s["state_hash"])
+        assert s["decision"] == "approve" or s["comment"]
+    for b in data.rows("booking") + data.rows("booking_part"):
+        assert b["ends_at"] > b["starts_at"]
+        assert b["release_id"] is not None or b["application_id"] is not None
+        assert b["status"] in ("requested", "cancelled") or b["decided_by_id"] is not None
+    for f in data.rows("freeze_window"):
+        targets = (f["portfolio_id"] is not None, f["environment_id"] is not None)
+        assert (
+            targets
+            == {"global": (False, False), "portfolio": (True, False), "environment": (False, True)}[
+                f["scope"]
+            ]
+        )
+    items = data.rows("work_item")
+    assert len({(i["application_id"], i["key"]) for i in items}) == len(items)
+    builds = data.rows("build")
+    assert len({(b["application_id"], b["job"], b["number"]) for b in builds}) == len(builds)
+    runs = data.rows("test_run")
+    assert all(min(r["passed"], r["failed"], r["skipped"], r["errors"]) >= 0 for r in runs)
+
+
+# --- (7) the enterprise shape, generated in memory (about 3 s, no inserts) -------------------------
+
+
+def test_enterprise_shape(enterprise):
+    counts = enterprise.counts()
+    portfolios = enterprise.rows("portfolio")
+    assert sum(p["parent_id"] is None for p in portfolios) >= 8
+    assert any(p["parent_id"] is not None for p in portfolios)  # programmes
+    assert {"Retail Banking", "Payments", "Claims", "Policy Administration"} <= {
+        p["name"] for p in portfolios
+    }
+    assert counts["applications"] >= 35
+    assert counts["releases"] >= 50_000
+    assert counts["gates"] >= 20_000 and counts["sign-offs"] > 0
+    assert counts["environments"] >= 60
+    assert counts["bookings"] >= 5_000 and len(enterprise.rows("booking")) >= 5_000
+    assert counts["release dependencies"] > 0 and counts["work item links"] > 0
+    assert counts["builds"] > 0 and counts["test runs"] > 0 and counts["deployments"] > 0
+
+
+def test_enterprise_spans_three_years_with_one_peak_week_ahead(enterprise):
+    targets = [r["target_date"] for r in enterprise.rows("release")]
+    assert min(targets) <= ANCHOR - timedelta(days=700) and max(targets) >= ANCHOR + timedelta(days=350)
+    weeks = Counter(day - timedelta(days=day.weekday()) for day in targets)
+    (peak, peak_count), (_second, second_count) = weeks.most_common(2)
+    assert peak == enterprise.peak_week and peak_count == enterprise.peak_week_releases >= 1_600
+    assert second_count < peak_count / 2  # one peak, not a plateau
+    assert ANCHOR + timedelta(days=21) <= peak <= ANCHOR + timedelta(days=120)
+
+
+def test_enterprise_has_a_slow_ledger_that_many_releases_wait_for(enterprise):
+    apps_by_key = {a["key"]: n for n, a in enumerate(enterprise.rows("application"))}
+    releases = enterprise.rows("release")
+    ledger = [n for n, r in enumerate(releases) if r["application_id"] == apps_by_key[LEDGER_KEY]]
+    assert 10 <= len(ledger) <= 14  # quarterly over three years
+    assert all(releases[n]["status"] != "cancelled" for n in ledger)
+    waiting = [d for d in enterprise.rows("release_dependency") if d["upstream_id"] in set(ledger)]
+    assert len(waiting) >= 1_000
+    peak_ledger = [n for n in ledger if releases[n]["target_date"] == enterprise.peak_week]
+    assert len(peak_ledger) == 1
+    assert sum(d["upstream_id"] == peak_ledger[0] for d in waiting) >= 200
+    apps_with_dependencies = {releases[d["downstream_id"]]["application_id"] for d in waiting}
+    assert len(apps_with_dependencies) >= 10  # across applications
+
+
+def test_enterprise_statuses_tell_a_current_story(enterprise):
+    releases = enterprise.rows("release")
+    past = [r for r in releases if r["target_date"] < ANCHOR - timedelta(days=14)]
+    far = [r for r in releases if r["target_date"] > ANCHOR + timedelta(days=90)]
+    assert sum(r["status"] == "released" for r in past) / len(past) > 0.9
+    assert any(r["status"] == "cancelled" for r in past)
+    assert any(r["actual_date"] and r["actual_date"] > r["target_date"] for r in past)  # some shipped late
+    assert sum(r["status"] == "planned" for r in far) / len(far) > 0.7
+    near = Counter(r["status"] for r in releases if ANCHOR <= r["target_date"] < ANCHOR + timedelta(days=14))
+    assert near["in_progress"] and near["code_freeze"] and near["ready"]
+    open_ids = {n for n, r in enumerate(releases) if r["status"] not in ("released", "cancelled")}
+    overdue = [
+        g
+        for g in enterprise.rows("gate")
+        if g["release_id"] in open_ids and g["status"] in ("pending", "failed") and g["due_date"] < ANCHOR
+    ]
+    assert overdue  # the home page has exceptions to show
+    assert any(s["decision"] == "reject" for s in enterprise.rows("sign_off"))
+    assert any(g["status"] == "waived" for g in enterprise.rows("gate"))
