@@ -51,18 +51,9 @@ def install() -> None:
     if stamp.exists() and stamp.read_text() == wanted.hexdigest():
         return
     say("installing Flightdeck and its pinned dependencies")
-    run(
-        PYTHON,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "-c",
-        "constraints.txt",
-        "-e",
-        ".[dev]",
-    )
+    # -qq: errors only (a machine's pip configuration may add noisy warnings of its own).
+    pip = [PYTHON, "-m", "pip", "install", "-qq", "--disable-pip-version-check"]
+    run(*pip, "-c", "constraints.txt", "-e", ".[dev]")
     stamp.write_text(wanted.hexdigest())
 
 
