@@ -8,6 +8,7 @@ Installing is skipped when pyproject.toml and constraints.txt have not changed s
 """
 
 import argparse
+import contextlib
 import hashlib
 import os
 import shutil
@@ -70,16 +71,21 @@ def command_run(options) -> None:
     manage("migrate", "--noinput", "-v", "0")
     say(f"seeding demo data ({options.scale} scale)")
     manage("seed_demo", "--scale", options.scale)
-    processes = start_processes(options.port)
+    stop_on_signals()
+    processes: dict[str, subprocess.Popen] = {}
     try:
+        start_processes(options.port, processes)
         wait_until_up(f"http://127.0.0.1:{options.port}/healthz", processes)
         print_welcome(options.port)
         supervise(processes)
+    except KeyboardInterrupt:
+        print()
+        say("stopping")
     finally:
         stop(processes)
 
 
-def start_processes(port: int) -> dict[str, subprocess.Popen]:
+def start_processes(port: int, processes: dict[str, subprocess.Popen]) -> None:
     celery = BIN / "celery"
     commands = {
         "web": [
@@ -110,12 +116,10 @@ def start_processes(port: int) -> dict[str, subprocess.Popen]:
         ],
         "beat": [celery, "-A", "portal", "beat", "--loglevel", "warning"],
     }
-    processes = {}
     for name, command in commands.items():
         say(f"starting {name}")
         # Each child gets its own process group so Ctrl-C reaches it only through stop().
         processes[name] = subprocess.Popen([str(c) for c in command], cwd=ROOT, start_new_session=True)
-    return processes
 
 
 def wait_until_up(url: str, processes: dict[str, subprocess.Popen], timeout: float = 60) -> None:
@@ -150,33 +154,38 @@ for u in DEMO_USERS:
 
 
 def supervise(processes: dict[str, subprocess.Popen]) -> None:
-    def interrupted(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupted)
-    try:
-        while True:
-            for name, process in processes.items():
-                if process.poll() is not None:
-                    fail(f"{name} exited with {process.returncode}; stopping the rest")
-            time.sleep(1)
-    except KeyboardInterrupt:
-        print()
-        say("stopping")
+    while True:
+        for name, process in processes.items():
+            if process.poll() is not None:
+                fail(f"{name} exited with {process.returncode}; stopping the rest")
+        time.sleep(1)
 
 
 def stop(processes: dict[str, subprocess.Popen]) -> None:
+    """SIGTERM to each main process, which stops its own children (gunicorn workers, Celery's pool);
+    then whatever is left in its process group is killed."""
     for process in processes.values():
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
+            process.terminate()
+    deadline = time.monotonic() + 20
     for name, process in processes.items():
         try:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             say(f"{name} did not stop in time; killing it")
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        process.wait()
+
+
+def stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both end in a clean stop (a background start may have inherited SIGINT ignored)."""
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
 
 
 # --- test ------------------------------------------------------------------------------------------
