@@ -7,8 +7,10 @@ Two modes:
   PostgreSQL and Redis through DATABASE_URL and CELERY_BROKER_URL.
 """
 
+import contextlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -47,8 +49,14 @@ def _secret_key() -> str:
         )
     key_file = VAR_DIR / "secret_key"
     if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(64))
-        key_file.chmod(0o600)
+        # Written owner-only to a temporary file, then linked into place: readers never see a partial
+        # key, and when web and worker start together exactly one key wins.
+        fd, tmp = tempfile.mkstemp(dir=VAR_DIR)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(64))
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, key_file)
+        os.unlink(tmp)
     return key_file.read_text().strip()
 
 

@@ -4,6 +4,9 @@ import os
 from pathlib import Path
 
 import pytest
+from django.apps import apps as django_apps
+
+from portal.roles import roles_sync
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -26,6 +29,13 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if Path(str(item.fspath)).parent == Path(__file__).parent:
             item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(autouse=True)
+def role_groups(transactional_db):
+    """Browser tests run against a live server, so their data is committed and flushed after each test,
+    role groups included; put the groups a data migration made back before each test."""
+    roles_sync(django_apps)
 
 
 @pytest.fixture(scope="session")

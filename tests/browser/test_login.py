@@ -6,8 +6,7 @@ from django.contrib.auth.models import Group
 from portal.models import User
 from portal.roles import PROJECT_OFFICE
 
-# serialized_rollback keeps the role groups that a data migration created.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 PASSWORD = "correct-horse-battery"
 
