@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from integrations.crypto import decrypt_json, encrypt_json
 from releases.models import Application
@@ -29,7 +30,7 @@ class Connection(models.Model):
     request_budget = models.PositiveIntegerField(default=5000, help_text="Most requests one sync may make.")
     enabled = models.BooleanField(default=True)
     webhook_secret_encrypted = models.TextField(blank=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["name"]

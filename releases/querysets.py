@@ -33,6 +33,8 @@ def week_summary(*, week_start: date, today: date) -> dict:
         "shipping_this_week": Release.objects.open()
         .filter(target_date__gte=week_start, target_date__lt=week_start + timedelta(days=7))
         .count(),
-        "overdue_gates": Gate.objects.filter(status__in=["pending", "failed"], due_date__lt=today).count(),
+        "overdue_gates": Gate.objects.filter(status__in=["pending", "failed"], due_date__lt=today)
+        .exclude(release__status__in=["released", "cancelled"])
+        .count(),
         "waiting_bookings": Booking.objects.filter(status="requested").count(),
     }

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from releases.models.base import ExternalFact, choices_constraint, ends_after_start
 from releases.models.portfolio import Application, Portfolio
@@ -109,7 +110,7 @@ class Booking(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     freeze_override_reason = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = BookingQuerySet.as_manager()
 

@@ -114,6 +114,7 @@ class Build(ExternalFact):
 
 
 class TestRun(ExternalFact):
+    __test__ = False  # a model, not a test class for pytest to collect
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="test_runs")
     build = models.ForeignKey(
         Build, null=True, blank=True, on_delete=models.SET_NULL, related_name="test_runs"

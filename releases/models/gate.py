@@ -118,6 +118,12 @@ class Gate(models.Model):
                 condition=~Q(status="waived") | (Q(waived_by__isnull=False) & ~Q(waiver_reason="")),
                 name="gate_waiver_has_admin_and_reason",
             ),
+            # A decision has a time, and only decided gates have one.
+            models.CheckConstraint(
+                condition=Q(status="pending", decided_at__isnull=True)
+                | (~Q(status="pending") & Q(decided_at__isnull=False)),
+                name="gate_decided_at_iff_decided",
+            ),
             models.CheckConstraint(
                 condition=Q(evidence_pass_rate__isnull=True)
                 | Q(evidence_pass_rate__gte=0, evidence_pass_rate__lte=1),
@@ -147,7 +153,7 @@ class SignOff(models.Model):
     meaning = models.TextField(help_text="The words the signer agreed to.")
     comment = models.TextField(blank=True)
     signed_at = models.DateTimeField()
-    reauthenticated = models.BooleanField(default=False)
+    reauthenticated = models.BooleanField(default=True)
     state_hash = models.CharField(max_length=64, help_text="SHA-256 of the release and gate state signed.")
 
     class Meta:
@@ -160,6 +166,8 @@ class SignOff(models.Model):
                 condition=~Q(decision="reject") | ~Q(comment=""), name="signoff_reject_has_comment"
             ),
             models.CheckConstraint(condition=~Q(meaning=""), name="signoff_has_meaning"),
+            # The signer re-entered their password at the moment of signing; nothing else is a signature.
+            models.CheckConstraint(condition=Q(reauthenticated=True), name="signoff_reauthenticated"),
             models.CheckConstraint(
                 condition=Q(state_hash__regex=r"^[0-9a-f]{64}$"), name="signoff_state_hash_sha256"
             ),

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from releases.models.base import ExternalFact, choices_constraint
 from releases.models.portfolio import Application, ReleaseTrain
@@ -40,7 +41,7 @@ class Release(ExternalFact):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     freeze_override_reason = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = ReleaseQuerySet.as_manager()

@@ -7,10 +7,10 @@ from itertools import pairwise
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
-from releases.models import AuditChainHead, AuditEvent, Release
+from releases.models import AuditChainHead, AuditEvent, Release, SignOff
 from releases.services.audit import GENESIS_HASH, audit_record, audit_verify, event_hash, snapshot
 from releases.services.releases import release_create, release_update
 from tests import factories as f
@@ -59,6 +59,18 @@ def test_verify_passes_an_intact_chain():
     assert result.bad_seq is None
 
 
+def switch_off_append_only_guard(table: str = "releases_auditevent") -> None:
+    """Tamper as a database owner would: drop the guard trigger first (undone with the test's transaction).
+    The app itself cannot change or remove an event (see the tests at the end of this module)."""
+    trigger = f"{table}_append_only"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER TABLE refuses while FK checks are pending
+            cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
+        else:
+            cursor.execute(f"DROP TRIGGER {trigger}")
+
+
 def test_verify_passes_an_empty_chain():
     assert audit_verify().as_dict() == {
         "ok": True,
@@ -71,6 +83,7 @@ def test_verify_passes_an_empty_chain():
 
 def test_verify_names_a_changed_row():
     events = record(4)
+    switch_off_append_only_guard()
     AuditEvent.objects.filter(pk=events[1].pk).update(after={"n": 200})
     result = audit_verify()
     assert not result.ok
@@ -96,6 +109,7 @@ def test_verify_names_a_row_rewritten_with_a_fresh_hash_by_the_next_link():
         after=forged.after,
         created_at=forged.created_at,
     )
+    switch_off_append_only_guard()
     AuditEvent.objects.filter(pk=forged.pk).update(after=forged.after, hash=forged.hash)
     result = audit_verify()
     assert not result.ok
@@ -105,6 +119,7 @@ def test_verify_names_a_row_rewritten_with_a_fresh_hash_by_the_next_link():
 
 def test_verify_names_the_gap_left_by_a_deleted_middle_row():
     events = record(4)
+    switch_off_append_only_guard()
     AuditEvent.objects.filter(pk=events[1].pk).delete()
     result = audit_verify()
     assert not result.ok
@@ -115,6 +130,7 @@ def test_verify_names_the_gap_left_by_a_deleted_middle_row():
 
 def test_verify_detects_a_deleted_last_row_through_the_head():
     events = record(3)
+    switch_off_append_only_guard()
     AuditEvent.objects.filter(pk=events[-1].pk).delete()
     result = audit_verify()
     assert not result.ok
@@ -131,6 +147,7 @@ def test_audit_verify_command_reports_success(capsys):
 
 def test_audit_verify_command_fails_naming_the_bad_event():
     events = record(3)
+    switch_off_append_only_guard()
     AuditEvent.objects.filter(pk=events[1].pk).update(action="test.forged")
     with pytest.raises(CommandError) as excinfo:
         call_command("audit_verify")
@@ -305,3 +322,26 @@ def test_an_invalid_admin_save_writes_no_event(superuser_client):
     assert response.status_code == 200  # the form again, with the error
     assert Release.objects.get(pk=release.pk).code_freeze_date is None
     assert not AuditEvent.objects.exists()
+
+
+def test_the_database_refuses_to_change_an_audit_event():
+    event = record(1)[0]
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).update(action="test.forged")
+    assert audit_verify().ok
+
+
+def test_the_database_refuses_to_change_a_sign_off():
+    signoff = f.SignOffFactory()
+    with pytest.raises(IntegrityError, match="never changed"), transaction.atomic():
+        SignOff.objects.filter(pk=signoff.pk).update(decision="reject", comment="changed my mind")
+
+
+def test_postgresql_also_refuses_to_delete_audit_events_and_sign_offs():
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite guards updates only: Django's test flush deletes rows there")
+    event, signoff = record(1)[0], f.SignOffFactory()
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).delete()
+    with pytest.raises(IntegrityError, match="never changed"), transaction.atomic():
+        SignOff.objects.filter(pk=signoff.pk).delete()

@@ -52,8 +52,12 @@ def _error_fragment(name: str) -> str:
     return f"CHECK constraint failed: {name}"
 
 
-# A scope outside the choices also matches none of the scope shapes: either constraint may refuse it.
-ALSO_REFUSED_BY = {"freeze_scope_valid": ["freeze_scope_matches_target"]}
+# A bogus value may break a second constraint too; the database may name either.
+ALSO_REFUSED_BY = {
+    "freeze_scope_valid": ["freeze_scope_matches_target"],
+    # A status outside the choices is not "pending", so it also lacks the decision time decided gates have.
+    "gate_status_valid": ["gate_decided_at_iff_decided"],
+}
 
 
 @contextmanager
@@ -107,6 +111,8 @@ ENUM_COLUMNS = [
 
 def _enum_case(factory, field):
     def arrange():
+        if factory is f.SignOffFactory:  # append-only: a trigger refuses any update, so insert it bogus
+            return lambda: factory(**{field: "bogus"})
         row = factory()
         return _set(type(row), row.pk, **{field: "bogus"})
 
@@ -230,13 +236,17 @@ def gate_twice():
 @case("gate_waiver_has_admin_and_reason", "no-admin")
 def waiver_without_admin():
     gate = f.GateFactory()
-    return _set(Gate, gate.pk, status=Gate.Status.WAIVED, waiver_reason="Accepted risk, ticket SEC-1")
+    return _set(
+        Gate, gate.pk, status=Gate.Status.WAIVED, decided_at=f.moment(2), waiver_reason="Accepted risk, SEC-1"
+    )
 
 
 @case("gate_waiver_has_admin_and_reason", "no-reason")
 def waiver_without_reason():
     gate, admin = f.GateFactory(), f.UserFactory()
-    return _set(Gate, gate.pk, status=Gate.Status.WAIVED, waived_by=admin, waiver_reason="")
+    return _set(
+        Gate, gate.pk, status=Gate.Status.WAIVED, decided_at=f.moment(2), waived_by=admin, waiver_reason=""
+    )
 
 
 @case("gate_pass_rate_is_a_fraction", "above-one")
@@ -255,6 +265,21 @@ def pass_rate_negative():
 def signoff_twice():
     signoff = f.SignOffFactory()
     return lambda: f.SignOffFactory(gate=signoff.gate, signer=signoff.signer)
+
+
+@case("signoff_reauthenticated")
+def signoff_without_password():
+    return lambda: f.SignOffFactory(reauthenticated=False)
+
+
+@case("gate_decided_at_iff_decided", "passed-without-time")
+def gate_passed_without_time():
+    return lambda: f.GateFactory(status=Gate.Status.PASSED, decided_at=None)
+
+
+@case("gate_decided_at_iff_decided", "pending-with-time")
+def gate_pending_with_time():
+    return lambda: f.GateFactory(status=Gate.Status.PENDING, decided_at=f.moment(1))
 
 
 @case("signoff_reject_has_comment")
@@ -413,8 +438,16 @@ def second_chain_head():
 @case("audit_chain_never_forks")
 def audit_fork():
     first = audit_record(actor=None, action="test.first", object_type="test", object_id="1")
-    second = audit_record(actor=None, action="test.second", object_type="test", object_id="2")
-    return _set(AuditEvent, second.pk, prev_hash=first.prev_hash)
+    # A forged event inserted past audit_record(), claiming the same predecessor as the first one.
+    return lambda: AuditEvent.objects.create(
+        seq=first.seq + 1,
+        actor_label="mallory",
+        action="test.forged",
+        object_type="test",
+        created_at=first.created_at,
+        prev_hash=first.prev_hash,
+        hash="f" * 64,
+    )
 
 
 # --- integrations --------------------------------------------------------------------------------
@@ -587,7 +620,12 @@ def test_gate_edges_are_accepted():
     gate = f.GateFactory(evidence_pass_rate=0.0)
     f.GateFactory(evidence_pass_rate=1.0)
     f.GateFactory(evidence_pass_rate=None)
-    f.GateFactory(status=Gate.Status.WAIVED, waived_by=f.UserFactory(), waiver_reason="Accepted risk, SEC-9")
+    f.GateFactory(
+        status=Gate.Status.WAIVED,
+        decided_at=f.moment(3),
+        waived_by=f.UserFactory(),
+        waiver_reason="Accepted risk, SEC-9",
+    )
     f.SignOffFactory(gate=gate)
     f.SignOffFactory(gate=gate, decision=SignOff.Decision.REJECT, comment="Pen test findings still open")
     assert GateRequirement.objects.filter(signer_group=None).exists()
