@@ -3,12 +3,8 @@ no traceback), passes Django's deployment checks when configured, and the embedd
 
 These run manage.py in a subprocess with a private var/ directory, as an operator would."""
 
-import os
 import secrets
 import stat
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -17,35 +13,9 @@ from django.db import connection
 
 pytestmark = pytest.mark.django_db
 
-ROOT = Path(__file__).resolve().parents[2]
-CONFIG_VARIABLES = (
-    "FLIGHTDECK_ENV",
-    "SECRET_KEY",
-    "DATABASE_URL",
-    "CELERY_BROKER_URL",
-    "ALLOWED_HOSTS",
-    "FIELD_ENCRYPTION_KEY",
-    "DEBUG",
-    "DJANGO_ALLOW_ASYNC_UNSAFE",  # set by the browser tests' conftest; never in a deployment
-)
 
-
-def manage(tmp_path, *args, **variables) -> subprocess.CompletedProcess:
-    env = {name: value for name, value in os.environ.items() if name not in CONFIG_VARIABLES}
-    env |= {"FLIGHTDECK_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "portal.settings", **variables}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def test_production_without_a_secret_key_refuses_to_start_in_one_line(tmp_path):
-    result = manage(tmp_path, "check", FLIGHTDECK_ENV="production", ALLOWED_HOSTS="flightdeck.example.com")
+def test_production_without_a_secret_key_refuses_to_start_in_one_line(manage_py, tmp_path):
+    result = manage_py("check", FLIGHTDECK_ENV="production", ALLOWED_HOSTS="flightdeck.example.com")
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     last_line = result.stderr.strip().splitlines()[-1]
@@ -54,8 +24,8 @@ def test_production_without_a_secret_key_refuses_to_start_in_one_line(tmp_path):
     assert not (tmp_path / "secret_key").exists()  # production never invents a key
 
 
-def test_a_database_url_that_names_no_database_is_a_one_line_error(tmp_path):
-    result = manage(tmp_path, "check", DATABASE_URL="nonsense://x")
+def test_a_database_url_that_names_no_database_is_a_one_line_error(manage_py, tmp_path):
+    result = manage_py("check", DATABASE_URL="nonsense://x")
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
@@ -64,9 +34,8 @@ def test_a_database_url_that_names_no_database_is_a_one_line_error(tmp_path):
     assert "DATABASE_URL" in lines[0]
 
 
-def test_a_configured_production_instance_passes_the_deployment_checks(tmp_path):
-    result = manage(
-        tmp_path,
+def test_a_configured_production_instance_passes_the_deployment_checks(manage_py, tmp_path):
+    result = manage_py(
         "check",
         "--deploy",
         "--fail-level",
@@ -83,9 +52,9 @@ def test_a_configured_production_instance_passes_the_deployment_checks(tmp_path)
 PRINT_SECRET_KEY = "from django.conf import settings; print(settings.SECRET_KEY)"
 
 
-def test_embedded_mode_generates_its_secret_key_once_and_keeps_it_private(tmp_path):
-    first = manage(tmp_path, "shell", "--no-imports", "-c", PRINT_SECRET_KEY)
-    second = manage(tmp_path, "shell", "--no-imports", "-c", PRINT_SECRET_KEY)
+def test_embedded_mode_generates_its_secret_key_once_and_keeps_it_private(manage_py, tmp_path):
+    first = manage_py("shell", "--no-imports", "-c", PRINT_SECRET_KEY)
+    second = manage_py("shell", "--no-imports", "-c", PRINT_SECRET_KEY)
     assert first.returncode == second.returncode == 0, first.stderr + second.stderr
     key = first.stdout.strip()
     assert len(key) >= 50
@@ -113,8 +82,8 @@ with transaction.atomic():
 """
 
 
-def test_embedded_sqlite_uses_wal_and_takes_the_write_lock_at_begin(tmp_path):
-    result = manage(tmp_path, "shell", "--no-imports", "-c", SQLITE_PROBE)
+def test_embedded_sqlite_uses_wal_and_takes_the_write_lock_at_begin(manage_py, tmp_path):
+    result = manage_py("shell", "--no-imports", "-c", SQLITE_PROBE)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["wal", "write", "lock", "held"]
     assert (tmp_path / "flightdeck.sqlite3").exists()

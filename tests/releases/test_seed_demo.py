@@ -280,17 +280,8 @@ def test_unknown_scale_is_a_clear_error():
         seed("--scale", "huge")
 
 
-def test_unknown_scale_on_the_command_line_is_one_line_not_a_traceback(tmp_path):
-    env = {**os.environ, "FLIGHTDECK_VAR_DIR": str(tmp_path)}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "seed_demo", "--scale", "huge"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def test_unknown_scale_on_the_command_line_is_one_line_not_a_traceback(manage_py):
+    result = manage_py("seed_demo", "--scale", "huge")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     last_line = result.stderr.strip().splitlines()[-1]
