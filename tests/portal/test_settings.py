@@ -24,7 +24,7 @@ def test_production_without_a_secret_key_refuses_to_start_in_one_line(manage_py,
     assert not (tmp_path / "secret_key").exists()  # production never invents a key
 
 
-def test_a_database_url_that_names_no_database_is_a_one_line_error(manage_py, tmp_path):
+def test_a_database_url_that_names_no_database_is_a_one_line_error(manage_py):
     result = manage_py("check", DATABASE_URL="nonsense://x")
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -34,7 +34,7 @@ def test_a_database_url_that_names_no_database_is_a_one_line_error(manage_py, tm
     assert "DATABASE_URL" in lines[0]
 
 
-def test_a_configured_production_instance_passes_the_deployment_checks(manage_py, tmp_path):
+def test_a_configured_production_instance_passes_the_deployment_checks(manage_py):
     result = manage_py(
         "check",
         "--deploy",
