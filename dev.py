@@ -146,7 +146,7 @@ def print_welcome(port: int) -> None:
 
 
 PRINT_ACCOUNTS = """
-from releases.demo import DEMO_USERS
+from portal.demo import DEMO_USERS
 print("  Demo accounts (username / password / role):")
 for u in DEMO_USERS:
     print(f"    {u['username']:<10}  {u['password']:<24}  {u['role']}")

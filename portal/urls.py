@@ -10,7 +10,25 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("releases/", include("releases.urls")),
+    path(
+        "releases/",
+        include(
+            (
+                [
+                    path(
+                        "",
+                        soon_page(
+                            "Releases",
+                            "A sortable, filterable list of every release with its forecast and slip, "
+                            "exportable to CSV.",
+                        ),
+                        name="list",
+                    )
+                ],
+                "releases",
+            )
+        ),
+    ),
     path(
         "calendar/",
         soon_page(

@@ -5,7 +5,7 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from releases.demo import SCALES, DemoSeedRefused, demo_seed
+from portal.demo import SCALES, DemoSeedRefused, demo_seed
 
 
 def iso_date(value: str) -> date:
@@ -20,7 +20,7 @@ class Command(BaseCommand):
         "Seed an empty instance with demo data: portfolios, applications, three years of releases around "
         "the anchor date (two back, one ahead), gates and sign-offs, environments and bookings, freezes, "
         "deployments, work items, builds and test runs, and one demo account per role "
-        "(releases.demo.DEMO_USERS). The data is identical for the same --scale, --seed and --anchor; "
+        "(portal.demo.DEMO_USERS). The data is identical for the same --scale, --seed and --anchor; "
         "dates are laid out around the anchor (default today) so the demo always looks current. "
         "Does nothing if the instance already holds a demo seed; refuses to touch real data."
     )

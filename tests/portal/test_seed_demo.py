@@ -14,7 +14,7 @@ from django.apps import apps
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 
-from releases.demo import DEMO_SEED_ACTION, DEMO_USERS, LEDGER_KEY, generate
+from portal.demo import DEMO_SEED_ACTION, DEMO_USERS, LEDGER_KEY, generate
 from releases.models import (
     Application,
     AuditEvent,
@@ -159,7 +159,7 @@ def test_same_seed_anchor_and_scale_give_identical_data():
 def test_generation_does_not_depend_on_the_process_hash_seed(tmp_path):
     """Set iteration order changes with PYTHONHASHSEED; the data must not."""
     script = (
-        "import datetime, django; django.setup(); from releases.demo import generate; "
+        "import datetime, django; django.setup(); from portal.demo import generate; "
         f"anchor = datetime.date.fromisoformat('{ANCHOR}'); "
         "print(generate(scale='medium', seed=1, anchor=anchor).fingerprint())"
     )
