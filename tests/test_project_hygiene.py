@@ -1,5 +1,6 @@
 """The repository stays clean: models and migrations agree, and ruff finds nothing."""
 
+import ast
 import subprocess
 import sys
 
@@ -20,3 +21,24 @@ def test_ruff_is_clean(command):
         [sys.executable, "-m", "ruff", *command], cwd=REPO, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# DESIGN.md: imports run one way, integrations -> releases; portal wires both. The domain never
+# knows where its facts come from or how the site is put together.
+FORBIDDEN_IMPORTS = {"releases": ("integrations", "portal"), "integrations": ("portal",)}
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN_IMPORTS))
+def test_imports_run_one_way(package):
+    offenders = []
+    for path in sorted((REPO / package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            offenders += [
+                f"{path.relative_to(REPO)}:{node.lineno} imports {name}"
+                for name in names
+                if name.split(".")[0] in FORBIDDEN_IMPORTS[package]
+            ]
+    assert offenders == []
