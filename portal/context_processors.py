@@ -4,7 +4,7 @@ from portal.roles import role_of
 
 NAVIGATION = [
     ("Home", "home"),
-    ("Calendar", "calendar"),
+    ("Calendar", "calendar:month"),
     ("Releases", "releases:list"),
     ("Gates", "gates"),
     ("Environments", "environments"),

@@ -59,6 +59,7 @@ from releases.models import (
     WorkItemLink,
 )
 from releases.services.audit import audit_record
+from releases.services.forecasting import forecast_refresh
 
 
 def _account(username: str, password: str, role: str, full_name: str) -> dict:
@@ -1722,6 +1723,8 @@ def demo_seed(*, scale: str, seed: int, anchor: date, progress: Progress | None 
         audit_record(
             actor=None, action=DEMO_SEED_ACTION, object_type="demo", object_id=object_id, after=summary
         )
+        started = time.perf_counter()
+        progress("forecasts", forecast_refresh(today=anchor), time.perf_counter() - started)
     return DemoSeedResult(created=True, summary=summary)
 
 

@@ -10,34 +10,8 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path(
-        "releases/",
-        include(
-            (
-                [
-                    path(
-                        "",
-                        soon_page(
-                            "Releases",
-                            "A sortable, filterable list of every release with its forecast and slip, "
-                            "exportable to CSV.",
-                        ),
-                        name="list",
-                    )
-                ],
-                "releases",
-            )
-        ),
-    ),
-    path(
-        "calendar/",
-        soon_page(
-            "Release calendar",
-            "Every release across portfolios by month and week, with filters, freeze windows "
-            "and an ICS feed.",
-        ),
-        name="calendar",
-    ),
+    path("releases/", include("releases.urls")),
+    path("", include("releases.calendar_urls")),
     path(
         "gates/",
         soon_page("Gates", "Your queue of gates waiting for sign-off, with evidence from the teams' tools."),

@@ -43,6 +43,14 @@ class Release(ExternalFact):
     freeze_override_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
+    # Computed by releases.services.forecasting.forecast_refresh (one pass over the dependency graph);
+    # stored so pages read them with their rows instead of recomputing per request. Never typed in.
+    forecast_date = models.DateField(null=True, blank=True, editable=False)
+    forecast_slip_days = models.IntegerField(default=0, editable=False)
+    at_risk = models.BooleanField(default=False, editable=False)
+    forecast_waiting_for = models.JSONField(default=list, blank=True, editable=False)
+    forecast_critical_path = models.JSONField(default=list, blank=True, editable=False)
+    forecast_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = ReleaseQuerySet.as_manager()
 
@@ -75,6 +83,7 @@ class Release(ExternalFact):
         indexes = [
             models.Index(fields=["target_date", "status"], name="release_target_status_idx"),
             models.Index(fields=["application", "target_date"], name="release_app_target_idx"),
+            models.Index(fields=["at_risk", "target_date"], name="release_risk_target_idx"),
         ]
 
     def __str__(self) -> str:

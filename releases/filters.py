@@ -1,0 +1,72 @@
+"""The release filters shared by the calendar, the release list and the ICS feed.
+
+An unknown or malformed value (a deleted portfolio, a typo in a bookmarked URL) is dropped from the
+filter rather than emptying the page: views show `filterset.errors` as a notice.
+"""
+
+import django_filters
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from releases.models import Application, Gate, Portfolio, Release, ReleaseTrain
+
+
+class GateState:
+    OPEN = "open"
+    FAILED = "failed"
+    OVERDUE = "overdue"
+    CLEAR = "clear"
+    CHOICES = [
+        (OPEN, "Gates open"),
+        (FAILED, "A gate failed"),
+        (OVERDUE, "A gate overdue"),
+        (CLEAR, "All gates passed or waived"),
+    ]
+
+
+class ReleaseFilter(django_filters.FilterSet):
+    portfolio = django_filters.ModelChoiceFilter(
+        queryset=Portfolio.objects.all(), method="filter_portfolio", label="Portfolio"
+    )
+    application = django_filters.ModelChoiceFilter(queryset=Application.objects.all(), label="Application")
+    train = django_filters.ModelChoiceFilter(queryset=ReleaseTrain.objects.all(), label="Release train")
+    status = django_filters.MultipleChoiceFilter(choices=Release.Status.choices, label="Status")
+    gate_state = django_filters.ChoiceFilter(
+        choices=GateState.CHOICES, method="filter_gate_state", label="Gates"
+    )
+    at_risk = django_filters.BooleanFilter(
+        field_name="at_risk", widget=django_filters.widgets.BooleanWidget(), label="At risk only"
+    )
+    q = django_filters.CharFilter(method="filter_text", label="Search")
+
+    class Meta:
+        model = Release
+        fields = ["portfolio", "application", "train", "status", "gate_state", "at_risk", "q"]
+
+    def filter_portfolio(self, queryset, name, portfolio):
+        """A portfolio includes its programmes (child portfolios)."""
+        return queryset.filter(
+            Q(application__portfolio=portfolio) | Q(application__portfolio__parent=portfolio)
+        )
+
+    def filter_gate_state(self, queryset, name, state):
+        gates = Gate.objects.filter(release=OuterRef("pk"))
+        undecided = gates.filter(status__in=[Gate.Status.PENDING, Gate.Status.FAILED])
+        if state == GateState.OPEN:
+            return queryset.filter(Exists(undecided))
+        if state == GateState.FAILED:
+            return queryset.filter(Exists(gates.filter(status=Gate.Status.FAILED)))
+        if state == GateState.OVERDUE:
+            return queryset.filter(Exists(undecided.filter(due_date__lt=timezone.localdate())))
+        return queryset.filter(Exists(gates)).exclude(Exists(undecided))
+
+    def filter_text(self, queryset, name, text):
+        text = text.strip()
+        if not text:
+            return queryset
+        return queryset.filter(
+            Q(version__icontains=text)
+            | Q(application__key__iexact=text)
+            | Q(application__name__icontains=text)
+            | Q(summary__icontains=text)
+        )

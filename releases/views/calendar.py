@@ -1,0 +1,3 @@
+from releases.views.placeholder import being_built
+
+month = being_built("Release calendar")

@@ -1,0 +1,3 @@
+from releases.views.placeholder import being_built
+
+release_detail = being_built("Release")
