@@ -1,3 +1,245 @@
-from releases.views.placeholder import being_built
+"""The release calendar (month and ISO-week grids, a day's full list) and its ICS feed.
 
-month = being_built("Release calendar")
+Reads for these pages live here: the grid's releases come in ONE query (a window function cuts each
+day to its first few and counts the rest), the freeze windows in one more.
+"""
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_not_required
+from django.db.models import Count, F, Q, Window
+from django.db.models.functions import RowNumber
+from django.forms import CheckboxSelectMultiple
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from releases import ics
+from releases.calendar import BadPeriod, Day, FreezeDays, Period, build_grid, period_from
+from releases.filters import ReleaseFilter
+from releases.models import FreezeWindow, Portfolio, Release
+from releases.services.forecasting import freeze_days
+
+TEMPLATE = "releases/calendar.html"
+PERIOD_PARAMS = ("month", "week", "view")
+ROW_FIELDS = (
+    "id",
+    "target_date",
+    "version",
+    "summary",
+    "status",
+    "at_risk",
+    "forecast_date",
+    "forecast_slip_days",
+    "application__key",
+    "application__name",
+)
+# Within a day the releases at risk come first, so the few shown are the ones to look at.
+DAY_ORDER = (F("at_risk").desc(), F("application__key").asc(), F("version").asc())
+FEED_DAYS_BACK, FEED_DAYS_AHEAD = 92, 366  # about 3 months back and 12 ahead keep feeds small
+
+
+@require_GET
+def calendar_page(request):
+    """Month view (default: this month in the user's time zone) or ISO week view, filtered."""
+    today = _user_today(request.user)
+    try:
+        period = period_from(request.GET, today=today)
+    except BadPeriod as exc:
+        return _bad_request(request, str(exc))
+    filterset = _filterset(request)
+    rows = _labelled(_grid_rows(filterset, period))
+    freezes = _freeze_occurrences(_relevant_freezes(filterset, period.start, period.end), period.start)
+    context = {
+        **_page_context(request, filterset, period, today),
+        "weeks": build_grid(period, rows, freezes, today=today),
+    }
+    if request.htmx and request.htmx.target == "calendar-grid":
+        return render(request, f"{TEMPLATE}#calendar-grid", context)
+    return render(request, TEMPLATE, context)
+
+
+@require_GET
+def day_page(request, day: str):
+    """Every release of one day: the "+N more" of a grid cell, swapped in place or as its own page."""
+    try:
+        the_day = date.fromisoformat(day)
+    except ValueError:
+        return _bad_request(request, f"“{day}” is not a day: use YYYY-MM-DD, e.g. 2030-01-07.")
+    today = _user_today(request.user)
+    filterset = _filterset(request)
+    rows = _labelled(filterset.qs.filter(target_date=the_day).order_by(*DAY_ORDER).values(*ROW_FIELDS))
+    day_cell = Day(the_day, in_period=True, is_today=the_day == today, releases=rows, total=len(rows))
+    if request.htmx:
+        return render(request, f"{TEMPLATE}#day-releases", {"day": day_cell})
+    period = period_from({"week": the_day.strftime("%G-W%V")}, today=today)
+    context = {**_page_context(request, filterset, period, today), "day": day_cell, "view": "day"}
+    return render(request, TEMPLATE, context)
+
+
+@login_not_required  # calendar apps cannot log in: the personal feed token authenticates instead
+@require_GET
+def feed(request):
+    user = _feed_owner(request.GET.get("token", ""))
+    today = _user_today(user)
+    start, end = today - timedelta(days=FEED_DAYS_BACK), today + timedelta(days=FEED_DAYS_AHEAD)
+    filterset = ReleaseFilter(request.GET, queryset=Release.objects.all())
+    releases = (
+        filterset.qs.filter(target_date__gte=start, target_date__lt=end)
+        .order_by("target_date", "id")
+        .values(*ROW_FIELDS, "updated_at")
+    )
+    occurrences = [
+        (window.pk, days, window.starts_at)
+        for window in _relevant_freezes(filterset, start, end)
+        for days in _occurrences(window, start, end)
+    ]
+    calendar = ics.feed_calendar(
+        releases=releases.iterator(chunk_size=2000),
+        freezes=occurrences,
+        instance=settings.INSTANCE_NAME,
+        release_url=lambda pk: request.build_absolute_uri(reverse("releases:detail", args=[pk])),
+        status_labels=dict(Release.Status.choices),
+    )
+    response = HttpResponse(calendar.to_ical(), content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = 'inline; filename="flightdeck-releases.ics"'
+    response["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+# --- reads ------------------------------------------------------------------------------------------
+
+
+def _feed_owner(token: str):
+    """The active user whose feed token this is; a missing, unknown or rotated token is a 404."""
+    user = get_user_model().objects.filter(feed_token=token, is_active=True).first() if token else None
+    if user is None:
+        raise Http404("No calendar feed at this address.")
+    return user
+
+
+def _filterset(request) -> ReleaseFilter:
+    filterset = ReleaseFilter(request.GET, queryset=Release.objects.all())
+    filterset.form.fields["status"].widget = CheckboxSelectMultiple(choices=Release.Status.choices)
+    return filterset
+
+
+def _grid_rows(filterset: ReleaseFilter, period: Period):
+    """The period's releases, each day cut to its first few, with the day's counts: one query."""
+    cap = {"month": 4, "week": 25}[period.kind]
+    by_day = {"partition_by": F("target_date")}
+    return (
+        filterset.qs.filter(target_date__gte=period.start, target_date__lt=period.end)
+        .annotate(
+            day_rank=Window(RowNumber(), order_by=DAY_ORDER, **by_day),
+            day_total=Window(Count("id"), **by_day),
+            day_at_risk=Window(Count("id", filter=Q(at_risk=True)), **by_day),
+        )
+        .filter(day_rank__lte=cap)
+        .order_by("target_date", *DAY_ORDER)
+        .values(*ROW_FIELDS, "day_total", "day_at_risk")
+    )
+
+
+def _labelled(rows) -> list[dict]:
+    labels = dict(Release.Status.choices)
+    return [{**row, "status_label": labels[row["status"]]} for row in rows]
+
+
+def _relevant_freezes(filterset: ReleaseFilter, start: date, end: date):
+    """Global freezes, plus those of the filtered portfolio, its parent and its programmes (one query).
+    A recurring freeze may have started long before the period, so it is always read."""
+    scopes = Q(scope=FreezeWindow.Scope.GLOBAL)
+    if portfolio := _filtered_portfolio_id(filterset):
+        parent = Portfolio.objects.filter(children=portfolio).values("id")
+        scopes |= Q(portfolio_id=portfolio) | Q(portfolio__parent_id=portfolio) | Q(portfolio_id__in=parent)
+    in_range = Q(starts_at__lt=_midnight(end)) & (Q(ends_at__gt=_midnight(start)) | ~Q(rrule=""))
+    return FreezeWindow.objects.filter(scopes, in_range).select_related("portfolio")
+
+
+def _filtered_portfolio_id(filterset: ReleaseFilter) -> int | None:
+    data = _cleaned(filterset)
+    if data.get("portfolio"):
+        return data["portfolio"].pk
+    if data.get("application"):
+        return data["application"].portfolio_id
+    return None
+
+
+def _cleaned(filterset: ReleaseFilter) -> dict:
+    """The filter values that were understood (validation runs once; invalid values are absent)."""
+    filterset.is_valid()
+    return filterset.form.cleaned_data
+
+
+def _freeze_occurrences(windows, start: date) -> list[FreezeDays]:
+    return [days for window in windows for days in _occurrences(window, start, None)]
+
+
+def _occurrences(window: FreezeWindow, start: date, end: date | None) -> list[FreezeDays]:
+    reason = f"{window.portfolio.name} freeze: {window.reason}" if window.portfolio else window.reason
+    return [
+        FreezeDays(first, day_after, reason)
+        for first, day_after in freeze_days(window, today=start)
+        if day_after > start and (end is None or first < end)
+    ]
+
+
+def _midnight(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time()))
+
+
+def _user_today(user) -> date:
+    return timezone.localdate(timezone=ZoneInfo(user.time_zone))
+
+
+# --- presentation -----------------------------------------------------------------------------------
+
+
+def _page_context(request, filterset: ReleaseFilter, period: Period, today: date) -> dict:
+    filters = request.GET.copy()
+    for name in PERIOD_PARAMS:
+        filters.pop(name, None)
+    filter_query = filters.urlencode()
+
+    def link(target: Period) -> str:
+        name, value = target.param
+        return f"?{name}={value}" + (f"&{filter_query}" if filter_query else "")
+
+    today_period = period_from({"view": period.kind}, today=today)
+    return {
+        "period": period,
+        "filterset": filterset,
+        "notices": _ignored_filters(request, filterset),
+        "filter_query": filter_query,
+        "links": {
+            "previous": link(period.previous()),
+            "next": link(period.following()),
+            "today": link(today_period),
+            "month": link(period.as_month()),
+            "week": link(period.as_week(today)),
+        },
+        "feed_url": request.build_absolute_uri(reverse("calendar:ics"))
+        + f"?token={request.user.feed_token}"
+        + (f"&{filter_query}" if filter_query else ""),
+        "statuses": Release.Status.choices,
+        "at_risk_only": _cleaned(filterset).get("at_risk") is True,
+    }
+
+
+def _ignored_filters(request, filterset: ReleaseFilter) -> list[str]:
+    """Filter values that name nothing (a deleted portfolio, a typo in a bookmark) are dropped."""
+    fields = filterset.form.fields
+    return [
+        f"{fields[name].label}: “{', '.join(request.GET.getlist(name))}” matches nothing, so it is ignored."
+        for name in filterset.errors
+    ]
+
+
+def _bad_request(request, message: str) -> HttpResponse:
+    return render(request, TEMPLATE, {"error": message, "view": "error"}, status=400)
