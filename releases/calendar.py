@@ -133,6 +133,11 @@ class Day:
     def frozen(self) -> bool:
         return bool(self.freezes)
 
+    @property
+    def iso_week(self) -> str:
+        year, week, _ = self.date.isocalendar()
+        return f"{year}-W{week:02d}"
+
 
 def build_grid(
     period: Period,

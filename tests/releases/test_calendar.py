@@ -157,6 +157,12 @@ def test_the_day_page_without_javascript_lists_every_release_of_the_day(client):
     assert "<html" in html
 
 
+def test_a_days_number_opens_its_week_with_the_filters(client):
+    html = client.get(f"{JAN}&at_risk=true").content.decode()
+    cell = day_cell(html, date(2030, 1, 9))
+    assert 'href="?week=2030-W02&amp;at_risk=true"' in cell
+
+
 def test_the_expanded_day_keeps_the_filters(client):
     portfolio = f.PortfolioFactory()
     for n in range(6):
@@ -165,7 +171,7 @@ def test_the_expanded_day_keeps_the_filters(client):
         )
     f.ReleaseFactory(application__key="OUT", target_date=date(2030, 1, 9))
     cell = day_cell(client.get(f"{JAN}&portfolio={portfolio.pk}").content.decode(), date(2030, 1, 9))
-    more = re.search(r'hx-get="([^"]+)"', cell).group(1)
+    more = re.search(r'class="cal-more" href="[^"]+"\s+hx-get="([^"]+)"', cell).group(1)
     assert more == f"/calendar/day/2030-01-09/?portfolio={portfolio.pk}"
     partial = client.get(more, HTTP_HX_REQUEST="true").content.decode()
     assert len(shown_releases(partial)) == 6 and "OUT" not in partial
