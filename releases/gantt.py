@@ -73,6 +73,7 @@ class Bar:
     end_x: float  # where arrows to downstream releases leave from
     critical: bool
     waiting_text: str
+    path_text: str  # this release's own critical path, upstream first: "LEDG 2027.1 → PAY 4.1"
     title: str
 
     @property
@@ -129,6 +130,7 @@ class GanttLayout:
     ghost_divider_y: float | None
     critical_ids: list[int]  # the train's critical path, upstream first
     critical_labels: list[str]
+    critical_at_risk: bool  # the path ends in a release at risk (else: in the latest release, on course)
     description: str
 
     @property
@@ -198,17 +200,19 @@ def gantt_layout(
         ghost_divider_y=AXIS_HEIGHT + ghosts * ROW_HEIGHT + GHOST_GAP / 2 if ghosts else None,
         critical_ids=critical[::-1],
         critical_labels=[labels.get(rid, f"release #{rid}") for rid in critical[::-1]],
+        critical_at_risk=bool(critical) and critical[0] in {r.id for r in ordered if r.at_risk},
         description=_description(ordered, window, critical[::-1], labels),
     )
 
 
 def critical_chain(releases: list[GanttRelease]) -> list[int]:
-    """The release whose forecast ends the train (latest forecast, then the largest slip), followed by
-    its stored critical path: the upstream chain that sets that date, nearest first."""
+    """The release with the latest forecast, followed by its stored critical path (the upstream chain
+    that sets that date, nearest first). When releases are at risk, the latest of those: a release that
+    simply targets the last day of the train is not what holds the train up."""
     candidates = [r for r in releases if _finish(r) is not None and r.status != "cancelled"]
     if not candidates:
         return []
-    last = max(candidates, key=lambda r: (_finish(r), r.slip_days, r.label))
+    last = max(candidates, key=lambda r: (r.at_risk, _finish(r), r.slip_days, r.label))
     return [last.id, *last.critical_path]
 
 
@@ -277,6 +281,7 @@ def _bar(release, row, top, x_of, day_width, critical, labels) -> Bar:
         end_x=max(target_end, finish_end),
         critical=critical,
         waiting_text=waiting,
+        path_text=" → ".join(labels.get(rid, f"release #{rid}") for rid in release.critical_path[::-1]),
         title=_bar_title(release, waiting),
     )
 

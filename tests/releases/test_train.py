@@ -120,6 +120,20 @@ def test_critical_path_is_the_chain_behind_the_latest_forecast():
     assert "Critical path: APP1 1.1 → APP2 1.2 → APP3 1.3." in layout.description
 
 
+def test_critical_path_prefers_the_latest_release_at_risk_over_a_later_one_on_course():
+    releases = [
+        release(1, day(1), forecast=day(3)),
+        release(2, day(2), forecast=day(4), critical_path=(1,), at_risk=True, slip_days=2),
+        release(3, day(6)),  # the train's last day, on course: it holds nothing up
+    ]
+    layout = gantt_layout(releases, [GanttLink(2, 1)], window=WINDOW, today=day(0))
+    assert layout.critical_ids == [1, 2]
+    assert layout.critical_at_risk
+    assert next(b for b in layout.bars if b.release.id == 2).path_text == "APP1 1.1"
+    on_course = gantt_layout([release(1, day(1)), release(3, day(6))], [], window=WINDOW, today=day(0))
+    assert on_course.critical_ids == [3] and not on_course.critical_at_risk
+
+
 def test_critical_path_through_other_trains_is_drawn_even_without_their_dependency_rows():
     releases = [
         release(1, day(0), ghost=True),

@@ -1,0 +1,324 @@
+"""Page timings and query counts at enterprise scale against the targets of DESIGN.md, as one JSON object.
+
+    .venv/bin/python bench/pages.py [--var-dir /tmp/fd-pages] [--requests 30] [--warmup 3]
+    .venv/bin/python bench/pages.py --database-url postgres://postgres@127.0.0.1:5432/flightdeck_pages
+
+The instance is built once: migrate, then `seed_demo --scale enterprise` (which does nothing when the
+instance already holds a demo seed). --var-dir keeps the instance for the next run (SQLite); without it a
+temporary folder is used and removed. With --database-url the PostgreSQL database is dropped and created
+first, unless --reuse is given and it already holds a demo seed.
+
+Each page is requested --warmup times, then --requests times with Django's test Client in this process
+(the whole middleware stack, no network), logged in as the project-office demo user `po` (the admin
+changelist as `admin`); one more request counts its queries. A page still being built is measured as
+it is and marked "stub". Also measured: the month view's floor (one raw SQL query for the same month
+plus a minimal template render), the forecast of the largest portfolio (releases.forecast.forecast_all
+over its facts) and a full forecast_refresh.
+"""
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import nullcontext
+from datetime import date, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SCALE = "enterprise"
+TARGETS = {
+    "calendar_month": {"p95_ms": 50, "queries": 3},
+    "release_list": {"p95_ms": 100, "queries": 10},
+    "release_list_filtered": {"p95_ms": 100, "queries": 10},
+    "release_page": {"queries": 15},
+}
+MONTH_TO_FLOOR_TARGET = 2.5
+LIST_TO_ADMIN_TARGET = 1.0
+FORECAST_TARGET_MS = 200
+CLOSED = ["released", "cancelled"]
+FLOOR_TEMPLATE = (
+    "<table>{% for day, key, version, status, at_risk in rows %}<tr><td>{{ day }}</td><td>{{ key }}</td>"
+    "<td>{{ version }}</td><td>{{ status }}</td><td>{{ at_risk }}</td></tr>{% endfor %}</table>"
+)
+# The queries every signed-in request spends before the view runs: session, user, role badge (groups).
+AUTH_QUERY_MARKS = ('FROM "django_session"', 'FROM "portal_user" WHERE', '"auth_group"')
+
+
+def main() -> None:
+    options = parse_args()
+    with (
+        nullcontext(options.var_dir)
+        if options.var_dir
+        else tempfile.TemporaryDirectory(prefix="flightdeck-bench-pages-") as var_dir
+    ):
+        os.environ.update(FLIGHTDECK_VAR_DIR=str(var_dir), DATABASE_URL=options.database_url)
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+        if options.database_url and not (options.reuse and _postgres_seeded(options.database_url)):
+            from seed import recreate_database  # bench/seed.py, next to this file
+
+            recreate_database(options.database_url)
+        sys.path.insert(0, str(REPO))
+        import django
+
+        django.setup()
+        result = run(options)
+    print(json.dumps(result, indent=2))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--var-dir", default="", help="instance folder kept between runs (default: temporary)"
+    )
+    parser.add_argument(
+        "--database-url", default="", help="postgres://... (dropped and created); default SQLite"
+    )
+    parser.add_argument("--reuse", action="store_true", help="keep a PostgreSQL database already seeded")
+    parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    return parser.parse_args()
+
+
+def run(options: argparse.Namespace) -> dict:
+    from django.core.management import call_command
+    from django.db import connection
+
+    seed_started = time.perf_counter()
+    call_command("migrate", "--noinput", verbosity=0)
+    call_command("seed_demo", "--scale", SCALE, stdout=sys.stderr)
+    seed_seconds = time.perf_counter() - seed_started
+    subjects = find_subjects()
+    pages = measure_pages(subjects, n=options.requests, warmup=options.warmup)
+    floor = measure_floor(subjects["month"], n=options.requests, warmup=options.warmup)
+    month_ratio = _ratio(pages["calendar_month"]["p95_ms"], floor["p95_ms"], MONTH_TO_FLOOR_TARGET)
+    list_ratio = _ratio(
+        pages["release_list"]["p95_ms"], pages["admin_changelist"]["p95_ms"], LIST_TO_ADMIN_TARGET
+    )
+    forecast = measure_forecast(subjects["largest_portfolio"])
+    refresh = measure_refresh()
+    verdicts = [p["meets_target"] for p in pages.values() if "meets_target" in p]
+    verdicts += [month_ratio["meets_target"], list_ratio["meets_target"], forecast["meets_target"]]
+    return {
+        "database": connection.vendor,
+        "scale": SCALE,
+        "releases": subjects["releases"],
+        "requests_per_page": options.requests,
+        "warmup": options.warmup,
+        "setup_seconds": round(seed_seconds, 1),
+        "peak_week": subjects["peak_week"],
+        "pages": pages,
+        "month_floor": floor,
+        "month_to_floor": month_ratio,
+        "list_to_admin_changelist": list_ratio,
+        "forecast_largest_portfolio": forecast,
+        "forecast_refresh": refresh,
+        "query_counts": "queries_total: every query of the request; queries_page: without the session, "
+        "user and role-badge queries every signed-in request makes (the query targets apply to these)",
+        "meets_all_targets": all(verdicts),
+    }
+
+
+def find_subjects() -> dict:
+    """What to measure, found in the seeded data: the month of the peak week, the largest portfolio and
+    train, and an open release with gates and dependencies both ways."""
+    from django.db.models import Count, Q
+
+    from releases.models import AuditEvent, Portfolio, Release, ReleaseTrain
+
+    seeded = AuditEvent.objects.filter(action="demo.seed").values_list("after", flat=True).first()
+    peak_start = date.fromisoformat(seeded["peak_week"]["start"])
+    open_releases = Count("applications__releases", filter=~Q(applications__releases__status__in=CLOSED))
+    largest = Portfolio.objects.annotate(n=open_releases).order_by("-n", "pk").first()
+    train = ReleaseTrain.objects.annotate(n=Count("releases")).order_by("-n", "pk").first()
+    release = (
+        Release.objects.open()
+        .annotate(
+            ups=Count("upstream_links", distinct=True),
+            downs=Count("downstream_links", distinct=True),
+            gate_count=Count("gates", distinct=True),
+        )
+        .filter(ups__gt=0, downs__gt=0, gate_count__gt=0)
+        .order_by("-downs", "pk")
+        .first()
+    )
+    return {
+        "releases": Release.objects.count(),
+        "peak_week": seeded["peak_week"],
+        "month": peak_start.replace(day=1),
+        "largest_portfolio": largest,
+        "train": train,
+        "release": release,
+    }
+
+
+def measure_pages(subjects: dict, *, n: int, warmup: int) -> dict:
+    from django.test import Client
+    from django.urls import reverse
+
+    from portal.models import User
+
+    po, admin = Client(raise_request_exception=False), Client(raise_request_exception=False)
+    po.force_login(User.objects.get(username="po"))
+    admin.force_login(User.objects.get(username="admin"))
+    month, portfolio = subjects["month"], subjects["largest_portfolio"]
+    urls = {
+        "calendar_month": (po, f"{reverse('calendar:month')}?month={month:%Y-%m}"),
+        "release_list": (po, reverse("releases:list")),
+        "release_list_filtered": (
+            po,
+            f"{reverse('releases:list')}?portfolio={portfolio.pk}&status=in_progress",
+        ),
+        "release_page": (po, reverse("releases:detail", args=[subjects["release"].pk])),
+        "train_page": (po, reverse("releases:train", args=[subjects["train"].pk])),
+        "admin_changelist": (admin, reverse("admin:releases_release_changelist")),
+    }
+    pages = {}
+    for name, (client, url) in urls.items():
+        pages[name] = _judge(measure_page(client, url, n=n, warmup=warmup), TARGETS.get(name))
+    pages["train_page"]["releases"] = subjects["train"].releases.count()
+    pages["release_page"]["release"] = str(subjects["release"])
+    return pages
+
+
+def measure_page(client, url: str, *, n: int, warmup: int) -> dict:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(warmup):
+        client.get(url)
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        response = client.get(url)
+        times.append((time.perf_counter() - started) * 1000)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    own = [q for q in queries.captured_queries if not any(mark in q["sql"] for mark in AUTH_QUERY_MARKS)]
+    return {
+        "url": url,
+        "status": response.status_code,
+        "stub": b"card-soon" in response.content,  # the "being built" placeholder
+        "bytes": len(response.content),
+        **_percentiles(times),
+        "queries_total": len(queries),
+        "queries_page": len(own),
+    }
+
+
+def _judge(page: dict, target: dict | None) -> dict:
+    """A page meets its target when it answered 200, is the real page (not the placeholder), and its
+    p95 and own query count are within the targets it has."""
+    if not target:
+        return page
+    meets = page["status"] == 200 and not page["stub"]
+    meets &= page["p95_ms"] <= target.get("p95_ms", math.inf)
+    meets &= page["queries_page"] <= target.get("queries", math.inf)
+    return page | {"target": target, "meets_target": meets}
+
+
+def measure_floor(month: date, *, n: int, warmup: int) -> dict:
+    """One raw SQL query for the month's releases and a minimal render of them as a table."""
+    from django.db import connection
+    from django.template import Context, Template
+
+    from releases.models import Application, Release
+
+    next_month = (month + timedelta(days=32)).replace(day=1)
+    sql = (
+        f'SELECT r.target_date, a.key, r.version, r.status, r.at_risk FROM "{Release._meta.db_table}" r '
+        f'JOIN "{Application._meta.db_table}" a ON a.id = r.application_id '
+        "WHERE r.target_date >= %s AND r.target_date < %s ORDER BY r.target_date, a.key, r.version"
+    )
+    template = Template(FLOOR_TEMPLATE)
+
+    def once() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [month, next_month])
+            rows = cursor.fetchall()
+        template.render(Context({"rows": rows}))
+        return len(rows)
+
+    for _ in range(warmup):
+        count = once()
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        count = once()
+        times.append((time.perf_counter() - started) * 1000)
+    return {"month": f"{month:%Y-%m}", "releases": count, **_percentiles(times)}
+
+
+def measure_forecast(portfolio, runs: int = 5) -> dict:
+    """forecast_all over the largest portfolio's open releases (the facts loaded once, not timed in)."""
+    from django.utils import timezone
+
+    from releases.forecast import forecast_all
+    from releases.models import Release
+    from releases.services.forecasting import OPEN, load_facts
+
+    today = timezone.localdate()
+    columns = ["id", "target_date", "status", "actual_date", "application_id"]
+    columns += ["application__portfolio_id", "freeze_override_by_id"]
+    rows = {
+        row["id"]: row
+        for row in Release.objects.filter(status__in=OPEN, application__portfolio=portfolio).values(*columns)
+    }
+    started = time.perf_counter()
+    facts = load_facts(rows, today=today)
+    load_ms = (time.perf_counter() - started) * 1000
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        forecast_all(facts.values(), today=today)
+        times.append((time.perf_counter() - started) * 1000)
+    worst = max(times)
+    return {
+        "portfolio": portfolio.name,
+        "open_releases": len(rows),
+        "facts": len(facts),
+        "load_facts_ms": round(load_ms, 1),
+        "forecast_all_ms": {"median": round(statistics.median(times), 1), "max": round(worst, 1)},
+        "target_ms": FORECAST_TARGET_MS,
+        "meets_target": worst <= FORECAST_TARGET_MS,
+    }
+
+
+def measure_refresh() -> dict:
+    """A full forecast_refresh over every open release, twice: the second finds nothing to write."""
+    from releases.services.forecasting import forecast_refresh
+
+    runs = []
+    for _ in range(2):
+        started = time.perf_counter()
+        changed = forecast_refresh()
+        runs.append({"seconds": round(time.perf_counter() - started, 2), "rows_changed": changed})
+    return {"first": runs[0], "second": runs[1]}
+
+
+def _percentiles(times: list[float]) -> dict:
+    ordered = sorted(times)
+    p95 = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+    return {"p50_ms": round(statistics.median(ordered), 1), "p95_ms": round(p95, 1)}
+
+
+def _ratio(value: float, base: float, target: float) -> dict:
+    ratio = value / base if base else math.inf
+    return {"value": round(ratio, 2), "target": target, "meets_target": ratio <= target}
+
+
+def _postgres_seeded(url: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(url.replace("postgres://", "postgresql://", 1)) as db:
+            return bool(db.execute("SELECT 1 FROM releases_auditevent WHERE action = 'demo.seed'").fetchone())
+    except psycopg.Error:
+        return False
+
+
+if __name__ == "__main__":
+    main()
