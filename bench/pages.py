@@ -235,21 +235,25 @@ def measure_floor(month: date, *, n: int, warmup: int) -> dict:
     )
     template = Template(FLOOR_TEMPLATE)
 
-    def once() -> int:
+    def once() -> tuple[int, float, float]:
+        started = time.perf_counter()
         with connection.cursor() as cursor:
             cursor.execute(sql, [month, next_month])
             rows = cursor.fetchall()
+        fetched = time.perf_counter()
         template.render(Context({"rows": rows}))
-        return len(rows)
+        return len(rows), (fetched - started) * 1000, (time.perf_counter() - fetched) * 1000
 
     for _ in range(warmup):
-        count = once()
-    times = []
-    for _ in range(n):
-        started = time.perf_counter()
-        count = once()
-        times.append((time.perf_counter() - started) * 1000)
-    return {"month": f"{month:%Y-%m}", "releases": count, **_percentiles(times)}
+        once()
+    runs = [once() for _ in range(n)]
+    return {
+        "month": f"{month:%Y-%m}",
+        "releases": runs[0][0],
+        **_percentiles([sql_ms + render_ms for _, sql_ms, render_ms in runs]),
+        "sql_p50_ms": round(statistics.median(sql_ms for _, sql_ms, _ in runs), 1),
+        "render_p50_ms": round(statistics.median(render_ms for _, _, render_ms in runs), 1),
+    }
 
 
 def measure_forecast(portfolio, runs: int = 5) -> dict:

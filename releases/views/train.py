@@ -35,8 +35,8 @@ RELEASE_FIELDS = {
 def train_detail(request, pk: int):
     train = get_object_or_404(ReleaseTrain.objects.select_related("portfolio"), pk=pk)
     releases = [_gantt_release(row) for row in train.releases.values(*RELEASE_FIELDS.values())]
-    holding_ids = {rid for release in releases for rid in release.critical_path}
-    links, ghosts = _links_and_holders(train, holding_ids, {r.id for r in releases})
+    path_ids = {rid for release in releases for rid in release.critical_path}
+    links, ghosts = _links_and_holders(train, path_ids, {r.id for r in releases})
     layout = gantt_layout(
         [*releases, *ghosts], links, window=(train.starts_on, train.ends_on), today=timezone.localdate()
     )
@@ -49,17 +49,17 @@ def train_detail(request, pk: int):
     return render(request, "releases/train_detail.html", context)
 
 
-def _links_and_holders(train, critical_ids: set[int], train_ids: set[int]):
+def _links_and_holders(train, path_ids: set[int], train_ids: set[int]):
     """The dependencies into the train's releases and along their critical paths, in one query, with the
     upstream releases of other trains (ghost rows): those a train release depends on directly, and
     those further up a critical path."""
     upstream_fields = [f"upstream__{name}" for name in RELEASE_FIELDS.values()]
-    rows = ReleaseDependency.objects.filter(Q(downstream__train=train) | Q(downstream_id__in=critical_ids))
+    rows = ReleaseDependency.objects.filter(Q(downstream__train=train) | Q(downstream_id__in=path_ids))
     links, ghosts = [], {}
     for row in rows.values("downstream_id", "kind", *upstream_fields):
         upstream = {name.removeprefix("upstream__"): value for name, value in row.items()}
         up_id, down_id = upstream["id"], row["downstream_id"]
-        if down_id not in train_ids and up_id not in critical_ids:
+        if down_id not in train_ids and up_id not in path_ids:
             continue  # another upstream of a release further up a critical path
         links.append(GanttLink(downstream=down_id, upstream=up_id, kind=row["kind"]))
         if up_id not in train_ids:

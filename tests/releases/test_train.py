@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from releases.gantt import GanttLink, GanttRelease, critical_chain, gantt_layout, waiting_text
+from releases.models import Release
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -250,6 +251,24 @@ def test_train_page_shows_an_accessible_svg_a_table_and_the_holders(client_for):
     table = html[html.index('<table class="train-table">') :]
     assert re.findall(r">(PAY 4\.\d)</a>", table) == ["PAY 4.0", "PAY 4.1", "PAY 4.2"]
     assert train.portfolio.name in html
+
+
+def test_a_critical_path_further_up_other_trains_is_shown_but_not_their_other_upstreams(client_for):
+    train, releases, direct = _train_with(1)
+    deeper = f.ReleaseFactory(application=f.ApplicationFactory(key="LEDG"), version="2030.1")
+    unrelated = f.ReleaseFactory(application=f.ApplicationFactory(key="DOC"), version="9.9")
+    f.ReleaseDependencyFactory(downstream=direct, upstream=deeper)
+    f.ReleaseDependencyFactory(downstream=direct, upstream=unrelated)
+    Release.objects.filter(pk=releases[0].pk).update(
+        at_risk=True, forecast_date=day(3), forecast_critical_path=[direct.pk, deeper.pk]
+    )
+
+    html = client_for("Project office").get(reverse("releases:train", args=[train.pk])).content.decode()
+
+    assert "LEDG 2030.1 · other train" in html and "CLM 1.3 · other train" in html
+    assert "DOC 9.9" not in html
+    assert "LEDG 2030.1 → CLM 1.3 → PAY 4.0" in html
+    assert html.count('class="arrow arrow-critical"') == 2
 
 
 def test_markup_in_a_version_is_shown_as_text(client_for):
