@@ -4,6 +4,7 @@ from django.db import transaction
 
 from releases.models import Application, Release
 from releases.services.audit import audit_record, snapshot
+from releases.tasks import forecast_refresh_task
 
 EDITABLE_FIELDS = frozenset(
     {"version", "summary", "status", "target_date", "code_freeze_date", "actual_date", "owner", "train"}
@@ -24,7 +25,10 @@ def release_create(*, application: Application, version: str, target_date, by, *
 
 @transaction.atomic
 def release_update(*, release: Release, by, **changes) -> Release:
-    """Change the given fields; record the before and after state. A no-op change writes nothing."""
+    """Change the given fields; record the before and after state. A no-op change writes nothing.
+
+    Dates and status drive the forecast, so the stored forecasts are refreshed after the commit.
+    """
     unknown = set(changes) - EDITABLE_FIELDS
     if unknown:
         raise TypeError(f"release_update() got fields it does not change: {sorted(unknown)}")
@@ -37,4 +41,5 @@ def release_update(*, release: Release, by, **changes) -> Release:
     release.full_clean()
     release.save()
     audit_record(actor=by, action="release.update", obj=release, before=before)
+    transaction.on_commit(lambda: forecast_refresh_task.delay())
     return release

@@ -1,3 +1,58 @@
-from releases.views.placeholder import being_built
+"""The release page, and editing its dates and status."""
 
-release_detail = being_built("Release")
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from releases.forms import DependencyAddForm, ReleasePlanForm
+from releases.services.releases import release_update
+from releases.views.release_page import ReleasePage, release_for_page
+
+TEMPLATE = "releases/release_detail.html"
+# Parts of the page an HTMX request may ask for by their DOM id.
+REFRESHABLE = {"release-plan", "dependencies", "audit-timeline"}
+
+
+@require_GET
+def release_detail(request, pk: int):
+    release = release_for_page(pk)
+    template = TEMPLATE
+    if request.htmx and request.htmx.target in REFRESHABLE:
+        template += "#" + request.htmx.target
+    return render(request, template, page_context(request, release))
+
+
+@require_POST
+@permission_required(ReleasePage.EDIT_PERMISSION, raise_exception=True)
+def release_edit(request, pk: int):
+    release = release_for_page(pk)
+    form = ReleasePlanForm.for_release(release, request.POST)
+    if form.is_valid():
+        try:
+            release_update(release=release, by=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            form.add_service_errors(error)
+    if form.errors:
+        return respond(request, release, "release-plan", status=422, plan_form=form)
+    if not request.htmx:
+        return redirect("releases:detail", pk=pk)
+    release = release_for_page(pk)
+    return respond(request, release, "release-updated", saved=True)
+
+
+def page_context(request, release, *, plan_form=None, dependency_form=None, **extra) -> dict:
+    page = ReleasePage(release, request.user)
+    return {
+        "release": release,
+        "page": page,
+        "plan_form": plan_form or ReleasePlanForm.for_release(release),
+        "dependency_form": dependency_form or DependencyAddForm(),
+        **extra,
+    }
+
+
+def respond(request, release, partial: str, *, status: int = 200, **context):
+    """The named partial for HTMX; the whole page (with the same forms and messages) without it."""
+    template = TEMPLATE + "#" + partial if request.htmx else TEMPLATE
+    return render(request, template, page_context(request, release, **context), status=status)

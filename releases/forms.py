@@ -1,0 +1,86 @@
+"""Forms of the release pages. They check input and say what is wrong; the services do the writes."""
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from releases.models import Release, ReleaseDependency
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+class ReleasePlanForm(forms.Form):
+    """Target date, code freeze, status and actual ship date of one release."""
+
+    status = forms.ChoiceField(choices=Release.Status.choices)
+    target_date = forms.DateField(label="Target date", widget=DateInput())
+    code_freeze_date = forms.DateField(
+        label="Code freeze", required=False, widget=DateInput(), help_text="On or before the target date."
+    )
+    actual_date = forms.DateField(
+        label="Shipped on",
+        required=False,
+        widget=DateInput(),
+        help_text="Only for a released release, and required for one.",
+    )
+
+    @classmethod
+    def for_release(cls, release: Release, data=None) -> "ReleasePlanForm":
+        initial = {name: getattr(release, name) for name in cls.base_fields}
+        return cls(data, initial=initial, prefix="plan")
+
+    def clean(self):
+        data = super().clean()
+        status, target = data.get("status"), data.get("target_date")
+        freeze, actual = data.get("code_freeze_date"), data.get("actual_date")
+        if freeze and target and freeze > target:
+            self.add_error("code_freeze_date", "The code freeze must be on or before the target date.")
+        if status == Release.Status.RELEASED and not actual:
+            self.add_error("actual_date", "A released release needs the day it shipped.")
+        if status and status != Release.Status.RELEASED and actual:
+            self.add_error(
+                "actual_date",
+                "Only a released release has a ship date: clear it, or set the status to released.",
+            )
+        return data
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        """Errors the model raised (its constraints), on the field they name when the form has it."""
+        for field, messages in error.message_dict.items():
+            self.add_error(field if field in self.fields else None, messages)
+
+
+class DependencyAddForm(forms.Form):
+    """The upstream release is typed as "KEY version" (e.g. "PAY 4.2") and looked up on the server."""
+
+    upstream = forms.CharField(
+        label="Depends on",
+        max_length=120,
+        widget=forms.TextInput(attrs={"placeholder": "KEY version, e.g. PAY 4.2", "autocomplete": "off"}),
+    )
+    kind = forms.ChoiceField(
+        choices=ReleaseDependency.Kind.choices, initial=ReleaseDependency.Kind.SHIPS_BEFORE
+    )
+    note = forms.CharField(label="Note", max_length=300, required=False)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("prefix", "dependency")
+        super().__init__(*args, **kwargs)
+
+    def clean_upstream(self) -> Release:
+        text = self.cleaned_data["upstream"].strip()
+        key, _, version = text.partition(" ")
+        if not version.strip():
+            raise ValidationError("Type the application key and the version, e.g. PAY 4.2.")
+        release = (
+            Release.objects.select_related("application")
+            .filter(application__key__iexact=key, version=version.strip())
+            .first()
+        )
+        if release is None:
+            raise ValidationError(f"No release “{text}”: check the application key and the version.")
+        return release
