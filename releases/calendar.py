@@ -134,6 +134,21 @@ class Day:
         return bool(self.freezes)
 
     @property
+    def css_class(self) -> str:
+        """The cell's classes, built once here rather than by five template conditions per day."""
+        flags = {
+            "cal-out": not self.in_period,
+            "cal-today": self.is_today,
+            "cal-frozen": self.frozen,
+            "cal-empty": not self.total,
+        }
+        return " ".join(["cal-day", *(name for name, on in flags.items() if on)])
+
+    @property
+    def iso_date(self) -> str:
+        return self.date.isoformat()
+
+    @property
     def iso_week(self) -> str:
         year, week, _ = self.date.isocalendar()
         return f"{year}-W{week:02d}"

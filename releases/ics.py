@@ -23,6 +23,7 @@ def feed_calendar(
     release_url: Callable[[int], str],
     status_labels: Mapping[str, str],
     name: str = "Flightdeck releases",
+    note: str = "",
 ) -> Calendar:
     """`releases`: rows with id, application__key, application__name, version, summary, status,
     target_date, forecast_date, forecast_slip_days, at_risk, updated_at. `freezes`: (freeze id,
@@ -32,6 +33,8 @@ def feed_calendar(
     calendar.add("version", "2.0")
     calendar.add("calscale", "GREGORIAN")
     calendar.add("x-wr-calname", name)
+    if note:
+        calendar.add("x-wr-caldesc", note)
     for row in releases:
         calendar.add_component(_release_event(row, instance, release_url(row["id"]), status_labels))
     for freeze_id, days, stamp in freezes:
@@ -43,7 +46,6 @@ def _release_event(row: Mapping, instance: str, url: str, status_labels: Mapping
     event = Event()
     event.add("uid", f"release-{row['id']}@{instance}")
     event.add("dtstamp", row["updated_at"])
-    event.add("last-modified", row["updated_at"])
     event.add("dtstart", row["target_date"])
     event.add("dtend", row["target_date"] + timedelta(days=1))
     event.add("summary", f"{row['application__key']} {row['version']}")

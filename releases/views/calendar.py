@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_not_required
-from django.db.models import Count, F, Q, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Case, Count, F, Q, Value, When, Window
+from django.db.models.functions import Concat, RowNumber
 from django.forms import CheckboxSelectMultiple
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
@@ -21,8 +21,8 @@ from django.views.decorators.http import require_GET
 
 from releases import ics
 from releases.calendar import BadPeriod, Day, FreezeDays, Period, build_grid, period_from
-from releases.filters import ReleaseFilter
-from releases.models import FreezeWindow, Portfolio, Release
+from releases.filters import GateState, ReleaseFilter
+from releases.models import Application, FreezeWindow, Portfolio, Release, ReleaseTrain
 from releases.services.forecasting import freeze_days
 
 TEMPLATE = "releases/calendar.html"
@@ -41,7 +41,15 @@ ROW_FIELDS = (
 )
 # Within a day the releases at risk come first, so the few shown are the ones to look at.
 DAY_ORDER = (F("at_risk").desc(), F("application__key").asc(), F("version").asc())
+URL_PLACEHOLDER = "2147483647"
 FEED_DAYS_BACK, FEED_DAYS_AHEAD = 92, 366  # about 3 months back and 12 ahead keep feeds small
+# Calendar apps (and icalendar, ~1 ms an event) choke on tens of thousands of events: an unfiltered
+# enterprise feed keeps the releases nearest to today and says so.
+FEED_MAX_RELEASES = 2000
+TRUNCATED_NOTE = (
+    f"Only the {FEED_MAX_RELEASES} releases nearest to today are in this feed: "
+    "filter it (portfolio, application, train) to see them all."
+)
 
 
 @require_GET
@@ -61,7 +69,7 @@ def calendar_page(request):
     }
     if request.htmx and request.htmx.target == "calendar-grid":
         return render(request, f"{TEMPLATE}#calendar-grid", context)
-    return render(request, TEMPLATE, context)
+    return render(request, TEMPLATE, {**context, "filter_selects": _filter_selects(request)})
 
 
 @require_GET
@@ -78,7 +86,12 @@ def day_page(request, day: str):
     if request.htmx:
         return render(request, f"{TEMPLATE}#day-releases", {"day": day_cell})
     period = period_from({"week": the_day.strftime("%G-W%V")}, today=today)
-    context = {**_page_context(request, filterset, period, today), "day": day_cell, "view": "day"}
+    context = {
+        **_page_context(request, filterset, period, today),
+        "day": day_cell,
+        "view": "day",
+        "filter_selects": _filter_selects(request),
+    }
     return render(request, TEMPLATE, context)
 
 
@@ -89,18 +102,16 @@ def feed(request):
     today = _user_today(user)
     start, end = today - timedelta(days=FEED_DAYS_BACK), today + timedelta(days=FEED_DAYS_AHEAD)
     filterset = ReleaseFilter(request.GET, queryset=Release.objects.all())
-    releases = (
-        filterset.qs.filter(target_date__gte=start, target_date__lt=end)
-        .order_by("target_date", "id")
-        .values(*ROW_FIELDS, "updated_at")
-    )
+    releases = list(_feed_rows(filterset.qs.filter(target_date__gte=start, target_date__lt=end), today))
+    truncated = len(releases) > FEED_MAX_RELEASES
     occurrences = [
         (window.pk, days, window.starts_at)
         for window in _relevant_freezes(filterset, start, end)
         for days in _occurrences(window, start, end)
     ]
     calendar = ics.feed_calendar(
-        releases=releases.iterator(chunk_size=2000),
+        releases=releases[:FEED_MAX_RELEASES],
+        note=TRUNCATED_NOTE if truncated else "",
         freezes=occurrences,
         instance=settings.INSTANCE_NAME,
         release_url=lambda pk: request.build_absolute_uri(reverse("releases:detail", args=[pk])),
@@ -123,9 +134,23 @@ def _feed_owner(token: str):
     return user
 
 
+def _feed_rows(releases, today: date):
+    """Upcoming releases soonest first, then past ones most recent first; one more than the cap,
+    to tell whether the feed was cut."""
+    upcoming = Q(target_date__gte=today)
+    return releases.order_by(
+        Case(When(upcoming, then=Value(0)), default=Value(1)),
+        Case(When(upcoming, then=F("target_date"))).asc(),
+        F("target_date").desc(),
+        "id",
+    ).values(*ROW_FIELDS, "updated_at")[: FEED_MAX_RELEASES + 1]
+
+
 def _filterset(request) -> ReleaseFilter:
     filterset = ReleaseFilter(request.GET, queryset=Release.objects.all())
-    filterset.form.fields["status"].widget = CheckboxSelectMultiple(choices=Release.Status.choices)
+    fields = filterset.form.fields
+    fields["status"].widget = CheckboxSelectMultiple(choices=Release.Status.choices)
+    fields["gate_state"].choices = [("", "Any"), *GateState.CHOICES]
     return filterset
 
 
@@ -147,8 +172,36 @@ def _grid_rows(filterset: ReleaseFilter, period: Period):
 
 
 def _labelled(rows) -> list[dict]:
+    """Rows with their status label and page address (one reverse() for all, not one per row)."""
     labels = dict(Release.Status.choices)
-    return [{**row, "status_label": labels[row["status"]]} for row in rows]
+    url = reverse("releases:detail", kwargs={"pk": URL_PLACEHOLDER})
+    return [
+        {**row, "status_label": labels[row["status"]], "url": url.replace(URL_PLACEHOLDER, str(row["id"]))}
+        for row in rows
+    ]
+
+
+def _filter_selects(request) -> list[dict]:
+    """The portfolio, application and train selects as plain options (three light queries; programmes
+    listed under their portfolio), so no model instance or widget template is built per option."""
+    portfolios = sorted(
+        Portfolio.objects.values_list("id", "name", "parent_id", "parent__name"),
+        key=lambda p: (p[3] or p[1], p[2] is not None, p[1]),
+    )
+    options = {
+        "portfolio": [(pk, f"— {name}" if parent else name) for pk, name, parent, _ in portfolios],
+        "application": Application.objects.values_list("id", Concat("name", Value(" ("), "key", Value(")"))),
+        "train": ReleaseTrain.objects.values_list("id", "name"),
+    }
+    labels = {"portfolio": "Portfolio", "application": "Application", "train": "Release train"}
+    return [
+        {
+            "name": name,
+            "label": label,
+            "options": [(pk, text, str(pk) == request.GET.get(name)) for pk, text in options[name]],
+        }
+        for name, label in labels.items()
+    ]
 
 
 def _relevant_freezes(filterset: ReleaseFilter, start: date, end: date):
@@ -216,7 +269,10 @@ def _page_context(request, filterset: ReleaseFilter, period: Period, today: date
         "period": period,
         "filterset": filterset,
         "notices": _ignored_filters(request, filterset),
-        "filter_query": filter_query,
+        "and_filters": f"&{filter_query}" if filter_query else "",
+        "query_filters": f"?{filter_query}" if filter_query else "",
+        # A day's address is this prefix and the ISO date (one reverse() for every cell).
+        "day_url": reverse("calendar:day", kwargs={"day": "0"})[:-2],
         "links": {
             "previous": link(period.previous()),
             "next": link(period.following()),

@@ -145,3 +145,14 @@ def test_every_user_has_a_different_token(user_in_role):
 
 def test_the_feed_takes_get_only(owner):
     assert Client().post(f"/calendar.ics?token={owner.feed_token}").status_code in {403, 405}
+
+
+def test_a_huge_feed_keeps_the_releases_nearest_to_today_and_says_so(owner, monkeypatch):
+    monkeypatch.setattr("releases.views.calendar.FEED_MAX_RELEASES", 3)
+    for days in (-60, -1, 0, 5, 40, 200):
+        f.ReleaseFactory(target_date=today() + timedelta(days=days), application__key=f"D{days + 1000}")
+    calendar = feed(owner.feed_token)
+    summaries = sorted(str(e["summary"]).split()[0] for e in events(calendar).values())
+    assert summaries == ["D1000", "D1005", "D1040"]
+    assert "filter it" in str(calendar["x-wr-caldesc"])
+    assert "x-wr-caldesc" not in feed(owner.feed_token, "&at_risk=true")
