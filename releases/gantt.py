@@ -80,6 +80,21 @@ class Bar:
     def status_label(self) -> str:
         return STATUS_LABELS.get(self.release.status, self.release.status)
 
+    # Dates as the table shows them; formatted here because the |date filter costs more per row.
+    @property
+    def start_text(self) -> str:
+        return short_date(self.release.start) if self.release.start else "—"
+
+    @property
+    def target_text(self) -> str:
+        return short_date(self.release.target)
+
+    @property
+    def forecast_text(self) -> str:
+        if self.release.status == "released":
+            return f"shipped {short_date(self.release.actual)}"
+        return short_date(self.release.forecast) if self.release.forecast else "—"
+
     @property
     def risk_text(self) -> str:
         """The risk in words, so it never rests on colour alone."""
