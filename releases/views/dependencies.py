@@ -53,4 +53,4 @@ def dependency_remove_view(request, pk: int, dependency_pk: int):
 def _updated(request, release):
     if not request.htmx:
         return redirect(reverse("releases:detail", args=[release.pk]) + "#dependencies")
-    return respond(request, release, "dependencies-updated")
+    return respond(request, release_for_page(release.pk), "dependencies-updated")  # as stored now

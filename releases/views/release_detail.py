@@ -11,7 +11,7 @@ from releases.views.release_page import ReleasePage, release_for_page
 
 TEMPLATE = "releases/release_detail.html"
 # Parts of the page an HTMX request may ask for by their DOM id.
-REFRESHABLE = {"release-plan", "dependencies", "audit-timeline"}
+REFRESHABLE = {"release-header", "release-plan", "release-forecast", "dependencies", "audit-timeline"}
 
 
 @require_GET

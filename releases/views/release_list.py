@@ -13,6 +13,12 @@ from releases.models import Release
 from releases.tables import ReleaseTable
 
 PER_PAGE = 50
+EMPTY_LABELS = {
+    "portfolio": "All portfolios",
+    "application": "All applications",
+    "train": "All trains",
+    "gate_state": "Any gate state",
+}
 
 # (header, field): the export reads plain values, never model instances.
 CSV_COLUMNS = [
@@ -65,7 +71,11 @@ def release_export(request):
 def release_filter(request, queryset) -> ReleaseFilter:
     filterset = ReleaseFilter(request.GET or None, queryset=queryset)
     # Six statuses read better as checkboxes than as a multi-select box.
-    filterset.form.fields["status"].widget = forms.CheckboxSelectMultiple(choices=Release.Status.choices)
+    fields = filterset.form.fields
+    fields["status"].widget = forms.CheckboxSelectMultiple(choices=Release.Status.choices)
+    for name, everything in EMPTY_LABELS.items():
+        fields[name].empty_label = everything
+        fields[name].widget.choices = fields[name].choices  # the widget's copy reads the label too
     return filterset
 
 

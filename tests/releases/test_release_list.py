@@ -144,6 +144,13 @@ def test_full_page_has_the_filter_form_wired_to_the_table(client):
     assert 'hx-push-url="true"' in html
     assert 'method="get" action="/releases/"' in html, "filters also work without JavaScript"
     assert 'id="release-table"' in html
+    assert re.findall(r'<option value=""[^>]*>([^<]+)</option>', html) == [
+        "All portfolios",
+        "All applications",
+        "All trains",
+        "Any gate state",
+    ]
+    assert html.count('type="checkbox" name="status"') == 6
 
 
 def test_markup_in_versions_is_shown_as_text(client):
