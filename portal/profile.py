@@ -16,7 +16,7 @@ class TimeZoneForm(forms.ModelForm):
     class Meta:
         model = User
         fields = ["time_zone"]
-        labels = {"time_zone": "Time zone"}
+        labels = {"time_zone": "Show dates in"}
         help_texts = {"time_zone": "Dates on the calendar and in your feed are days in this time zone."}
 
 

@@ -150,7 +150,8 @@ def _filterset(request) -> ReleaseFilter:
     filterset = ReleaseFilter(request.GET, queryset=Release.objects.all())
     fields = filterset.form.fields
     fields["status"].widget = CheckboxSelectMultiple(choices=Release.Status.choices)
-    fields["gate_state"].choices = [("", "Any"), *GateState.CHOICES]
+    fields["gate_state"].empty_label = "Any"
+    fields["gate_state"].choices = GateState.CHOICES  # rebinds the options to this form's field
     return filterset
 
 

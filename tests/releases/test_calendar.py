@@ -373,3 +373,15 @@ def test_the_calendar_needs_a_login(db):
     response = Client().get(JAN)
     assert response.status_code == 302 and response["Location"].startswith("/login/")
     assert Client().get("/calendar/day/2030-01-09/").status_code == 302
+
+
+def test_gate_state_filter(client):
+    waiting = f.ReleaseFactory(application__key="WAIT", target_date=date(2030, 1, 9))
+    f.GateFactory(release=waiting, status="pending")
+    cleared = f.ReleaseFactory(application__key="DONE", target_date=date(2030, 1, 9))
+    f.GateFactory(release=cleared, status="passed", decided_at=f.moment(0))
+    html = client.get(f"{JAN}&gate_state=open").content.decode()
+    assert [r.split()[0] for r in shown_releases(html)] == ["WAIT"]
+    assert '<option value="open" selected>Gates open</option>' in html
+    html = client.get(f"{JAN}&gate_state=clear").content.decode()
+    assert [r.split()[0] for r in shown_releases(html)] == ["DONE"]
