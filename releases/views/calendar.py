@@ -4,14 +4,15 @@ Reads for these pages live here: the grid's releases come in ONE query (a window
 day to its first few and counts the rest), the freeze windows in one more.
 """
 
+from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_not_required
-from django.db.models import Case, Count, F, Q, Value, When, Window
-from django.db.models.functions import Concat, RowNumber
+from django.db.models import Case, CharField, Count, F, Q, Value, When, Window
+from django.db.models.functions import Cast, Coalesce, Concat, RowNumber
 from django.forms import CheckboxSelectMultiple
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
@@ -183,23 +184,30 @@ def _labelled(rows) -> list[dict]:
 
 
 def _filter_selects(request) -> list[dict]:
-    """The portfolio, application and train selects as plain options (three light queries; programmes
-    listed under their portfolio), so no model instance or widget template is built per option."""
-    portfolios = sorted(
-        Portfolio.objects.values_list("id", "name", "parent_id", "parent__name"),
-        key=lambda p: (p[3] or p[1], p[2] is not None, p[1]),
+    """The portfolio, application and train selects, their options read in ONE query (a UNION of
+    plain rows: no model instance or widget template per option). Programmes follow their portfolio."""
+    text = CharField()
+    portfolios = Portfolio.objects.order_by().values_list(
+        Value("portfolio", text), "id", "name", Coalesce("parent__name", "name"), "parent_id"
     )
-    options = {
-        "portfolio": [(pk, f"— {name}" if parent else name) for pk, name, parent, _ in portfolios],
-        "application": Application.objects.values_list("id", Concat("name", Value(" ("), "key", Value(")"))),
-        "train": ReleaseTrain.objects.values_list("id", "name"),
-    }
+    applications = Application.objects.order_by().values_list(
+        Value("application", text), "id", Concat("name", Value(" ("), "key", Value(")")), "name", "id"
+    )
+    trains = ReleaseTrain.objects.order_by().values_list(
+        Value("train", text), "id", "name", Cast("starts_on", text), "id"
+    )
+    options = defaultdict(list)
+    for kind, pk, label, sort_key, parent in portfolios.union(applications, trains, all=True):
+        programme = kind == "portfolio" and parent is not None
+        options[kind].append(((sort_key, programme, label), pk, f"— {label}" if programme else label))
     labels = {"portfolio": "Portfolio", "application": "Application", "train": "Release train"}
     return [
         {
             "name": name,
             "label": label,
-            "options": [(pk, text, str(pk) == request.GET.get(name)) for pk, text in options[name]],
+            "options": [
+                (pk, text, str(pk) == request.GET.get(name)) for _, pk, text in sorted(options[name])
+            ],
         }
         for name, label in labels.items()
     ]

@@ -205,6 +205,9 @@ def test_portfolio_filter_includes_its_programmes(client):
     f.ReleaseFactory(application__key="ELSE", target_date=date(2030, 1, 9))
     html = client.get(f"{JAN}&portfolio={portfolio.pk}").content.decode()
     assert sorted(r.split()[0] for r in shown_releases(html)) == ["SUB", "TOP"]
+    options = re.search(r'<select name="portfolio".*?</select>', html, re.S).group(0)
+    assert f'<option value="{portfolio.pk}" selected>{portfolio.name}</option>' in options
+    assert options.index(portfolio.name) < options.index(f"— {programme.name}")  # programmes under it
     links = re.search(r'<nav class="cal-nav".*?</nav>', html, re.S).group(0)
     assert f'href="?month=2030-02&amp;portfolio={portfolio.pk}"' in links  # navigation keeps the filter
 
@@ -354,7 +357,7 @@ def test_query_count_does_not_grow_with_data(client, filters):
     own = [sql for sql in own if "auth_group" not in sql]
     assert len(own) == 2
     assert len(many_grid) == 5
-    assert len(many_page) == 8  # and the filter form's three choice lists (portfolios, applications, trains)
+    assert len(many_page) == 6  # and the filter form's options (portfolios, applications, trains: one UNION)
 
 
 def test_a_portfolio_filter_costs_one_lookup_query(client):
