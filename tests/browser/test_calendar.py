@@ -121,3 +121,17 @@ def test_without_javascript_the_filters_and_more_link_still_work(
     assert f"/calendar/day/{busy:%Y-%m-%d}/" in page.url
     assert page.locator(".cal-release").count() == 7
     context.close()
+
+
+def test_the_month_fits_a_phone(browser, live_server, office_user, calendar_data):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto("/login/?next=/calendar/")
+    page.fill("#id_username", "pat")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(f"/calendar/?month={calendar_data:%Y-%m}")
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, "nothing scrolls sideways on a narrow screen"
+    assert page.locator(f'td[data-day="{calendar_data:%Y-%m-%d}"] .cal-release').first.is_visible()
+    context.close()
