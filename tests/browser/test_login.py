@@ -19,7 +19,7 @@ def office_user():
 
 
 def test_sign_in_see_role_and_sections_then_sign_out(page, office_user, screenshot):
-    page.goto("/calendar/")
+    page.goto("/gates/")
     assert "/login/" in page.url, "an anonymous visitor is sent to the login page"
     screenshot("login")
 
@@ -27,12 +27,12 @@ def test_sign_in_see_role_and_sections_then_sign_out(page, office_user, screensh
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
 
-    page.wait_for_url("**/calendar/")
+    page.wait_for_url("**/gates/")
     assert page.locator(".whoami-name").inner_text() == "Pat Office"
     assert page.locator(".badge-role").inner_text() == PROJECT_OFFICE
     nav = page.locator(".mainnav a").all_inner_texts()
     assert nav == ["Home", "Calendar", "Releases", "Gates", "Environments", "Integrations", "Metrics"]
-    assert page.locator(".mainnav a[aria-current=page]").inner_text() == "Calendar"
+    assert page.locator(".mainnav a[aria-current=page]").inner_text() == "Gates"
     assert page.get_by_role("heading", name="Not built yet").is_visible()
 
     page.click("text=Home")

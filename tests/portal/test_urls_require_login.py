@@ -195,8 +195,6 @@ def test_a_user_without_a_role_still_gets_the_shell(client):
 @pytest.mark.parametrize(
     ("url", "title", "section"),
     [
-        ("/calendar/", "Release calendar", "Calendar"),
-        ("/releases/", "Releases", "Releases"),
         ("/gates/", "Gates", "Gates"),
         ("/environments/", "Environments", "Environments"),
         ("/integrations/", "Integrations", "Integrations"),
