@@ -2,7 +2,10 @@
 called directly, self and duplicates refused, forecast refreshed after commit) and the HTMX endpoints
 (roles, CSRF, 409 for a cycle, 422 for bad input)."""
 
+import threading
+
 import pytest
+from django.db import connection, connections, transaction
 from django.test import Client
 
 from portal import roles
@@ -233,3 +236,63 @@ def test_the_csrf_header_htmx_sends_is_accepted(manager_user, pay, clm):
     response = _add(client, pay, "CLM 1.3", HTTP_X_CSRFTOKEN=token, **HTMX)
     assert response.status_code == 200
     assert ReleaseDependency.objects.count() == 1
+
+
+# --- two writers at once (PostgreSQL; SQLite serialises writers at BEGIN IMMEDIATE) ----------------
+
+
+@pytest.fixture
+def on_postgresql():
+    if connection.vendor != "postgresql":
+        pytest.skip("row and advisory locks are PostgreSQL's; SQLite serialises writers at BEGIN")
+
+
+def _waiting_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_adds_cannot_close_a_cycle_through_releases_neither_locked(on_postgresql, enqueued):
+    """A needs B and C needs D, added at once, with B -> C and D -> A already there: each add alone is
+    fine, together they close A -> B -> C -> D -> A. The second writer waits for the first and then
+    sees the cycle, although the two adds share no release."""
+    by = f.UserFactory()
+    a, b, c, d = (_release(key, "1") for key in "ABCD")
+    f.ReleaseDependencyFactory(downstream=b, upstream=c)
+    f.ReleaseDependencyFactory(downstream=d, upstream=a)
+    first_added, first_may_commit = threading.Event(), threading.Event()
+    outcome = []
+
+    def first():
+        try:
+            with transaction.atomic():
+                dependency_add(downstream=c, upstream=d, kind="ships_before", by=by)
+                first_added.set()
+                first_may_commit.wait()
+        finally:
+            connections.close_all()
+
+    def second():
+        try:
+            dependency_add(downstream=a, upstream=b, kind="ships_before", by=by)
+            outcome.append("added")
+        except DependencyCycle as cycle:
+            outcome.append(cycle.names)
+        finally:
+            connections.close_all()
+
+    writers = [threading.Thread(target=first), threading.Thread(target=second)]
+    writers[0].start()
+    first_added.wait()
+    writers[1].start()
+    while writers[1].is_alive() and not _waiting_on_a_lock():
+        pass  # the second writer either finishes or queues behind the first
+    first_may_commit.set()
+    for writer in writers:
+        writer.join()
+    assert outcome == [["A 1", "B 1", "C 1", "D 1", "A 1"]]
+    assert not ReleaseDependency.objects.filter(downstream=a, upstream=b).exists()
+    assert ReleaseDependency.objects.count() == 3
