@@ -225,10 +225,14 @@ def _scope_hold(release: ReleaseFacts, today: date) -> Hold:
         return Hold(
             "scope",
             today + timedelta(days=365),
-            f"{release.remaining_items} items open, no recent throughput",
+            f"{_items(release.remaining_items)} open, no recent throughput",
         )
     days = math.ceil(release.remaining_items / release.items_per_day)
-    return Hold("scope", today + timedelta(days=days), f"{release.remaining_items} items open")
+    return Hold("scope", today + timedelta(days=days), f"{_items(release.remaining_items)} open")
+
+
+def _items(count: int) -> str:
+    return f"{count} work item{'' if count == 1 else 's'}"
 
 
 def _first_day_outside_freezes(day: date, freezes: tuple[tuple[date, date], ...]) -> tuple[date, Hold | None]:

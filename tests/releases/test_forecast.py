@@ -170,3 +170,8 @@ def test_long_chains_are_computed_without_recursion():
     path = critical_path(result, 199)
     assert path[0] == 198
     assert path[-1] == 149, "149 ships on its own target; the chain that sets 199's date starts there"
+
+
+def test_scope_hold_counts_work_items_in_words():
+    one = forecast_all([ReleaseFacts(1, target=day(1), remaining_items=1, items_per_day=0.1)], today=TODAY)
+    assert one[1].driver.detail == "1 work item open"

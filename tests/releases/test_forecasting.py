@@ -129,7 +129,7 @@ def test_scope_behind_finishes_at_the_applications_recent_throughput():
 
     assert release.forecast_date == day(10)  # 10 open items at one a day
     assert release.forecast_waiting_for[0]["kind"] == "scope"
-    assert release.forecast_waiting_for[0]["detail"] == "10 items open"
+    assert release.forecast_waiting_for[0]["detail"] == "10 work items open"
     assert release.at_risk
 
 
