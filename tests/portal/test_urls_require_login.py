@@ -97,6 +97,14 @@ def test_anonymous_visitors_are_sent_to_log_in(client, url, pattern):
         assert _exposed(client, url) == ""
 
 
+# /calendar.ics is public but token-gated (calendar apps cannot log in): the walk above sees its 404.
+def test_the_ics_feed_is_only_open_with_a_feed_token(client, user_in_role):
+    assert client.get("/calendar.ics").status_code == 404
+    assert client.get("/calendar.ics?token=nope").status_code == 404
+    token = user_in_role(roles.PROJECT_OFFICE).feed_token
+    assert client.get(f"/calendar.ics?token={token}").status_code == 200
+
+
 @login_not_required
 def leaky_view(request, pk):
     return HttpResponse("everything about every release")
