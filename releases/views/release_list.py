@@ -2,7 +2,6 @@
 
 import csv
 
-from django import forms
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -13,7 +12,8 @@ from releases.models import Release
 from releases.tables import ReleaseTable
 
 PER_PAGE = 50
-EMPTY_LABELS = {
+# The filters shown as a select, with the label of their empty choice.
+SELECTS = {
     "portfolio": "All portfolios",
     "application": "All applications",
     "train": "All trains",
@@ -47,7 +47,12 @@ def release_list(request):
     template = "releases/release_list.html"
     if request.htmx and request.htmx.target == "release-table":
         template += "#release-table"
-    context = {"filterset": filterset, "table": table, "ignored": ignored_filters(filterset)}
+    context = {
+        "filterset": filterset,
+        "selects": filter_selects(filterset),
+        "table": table,
+        "ignored": ignored_filters(filterset),
+    }
     return render(request, template, context)
 
 
@@ -71,12 +76,16 @@ def release_export(request):
 def release_filter(request, queryset) -> ReleaseFilter:
     filterset = ReleaseFilter(request.GET or None, queryset=queryset)
     # Six statuses read better as checkboxes than as a multi-select box.
-    fields = filterset.form.fields
-    fields["status"].widget = forms.CheckboxSelectMultiple(choices=Release.Status.choices)
-    for name, everything in EMPTY_LABELS.items():
-        fields[name].empty_label = everything
-        fields[name].widget.choices = fields[name].choices  # the widget's copy reads the label too
+    for name, everything in SELECTS.items():
+        filterset.form.fields[name].empty_label = everything
     return filterset
+
+
+def filter_selects(filterset: ReleaseFilter) -> list[tuple]:
+    """(bound field, its choices) for the template to write: the options of each select come from one
+    query, read once (a template loop would also COUNT them)."""
+    form = filterset.form
+    return [(form[name], list(iter(form.fields[name].choices))) for name in SELECTS]
 
 
 def ignored_filters(filterset: ReleaseFilter) -> list[str]:
