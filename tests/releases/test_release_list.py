@@ -111,6 +111,13 @@ def test_filters_narrow_the_list(client):
     html = client.get(f"/releases/?portfolio={portfolio.pk}&at_risk=true").content.decode()
     assert _versions(html) == ["9.9.9"]
     assert "Ignored" not in html
+    assert f'<option value="{portfolio.pk}" selected>{portfolio.name}</option>' in html, (
+        "the form keeps the filter"
+    )
+    assert '<input type="checkbox" name="at_risk" value="true" checked>' in html
+    released = client.get("/releases/?status=released&status=planned").content.decode()
+    assert '<input type="checkbox" name="status" value="released" checked>' in released
+    assert '<input type="checkbox" name="status" value="cancelled">' in released
     assert _versions(client.get("/releases/?status=released").content.decode()) == ["2.0.0"]
     assert _versions(client.get("/releases/?q=9.9").content.decode()) == ["9.9.9"]
 
