@@ -4,6 +4,8 @@ An unknown or malformed value (a deleted portfolio, a typo in a bookmarked URL) 
 filter rather than emptying the page: views show `filterset.errors` as a notice.
 """
 
+from datetime import timedelta
+
 import django_filters
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
@@ -24,13 +26,27 @@ class GateState:
     ]
 
 
+class When:
+    UPCOMING = "upcoming"
+    PAST = "past"
+    CHOICES = [(UPCOMING, "From this week on"), (PAST, "Before this week")]
+
+
+def this_monday():
+    today = timezone.localdate()
+    return today - timedelta(days=today.weekday())
+
+
 class ReleaseFilter(django_filters.FilterSet):
     portfolio = django_filters.ModelChoiceFilter(
         queryset=Portfolio.objects.all(), method="filter_portfolio", label="Portfolio"
     )
     application = django_filters.ModelChoiceFilter(queryset=Application.objects.all(), label="Application")
     train = django_filters.ModelChoiceFilter(queryset=ReleaseTrain.objects.all(), label="Release train")
-    status = django_filters.MultipleChoiceFilter(choices=Release.Status.choices, label="Status")
+    # One release has one status, so OR-ing statuses never duplicates rows: no DISTINCT needed.
+    status = django_filters.MultipleChoiceFilter(
+        choices=Release.Status.choices, label="Status", distinct=False
+    )
     gate_state = django_filters.ChoiceFilter(
         choices=GateState.CHOICES, method="filter_gate_state", label="Gates"
     )
@@ -38,10 +54,11 @@ class ReleaseFilter(django_filters.FilterSet):
         field_name="at_risk", widget=django_filters.widgets.BooleanWidget(), label="At risk only"
     )
     q = django_filters.CharFilter(method="filter_text", label="Search")
+    when = django_filters.ChoiceFilter(choices=When.CHOICES, method="filter_when", label="When")
 
     class Meta:
         model = Release
-        fields = ["portfolio", "application", "train", "status", "gate_state", "at_risk", "q"]
+        fields = ["portfolio", "application", "train", "status", "gate_state", "at_risk", "q", "when"]
 
     def filter_portfolio(self, queryset, name, portfolio):
         """A portfolio includes its programmes (child portfolios)."""
@@ -59,6 +76,11 @@ class ReleaseFilter(django_filters.FilterSet):
         if state == GateState.OVERDUE:
             return queryset.filter(Exists(undecided.filter(due_date__lt=timezone.localdate())))
         return queryset.filter(Exists(gates)).exclude(Exists(undecided))
+
+    def filter_when(self, queryset, name, when):
+        if when == When.UPCOMING:
+            return queryset.filter(target_date__gte=this_monday())
+        return queryset.filter(target_date__lt=this_monday())
 
     def filter_text(self, queryset, name, text):
         text = text.strip()

@@ -7,7 +7,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django_tables2 import RequestConfig
 
-from releases.filters import ReleaseFilter
+from releases.filters import ReleaseFilter, When
 from releases.models import Release
 from releases.tables import ReleaseTable
 
@@ -18,6 +18,7 @@ SELECTS = {
     "application": "All applications",
     "train": "All trains",
     "gate_state": "Any gate state",
+    "when": "All dates",
 }
 
 # (header, field): the export reads plain values, never model instances.
@@ -74,7 +75,10 @@ def release_export(request):
 
 
 def release_filter(request, queryset) -> ReleaseFilter:
-    filterset = ReleaseFilter(request.GET or None, queryset=queryset)
+    data = request.GET.copy()
+    # The list opens on what is coming, not on three years of history ("All dates" shows everything).
+    data.setdefault("when", When.UPCOMING)
+    filterset = ReleaseFilter(data, queryset=queryset)
     # Six statuses read better as checkboxes than as a multi-select box.
     for name, everything in SELECTS.items():
         filterset.form.fields[name].empty_label = everything

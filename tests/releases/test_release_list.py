@@ -4,10 +4,12 @@ partial, the CSV export of the current filter, and a query count that does not g
 import csv
 import io
 import re
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from portal import roles
 from tests import factories as f
@@ -122,6 +124,16 @@ def test_filters_narrow_the_list(client):
     assert _versions(client.get("/releases/?q=9.9").content.decode()) == ["9.9.9"]
 
 
+def test_opens_on_releases_from_this_week_on_and_shows_history_on_request(client):
+    monday = timezone.localdate() - timedelta(days=timezone.localdate().weekday())
+    f.ReleaseFactory(version="9.0.old", target_date=monday - timedelta(days=1))
+    f.ReleaseFactory(version="9.1.now", target_date=monday)
+    assert _versions(client.get("/releases/").content.decode()) == ["9.1.now"]
+    assert _versions(client.get("/releases/?when=past").content.decode()) == ["9.0.old"]
+    assert _versions(client.get("/releases/?when=").content.decode()) == ["9.0.old", "9.1.now"]
+    assert "9.0.old" not in client.get("/releases/export.csv").getvalue().decode(), "the export follows"
+
+
 def test_unknown_filter_values_are_ignored_with_a_notice(client):
     f.ReleaseFactory(version="1.0.0")
     f.ReleaseFactory(version="2.0.0", status="planned")
@@ -156,6 +168,7 @@ def test_full_page_has_the_filter_form_wired_to_the_table(client):
         "All applications",
         "All trains",
         "Any gate state",
+        "All dates",
     ]
     assert html.count('type="checkbox" name="status"') == 6
 
