@@ -111,7 +111,9 @@ def test_edit_a_release_and_its_dependencies(page, manager, portfolio_data, scre
     _sign_in(page)
 
     page.goto("/releases/")
-    assert page.locator("table.release-table tbody tr").count() == 5, "from this week on: CARD shipped earlier"
+    assert page.locator("table.release-table tbody tr").count() == 5, (
+        "from this week on: CARD shipped earlier"
+    )
     page.select_option("#id_when", label="All dates")
     page.wait_for_function("document.querySelectorAll('table.release-table tbody tr').length === 6")
     page.fill("input[name=q]", "PAY")
