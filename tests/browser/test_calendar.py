@@ -10,6 +10,7 @@ from portal.models import User
 from portal.roles import PROJECT_OFFICE
 from releases.calendar import month_period
 from tests import factories as f
+from tests.browser.helpers import submit_login
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -59,9 +60,7 @@ def test_filter_by_portfolio_go_to_next_month_and_expand_a_busy_day(
 ):
     busy = calendar_data
     page.goto("/calendar/")
-    page.fill("#id_username", "pat")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    submit_login(page, "pat", PASSWORD)
     page.wait_for_url("**/calendar/")
     this_month = page.locator("#calendar-title").inner_text()
     assert this_month == f"{date.today():%B %Y}"
@@ -110,9 +109,7 @@ def test_without_javascript_the_filters_and_more_link_still_work(
     context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
     page = context.new_page()
     page.goto("/login/?next=/calendar/")
-    page.fill("#id_username", "pat")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    submit_login(page, "pat", PASSWORD)
     page.goto(f"/calendar/?month={busy:%Y-%m}")
     page.select_option("#id_portfolio", label="Payments")
     page.click("text=Apply filters")
@@ -127,9 +124,7 @@ def test_the_month_fits_a_phone(browser, live_server, office_user, calendar_data
     context = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844})
     page = context.new_page()
     page.goto("/login/?next=/calendar/")
-    page.fill("#id_username", "pat")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    submit_login(page, "pat", PASSWORD)
     page.goto(f"/calendar/?month={calendar_data:%Y-%m}")
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0, "nothing scrolls sideways on a narrow screen"

@@ -5,6 +5,7 @@ from django.contrib.auth.models import Group
 
 from portal.models import User
 from portal.roles import PROJECT_OFFICE
+from tests.browser.helpers import submit_login
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,9 +24,7 @@ def test_sign_in_see_role_and_sections_then_sign_out(page, office_user, screensh
     assert "/login/" in page.url, "an anonymous visitor is sent to the login page"
     screenshot("login")
 
-    page.fill("#id_username", "pat")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    submit_login(page, "pat", PASSWORD)
 
     page.wait_for_url("**/gates/")
     assert page.locator(".whoami-name").inner_text() == "Pat Office"
@@ -48,9 +47,7 @@ def test_sign_in_see_role_and_sections_then_sign_out(page, office_user, screensh
 
 def test_wrong_password_shows_a_clear_message(page, office_user):
     page.goto("/login/")
-    page.fill("#id_username", "pat")
-    page.fill("#id_password", "not-the-password")
-    page.click("button[type=submit]")
+    submit_login(page, "pat", "not-the-password")
     alert = page.locator(".alert-error")
     assert "correct username and password" in alert.inner_text()
     assert "/login/" in page.url
@@ -60,9 +57,7 @@ def test_layout_holds_on_a_phone(browser, live_server, office_user):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844})
     page = context.new_page()
     page.goto("/login/")
-    page.fill("#id_username", "pat")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    submit_login(page, "pat", PASSWORD)
     page.wait_for_url("**/")
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0, "nothing scrolls sideways on a narrow screen"

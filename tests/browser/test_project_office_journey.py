@@ -11,6 +11,7 @@ from portal.roles import PROJECT_OFFICE
 from releases.calendar import month_period
 from releases.services.forecasting import forecast_refresh
 from tests import factories as f
+from tests.browser.helpers import submit_login
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,9 +52,7 @@ def test_project_office_finds_what_an_at_risk_release_waits_for(
     user.groups.add(Group.objects.get(name=PROJECT_OFFICE))
 
     page.goto("/calendar/")
-    page.fill("#id_username", "pat")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    submit_login(page, "pat", PASSWORD)
     page.wait_for_url("**/calendar/")
 
     page.select_option("#id_portfolio", label="Payments")

@@ -14,6 +14,7 @@ from releases import tasks
 from releases.models import AuditEvent, ReleaseDependency
 from releases.services.forecasting import forecast_refresh
 from tests import factories as f
+from tests.browser.helpers import submit_login
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -100,9 +101,7 @@ def portfolio_data(manager, monkeypatch):
 
 def _sign_in(page):
     page.goto("/login/")
-    page.fill("#id_username", "rita")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    submit_login(page, "rita", PASSWORD)
     page.wait_for_url("**/")
 
 
