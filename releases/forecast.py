@@ -253,9 +253,23 @@ def _first_day_outside_freezes(day: date, freezes: tuple[tuple[date, date], ...]
 
 def _dependency_state(release: ReleaseFacts, up: Upstream, known: dict[int, Forecast]) -> DependencyState:
     upstream = known[up.release_id]
-    if upstream.driver.kind == "shipped":
+    return dependency_state(
+        shipped=upstream.driver.kind == "shipped",
+        upstream_date=upstream.ship_date,
+        downstream_target=release.target,
+        kind=up.kind,
+    )
+
+
+def dependency_state(
+    *, shipped: bool, upstream_date: date | None, downstream_target: date, kind: str
+) -> DependencyState:
+    """Shipped upstream: satisfied. No upstream date (it, or something it needs, was cancelled):
+    blocked. An upstream date later than the target allows (ships_before: the day before it;
+    ships_with: the target itself): at risk. Otherwise pending."""
+    if shipped:
         return DependencyState.SATISFIED
-    if upstream.ship_date is None:
+    if upstream_date is None:
         return DependencyState.BLOCKED
-    latest_ok = release.target - (ONE_DAY if up.kind == SHIPS_BEFORE else timedelta(0))
-    return DependencyState.AT_RISK if upstream.ship_date > latest_ok else DependencyState.PENDING
+    latest_ok = downstream_target - (ONE_DAY if kind == SHIPS_BEFORE else timedelta(0))
+    return DependencyState.AT_RISK if upstream_date > latest_ok else DependencyState.PENDING

@@ -6,7 +6,7 @@ releases.services.forecasting keeps fresh, and resolves the release ids they nam
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from functools import cached_property
 
 from django.db.models import Count, Exists, F, OuterRef, Q, Window
@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from releases.forecast import SHIPS_BEFORE, DependencyState
+from releases.forecast import dependency_state as forecast_dependency_state
 from releases.models import (
     AuditEvent,
     Build,
@@ -48,19 +49,17 @@ def release_for_page(pk: int) -> Release:
 
 
 def dependency_state(*, upstream: Release, downstream_target: date, kind: str) -> DependencyState:
-    """The rules of releases.forecast, read from the stored forecast of the upstream release:
-    shipped -> satisfied; cancelled, or held by a cancelled release of its own -> blocked;
-    forecast later than the downstream target allows (ships_before: the day before the target;
-    ships_with: the target) -> at risk; otherwise pending."""
-    if upstream.status == Release.Status.RELEASED:
-        return DependencyState.SATISFIED
-    if upstream.status == Release.Status.CANCELLED:
-        return DependencyState.BLOCKED
-    if upstream.forecast_date is None and upstream.forecast_updated_at is not None:
-        return DependencyState.BLOCKED  # the forecast found a cancelled release upstream of it
-    ship_date = upstream.forecast_date or upstream.target_date  # not forecast yet: its own target
-    latest_ok = downstream_target - (timedelta(days=1) if kind == SHIPS_BEFORE else timedelta(0))
-    return DependencyState.AT_RISK if ship_date > latest_ok else DependencyState.PENDING
+    """releases.forecast's rule, read from the upstream release's stored forecast."""
+    cancelled = upstream.status == Release.Status.CANCELLED or (
+        # the forecast found a cancelled release upstream of it
+        upstream.forecast_date is None and upstream.forecast_updated_at is not None
+    )
+    return forecast_dependency_state(
+        shipped=upstream.status == Release.Status.RELEASED,
+        upstream_date=None if cancelled else upstream.forecast_date or upstream.target_date,
+        downstream_target=downstream_target,
+        kind=kind,
+    )
 
 
 @dataclass(frozen=True)
