@@ -13,6 +13,7 @@ EDITABLE_FIELDS = frozenset(
 
 @transaction.atomic
 def release_create(*, application: Application, version: str, target_date, by, **fields) -> Release:
+    """A new release, audited; its forecast is computed after the commit."""
     unknown = set(fields) - EDITABLE_FIELDS
     if unknown:
         raise TypeError(f"release_create() got fields it does not set: {sorted(unknown)}")
@@ -20,6 +21,7 @@ def release_create(*, application: Application, version: str, target_date, by, *
     release.full_clean()
     release.save()
     audit_record(actor=by, action="release.create", obj=release)
+    transaction.on_commit(lambda: forecast_refresh_task.delay())
     return release
 
 

@@ -345,3 +345,16 @@ def test_postgresql_also_refuses_to_delete_audit_events_and_sign_offs():
         AuditEvent.objects.filter(pk=event.pk).delete()
     with pytest.raises(IntegrityError, match="never changed"), transaction.atomic():
         SignOff.objects.filter(pk=signoff.pk).delete()
+
+
+def test_release_create_queues_its_forecast_after_the_commit(monkeypatch, django_capture_on_commit_callbacks):
+    from releases import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.forecast_refresh_task, "delay", lambda: queued.append(True))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        release_create(application=f.ApplicationFactory(), version="3.2.0", target_date=f.day(30), by=None)
+    assert queued == [], "nothing is sent before the commit"
+    for callback in callbacks:
+        callback()
+    assert queued == [True]
