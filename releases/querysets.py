@@ -1,16 +1,19 @@
 """Reusable reads. Imported by the models, so this module imports no model."""
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from django.db import models
+
+# A release that shipped or was cancelled is closed: it forecasts nothing and holds nothing open.
+CLOSED_STATUSES = ("released", "cancelled")
 
 
 class ReleaseQuerySet(models.QuerySet):
     def open(self):
-        return self.exclude(status__in=["released", "cancelled"])
+        return self.exclude(status__in=CLOSED_STATUSES)
 
-    def for_portfolio(self, portfolio):
-        return self.filter(application__portfolio=portfolio)
+    def closed(self):
+        return self.filter(status__in=CLOSED_STATUSES)
 
     def for_list(self):
         return self.select_related("application", "application__portfolio", "train", "owner")
@@ -19,10 +22,6 @@ class ReleaseQuerySet(models.QuerySet):
 class BookingQuerySet(models.QuerySet):
     def approved(self):
         return self.filter(status="approved")
-
-    def overlapping(self, starts_at: datetime, ends_at: datetime):
-        """Half-open intervals: [a, b) and [c, d) overlap when a < d and c < b."""
-        return self.filter(starts_at__lt=ends_at, ends_at__gt=starts_at)
 
 
 def week_summary(*, week_start: date, today: date) -> dict:
@@ -34,7 +33,7 @@ def week_summary(*, week_start: date, today: date) -> dict:
         .filter(target_date__gte=week_start, target_date__lt=week_start + timedelta(days=7))
         .count(),
         "overdue_gates": Gate.objects.filter(status__in=["pending", "failed"], due_date__lt=today)
-        .exclude(release__status__in=["released", "cancelled"])
+        .exclude(release__status__in=CLOSED_STATUSES)
         .count(),
         "waiting_bookings": Booking.objects.filter(status="requested").count(),
     }

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from releases.models.base import ExternalFact, choices_constraint
 from releases.models.portfolio import Application, ReleaseTrain
-from releases.querysets import ReleaseQuerySet
+from releases.querysets import CLOSED_STATUSES, ReleaseQuerySet
 
 
 class ReleaseStatus(models.TextChoices):
@@ -91,7 +91,7 @@ class Release(ExternalFact):
 
     @property
     def is_open(self) -> bool:
-        return self.status not in {self.Status.RELEASED, self.Status.CANCELLED}
+        return self.status not in CLOSED_STATUSES
 
 
 class DependencyKind(models.TextChoices):

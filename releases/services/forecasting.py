@@ -17,7 +17,6 @@ from django.utils import timezone
 from releases.forecast import Forecast, ReleaseFacts, Upstream, critical_path, forecast_all
 from releases.models import FreezeWindow, Gate, Portfolio, Release, ReleaseDependency, WorkItem
 
-OPEN = ["planned", "in_progress", "code_freeze", "ready"]
 THROUGHPUT_DAYS = 28  # recent throughput: work items done per day over the last four weeks
 FREEZE_HORIZON_DAYS = 550  # recurring freezes are expanded this far ahead
 STORED = ["forecast_date", "forecast_slip_days", "at_risk", "forecast_waiting_for", "forecast_critical_path"]
@@ -28,7 +27,7 @@ def forecast_refresh(*, today: date | None = None) -> int:
     today = today or timezone.localdate()
     rows = {
         row["id"]: row
-        for row in Release.objects.filter(status__in=OPEN).values(
+        for row in Release.objects.open().values(
             "id",
             "target_date",
             "status",
@@ -47,7 +46,7 @@ def forecast_refresh(*, today: date | None = None) -> int:
 def _settle_closed() -> int:
     """Released and cancelled releases forecast nothing: their date is what happened. Only rows closed
     since their last refresh are touched."""
-    stale = Release.objects.exclude(status__in=OPEN).filter(
+    stale = Release.objects.closed().filter(
         Q(forecast_updated_at__isnull=True) | Q(forecast_updated_at__lt=F("updated_at"))
     )
     settled = {
