@@ -232,7 +232,12 @@ def main() -> None:
     test_parser = commands.add_parser("test", help="install and run the whole test suite")
     test_parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest")
     commands.add_parser("install", help="only create .venv and install")
-    options = parser.parse_args()
+    # parse_known_args: pytest's own options (-x, -k ...) may come first, before any path.
+    options, unknown = parser.parse_known_args()
+    if unknown and options.command != "test":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if options.command == "test":
+        options.pytest_args = [*unknown, *options.pytest_args]
     {"run": command_run, "test": command_test, "install": lambda _: install()}[options.command](options)
 
 

@@ -18,6 +18,8 @@ urlpatterns = [
         soon_page("Gates", "Your queue of gates waiting for sign-off, with evidence from the teams' tools."),
         name="gates",
     ),
+    path("gates/", include("releases.gate_urls")),
+    path("api/", include("releases.api_urls")),
     path(
         "environments/",
         soon_page(

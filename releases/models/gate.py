@@ -102,6 +102,12 @@ class Gate(models.Model):
     evidence_build_result = models.CharField(max_length=16, blank=True)
     evidence_source = models.CharField(max_length=200, blank=True)
     evidence_at = models.DateTimeField(null=True, blank=True)
+    # Whether the evidence meets the requirement's automatic criteria (None: no evidence, or none applies),
+    # and the same in words for the page ("41 of 42 tests passed (97.6%), 1 failed").
+    evidence_ok = models.BooleanField(null=True, blank=True)
+    evidence_summary = models.CharField(max_length=300, blank=True)
+    # Set when the "overdue" notice went out, so it goes out once.
+    overdue_notified_at = models.DateTimeField(null=True, blank=True)
     waived_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

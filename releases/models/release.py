@@ -41,6 +41,11 @@ class Release(ExternalFact):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     freeze_override_reason = models.TextField(blank=True)
+    # Segregation of duties: whoever last changed the scope (work items in or out) may not sign its gates.
+    scope_changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    scope_changed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     # Computed by releases.services.forecasting.forecast_refresh (one pass over the dependency graph);

@@ -10,6 +10,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import UniqueConstraint
 
 from integrations.models import Connection, SyncCursor, SyncRun
+from portal.models import ApiToken
 from releases.models import (
     Application,
     AuditChainHead,
@@ -494,6 +495,23 @@ def run_finishes_before_start():
 @case("syncrun_finishes_after_start", "never-started")
 def run_finished_never_started():
     return lambda: f.SyncRunFactory(started_at=None, finished_at=f.moment(1))
+
+
+# --- portal ---------------------------------------------------------------------------------------
+
+
+def _api_token(**fields):
+    return ApiToken.objects.create(**{"user": f.UserFactory(), "name": "CI", "key_hash": "a" * 64} | fields)
+
+
+@case("apitoken_has_name")
+def api_token_without_name():
+    return lambda: _api_token(name="")
+
+
+@case("apitoken_key_hash_sha256")
+def api_token_hash_not_sha256():
+    return lambda: _api_token(key_hash="plain-secret")
 
 
 @pytest.mark.parametrize(("constraint", "arrange"), CASES)
