@@ -1,13 +1,17 @@
-"""The signed-in user's profile: who they are, their time zone, and their personal calendar feed."""
+"""The signed-in user's profile: who they are, their time zone, their personal calendar feed, and
+their API tokens for the pipeline API."""
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
 from django.db import transaction
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
 
-from portal.models import User, new_feed_token
+from portal.api_tokens import api_token_create, api_token_revoke
+from portal.models import ApiToken, User, new_feed_token
 from portal.roles import role_of
 from releases.services.audit import audit_record
 
@@ -18,6 +22,18 @@ class TimeZoneForm(forms.ModelForm):
         fields = ["time_zone"]
         labels = {"time_zone": "Show dates in"}
         help_texts = {"time_zone": "Dates on the calendar and in your feed are days in this time zone."}
+
+
+class ApiTokenForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ["name"]
+        labels = {"name": "Token name"}
+
+
+# The pipeline API answers users who may read gates; a token for anyone else would only ever get 403.
+API_PERMISSION = "releases.view_gate"
+TEMPLATE = "portal/profile.html"
 
 
 @transaction.atomic
@@ -44,6 +60,47 @@ def profile(request):
             form.save()
             messages.success(request, f"Time zone set to {user.time_zone}.")
             return redirect("profile")
-    feed_url = request.build_absolute_uri(reverse("calendar:ics")) + f"?token={user.feed_token}"
-    context = {"profile_user": user, "role": role_of(user), "form": form, "feed_url": feed_url}
-    return render(request, "portal/profile.html", context, status=400 if form.errors else 200)
+    return render(request, TEMPLATE, profile_context(request, form=form), status=400 if form.errors else 200)
+
+
+def profile_context(request, *, form=None, token_form=None, **extra) -> dict:
+    user = request.user
+    return {
+        "profile_user": user,
+        "role": role_of(user),
+        "form": form or TimeZoneForm(instance=user),
+        "feed_url": request.build_absolute_uri(reverse("calendar:ics")) + f"?token={user.feed_token}",
+        "tokens": user.api_tokens.all(),
+        "token_form": token_form or ApiTokenForm(),
+        "can_have_tokens": user.has_perm(API_PERMISSION),
+        **extra,
+    }
+
+
+def _tokens_response(request, *, status: int = 200, **context):
+    """The tokens card for HTMX, the whole page without it."""
+    template = TEMPLATE + "#api-tokens" if request.htmx else TEMPLATE
+    return render(request, template, profile_context(request, **context), status=status)
+
+
+@never_cache  # the answer holds the secret: no cache keeps a copy
+@require_POST
+@permission_required(API_PERMISSION, raise_exception=True)
+def api_token_create_view(request):
+    form = ApiTokenForm(request.POST)
+    if not form.is_valid():
+        return _tokens_response(request, status=422, token_form=form)
+    token, secret = api_token_create(user=request.user, name=form.cleaned_data["name"])
+    return _tokens_response(request, new_token=token, new_secret=secret)
+
+
+@require_POST
+def api_token_revoke_view(request, pk: int):
+    token = get_object_or_404(ApiToken, pk=pk, user=request.user)  # only your own tokens
+    api_token_revoke(token=token, by=request.user)
+    if not request.htmx:
+        messages.success(
+            request, f"Token “{token.name}” revoked: pipelines using it are refused from now on."
+        )
+        return redirect("profile")
+    return _tokens_response(request, revoked=token)

@@ -93,6 +93,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.api_auth.ApiTokenMiddleware",  # /api/: the Bearer token is the user, never the session
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -181,6 +182,8 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "flightdeck@localhost")
+# Where people open the portal: e-mails link to pages under it (the worker has no request to ask).
+FLIGHTDECK_BASE_URL = os.environ.get("FLIGHTDECK_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # Celery. The embedded broker is kombu's filesystem transport: no server, one machine.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")

@@ -11,6 +11,8 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("profile/", profile.profile, name="profile"),
+    path("profile/tokens/", profile.api_token_create_view, name="api-token-create"),
+    path("profile/tokens/<int:pk>/revoke/", profile.api_token_revoke_view, name="api-token-revoke"),
     path("releases/", include("releases.urls")),
     path("", include("releases.calendar_urls")),
     path(
