@@ -121,6 +121,7 @@ class Day:
     in_period: bool
     is_today: bool
     releases: list = field(default_factory=list)  # the first few, in display order
+    items: str = ""  # those releases as list items, rendered once by the view
     total: int = 0
     at_risk: int = 0
     freezes: list[str] = field(default_factory=list)
@@ -147,6 +148,15 @@ class Day:
     @property
     def iso_date(self) -> str:
         return self.date.isoformat()
+
+    @property
+    def long_label(self) -> str:
+        return f"{self.date:%a} {self.date.day} {self.date:%b}"  # "Mon 1 Mar"
+
+    @property
+    def label(self) -> str:
+        """In a month: the day's number, with weekday and month on the 1st."""
+        return self.long_label if self.date.day == 1 else str(self.date.day)
 
     @property
     def iso_week(self) -> str:

@@ -93,6 +93,13 @@ def test_the_grid_puts_rows_on_their_days_and_shades_freezes():
     assert not days[date(2030, 1, 29)].frozen
 
 
+def test_a_month_cell_names_weekday_and_month_only_on_the_first():
+    weeks = build_grid(month_period(date(2030, 1, 1)), [], [], today=date(2030, 1, 9))
+    days = {day.date: day for week in weeks for day in week}
+    assert days[date(2030, 1, 1)].label == "Tue 1 Jan"
+    assert days[date(2030, 1, 9)].label == "9" and days[date(2030, 1, 9)].long_label == "Wed 9 Jan"
+
+
 # --- the page ---------------------------------------------------------------------------------------
 
 
