@@ -1,5 +1,10 @@
-from django.urls import path  # noqa: F401 (routes are added as the API is built)
+from django.urls import path
+
+from releases import api
 
 app_name = "api"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("releases/<int:pk>/gates", api.release_gates, name="release-gates"),
+    path("can-deploy", api.can_deploy_view, name="can-deploy"),
+]

@@ -16,12 +16,17 @@ from django.utils.regex_helper import normalize
 
 from portal import roles
 from portal import urls as portal_urls
+from portal.api_tokens import api_token_create
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
 # The only URLs an anonymous visitor may open. Adding to this list is a security decision.
 PUBLIC = {"/healthz", "/login/", "/admin/login/"}
+
+# The pipeline API is token-gated (pipelines cannot log in): without a token every route under it
+# answers 401 in JSON, whatever the method (see test_the_api_is_only_open_with_a_token below).
+TOKEN_GATED_PREFIX = "/api/"
 
 SAMPLE_VALUES = ["1", "x", "releases"]
 
@@ -93,6 +98,10 @@ def test_anonymous_visitors_are_sent_to_log_in(client, url, pattern):
     assert resolve(url).func is pattern.callback, f"{url} does not reach the pattern it was built from"
     if url in PUBLIC:
         assert client.get(url).status_code in {200, 503}
+    elif url.startswith(TOKEN_GATED_PREFIX):
+        for response in (client.get(url), client.post(url)):
+            assert response.status_code == 401
+            assert response["Content-Type"] == "application/json"
     else:
         assert _exposed(client, url) == ""
 
@@ -103,6 +112,17 @@ def test_the_ics_feed_is_only_open_with_a_feed_token(client, user_in_role):
     assert client.get("/calendar.ics?token=nope").status_code == 404
     token = user_in_role(roles.PROJECT_OFFICE).feed_token
     assert client.get(f"/calendar.ics?token={token}").status_code == 200
+
+
+def test_the_api_is_only_open_with_a_token(client, superuser):
+    client.force_login(superuser)  # a browser session is not a token
+    assert client.get("/api/can-deploy").status_code == 401
+    _, secret = api_token_create(user=superuser, name="CI")
+    response = client.get("/api/can-deploy", headers={"Authorization": f"Bearer {secret}"})
+    assert response.status_code == 400  # in, and told what is missing
+    assert client.get("/api/nothing-here", headers={"Authorization": f"Bearer {secret}"}).json() == {
+        "detail": "Not Found"
+    }
 
 
 @login_not_required
@@ -119,7 +139,9 @@ def test_a_new_public_view_would_be_caught(client):
     exposed = [
         problem
         for regex, _ in _walk(get_resolver().url_patterns)
-        if (url := _sample_url(regex)) not in PUBLIC and (problem := _exposed(client, url))
+        if (url := _sample_url(regex)) not in PUBLIC
+        and not url.startswith(TOKEN_GATED_PREFIX)
+        and (problem := _exposed(client, url))
     ]
     assert exposed == ["anonymous GET /leak/1/ answered 200"]
 
@@ -203,7 +225,6 @@ def test_a_user_without_a_role_still_gets_the_shell(client):
 @pytest.mark.parametrize(
     ("url", "title", "section"),
     [
-        ("/gates/", "Gates", "Gates"),
         ("/environments/", "Environments", "Environments"),
         ("/integrations/", "Integrations", "Integrations"),
         ("/metrics/", "Metrics", "Metrics"),
