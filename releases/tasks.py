@@ -1,8 +1,11 @@
 import logging
 
 from celery import shared_task
+from django.contrib.auth import get_user_model
 
+from releases.services import gates as gate_services  # a module: gates.py enqueues these tasks
 from releases.services.audit import audit_verify
+from releases.services.evidence import gate_evidence_refresh
 from releases.services.forecasting import forecast_refresh
 
 logger = logging.getLogger(__name__)
@@ -19,6 +22,23 @@ def audit_verify_task() -> dict:
 @shared_task
 def forecast_refresh_task() -> dict:
     return {"changed": forecast_refresh()}
+
+
+@shared_task
+def gate_evidence_refresh_task(*, release_ids: list[int]) -> dict:
+    return {"changed": gate_evidence_refresh(release_ids=release_ids)}
+
+
+@shared_task
+def gate_policy_propagate_task(
+    *, portfolio_ids: list[int] | None, by_id: int | None = None, removed_gate_ids: list[int] | None = None
+) -> dict:
+    """After a policy change: the open releases in its reach follow it (None: every portfolio)."""
+    by = get_user_model().objects.filter(pk=by_id).first() if by_id else None
+    result = gate_services.gates_propagate(
+        portfolio_ids=portfolio_ids, by=by, removed_gate_ids=removed_gate_ids or ()
+    )
+    return result.as_dict()
 
 
 # --- notifications (sent by the worker, enqueued after commit) -------------------------------------

@@ -1,0 +1,307 @@
+"""Gate policies and the gates they give releases.
+
+The effective policy of a portfolio is the global policy (portfolio NULL), overlaid by the policy of
+each ancestor portfolio and then by its own: requirements are keyed by (kind, name), the nearest wins.
+
+`gates_sync_for_release` makes a release's gates follow its effective policy: missing gates are
+created, pending ones follow their requirement (due date, signer group, approvals), pending gates
+without sign-offs whose requirement left the policy are deleted. Decided gates (passed, failed,
+waived) are never touched, and neither are gates without a requirement (added by hand, or kept after
+their requirement was deleted). Closed releases keep the gates they have.
+
+A policy change can reach every release (the global policy does), so the policy services record the
+change and queue `gate_policy_propagate_task` after the commit; the worker then syncs the open
+releases in reach batch by batch: a fixed number of reads and writes per batch plus the audit events
+of the gates that changed, each batch in its own short transaction (a rerun converges).
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Count
+
+from releases import tasks
+from releases.models import Gate, GatePolicy, GateRequirement, Portfolio, Release
+from releases.querysets import CLOSED_STATUSES
+from releases.services import evidence
+from releases.services.audit import audit_record, snapshot
+
+PROPAGATION_BATCH = 500
+# The fields of a pending gate that follow its requirement.
+FOLLOWED_FIELDS = ("requirement_id", "kind", "name", "due_date", "signer_group_id", "approvals_required")
+REQUIREMENT_FIELDS = (
+    "kind",
+    "name",
+    "signer_group",
+    "approvals_required",
+    "criteria",
+    "due_days_before_target",
+)
+
+
+# --- the effective policy ---------------------------------------------------------------------------
+
+
+def effective_requirements_by_portfolio() -> dict[int | None, list[GateRequirement]]:
+    """Every portfolio's effective requirements, and the global ones under None: three queries."""
+    parents = dict(Portfolio.objects.values_list("pk", "parent_id"))
+    policies = GatePolicy.objects.prefetch_related("requirements__signer_group")
+    own = {policy.portfolio_id: list(policy.requirements.all()) for policy in policies}
+    return {pk: _overlay(lineage(pk, parents), own) for pk in [None, *parents]}
+
+
+def effective_requirements(portfolio: Portfolio | None) -> list[GateRequirement]:
+    """The requirements a release of `portfolio` needs (None: the global policy alone)."""
+    return effective_requirements_by_portfolio()[portfolio.pk if portfolio else None]
+
+
+def lineage(pk: int | None, parents: dict[int, int | None]) -> list[int | None]:
+    """None (global), then the ancestors from the top down, then the portfolio itself."""
+    chain: list[int] = []
+    while pk is not None and pk not in chain:  # `not in`: a parent loop must not hang
+        chain.append(pk)
+        pk = parents.get(pk)
+    return [None, *reversed(chain)]
+
+
+def _overlay(
+    lineage: list[int | None], own: dict[int | None, list[GateRequirement]]
+) -> list[GateRequirement]:
+    by_key: dict[tuple[str, str], GateRequirement] = {}
+    for pk in lineage:
+        for requirement in own.get(pk, []):
+            by_key[(requirement.kind, requirement.name)] = requirement  # nearer policies come later
+    return list(by_key.values())
+
+
+def policy_reach(portfolio_id: int | None) -> list[int] | None:
+    """The portfolio and its descendants (programmes): the releases a change of its policy reaches.
+    None for the global policy, which reaches every portfolio."""
+    if portfolio_id is None:
+        return None
+    children: dict[int | None, list[int]] = {}
+    for pk, parent in Portfolio.objects.values_list("pk", "parent_id"):
+        children.setdefault(parent, []).append(pk)
+    reach, todo = [], [portfolio_id]
+    while todo:
+        pk = todo.pop()
+        if pk not in reach:
+            reach.append(pk)
+            todo += children.get(pk, [])
+    return sorted(reach)
+
+
+# --- gates of releases --------------------------------------------------------------------------------
+
+
+@dataclass
+class SyncResult:
+    created: list[Gate] = field(default_factory=list)
+    updated: list[Gate] = field(default_factory=list)
+    deleted: int = 0
+
+    def add(self, other: "SyncResult") -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.deleted += other.deleted
+
+    def as_dict(self) -> dict:
+        return {"created": len(self.created), "updated": len(self.updated), "deleted": self.deleted}
+
+
+@transaction.atomic
+def gates_sync_for_release(*, release: Release, by=None) -> list[Gate]:
+    """Make the release's gates follow its portfolio's effective policy; returns its gates."""
+    release = Release.objects.select_related("application").get(pk=release.pk)
+    _sync_batch([release], effective_requirements_by_portfolio(), by=by)
+    return list(Gate.objects.filter(release=release).order_by("due_date", "kind", "name"))
+
+
+def gates_propagate(
+    *, portfolio_ids: list[int] | None, by=None, removed_gate_ids=(), batch_size: int = PROPAGATION_BATCH
+) -> SyncResult:
+    """Sync the open releases of these portfolios (None: all), one short transaction per batch.
+
+    `removed_gate_ids` are gates whose requirement was deleted: those still pending without a
+    sign-off go too (the requirement's deletion cleared their link)."""
+    effective = effective_requirements_by_portfolio()
+    releases = Release.objects.open()
+    if portfolio_ids is not None:
+        releases = releases.filter(application__portfolio_id__in=portfolio_ids)
+    ids = list(releases.order_by("pk").values_list("pk", flat=True))
+    total = SyncResult()
+    for start in range(0, len(ids), batch_size):
+        with transaction.atomic():
+            batch = Release.objects.select_related("application").filter(
+                pk__in=ids[start : start + batch_size]
+            )
+            total.add(_sync_batch(list(batch), effective, by=by, removed=set(removed_gate_ids)))
+    return total
+
+
+@dataclass
+class _Plan:
+    created: list[Gate] = field(default_factory=list)
+    updated: list[tuple[Gate, dict]] = field(default_factory=list)  # (gate, its state before)
+    doomed: list[Gate] = field(default_factory=list)
+
+
+def _sync_batch(
+    releases: list[Release], effective: dict, *, by, removed: set[int] = frozenset()
+) -> SyncResult:
+    """One read of the batch's gates, then bulk create, bulk update and one delete."""
+    open_releases = [r for r in releases if r.is_open]
+    existing: dict[int, list[Gate]] = {r.pk: [] for r in open_releases}
+    for gate in (
+        Gate.objects.filter(release__in=open_releases)
+        .annotate(signoff_count=Count("signoffs"))
+        .order_by("pk")
+    ):
+        existing[gate.release_id].append(gate)
+    plan = _Plan()
+    for release in open_releases:
+        requirements = effective.get(release.application.portfolio_id, effective[None])
+        _plan_release(plan, release, requirements, existing[release.pk], removed)
+    return _write(plan, by=by)
+
+
+def _plan_release(plan: _Plan, release: Release, requirements, gates: list[Gate], removed: set[int]) -> None:
+    """A gate matches its requirement by (kind, name), else by the requirement it points to (renamed)."""
+    by_key = {(g.kind, g.name): g for g in gates}
+    by_requirement = {g.requirement_id: g for g in gates if g.requirement_id}
+    matched: set[int] = set()
+    for requirement in requirements:
+        wanted = _followed(release, requirement)
+        gate = by_key.get((requirement.kind, requirement.name)) or by_requirement.get(requirement.pk)
+        if gate is None or gate.pk in matched:
+            plan.created.append(Gate(release=release, status=Gate.Status.PENDING, **wanted))
+            continue
+        matched.add(gate.pk)
+        if gate.status == Gate.Status.PENDING and any(getattr(gate, k) != v for k, v in wanted.items()):
+            plan.updated.append((gate, snapshot(gate)))
+            for name, value in wanted.items():
+                setattr(gate, name, value)
+    plan.doomed += [
+        g
+        for g in gates
+        if g.pk not in matched
+        and (g.requirement_id or g.pk in removed)
+        and g.status == Gate.Status.PENDING
+        and not g.signoff_count
+    ]
+
+
+def _followed(release: Release, requirement: GateRequirement) -> dict:
+    return {
+        "requirement_id": requirement.pk,
+        "kind": requirement.kind,
+        "name": requirement.name,
+        "due_date": release.target_date - timedelta(days=requirement.due_days_before_target),
+        "signer_group_id": requirement.signer_group_id,
+        "approvals_required": requirement.approvals_required,
+    }
+
+
+def _write(plan: _Plan, *, by) -> SyncResult:
+    for gate in plan.doomed:
+        before = snapshot(gate) | {"repr": str(gate)}
+        audit_record(
+            actor=by, action="gate.delete", object_type="releases.gate", object_id=str(gate.pk), before=before
+        )
+    if plan.doomed:
+        Gate.objects.filter(pk__in=[g.pk for g in plan.doomed]).delete()
+    # Deleted first: a renamed requirement's new gate may take a removed gate's (kind, name).
+    created = Gate.objects.bulk_create(plan.created) if plan.created else []
+    for gate in created:
+        audit_record(actor=by, action="gate.create", obj=gate)
+    if plan.updated:
+        Gate.objects.bulk_update([gate for gate, _ in plan.updated], FOLLOWED_FIELDS)
+    for gate, before in plan.updated:
+        audit_record(actor=by, action="gate.update", obj=gate, before=before)
+    _after_create(created)
+    return SyncResult(created, [gate for gate, _ in plan.updated], len(plan.doomed))
+
+
+def _after_create(created: list[Gate]) -> None:
+    """New gates get their evidence at once; the groups that sign them hear of them after the commit."""
+    if not created:
+        return
+    evidence.gate_evidence_refresh(release_ids=sorted({g.release_id for g in created}))
+    waiting = [g.pk for g in created if g.approvals_required]
+    if waiting:
+        transaction.on_commit(lambda: tasks.gate_waiting_notify_task.delay(gate_ids=waiting))
+
+
+# --- policy writes ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def gate_policy_create(*, portfolio: Portfolio | None, by, name: str = "") -> GatePolicy:
+    """A portfolio's own policy (empty: it inherits everything until requirements are added)."""
+    policy = GatePolicy(portfolio=portfolio, name=name or f"{portfolio or 'Global'} release policy")
+    policy.full_clean()
+    policy.save()
+    audit_record(actor=by, action="gatepolicy.create", obj=policy)
+    return policy
+
+
+@transaction.atomic
+def gate_requirement_save(
+    *, policy: GatePolicy, by, requirement: GateRequirement | None = None, **values
+) -> GateRequirement:
+    """Add a requirement to the policy, or change one of its requirements; open releases in the
+    policy's reach follow after the commit. Raises ValidationError (nothing written) for bad values."""
+    unknown = set(values) - set(REQUIREMENT_FIELDS)
+    if unknown:
+        raise TypeError(f"gate_requirement_save() got fields it does not set: {sorted(unknown)}")
+    before = None
+    if requirement is None:
+        requirement = GateRequirement(policy=policy)
+    else:
+        requirement = GateRequirement.objects.select_for_update().get(pk=requirement.pk, policy=policy)
+        before = snapshot(requirement)
+    for name, value in values.items():
+        setattr(requirement, name, value)
+    if before is not None and snapshot(requirement) == before:
+        return requirement
+    requirement.full_clean()
+    requirement.save()
+    verb = "create" if before is None else "update"
+    audit_record(actor=by, action=f"gaterequirement.{verb}", obj=requirement, before=before)
+    _propagate_after_commit(policy, by)
+    return requirement
+
+
+@transaction.atomic
+def gate_requirement_delete(*, requirement: GateRequirement, by) -> None:
+    """Remove a requirement. Its pending gates without a sign-off go (after the commit, with the rest
+    of the propagation); decided or signed ones stay, without a requirement, as the record."""
+    requirement = GateRequirement.objects.select_for_update().select_related("policy").get(pk=requirement.pk)
+    removable = list(
+        requirement.gates.filter(status=Gate.Status.PENDING, signoffs__isnull=True)
+        .exclude(release__status__in=CLOSED_STATUSES)
+        .values_list("pk", flat=True)
+    )
+    before = snapshot(requirement) | {"repr": str(requirement)}
+    pk, policy = requirement.pk, requirement.policy
+    requirement.delete()
+    audit_record(
+        actor=by,
+        action="gaterequirement.delete",
+        object_type="releases.gaterequirement",
+        object_id=str(pk),
+        before=before,
+    )
+    _propagate_after_commit(policy, by, removed_gate_ids=removable)
+
+
+def _propagate_after_commit(policy: GatePolicy, by, removed_gate_ids=()) -> None:
+    reach = policy_reach(policy.portfolio_id)
+    by_id = by.pk if by is not None and by.is_authenticated else None
+    removed = list(removed_gate_ids)
+    transaction.on_commit(
+        lambda: tasks.gate_policy_propagate_task.delay(
+            portfolio_ids=reach, by_id=by_id, removed_gate_ids=removed
+        )
+    )

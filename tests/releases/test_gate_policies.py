@@ -1,0 +1,412 @@
+"""Gate policies: the effective policy (global, parent, own; the nearest wins), gates created for new
+releases and following policy changes (open releases only; decided gates keep their decisions), the
+policy services (audited, bad input refused) and the policy pages (roles, CSRF, HTMX, query counts)."""
+
+import pytest
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from portal import roles
+from releases import tasks
+from releases.models import AuditEvent, Gate, GatePolicy, GateRequirement
+from releases.services.gates import (
+    effective_requirements,
+    gate_policy_create,
+    gate_requirement_delete,
+    gate_requirement_save,
+    gates_sync_for_release,
+)
+from releases.services.releases import release_create, release_update
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+def _group(role: str) -> Group:
+    return Group.objects.get(name=role)
+
+
+def _requirement(policy, kind, name, *, role=roles.SECURITY_REVIEWER, approvals=1, due=2, **fields):
+    group = _group(role) if approvals else None
+    return f.GateRequirementFactory(
+        policy=policy,
+        kind=kind,
+        name=name,
+        signer_group=group,
+        approvals_required=approvals,
+        due_days_before_target=due,
+        **fields,
+    )
+
+
+@pytest.fixture
+def world():
+    """A global policy (security review, QA), a portfolio with its own policy (overrides QA, adds
+    PCI) and a programme inside it with its own policy (adds a CAB)."""
+    global_policy = f.GatePolicyFactory(portfolio=None, name="Global")
+    _requirement(global_policy, "security", "Security review", due=5)
+    _requirement(global_policy, "qa", "QA sign-off", approvals=0, due=3, criteria={"min_pass_rate": 0.9})
+    payments = f.PortfolioFactory(name="Payments", slug="payments")
+    programme = f.PortfolioFactory(name="Instant", slug="instant", parent=payments)
+    own = f.GatePolicyFactory(portfolio=payments, name="Payments policy")
+    _requirement(own, "qa", "QA sign-off", approvals=0, due=4, criteria={"min_pass_rate": 0.99})
+    _requirement(own, "compliance", "PCI review", approvals=2, due=7)
+    child = f.GatePolicyFactory(portfolio=programme, name="Instant policy")
+    _requirement(child, "cab", "CAB approval", role=roles.RELEASE_MANAGER, due=1)
+    return {"global": global_policy, "payments": payments, "programme": programme, "own": own, "child": child}
+
+
+@pytest.fixture
+def manager(user_in_role):
+    return user_in_role(roles.RELEASE_MANAGER)
+
+
+@pytest.fixture
+def propagate_now(monkeypatch, django_capture_on_commit_callbacks):
+    """Run the propagation task in-process when the policy write commits."""
+    runs = []
+
+    def delay(**kwargs):
+        runs.append(kwargs)
+        return tasks.gate_policy_propagate_task.apply(kwargs=kwargs)
+
+    monkeypatch.setattr(tasks.gate_policy_propagate_task, "delay", delay)
+    monkeypatch.setattr(tasks.gate_waiting_notify_task, "delay", lambda **kwargs: None)
+
+    def run(write, *args, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return write(*args, **kwargs)
+
+    run.runs = runs
+    return run
+
+
+def _release(portfolio, **fields):
+    application = f.ApplicationFactory(portfolio=portfolio)
+    return f.ReleaseFactory(application=application, target_date=f.day(30), **fields)
+
+
+def _gates(release) -> dict[str, Gate]:
+    return {gate.name: gate for gate in Gate.objects.filter(release=release)}
+
+
+# --- the effective policy ---------------------------------------------------------------------------
+
+
+def test_a_portfolio_without_a_policy_follows_the_global_one(world):
+    loose = f.PortfolioFactory()
+    assert {r.name for r in effective_requirements(loose)} == {"Security review", "QA sign-off"}
+    assert [r.policy for r in effective_requirements(None)] == [world["global"]] * 2
+
+
+def test_the_portfolio_overrides_the_global_requirement_with_the_same_kind_and_name(world):
+    effective = {r.name: r for r in effective_requirements(world["payments"])}
+    assert set(effective) == {"Security review", "QA sign-off", "PCI review"}
+    assert effective["Security review"].policy == world["global"]
+    assert effective["QA sign-off"].policy == world["own"]
+    assert effective["QA sign-off"].criteria == {"min_pass_rate": 0.99}
+
+
+def test_a_programme_inherits_its_parent_then_adds_its_own(world):
+    effective = {r.name: r.policy for r in effective_requirements(world["programme"])}
+    assert effective == {
+        "Security review": world["global"],
+        "QA sign-off": world["own"],
+        "PCI review": world["own"],
+        "CAB approval": world["child"],
+    }
+
+
+def test_the_nearest_policy_wins_for_a_programme(world):
+    _requirement(world["child"], "qa", "QA sign-off", approvals=0, criteria={"min_pass_rate": 0.5})
+    qa = next(r for r in effective_requirements(world["programme"]) if r.name == "QA sign-off")
+    assert (qa.policy, qa.criteria) == (world["child"], {"min_pass_rate": 0.5})
+
+
+def test_a_same_name_of_another_kind_is_another_requirement(world):
+    _requirement(world["own"], "custom", "Security review")
+    names = [(r.kind, r.name) for r in effective_requirements(world["payments"])]
+    assert ("security", "Security review") in names and ("custom", "Security review") in names
+
+
+# --- gates of new and changed releases ------------------------------------------------------------
+
+
+def test_a_new_release_gets_the_gates_of_its_effective_policy(
+    world, manager, django_capture_on_commit_callbacks
+):
+    application = f.ApplicationFactory(portfolio=world["programme"])
+    with django_capture_on_commit_callbacks() as callbacks:
+        release = release_create(application=application, version="2.0", target_date=f.day(30), by=manager)
+    gates = _gates(release)
+    assert set(gates) == {"Security review", "QA sign-off", "PCI review", "CAB approval"}
+    pci = gates["PCI review"]
+    assert (pci.status, pci.due_date, pci.approvals_required, pci.signer_group.name) == (
+        "pending",
+        f.day(23),
+        2,
+        roles.SECURITY_REVIEWER,
+    )
+    assert pci.requirement.policy == world["own"]
+    assert gates["QA sign-off"].signer_group is None
+    assert gates["CAB approval"].due_date == f.day(29)
+    created = AuditEvent.objects.filter(action="gate.create")
+    assert sorted(created.values_list("object_id", flat=True)) == sorted(str(g.pk) for g in gates.values())
+    assert {event.actor for event in created} == {manager}
+    assert len(callbacks) == 2  # the forecast, and the waiting notice
+
+
+def test_the_waiting_notice_names_the_new_gates_that_need_a_signer(
+    world, manager, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr(tasks.gate_waiting_notify_task, "delay", lambda **kwargs: sent.append(kwargs))
+    monkeypatch.setattr(tasks.forecast_refresh_task, "delay", lambda: None)
+    application = f.ApplicationFactory(portfolio=world["payments"])
+    with django_capture_on_commit_callbacks(execute=True):
+        release = release_create(application=application, version="2.0", target_date=f.day(30), by=manager)
+    gates = _gates(release)
+    assert sent == [{"gate_ids": sorted([gates["Security review"].pk, gates["PCI review"].pk])}]
+
+
+def test_moving_the_target_moves_the_pending_due_dates_only(world, manager):
+    release = _release(world["payments"])
+    gates_sync_for_release(release=release)
+    Gate.objects.filter(release=release, name="PCI review").update(status="passed", decided_at=f.moment(0))
+    release_update(release=release, by=manager, target_date=f.day(40))
+    gates = _gates(release)
+    assert gates["Security review"].due_date == f.day(35)
+    assert gates["PCI review"].due_date == f.day(23)  # decided: untouched
+    assert AuditEvent.objects.filter(action="gate.update").count() == 2  # security and QA
+
+
+def test_a_closed_release_keeps_its_gates(world, manager):
+    release = _release(world["payments"])
+    gates_sync_for_release(release=release)
+    before = {g.pk: (g.status, g.due_date) for g in Gate.objects.filter(release=release)}
+    release_update(release=release, by=manager, status="cancelled", target_date=f.day(50))
+    assert {g.pk: (g.status, g.due_date) for g in Gate.objects.filter(release=release)} == before
+
+
+def test_syncing_twice_changes_nothing(world):
+    release = _release(world["payments"])
+    gates_sync_for_release(release=release)
+    events = AuditEvent.objects.count()
+    gates_sync_for_release(release=release)
+    assert AuditEvent.objects.count() == events
+
+
+def test_a_gate_added_by_hand_is_left_alone(world):
+    release = _release(world["payments"])
+    manual = f.GateFactory(release=release, kind="custom", name="Pen test")
+    gates_sync_for_release(release=release)
+    assert Gate.objects.filter(pk=manual.pk).exists()
+
+
+# --- policy changes propagate -----------------------------------------------------------------------
+
+
+def test_a_new_requirement_adds_pending_gates_to_open_releases_only(world, manager, propagate_now):
+    open_release = _release(world["payments"])
+    in_programme = _release(world["programme"])
+    elsewhere = _release(f.PortfolioFactory())
+    shipped = _release(world["payments"], released=True)
+    for release in (open_release, in_programme, elsewhere):
+        gates_sync_for_release(release=release)
+    propagate_now(
+        gate_requirement_save,
+        policy=world["own"],
+        by=manager,
+        kind="custom",
+        name="DORA check",
+        signer_group=_group(roles.AUDITOR),
+        approvals_required=1,
+        criteria={},
+        due_days_before_target=10,
+    )
+    for release in (open_release, in_programme):
+        gate = _gates(release)["DORA check"]
+        assert (gate.status, gate.due_date, gate.signer_group.name) == ("pending", f.day(20), roles.AUDITOR)
+    assert "DORA check" not in _gates(elsewhere)
+    assert not Gate.objects.filter(release=shipped).exists()
+    assert propagate_now.runs[0]["portfolio_ids"] == sorted([world["payments"].pk, world["programme"].pk])
+    event = AuditEvent.objects.get(action="gaterequirement.create")
+    assert (event.actor, event.after["name"]) == (manager, "DORA check")
+    assert AuditEvent.objects.filter(action="gate.create", actor=manager).count() == 2
+
+
+def test_changed_approvals_and_due_days_update_pending_gates(world, manager, propagate_now):
+    release = _release(world["payments"])
+    gates_sync_for_release(release=release)
+    pci = GateRequirement.objects.get(name="PCI review")
+    propagate_now(
+        gate_requirement_save,
+        policy=world["own"],
+        requirement=pci,
+        by=manager,
+        approvals_required=3,
+        due_days_before_target=9,
+    )
+    gate = _gates(release)["PCI review"]
+    assert (gate.approvals_required, gate.due_date) == (3, f.day(21))
+    event = AuditEvent.objects.get(action="gate.update")
+    assert (event.before["approvals_required"], event.after["approvals_required"]) == (2, 3)
+
+
+@pytest.mark.parametrize("status", ["passed", "failed"])
+def test_decided_gates_keep_their_decisions(world, manager, propagate_now, status):
+    release = _release(world["payments"])
+    gates_sync_for_release(release=release)
+    Gate.objects.filter(release=release, name="PCI review").update(status=status, decided_at=f.moment(1))
+    pci = GateRequirement.objects.get(name="PCI review")
+    propagate_now(
+        gate_requirement_save, policy=world["own"], requirement=pci, by=manager, approvals_required=1
+    )
+    gate = _gates(release)["PCI review"]
+    assert (gate.status, gate.approvals_required) == (status, 2)
+    propagate_now(gate_requirement_delete, requirement=pci, by=manager)
+    gate.refresh_from_db()
+    assert (gate.status, gate.requirement) == (status, None)
+
+
+def test_a_removed_requirement_drops_the_undecided_gates(world, manager, propagate_now):
+    release, signed, shipped = (
+        _release(world["payments"]),
+        _release(world["payments"]),
+        _release(world["payments"]),
+    )
+    for each in (release, signed, shipped):
+        gates_sync_for_release(release=each)
+    f.SignOffFactory(gate=_gates(signed)["PCI review"])  # half a quorum: a signature is kept
+    shipped.status, shipped.actual_date = "released", f.day(30)
+    shipped.save()
+    propagate_now(
+        gate_requirement_delete, requirement=GateRequirement.objects.get(name="PCI review"), by=manager
+    )
+    assert "PCI review" not in _gates(release)
+    assert _gates(signed)["PCI review"].status == "pending"
+    assert "PCI review" in _gates(shipped)  # released: untouched
+    assert AuditEvent.objects.filter(action="gate.delete").count() == 1
+    assert AuditEvent.objects.filter(action="gaterequirement.delete", actor=manager).count() == 1
+
+
+def test_overriding_a_global_requirement_repoints_pending_gates(world, manager, propagate_now):
+    portfolio = f.PortfolioFactory()
+    release = _release(portfolio)
+    gates_sync_for_release(release=release)
+    policy = gate_policy_create(portfolio=portfolio, by=manager)
+    propagate_now(
+        gate_requirement_save,
+        policy=policy,
+        by=manager,
+        kind="security",
+        name="Security review",
+        signer_group=_group(roles.ADMIN),
+        approvals_required=2,
+        criteria={},
+        due_days_before_target=6,
+    )
+    gate = _gates(release)["Security review"]
+    assert (gate.requirement.policy, gate.signer_group.name, gate.approvals_required) == (
+        policy,
+        roles.ADMIN,
+        2,
+    )
+    assert Gate.objects.filter(release=release).count() == 2
+
+
+def test_a_renamed_requirement_renames_its_pending_gates(world, manager, propagate_now):
+    release = _release(world["payments"])
+    gates_sync_for_release(release=release)
+    pci = GateRequirement.objects.get(name="PCI review")
+    propagate_now(
+        gate_requirement_save, policy=world["own"], requirement=pci, by=manager, name="PCI DSS review"
+    )
+    gates = _gates(release)
+    assert "PCI review" not in gates and gates["PCI DSS review"].requirement == pci
+
+
+def test_a_global_change_reaches_every_portfolio_in_batches(world, manager, propagate_now, monkeypatch):
+    from releases.services import gates as gate_services
+
+    monkeypatch.setattr(gate_services, "PROPAGATION_BATCH", 2)
+    releases = [_release(f.PortfolioFactory()) for _ in range(5)]
+    propagate_now(
+        gate_requirement_save,
+        policy=world["global"],
+        by=manager,
+        kind="build",
+        name="Green build",
+        signer_group=None,
+        approvals_required=0,
+        criteria={},
+        due_days_before_target=1,
+    )
+    assert propagate_now.runs[0]["portfolio_ids"] is None
+    assert all("Green build" in _gates(release) for release in releases)
+
+
+def test_a_propagation_queries_a_bounded_number_per_batch(world, manager):
+    from releases.services.gates import gates_propagate
+
+    def queries(n: int) -> int:
+        for _ in range(n):
+            gates_sync_for_release(release=_release(world["payments"]))
+        _requirement(world["own"], "custom", f"Check {n}", approvals=0)
+        with CaptureQueriesContext(connection) as captured:
+            result = gates_propagate(portfolio_ids=[world["payments"].pk], batch_size=1000)
+        audited = 3 * (len(result.created) + len(result.updated))  # head, event, head per audit event
+        return len(captured) - audited
+
+    assert queries(2) == queries(8)
+
+
+# --- the services refuse bad input ------------------------------------------------------------------
+
+
+def test_a_duplicate_requirement_is_refused_and_nothing_changes(world, manager):
+    events = AuditEvent.objects.count()
+    with pytest.raises(ValidationError):
+        gate_requirement_save(
+            policy=world["own"],
+            by=manager,
+            kind="compliance",
+            name="PCI review",
+            signer_group=_group(roles.SECURITY_REVIEWER),
+            approvals_required=1,
+            criteria={},
+            due_days_before_target=2,
+        )
+    assert AuditEvent.objects.count() == events
+    assert world["own"].requirements.count() == 2
+
+
+def test_a_signed_requirement_without_a_group_is_refused(world, manager):
+    with pytest.raises(ValidationError):
+        gate_requirement_save(
+            policy=world["own"],
+            by=manager,
+            kind="custom",
+            name="Anyone",
+            signer_group=None,
+            approvals_required=1,
+            criteria={},
+            due_days_before_target=2,
+        )
+
+
+def test_a_second_policy_for_a_portfolio_is_refused(world, manager):
+    with pytest.raises(ValidationError):
+        gate_policy_create(portfolio=world["payments"], by=manager)
+    assert GatePolicy.objects.filter(portfolio=world["payments"]).count() == 1
+
+
+def test_an_unchanged_save_writes_nothing(world, manager, propagate_now):
+    pci = GateRequirement.objects.get(name="PCI review")
+    propagate_now(
+        gate_requirement_save, policy=world["own"], requirement=pci, by=manager, approvals_required=2
+    )
+    assert not AuditEvent.objects.exists()
+    assert propagate_now.runs == []
