@@ -6,7 +6,7 @@ NAVIGATION = [
     ("Home", "home"),
     ("Calendar", "calendar:month"),
     ("Releases", "releases:list"),
-    ("Gates", "gates"),
+    ("Gates", "gates:queue"),
     ("Environments", "environments"),
     ("Integrations", "integrations"),
     ("Metrics", "metrics"),

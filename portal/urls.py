@@ -15,11 +15,6 @@ urlpatterns = [
     path("profile/tokens/<int:pk>/revoke/", profile.api_token_revoke_view, name="api-token-revoke"),
     path("releases/", include("releases.urls")),
     path("", include("releases.calendar_urls")),
-    path(
-        "gates/",
-        soon_page("Gates", "Your queue of gates waiting for sign-off, with evidence from the teams' tools."),
-        name="gates",
-    ),
     path("gates/", include("releases.gate_urls")),
     path("api/", include("releases.api_urls")),
     path(

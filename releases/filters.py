@@ -10,7 +10,7 @@ import django_filters
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from releases.models import Application, Gate, Portfolio, Release, ReleaseTrain
+from releases.models import Application, Gate, GateKind, Portfolio, Release, ReleaseTrain
 
 
 class GateState:
@@ -92,3 +92,41 @@ class ReleaseFilter(django_filters.FilterSet):
             | Q(application__name__icontains=text)
             | Q(summary__icontains=text)
         )
+
+
+class GateShow:
+    MINE = "mine"
+    PENDING = "pending"
+    DECIDED = "decided"
+    CHOICES = [(MINE, "Waiting for me"), (PENDING, "All pending"), (DECIDED, "Decided")]
+
+
+class GateQueueFilter(django_filters.FilterSet):
+    """The reviewer queue. `show` is applied by the view (it needs the user); the rest narrow it."""
+
+    show = django_filters.ChoiceFilter(choices=GateShow.CHOICES, method="filter_nothing", label="Show")
+    kind = django_filters.ChoiceFilter(choices=GateKind.choices, label="Kind")
+    portfolio = django_filters.ModelChoiceFilter(
+        queryset=Portfolio.objects.all(), method="filter_portfolio", label="Portfolio"
+    )
+    overdue = django_filters.BooleanFilter(
+        method="filter_overdue", widget=django_filters.widgets.BooleanWidget(), label="Overdue only"
+    )
+
+    class Meta:
+        model = Gate
+        fields = ["show", "kind", "portfolio", "overdue"]
+
+    def filter_nothing(self, queryset, name, value):
+        return queryset
+
+    def filter_portfolio(self, queryset, name, portfolio):
+        return queryset.filter(
+            Q(release__application__portfolio=portfolio)
+            | Q(release__application__portfolio__parent=portfolio)
+        )
+
+    def filter_overdue(self, queryset, name, overdue):
+        if not overdue:
+            return queryset
+        return queryset.filter(status=Gate.Status.PENDING, due_date__lt=timezone.localdate())

@@ -26,6 +26,7 @@ from releases.models import (
     TestRun,
     WorkItem,
 )
+from releases.views.gate_panel import GatePanel, gate_panels, gates_with_signoffs
 
 LATEST_BUILDS = 5
 LATEST_TEST_RUNS = 5
@@ -151,7 +152,7 @@ def _hold(stored: dict, named: dict[int, Release]) -> Hold:
 
 
 def gates_of(release: Release):
-    return Gate.objects.filter(release=release).select_related("signer_group").order_by("due_date", "kind")
+    return gates_with_signoffs().filter(release=release).order_by("due_date", "kind")
 
 
 @dataclass(frozen=True)
@@ -306,6 +307,10 @@ class ReleasePage:
     @cached_property
     def gates(self) -> list[Gate]:
         return list(gates_of(self.release))
+
+    @cached_property
+    def gate_panels(self) -> list[GatePanel]:
+        return gate_panels(self.gates, release=self.release, user=self.user)
 
     @cached_property
     def scope(self) -> tuple[list[ScopeLine], ScopeLine]:
