@@ -123,7 +123,9 @@ def _blockers(gate: Gate, user) -> list[_Blocker]:
     if gate.signer_group_id is None:
         return [_Blocker("This gate is decided by its automatic evidence alone; nobody signs it.")]
     blockers = []
-    if not user.has_perm(SIGN_PERMISSION) or gate.signer_group_id not in signer_group_ids(user):
+    if not user.has_perm(SIGN_PERMISSION):
+        blockers.append(_Blocker("Your role does not sign gates: it lacks the sign-off permission."))
+    elif gate.signer_group_id not in signer_group_ids(user):
         blockers.append(_Blocker(f"Only members of {gate.signer_group.name} sign this gate."))
     if release.owner_id == user.pk:
         blockers.append(
