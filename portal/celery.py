@@ -13,4 +13,5 @@ app.conf.beat_schedule = {
     "worker-heartbeat": {"task": "portal.tasks.worker_heartbeat_task", "schedule": 30.0},
     "forecast-refresh": {"task": "releases.tasks.forecast_refresh_task", "schedule": 5 * 60.0},
     "audit-verify-nightly": {"task": "releases.tasks.audit_verify_task", "schedule": 24 * 60 * 60.0},
+    "gates-overdue-notify": {"task": "releases.tasks.gates_overdue_notify_task", "schedule": 60 * 60.0},
 }

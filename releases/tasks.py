@@ -4,6 +4,7 @@ from celery import shared_task
 from django.contrib.auth import get_user_model
 
 from releases.services import gates as gate_services  # a module: gates.py enqueues these tasks
+from releases.services import notifications
 from releases.services.audit import audit_verify
 from releases.services.evidence import gate_evidence_refresh
 from releases.services.forecasting import forecast_refresh
@@ -47,16 +48,16 @@ def gate_policy_propagate_task(
 @shared_task
 def gate_waiting_notify_task(*, gate_ids: list[int]) -> dict:
     """E-mail each gate's signer group that the gate waits for them."""
-    return {"sent": 0}
+    return {"sent": notifications.gate_waiting_notify(gate_ids=gate_ids)}
 
 
 @shared_task
 def gate_decided_notify_task(*, gate_id: int) -> dict:
     """E-mail the release owner and the signer group that a gate was decided (passed, failed, waived)."""
-    return {"sent": 0}
+    return {"sent": notifications.gate_decided_notify(gate_id=gate_id)}
 
 
 @shared_task
 def gates_overdue_notify_task() -> dict:
     """Beat: e-mail the signer groups of gates that became overdue, once per gate."""
-    return {"sent": 0}
+    return {"sent": notifications.gates_overdue_notify()}
