@@ -146,5 +146,6 @@ def signoff_data(signoff: SignOff) -> dict:
         "meaning": signoff.meaning,
         "comment": signoff.comment,
         "signed_at": _iso(signoff.signed_at),
+        "reauthenticated": signoff.reauthenticated,
         "state_hash": signoff.state_hash,
     }

@@ -269,6 +269,7 @@ def test_the_gates_of_a_release(api, release):
             "meaning": signoff.meaning,
             "comment": "Looks fine",
             "signed_at": signoff.signed_at.isoformat(),
+            "reauthenticated": True,
             "state_hash": signoff.state_hash,
         }
     ]
