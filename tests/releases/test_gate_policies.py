@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from portal import roles
@@ -410,3 +411,276 @@ def test_an_unchanged_save_writes_nothing(world, manager, propagate_now):
     )
     assert not AuditEvent.objects.exists()
     assert propagate_now.runs == []
+
+
+# --- the policy pages -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def manager_client(manager) -> Client:
+    client = Client()
+    client.force_login(manager)
+    return client
+
+
+def _form(**changes) -> dict:
+    data = {
+        "kind": "custom",
+        "name": "DORA check",
+        "signer_group": str(_group(roles.AUDITOR).pk),
+        "approvals_required": "1",
+        "due_days_before_target": "10",
+        "min_pass_rate": "",
+        "max_failed": "",
+        "max_open_blockers": "",
+        "result": "",
+    } | changes
+    return {f"requirement-{name}": value for name, value in data.items()}
+
+
+def _edit_form(requirement, **changes) -> dict:
+    return {
+        key.replace("requirement-", f"requirement-{requirement.pk}-"): v
+        for key, v in _form(**changes).items()
+    }
+
+
+def test_the_list_shows_each_portfolio_with_what_it_inherits(world, client_for):
+    html = client_for(roles.PROJECT_OFFICE).get("/gates/policies/").content.decode()
+    payments = html.split(">Payments</a>", 1)[1].split("</li>\n    \n", 1)[0]
+    assert 'chip chip-global"' in payments and "Security review" in payments
+    assert "own, replaces the global policy's" in payments  # its QA sign-off
+    programme = html.split(">Instant</a>", 1)[1]
+    assert "from Payments" in programme
+    assert 'class="policy depth-1"' in html
+    assert "Edit</a>" not in html  # the project office reads
+
+
+def test_the_policy_page_separates_own_and_inherited(world, manager_client):
+    html = manager_client.get(f"/gates/policies/{world['programme'].pk}/").content.decode()
+    own, inherited = html.split('id="inherited-title"', 1)
+    assert "<strong>CAB approval</strong>" in own and "<strong>Security review</strong>" not in own
+    assert "From Payments" in inherited and "Global" in inherited
+    assert "Add a requirement" in own
+    assert f'hx-post="/gates/policies/{world["programme"].pk}/add/"' in own
+
+
+def test_readers_see_no_forms(world, client_for):
+    html = (
+        client_for(roles.SECURITY_REVIEWER).get(f"/gates/policies/{world['payments'].pk}/").content.decode()
+    )
+    assert "PCI review" in html
+    assert "hx-post" not in html and "Add a requirement" not in html
+
+
+def test_an_unknown_portfolio_is_404(world, manager_client):
+    assert manager_client.get("/gates/policies/999999/").status_code == 404
+
+
+def test_change_here_fills_the_add_form_with_the_inherited_requirement(world, manager_client):
+    security = GateRequirement.objects.get(name="Security review")
+    html = manager_client.get(
+        f"/gates/policies/{world['payments'].pk}/?override={security.pk}"
+    ).content.decode()
+    assert 'name="requirement-name" value="Security review"' in html
+    assert 'name="requirement-due_days_before_target" value="5"' in html
+
+
+def test_adding_a_requirement_stores_it_and_refreshes_the_partial(
+    world, manager_client, manager, propagate_now
+):
+    release = _release(world["payments"])
+    url = f"/gates/policies/{world['payments'].pk}/add/"
+    response = propagate_now(manager_client.post, url, _form(), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.startswith('\n<section id="policy-requirements"') or html.lstrip().startswith(
+        '<section id="policy-requirements"'
+    )
+    assert "Saved." in html and "DORA check" in html
+    requirement = world["own"].requirements.get(name="DORA check")
+    assert (requirement.signer_group.name, requirement.approvals_required, requirement.criteria) == (
+        roles.AUDITOR,
+        1,
+        {},
+    )
+    assert AuditEvent.objects.get(action="gaterequirement.create").actor == manager
+    assert "DORA check" in _gates(release)
+
+
+def test_adding_without_htmx_redirects_back(world, manager_client, propagate_now):
+    response = propagate_now(manager_client.post, f"/gates/policies/{world['payments'].pk}/add/", _form())
+    assert response.status_code == 302
+    assert response["Location"] == f"/gates/policies/{world['payments'].pk}/?saved=1#policy-requirements"
+
+
+def test_criteria_fields_become_the_requirements_criteria(world, manager_client, propagate_now):
+    data = _form(
+        kind="qa",
+        name="Regression",
+        signer_group="",
+        approvals_required="0",
+        min_pass_rate="97.5",
+        max_failed="2",
+    )
+    propagate_now(manager_client.post, "/gates/policies/global/add/", data)
+    requirement = world["global"].requirements.get(name="Regression")
+    assert requirement.criteria == {"min_pass_rate": 0.975, "max_failed": 2}
+    html = manager_client.get("/gates/policies/global/").content.decode()
+    assert "pass rate ≥ 97.5%, failed ≤ 2" in html
+
+
+def test_the_first_requirement_of_a_portfolio_creates_its_policy(manager_client, manager, propagate_now):
+    f.GatePolicyFactory(portfolio=None)
+    portfolio = f.PortfolioFactory(name="Claims")
+    response = propagate_now(manager_client.post, f"/gates/policies/{portfolio.pk}/add/", _form())
+    assert response.status_code == 302
+    policy = GatePolicy.objects.get(portfolio=portfolio)
+    assert policy.name == "Claims release policy"
+    assert list(policy.requirements.values_list("name", flat=True)) == ["DORA check"]
+    assert AuditEvent.objects.filter(action="gatepolicy.create", actor=manager).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"name": ""}, "name", "This field is required."),
+        ({"signer_group": ""}, "signer_group", "needs the group whose members sign it"),
+        ({"approvals_required": "0"}, "signer_group", "has no signers"),
+        ({"approvals_required": "-1"}, "approvals_required", "greater than or equal to 0"),
+        ({"kind": "nonsense"}, "kind", "Select a valid choice"),
+        ({"signer_group": "999999"}, "signer_group", "Select a valid choice"),
+        ({"kind": "compliance", "name": "PCI review"}, "name", "already has a Compliance gate named"),
+        ({"min_pass_rate": "101"}, "min_pass_rate", "less than or equal to 100"),
+        ({"max_failed": "3"}, "max_failed", "Only QA gates read this."),
+        ({"due_days_before_target": "x"}, "due_days_before_target", "Enter a whole number."),
+    ],
+)
+def test_bad_input_is_a_form_error_and_changes_nothing(world, manager_client, changes, field, message):
+    response = manager_client.post(
+        f"/gates/policies/{world['payments'].pk}/add/", _form(**changes), HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 422
+    html = response.content.decode()
+    assert message in html
+    assert 'class="field field-error"' in html
+    assert world["own"].requirements.count() == 2
+    assert not AuditEvent.objects.exists()
+
+
+def test_editing_a_requirement_updates_it(world, manager_client, propagate_now):
+    release = _release(world["payments"])
+    gates_sync_for_release(release=release)
+    pci = GateRequirement.objects.get(name="PCI review")
+    data = _edit_form(
+        pci,
+        kind="compliance",
+        name="PCI review",
+        signer_group=str(pci.signer_group_id),
+        approvals_required="3",
+    )
+    response = propagate_now(
+        manager_client.post, f"/gates/policies/requirements/{pci.pk}/edit/", data, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    assert "(3 approvals)" in response.content.decode()
+    assert _gates(release)["PCI review"].approvals_required == 3
+
+
+def test_editing_with_bad_input_reopens_that_form(world, manager_client):
+    pci = GateRequirement.objects.get(name="PCI review")
+    data = _edit_form(pci, kind="compliance", name="QA sign-off", approvals_required="")
+    response = manager_client.post(
+        f"/gates/policies/requirements/{pci.pk}/edit/", data, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 422
+    assert "This field is required." in response.content.decode()
+    pci.refresh_from_db()
+    assert pci.approvals_required == 2
+
+
+def test_removing_a_requirement(world, manager_client, propagate_now):
+    pci = GateRequirement.objects.get(name="PCI review")
+    response = propagate_now(
+        manager_client.post, f"/gates/policies/requirements/{pci.pk}/delete/", HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    assert "PCI review" not in response.content.decode()
+    assert not GateRequirement.objects.filter(pk=pci.pk).exists()
+
+
+def test_an_unknown_requirement_is_404(world, manager_client):
+    assert manager_client.post("/gates/policies/requirements/999999/delete/").status_code == 404
+    assert manager_client.post("/gates/policies/requirements/999999/edit/", {}).status_code == 404
+
+
+@pytest.mark.parametrize("role", [roles.PROJECT_OFFICE, roles.SECURITY_REVIEWER, roles.AUDITOR])
+def test_other_roles_may_not_change_a_policy(world, client_for, role):
+    client = client_for(role)
+    pci = GateRequirement.objects.get(name="PCI review")
+    assert client.post(f"/gates/policies/{world['payments'].pk}/add/", _form()).status_code == 403
+    assert client.post("/gates/policies/global/add/", _form()).status_code == 403
+    assert client.post(f"/gates/policies/requirements/{pci.pk}/edit/", _edit_form(pci)).status_code == 403
+    assert client.post(f"/gates/policies/requirements/{pci.pk}/delete/").status_code == 403
+    assert GateRequirement.objects.count() == 5
+    assert not AuditEvent.objects.exists()
+
+
+def test_a_post_without_the_csrf_token_is_refused(world, manager):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(manager)
+    pci = GateRequirement.objects.get(name="PCI review")
+    assert client.post(f"/gates/policies/{world['payments'].pk}/add/", _form()).status_code == 403
+    assert client.post(f"/gates/policies/requirements/{pci.pk}/edit/", _edit_form(pci)).status_code == 403
+    assert client.post(f"/gates/policies/requirements/{pci.pk}/delete/").status_code == 403
+    assert GateRequirement.objects.count() == 5
+
+
+def test_the_pages_only_take_get_for_reading(world, manager_client):
+    assert manager_client.post("/gates/policies/").status_code == 405
+    assert manager_client.post(f"/gates/policies/{world['payments'].pk}/").status_code == 405
+    assert manager_client.get("/gates/policies/global/add/").status_code == 405
+
+
+def test_names_are_escaped(world, manager_client):
+    _requirement(world["own"], "custom", "<script>alert(1)</script>")
+    for url in ("/gates/policies/", f"/gates/policies/{world['payments'].pk}/"):
+        html = manager_client.get(url).content.decode()
+        assert "<script>alert(1)</script>" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def _more_policies(n: int) -> None:
+    """n more portfolios, half of them with an own policy of two requirements, and open releases."""
+    for i in range(n):
+        portfolio = f.PortfolioFactory()
+        if i % 2:
+            policy = f.GatePolicyFactory(portfolio=portfolio)
+            _requirement(policy, "custom", f"Check {i}")
+            _requirement(policy, "qa", "QA sign-off", approvals=0)
+        _release(portfolio)
+
+
+def _queries(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(queries)
+
+
+@pytest.mark.parametrize("page", ["list", "portfolio", "global"])
+def test_the_policy_pages_query_count_does_not_grow(world, manager_client, page):
+    url = {
+        "list": "/gates/policies/",
+        "portfolio": f"/gates/policies/{world['programme'].pk}/",
+        "global": "/gates/policies/global/",
+    }[page]
+    manager_client.get(url)  # session and permission caches
+    _more_policies(2)
+    few = _queries(manager_client, url)
+    _more_policies(12)
+    for n in range(6):
+        _requirement(world["child"], "custom", f"Programme check {n}")
+        _requirement(world["global"], "custom", f"Global check {n}")
+    assert _queries(manager_client, url) == few
+    assert few <= 10
