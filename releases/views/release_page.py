@@ -236,6 +236,8 @@ ACTION_WORDS = {
     "release.update": "Changed",
     "release.dependency_add": "Dependency added",
     "release.dependency_remove": "Dependency removed",
+    "evidence.export": "Evidence package exported",
+    "evidence.export.denied": "Evidence package refused (no permission)",
 }
 FIELD_LABELS = {
     "status": "status",

@@ -170,6 +170,11 @@ def test_other_roles_are_refused_and_the_refusal_audited(client_for, release, ro
     assert not AuditEvent.objects.filter(action="evidence.export").exists()
 
 
+def test_the_release_timeline_names_the_export(auditor, release):
+    auditor.get(f"/releases/{release.pk}/evidence.zip")
+    assert "Evidence package exported" in auditor.get(f"/releases/{release.pk}/").content.decode()
+
+
 def test_an_unknown_release_is_404(auditor):
     assert auditor.get("/releases/999999/evidence.zip").status_code == 404
     assert not AuditEvent.objects.exists()
