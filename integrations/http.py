@@ -1,0 +1,144 @@
+"""A thin httpx client shared by the tool clients: timeouts, a request budget, readable errors.
+
+Every error a sync can meet is one of four kinds, and the task decides from the kind alone:
+RateLimited (retry the task after `retry_after`), ToolUnavailable (5xx, timeouts, dropped
+connections: retried here with a short backoff, then by the task), BadCredentials (401/403: fail at
+once, retrying only locks the account) and BadPayload (the answer is not the JSON it should be).
+The client never sleeps for a Retry-After: it raises, and the task is retried later.
+"""
+
+import json
+import time
+from dataclasses import dataclass
+
+import httpx
+
+TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+RETRIES = 3  # attempts per request on 5xx / timeouts before the task takes over
+BACKOFF_SECONDS = 0.5  # 0.5 s, 1 s between attempts
+MAX_RETRY_AFTER = 50 * 60  # the broker's visibility timeout is an hour: a retry must come back before
+
+
+class SyncError(Exception):
+    """A failure with a message an admin can act on."""
+
+
+class RateLimited(SyncError):
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ToolUnavailable(SyncError):
+    pass
+
+
+class BadCredentials(SyncError):
+    pass
+
+
+class BadPayload(SyncError):
+    pass
+
+
+class BudgetExhausted(SyncError):
+    pass
+
+
+@dataclass
+class RequestBudget:
+    """How many requests one sync run may still make (Connection.request_budget)."""
+
+    limit: int
+    used: int = 0
+
+    def spend(self, url: str) -> None:
+        if self.used >= self.limit:
+            raise BudgetExhausted(
+                f"Request budget of {self.limit} used up before {url}; raise the connection's budget "
+                "or narrow its scope."
+            )
+        self.used += 1
+
+
+def retry_after_seconds(value: str | None, default: int = 60) -> int:
+    """Retry-After in seconds (the HTTP-date form is rare from these tools: the default covers it)."""
+    try:
+        return min(max(int(float(value)), 1), MAX_RETRY_AFTER)
+    except (TypeError, ValueError):
+        return default
+
+
+class ToolClient:
+    """GET JSON from one tool, spending the run's budget; subclasses add the tool's endpoints."""
+
+    tool = "tool"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        auth: tuple[str, str] | None = None,
+        headers: dict | None = None,
+        budget: RequestBudget | None = None,
+        timeout: httpx.Timeout = TIMEOUT,
+        backoff_seconds: float = BACKOFF_SECONDS,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.budget = budget or RequestBudget(limit=5000)
+        self.backoff_seconds = backoff_seconds
+        self.http = httpx.Client(
+            base_url=self.base_url,
+            auth=auth,
+            headers={"Accept": "application/json", **(headers or {})},
+            timeout=timeout,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def get_json(self, path: str, params: dict | None = None):
+        for attempt in range(RETRIES):
+            try:
+                return self._get_once(path, params)
+            except ToolUnavailable:
+                if attempt == RETRIES - 1:
+                    raise
+                time.sleep(self.backoff_seconds * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def _get_once(self, path: str, params: dict | None):
+        url = f"{self.base_url}{path}"
+        self.budget.spend(url)
+        try:
+            response = self.http.get(path, params=params)
+        except httpx.TimeoutException as exc:
+            raise ToolUnavailable(
+                f"{self.tool} did not answer {url} in time ({type(exc).__name__})."
+            ) from exc
+        except httpx.TransportError as exc:
+            raise ToolUnavailable(f"{self.tool} dropped the connection on {url}: {exc}") from exc
+        self._raise_for_status(response, url)
+        try:
+            return json.loads(response.content)
+        except ValueError as exc:
+            raise BadPayload(
+                f"{self.tool} answered {url} with invalid JSON ({len(response.content)} bytes, {exc}); "
+                "the response was probably cut off."
+            ) from exc
+
+    def _raise_for_status(self, response: httpx.Response, url: str) -> None:
+        status = response.status_code
+        if status == 429:
+            seconds = retry_after_seconds(response.headers.get("Retry-After"))
+            raise RateLimited(
+                f"{self.tool} rate-limited {url}; retrying after {seconds} s.", retry_after=seconds
+            )
+        if status in (401, 403):
+            raise BadCredentials(
+                f"{self.tool} refused the credentials ({status}) on {url}: check the user and API token."
+            )
+        if status >= 500:
+            raise ToolUnavailable(f"{self.tool} failed with {status} on {url}.")
+        if status >= 400:
+            raise BadPayload(f"{self.tool} answered {status} on {url}: {response.text[:300]}")
