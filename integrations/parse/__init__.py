@@ -1,0 +1,5 @@
+"""Pure parsers: a tool's raw JSON or XML in, small dataclasses out. No ORM, no network."""
+
+
+class ParseError(ValueError):
+    """The payload is not what the tool should have sent; the message says what and where."""
