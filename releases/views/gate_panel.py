@@ -37,6 +37,7 @@ class GatePanel:
     waive_form: GateWaiveForm | None = None
     refusal: list[str] = field(default_factory=list)  # why the last POST was refused
     done: str = ""  # what the last POST did
+    expanded: bool = False  # the sign form open, as on the gate's own page; folded on the release page
 
     @property
     def may_sign(self) -> bool:

@@ -128,6 +128,7 @@ def _panel_response(request, pk: int, *, status: int = 200, sign_form=None, waiv
     """The gate's panel as stored now: the partial for HTMX, the gate's page without it. A bound form
     is kept (typed comment, errors) while the user may still use it."""
     panel = gate_panel(pk, request.user)
+    panel.expanded = True
     if sign_form is not None and panel.sign_form is not None:
         panel.sign_form = sign_form
     if waive_form is not None and panel.waive_form is not None:
