@@ -6,7 +6,9 @@ import hashlib
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from portal import roles
@@ -204,3 +206,17 @@ def test_revoking_needs_the_csrf_token(user):
     assert client.post(f"/profile/tokens/{token.pk}/revoke/").status_code == 403
     token.refresh_from_db()
     assert token.revoked_at is None
+
+
+def _profile_queries(client) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/profile/").status_code == 200
+    return len(queries)
+
+
+def test_the_profile_query_count_does_not_grow_with_tokens(client, user):
+    api_token_create(user=user, name="First")
+    few = _profile_queries(client)
+    for i in range(20):
+        api_token_create(user=user, name=f"Pipeline {i}")
+    assert _profile_queries(client) == few
