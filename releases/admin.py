@@ -4,6 +4,7 @@ autocomplete or raw ids so no form loads a whole table; big tables skip the full
 from django.contrib import admin
 from django.db import transaction
 
+from releases import tasks
 from releases.models import (
     Application,
     AuditEvent,
@@ -25,6 +26,12 @@ from releases.models import (
     WorkItem,
 )
 from releases.services.audit import audit_record, snapshot
+from releases.services.gates import (
+    REQUIREMENT_FIELDS,
+    gate_policy_create,
+    gate_requirement_delete,
+    gate_requirement_save,
+)
 
 
 class AuditedAdmin(admin.ModelAdmin):
@@ -135,10 +142,36 @@ class RequirementInline(admin.TabularInline):
 
 @admin.register(GatePolicy)
 class GatePolicyAdmin(AuditedAdmin):
+    """Policies and their requirements change through the gate services, so the open releases follow."""
+
     list_display = ["name", "portfolio"]
     list_select_related = ["portfolio"]
     autocomplete_fields = ["portfolio"]
     inlines = [RequirementInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["portfolio"] if obj else []  # the releases a policy reaches are fixed when it is made
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # remove its requirements instead: the service decides what their gates become
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)  # its name: audited, nothing follows
+        obj.pk = gate_policy_create(portfolio=obj.portfolio, by=request.user, name=obj.name).pk
+        obj._state.adding = False
+
+    def save_formset(self, request, form, formset, change):
+        changed = formset.save(commit=False)
+        for requirement in formset.deleted_objects:
+            gate_requirement_delete(requirement=requirement, by=request.user)
+        for requirement in changed:
+            gate_requirement_save(
+                policy=form.instance,
+                by=request.user,
+                requirement=requirement if requirement.pk else None,
+                **{name: getattr(requirement, name) for name in REQUIREMENT_FIELDS},
+            )
 
 
 @admin.register(Gate)
@@ -150,6 +183,25 @@ class GateAdmin(AuditedAdmin):
     raw_id_fields = ["release", "requirement", "waived_by"]
     autocomplete_fields = ["signer_group"]
     date_hierarchy = "due_date"
+
+
+class EvidenceFactAdmin(AuditedAdmin):
+    """Test runs, builds and work items are gate evidence: the gates of the releases they belonged to
+    and belong to now are recomputed after the commit."""
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        ids = _evidence_release_ids(form)
+        if ids:
+            transaction.on_commit(lambda: tasks.gate_evidence_refresh_task.delay(release_ids=ids))
+
+
+def _evidence_release_ids(form) -> list[int]:
+    obj = form.instance
+    if isinstance(obj, WorkItem):
+        before = {release.pk for release in form.initial.get("fix_releases", [])}
+        return sorted(before | set(obj.fix_releases.values_list("pk", flat=True)))
+    return sorted({pk for pk in (form.initial.get("release"), obj.release_id) if pk})
 
 
 @admin.register(SignOff)
@@ -207,7 +259,7 @@ class DeploymentAdmin(AuditedAdmin):
 
 
 @admin.register(WorkItem)
-class WorkItemAdmin(AuditedAdmin):
+class WorkItemAdmin(EvidenceFactAdmin):
     list_display = ["key", "title", "type", "status_category", "priority", "application"]
     list_filter = ["type", "status_category", "descoped"]
     list_select_related = ["application"]
@@ -217,7 +269,7 @@ class WorkItemAdmin(AuditedAdmin):
 
 
 @admin.register(Build)
-class BuildAdmin(AuditedAdmin):
+class BuildAdmin(EvidenceFactAdmin):
     list_display = ["job", "number", "result", "started_at", "application", "release"]
     list_filter = ["result"]
     list_select_related = ["application", "release__application"]
@@ -227,7 +279,7 @@ class BuildAdmin(AuditedAdmin):
 
 
 @admin.register(TestRun)
-class TestRunAdmin(AuditedAdmin):
+class TestRunAdmin(EvidenceFactAdmin):
     list_display = ["__str__", "release", "passed", "failed", "skipped", "errors", "executed_at"]
     list_select_related = ["release__application"]
     raw_id_fields = ["release", "build", "environment"]

@@ -336,3 +336,60 @@ def test_a_scope_change_refuses_foreign_or_unplanned_items_and_changes_nothing(m
     unplanned.refresh_from_db()
     assert (release.scope_changed_by, unplanned.descoped, release.work_items.count()) == (None, False, 0)
     assert not AuditEvent.objects.exists()
+
+
+# --- facts changed in the admin ----------------------------------------------------------------------
+
+
+def test_a_test_run_saved_in_the_admin_refreshes_its_release_after_commit(
+    superuser_client, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(
+        tasks.gate_evidence_refresh_task, "delay", lambda **kwargs: gate_evidence_refresh(**kwargs)
+    )
+    gate = _gate("qa")
+    data = {
+        "release": str(gate.release_id),
+        "name": "Smoke",
+        "passed": "10",
+        "failed": "0",
+        "skipped": "0",
+        "errors": "0",
+        "duration_ms": "1000",
+        "executed_at_0": "2030-01-07",
+        "executed_at_1": "09:00:00",
+        "source": "",
+        "external_id": "",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = superuser_client.post("/admin/releases/testrun/add/", data)
+    assert response.status_code == 302
+    gate.refresh_from_db()
+    assert (gate.status, gate.evidence_source) == ("passed", "JUnit: Smoke")
+
+
+def test_a_work_item_taken_out_in_the_admin_refreshes_the_release_it_left(
+    superuser_client, monkeypatch, django_capture_on_commit_callbacks
+):
+    refreshed = []
+    monkeypatch.setattr(tasks.gate_evidence_refresh_task, "delay", lambda **kwargs: refreshed.append(kwargs))
+    release = f.ReleaseFactory()
+    (item,) = _items(release, "todo")
+    data = {
+        "application": str(item.application_id),
+        "key": item.key,
+        "title": item.title,
+        "type": item.type,
+        "status_category": "todo",
+        "status_name": "",
+        "priority": "",
+        "created_at_0": "2030-01-07",
+        "created_at_1": "09:00:00",
+        "fix_releases": "",
+        "source": "",
+        "external_id": "",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = superuser_client.post(f"/admin/releases/workitem/{item.pk}/change/", data)
+    assert response.status_code == 302
+    assert refreshed == [{"release_ids": [release.pk]}]

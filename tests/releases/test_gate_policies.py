@@ -684,3 +684,91 @@ def test_the_policy_pages_query_count_does_not_grow(world, manager_client, page)
         _requirement(world["global"], "custom", f"Global check {n}")
     assert _queries(manager_client, url) == few
     assert few <= 10
+
+
+# --- the admin goes through the same services --------------------------------------------------------
+
+
+def _inline(rows: list[dict], initial: int = 0) -> dict:
+    data = {
+        "requirements-TOTAL_FORMS": str(len(rows)),
+        "requirements-INITIAL_FORMS": str(initial),
+        "requirements-MIN_NUM_FORMS": "0",
+        "requirements-MAX_NUM_FORMS": "1000",
+    }
+    for n, row in enumerate(rows):
+        data |= {f"requirements-{n}-{key}": value for key, value in row.items()}
+    return data
+
+
+def _inline_row(requirement=None, **values) -> dict:
+    row = {
+        "kind": "custom",
+        "name": "Admin check",
+        "signer_group": str(_group(roles.AUDITOR).pk),
+        "approvals_required": "1",
+        "criteria": "{}",
+        "due_days_before_target": "3",
+    } | values
+    if requirement is not None:
+        row |= {"id": str(requirement.pk), "policy": str(requirement.policy_id)}
+    return row
+
+
+def test_the_admin_creates_a_policy_and_its_requirements_through_the_services(
+    world, superuser_client, superuser, propagate_now
+):
+    portfolio = f.PortfolioFactory()
+    release = _release(portfolio)
+    data = {"name": "Claims policy", "portfolio": str(portfolio.pk)} | _inline([_inline_row()])
+    response = propagate_now(superuser_client.post, "/admin/releases/gatepolicy/add/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    policy = GatePolicy.objects.get(portfolio=portfolio)
+    assert AuditEvent.objects.filter(action="gatepolicy.create", object_id=str(policy.pk)).count() == 1
+    assert AuditEvent.objects.get(action="gaterequirement.create").actor == superuser
+    assert "Admin check" in _gates(release)
+
+
+def test_the_admin_changes_and_removes_requirements_through_the_services(
+    world, superuser_client, propagate_now
+):
+    release = _release(world["payments"])
+    gates_sync_for_release(release=release)
+    qa, pci = (world["own"].requirements.get(name=name) for name in ("QA sign-off", "PCI review"))
+    rows = [
+        _inline_row(
+            pci,
+            kind="compliance",
+            name="PCI review",
+            signer_group=str(pci.signer_group_id),
+            approvals_required="3",
+            due_days_before_target="7",
+        ),
+        _inline_row(
+            qa,
+            kind="qa",
+            name="QA sign-off",
+            signer_group="",
+            approvals_required="0",
+            criteria='{"min_pass_rate": 0.99}',
+            due_days_before_target="4",
+            DELETE="on",
+        ),
+    ]
+    data = {"name": world["own"].name} | _inline(rows, initial=2)
+    response = propagate_now(
+        superuser_client.post, f"/admin/releases/gatepolicy/{world['own'].pk}/change/", data
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert _gates(release)["PCI review"].approvals_required == 3
+    assert not GateRequirement.objects.filter(pk=qa.pk).exists()
+    assert _gates(release)["QA sign-off"].requirement.policy == world["global"]  # the global one again
+    assert set(AuditEvent.objects.values_list("action", flat=True)) >= {
+        "gaterequirement.update",
+        "gaterequirement.delete",
+        "gate.update",
+    }
+
+
+def test_the_admin_does_not_delete_policies(world, superuser_client):
+    assert superuser_client.get(f"/admin/releases/gatepolicy/{world['own'].pk}/delete/").status_code == 403
