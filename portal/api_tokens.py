@@ -45,6 +45,11 @@ def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
 
 
 @transaction.atomic
+def api_token_create_denied(*, user: User, permission: str) -> None:
+    audit_record(actor=user, action="apitoken.create.denied", obj=user, after={"permission": permission})
+
+
+@transaction.atomic
 def api_token_revoke(*, token: ApiToken, by: User) -> ApiToken:
     """Revoke at once; revoking a revoked token changes nothing."""
     token = ApiToken.objects.select_for_update().get(pk=token.pk)

@@ -3,14 +3,14 @@ their API tokens for the pipeline API."""
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from portal.api_tokens import api_token_create, api_token_revoke
+from portal.api_tokens import api_token_create, api_token_create_denied, api_token_revoke
 from portal.models import ApiToken, User, new_feed_token
 from portal.roles import role_of
 from releases.services.audit import audit_record
@@ -85,8 +85,10 @@ def _tokens_response(request, *, status: int = 200, **context):
 
 @never_cache  # the answer holds the secret: no cache keeps a copy
 @require_POST
-@permission_required(API_PERMISSION, raise_exception=True)
 def api_token_create_view(request):
+    if not request.user.has_perm(API_PERMISSION):
+        api_token_create_denied(user=request.user, permission=API_PERMISSION)
+        raise PermissionDenied("Your role cannot use the pipeline API, so it gets no API token.")
     form = ApiTokenForm(request.POST)
     if not form.is_valid():
         return _tokens_response(request, status=422, token_form=form)

@@ -159,6 +159,8 @@ def test_a_user_without_read_access_cannot_create_a_token():
     client.force_login(f.UserFactory())  # no role
     assert client.post("/profile/tokens/", {"name": "Jenkins"}).status_code == 403
     assert not ApiToken.objects.exists()
+    event = AuditEvent.objects.get()
+    assert (event.action, event.after) == ("apitoken.create.denied", {"permission": "releases.view_gate"})
     assert 'action="/profile/tokens/"' not in client.get("/profile/").content.decode()
 
 
