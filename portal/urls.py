@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from integrations import api as integrations_api
 from portal import profile, views
 from portal.views import soon_page
 
@@ -16,6 +17,7 @@ urlpatterns = [
     path("releases/", include("releases.urls")),
     path("", include("releases.calendar_urls")),
     path("gates/", include("releases.gate_urls")),
+    path("api/junit", integrations_api.junit_upload, name="api-junit"),
     path("api/", include("releases.api_urls")),
     path(
         "environments/",
