@@ -59,6 +59,15 @@ from releases.models import (
     WorkItemLink,
 )
 from releases.services.audit import audit_record
+from releases.services.evidence import (
+    NO_BUILD,
+    NO_TEST_RUN,
+    Evidence,
+    build_evidence,
+    qa_evidence,
+    scope_evidence,
+    suite_source,
+)
 from releases.services.forecasting import forecast_refresh
 
 
@@ -403,7 +412,7 @@ PORTFOLIO_REQUIREMENTS = {
         _requirement("build", "Green build", None, 0, 1, {"result": "success"}),
     ],
     "digital-channels": [
-        _requirement("scope", "Scope complete", None, 0, 1, {"open_blockers": 0}),
+        _requirement("scope", "Scope complete", None, 0, 1, {"max_open_blockers": 0}),
         _requirement("qa", "QA sign-off", None, 0, 3, {"min_pass_rate": 0.98, "max_failed": 0}),
     ],
 }
@@ -516,9 +525,13 @@ class _Release:
     actual: date | None = None
     owner: int = 0
     train: int | None = None
-    last_run: dict | None = None  # the latest test-run row
-    last_build: str = ""
+    last_run: dict | None = None  # the latest test-run row, and its build's
+    last_build: dict | None = None  # the latest build row
+    # Its work items, counted as releases.services.evidence counts them for scope gates.
+    in_scope: int = 0
     open_items: int = 0
+    descoped: int = 0
+    scope_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -549,7 +562,6 @@ class _World:
         self.requirements: dict[int, list[tuple[int, dict]]] = {}  # per portfolio: (row index, requirement)
         self.frozen_days: dict[int, set[int]] = {}  # per portfolio: date ordinals its releases avoid
         self.booking_freezes: dict[int | None, list[tuple]] = {}  # per environment (None: global)
-        self.releases_with_items: set[int] = set()
         self.peak_monday, self.peak_count = anchor, 0
 
     def rng(self, step: str) -> random.Random:
@@ -1135,13 +1147,14 @@ def _work_items(world: _World) -> None:
         if not (first <= r.target <= last or _in_peak_week(world, r.target)) or r.status == "cancelled":
             continue
         for _ in range(rng.randint(*ITEMS_PER_RELEASE[r.kind])):
-            world.releases_with_items.add(r.idx)
             fixes.append({"workitem_id": len(items), "release_id": r.idx})
             item = _work_item(world, rng, r, next_number)
+            _count_in_scope(r, item)
             # Some bugs name the next release too: the fix was finished or backported there.
             later = _next_release(world, r) if item["type"] == "bug" and rng.random() < 0.1 else None
             if later is not None:
                 fixes.append({"workitem_id": len(items), "release_id": later.idx})
+                _count_in_scope(later, item)
             items.append(item)
     world.add("work_item", WorkItem, items, application_id="application")
     world.add(
@@ -1174,8 +1187,6 @@ def _work_item(world: _World, rng: random.Random, r: _Release, next_number: dict
     descoped = r.status == "released" and rng.random() < 0.05
     if descoped:
         category = "todo"
-    elif category != "done":
-        r.open_items += 1
     latest = world.now - timedelta(hours=rng.randint(1, 72))
     created = min(_at(r.target - timedelta(days=rng.randint(10, 120)), rng.randint(8, 17)), latest)
     resolved = None
@@ -1197,6 +1208,16 @@ def _work_item(world: _World, rng: random.Random, r: _Release, next_number: dict
         "descoped": descoped,
         "source": "demo",
     }
+
+
+def _count_in_scope(r: _Release, item: dict) -> None:
+    if item["descoped"]:
+        r.descoped += 1
+    else:
+        r.in_scope += 1
+        r.open_items += item["status_category"] != "done"
+    at = item["updated_at"] or item["resolved_at"] or item["created_at"]
+    r.scope_at = max(r.scope_at or at, at)
 
 
 def _item_category(rng: random.Random, status: str) -> str:
@@ -1244,7 +1265,7 @@ def _builds_and_test_runs(world: _World) -> None:
         build["number"] = numbers[app]
         build["url"] = f"https://jenkins.example.com/job/{build['job']}/{numbers[app]}/"
         release = world.releases[build["release_id"]]
-        release.last_build = build["result"]
+        release.last_build = build
         if build["result"] != "failure" or rng.random() < 0.3:
             runs.append(_test_run(world, rng, release, n, build))
     world.add("build", Build, drafts, application_id="application", release_id="release")
@@ -1305,7 +1326,7 @@ def _test_run(world: _World, rng: random.Random, r: _Release, build_row: int, bu
         "source": "demo",
     }
     if r.last_run is None or finished >= r.last_run["executed_at"]:
-        r.last_run = run | {"evidence_source": f"Jenkins {build['job']} #{build['number']}"}
+        r.last_run = run | {"build": build}
     return run
 
 
@@ -1319,13 +1340,14 @@ def _test_env(world: _World, app: _App, status: str) -> _Env:
 
 
 def _gates_and_sign_offs(world: _World) -> None:
-    """Gates from the portfolio's effective policy for releases since the policy took effect, with the
-    latest evidence (test run, build, work items) and the human sign-offs."""
+    """Gates from the portfolio's effective policy for every open release (as release_create gives
+    them) and for those shipped since the policy took effect, with the latest evidence (test run,
+    build, work items) and the human sign-offs."""
     rng = world.rng("gates")
     since = world.anchor - timedelta(days=GATE_DAYS_BACK)
     gates, sign_offs = [], []
     for r in world.releases:
-        if r.target < since or r.status in ("planned", "cancelled"):
+        if r.status == "cancelled" or (r.status == "released" and r.target < since):
             continue
         for requirement_row, req in world.requirements[world.apps[r.app].portfolio]:
             gate = _gate(world, rng, r, requirement_row, req)
@@ -1346,7 +1368,7 @@ def _gates_and_sign_offs(world: _World) -> None:
 
 def _gate(world: _World, rng: random.Random, r: _Release, requirement_row: int, req: dict) -> dict:
     due = r.target - timedelta(days=req["due"])
-    evidence = _evidence(world, r, req)
+    evidence = _evidence(r, req)
     status = _gate_status(rng, r, req, due < world.anchor, evidence, late=r.target < world.anchor)
     decided_day = min(due, r.actual or due, world.anchor - timedelta(days=1)) - timedelta(
         days=rng.randint(0, 3)
@@ -1370,65 +1392,57 @@ def _gate(world: _World, rng: random.Random, r: _Release, requirement_row: int, 
     }
 
 
-def _evidence(world: _World, r: _Release, req: dict) -> dict:
-    """The latest automatic evidence the tools reported for this kind of gate."""
-    evidence = {
-        "evidence_pass_rate": None,
-        "evidence_failed_tests": None,
-        "evidence_open_blockers": None,
-        "evidence_build_result": "",
-        "evidence_source": "",
-        "evidence_at": None,
-    }
-    run = r.last_run
-    if req["kind"] == "qa" and run is not None:
-        executed = run["passed"] + run["failed"] + run["errors"]
-        evidence |= {
-            "evidence_pass_rate": round(run["passed"] / executed, 4),
-            "evidence_failed_tests": run["failed"],
-            "evidence_source": run["evidence_source"],
-            "evidence_at": run["executed_at"],
-        }
-    elif req["kind"] == "build" and r.last_build:
-        evidence |= {
-            "evidence_build_result": r.last_build,
-            "evidence_source": "Jenkins",
-            "evidence_at": world.now - timedelta(hours=6),
-        }
-    elif req["kind"] == "scope" and r.idx in world.releases_with_items:
-        evidence |= {
-            "evidence_open_blockers": r.open_items,
-            "evidence_source": "Jira",
-            "evidence_at": world.now - timedelta(hours=2),
-        }
-    return evidence
+def _evidence(r: _Release, req: dict) -> dict:
+    """The latest automatic evidence, computed by the same rules as releases.services.evidence (so a
+    refresh of the seeded gates finds nothing to change)."""
+    criteria, kind = req["criteria"], req["kind"]
+    if kind == "qa":
+        run = r.last_run
+        evidence = (
+            NO_TEST_RUN
+            if run is None
+            else qa_evidence(
+                criteria,
+                passed=run["passed"],
+                failed=run["failed"],
+                errors=run["errors"],
+                source=suite_source(run["name"], run["build"]["job"], run["build"]["number"]),
+                at=run["executed_at"],
+            )
+        )
+    elif kind == "build":
+        build = r.last_build
+        evidence = (
+            NO_BUILD
+            if build is None
+            else build_evidence(
+                criteria,
+                **{name: build[name] for name in ("job", "number", "result", "started_at", "duration_ms")},
+            )
+        )
+    elif kind == "scope":
+        evidence = scope_evidence(
+            criteria, in_scope=r.in_scope, open_items=r.open_items, descoped=r.descoped, at=r.scope_at
+        )
+    else:
+        evidence = Evidence()
+    return evidence.as_fields()
 
 
 def _gate_status(
     rng: random.Random, r: _Release, req: dict, overdue: bool, evidence: dict, late: bool
 ) -> str:
-    if r.status in ("released", "ready"):
+    if r.status == "released" or (r.status == "ready" and req["approvals"]):
         return "waived" if req["kind"] != "security" and rng.random() < 0.03 else "passed"
+    if req["approvals"] == 0:  # decided by its evidence alone, as long as the release is open
+        return {True: "passed", False: "failed", None: "pending"}[evidence["evidence_ok"]]
+    if r.status == "planned":
+        return "pending"
     if late and req["kind"] == "security":  # what holds a release past its target
         return _pick(rng, (("failed", 50), ("pending", 50)))
-    if req["approvals"] == 0 and evidence["evidence_source"]:  # decided by evidence alone
-        if _criteria_met(req["criteria"], evidence):
-            return "passed"
-        return "failed" if overdue else "pending"
     if overdue:
         return _pick(rng, (("passed", 80), ("failed", 8), ("pending", 12)))
     return _pick(rng, (("passed", 15), ("failed", 3), ("pending", 82)))
-
-
-def _criteria_met(criteria: dict, evidence: dict) -> bool:
-    pass_rate = evidence["evidence_pass_rate"]
-    if "min_pass_rate" in criteria and (pass_rate is None or pass_rate < criteria["min_pass_rate"]):
-        return False
-    if (evidence["evidence_failed_tests"] or 0) > criteria.get("max_failed", 0):
-        return False
-    if (evidence["evidence_open_blockers"] or 0) > criteria.get("open_blockers", 0):
-        return False
-    return "result" not in criteria or evidence["evidence_build_result"] == criteria["result"]
 
 
 def _sign_offs(world: _World, rng: random.Random, r: _Release, req: dict, gate: dict) -> list[dict]:

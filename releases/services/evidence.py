@@ -110,10 +110,16 @@ def scope_evidence(criteria: dict, *, in_scope: int, open_items: int, descoped: 
     return Evidence(open_blockers=open_items, source="Work items", at=at, ok=ok, summary=summary)
 
 
-def build_evidence(criteria: dict, *, job: str, number: int, result: str, at) -> Evidence:
+def build_evidence(
+    criteria: dict, *, job: str, number: int, result: str, started_at, duration_ms: int
+) -> Evidence:
+    """As of when the build finished (started, while it runs)."""
     source = f"Build {job} #{number}"
     if result == Build.Result.RUNNING:
-        return Evidence(build_result=result, source=source, at=at, summary=f"{source} is still running.")
+        return Evidence(
+            build_result=result, source=source, at=started_at, summary=f"{source} is still running."
+        )
+    at = started_at + timedelta(milliseconds=duration_ms)
     wanted = criteria.get("result", DEFAULT_BUILD_RESULT)
     ok = result == wanted
     summary = f"{source}: {result}" + ("" if ok else f" (needs {wanted})")
@@ -204,9 +210,9 @@ def _latest(model, release_ids: list[int], time_field: str, *related: str) -> di
     return {row.release_id: row for row in rows.select_related(*related)}
 
 
-def run_source(run: TestRun) -> str:
-    source = f"JUnit: {run.name or 'test run'}"
-    return source + (f" · {run.build.job} #{run.build.number}" if run.build else "")
+def suite_source(name: str, job: str = "", number: int | None = None) -> str:
+    """A test run in words: its suite, and the build it tested."""
+    return f"JUnit: {name or 'test run'}" + (f" · {job} #{number}" if job else "")
 
 
 def _qa_from_run(criteria: dict, run: TestRun) -> Evidence:
@@ -215,15 +221,20 @@ def _qa_from_run(criteria: dict, run: TestRun) -> Evidence:
         passed=run.passed,
         failed=run.failed,
         errors=run.errors,
-        source=run_source(run),
+        source=suite_source(run.name, *((run.build.job, run.build.number) if run.build else ())),
         at=run.executed_at,
     )
 
 
 def _build_from_row(criteria: dict, build: Build) -> Evidence:
-    finished = build.started_at + timedelta(milliseconds=build.duration_ms)
-    at = build.started_at if build.result == Build.Result.RUNNING else finished
-    return build_evidence(criteria, job=build.job, number=build.number, result=build.result, at=at)
+    return build_evidence(
+        criteria,
+        job=build.job,
+        number=build.number,
+        result=build.result,
+        started_at=build.started_at,
+        duration_ms=build.duration_ms,
+    )
 
 
 def _scope_counts(release_ids: list[int]) -> dict[int, dict]:

@@ -3,6 +3,7 @@ build; thresholds from the requirement's criteria; source and time; recomputed w
 evidence-only gates decided by it, signed gates never; unchanged evidence writes nothing; a scope
 change records who made it."""
 
+import io
 from datetime import timedelta
 
 import pytest
@@ -393,3 +394,19 @@ def test_a_work_item_taken_out_in_the_admin_refreshes_the_release_it_left(
         response = superuser_client.post(f"/admin/releases/workitem/{item.pk}/change/", data)
     assert response.status_code == 302
     assert refreshed == [{"release_ids": [release.pk]}]
+
+
+# --- the demo seed is what the engine computes ------------------------------------------------------
+
+
+def test_the_seeded_gates_are_what_the_gate_engine_computes():
+    from django.core.management import call_command
+
+    from releases.models import Release
+    from releases.services.gates import gates_propagate
+
+    call_command("seed_demo", "--scale", "small", "--anchor", "2026-11-23", stdout=io.StringIO())
+    open_ids = list(Release.objects.open().values_list("pk", flat=True))
+    assert Gate.objects.filter(release_id__in=open_ids, evidence_ok__isnull=False).exists()
+    assert gate_evidence_refresh(release_ids=open_ids) == 0
+    assert gates_propagate(portfolio_ids=None).as_dict() == {"created": 0, "updated": 0, "deleted": 0}
