@@ -1,0 +1,12 @@
+"""The tool sandbox: local HTTP servers that answer like the teams' tools, for development only.
+
+Nothing in the product imports this package. Tests, benchmarks and `dev.py run` start it on loopback
+so a sync really goes over HTTP against answers shaped like the recorded payloads in
+../shared/payloads, with a generated dataset of any size and injected faults. It uses only the
+standard library (no Django), so it runs as its own process too:
+
+    .venv/bin/python -m integrations.sandbox --port 8765 --issues 5000
+
+Layout: dataset.py (the generated Jira data and its mutations), jira.py (the Jira Cloud and Data
+Center routes), server.py (the HTTP server, fault injection and the request log).
+"""

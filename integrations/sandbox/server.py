@@ -1,0 +1,145 @@
+"""The sandbox's HTTP server: authentication, injected faults, a request log, a hook between requests.
+
+server = SandboxServer(JiraRoutes(JiraDataset(issues=500))).start()
+server.faults.append(Fault("429", path="/search", retry_after=2))
+... sync against server.url ...
+server.stop()
+"""
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+FAULT_KINDS = ("429", "500", "slow", "truncate", "drop")
+
+
+@dataclass
+class Fault:
+    """Answer `times` requests whose path contains `path` with this fault, after letting `after` pass."""
+
+    kind: str
+    path: str = ""
+    times: int = 1
+    after: int = 0
+    retry_after: int = 30
+    delay: float = 2.0
+
+    def __post_init__(self):
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {self.kind!r}: one of {FAULT_KINDS}")
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    at: float  # time.monotonic()
+    path: str
+    query: dict
+    status: int
+
+
+class SandboxServer:
+    def __init__(self, routes, *, host: str = "127.0.0.1", port: int = 0):
+        self.routes = routes
+        self.faults: list[Fault] = []
+        self.requests: list[LoggedRequest] = []
+        self.before_answer: Callable[[str, dict], None] | None = None  # tests change data mid-sync here
+        self.lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer((host, port), _handler_for(self))
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True, name="tool-sandbox")
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "SandboxServer":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def requests_to(self, fragment: str) -> list[LoggedRequest]:
+        return [request for request in self.requests if fragment in request.path]
+
+    def take_fault(self, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.path in path:
+                    if fault.after > 0:
+                        fault.after -= 1
+                        return None
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def authorised(self, header: str) -> bool:
+        dataset = self.routes.dataset
+        if header == f"Bearer {dataset.token}":
+            return True
+        if not header.startswith("Basic "):
+            return False
+        try:
+            user, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+        except ValueError:
+            return False
+        return (user, secret) == (dataset.username, dataset.token)
+
+
+def _handler_for(server: SandboxServer):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out at once: no 40 ms delayed-ACK stalls
+
+        def log_message(self, format, *args):  # the request log replaces stderr noise
+            pass
+
+        def do_GET(self):
+            parts = urlsplit(self.path)
+            query = dict(parse_qsl(parts.query))
+            if server.before_answer:
+                server.before_answer(parts.path, query)
+            status = self.respond(parts.path, query)
+            with server.lock:
+                server.requests.append(LoggedRequest(time.monotonic(), parts.path, query, status))
+
+        def respond(self, path: str, query: dict) -> int:
+            fault = server.take_fault(path)
+            if fault and fault.kind == "drop":
+                self.close_connection = True
+                self.connection.close()
+                return 0
+            if fault and fault.kind == "slow":
+                time.sleep(fault.delay)
+            if fault and fault.kind == "429":
+                return self.send_json(
+                    429, {"errorMessages": ["Rate limit exceeded."]}, {"Retry-After": str(fault.retry_after)}
+                )
+            if fault and fault.kind == "500":
+                return self.send_json(500, {"errorMessages": ["Internal server error"], "errors": {}})
+            if not server.authorised(self.headers.get("Authorization", "")):
+                return self.send_json(401, {"errorMessages": ["You are not authenticated."], "errors": {}})
+            status, body = server.routes.answer(path, query, server.url)
+            return self.send_json(status, body, truncate=bool(fault and fault.kind == "truncate"))
+
+        def send_json(self, status: int, body, headers: dict | None = None, *, truncate: bool = False) -> int:
+            data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            if truncate:
+                data = data[: len(data) // 2]
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json;charset=UTF-8")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+            return status
+
+    return Handler

@@ -1,0 +1,163 @@
+"""The life of a sync run, and the one way a sync writes: a page and its cursor in one transaction.
+
+A run is queued (by "Sync now" or beat), started by the worker, and finished or failed. The database
+allows one queued-or-running run per connection (`syncrun_one_active`), so two workers never sync one
+connection at once. A run that waits for a rate limit or a tool that is down stays running and is
+resumed by the task's retry with the same run id; a crash resumes the same way (acks_late), from the
+cursor the last committed page left.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from integrations.http import RequestBudget, SyncError
+from integrations.models import Connection, SyncCursor, SyncRun
+from releases.services.audit import audit_record
+from releases.services.facts import UpsertResult
+from releases.tasks import gate_evidence_refresh_task
+
+ACTIVE = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
+
+
+class SyncAlreadyRunning(SyncError):
+    def __init__(self, run: SyncRun):
+        super().__init__(f"{run.connection} is already syncing (run {run.pk}, {run.status}).")
+        self.run = run
+
+
+@dataclass
+class RunContext:
+    """What one attempt of a run carries: the run, the request budget left, what it changed."""
+
+    run: SyncRun
+    budget: RequestBudget
+    changed_release_ids: set[int] = field(default_factory=set)
+    started: float = field(default_factory=time.monotonic)
+    requests_before: int = 0
+
+    @property
+    def connection(self) -> Connection:
+        return self.run.connection
+
+
+@transaction.atomic
+def sync_run_queue(*, connection: Connection, by, mode: str = "incremental") -> SyncRun:
+    """A queued run, and its task enqueued after the commit; refused while one is queued or running."""
+    active = SyncRun.objects.filter(connection=connection, status__in=ACTIVE).first()
+    if active is not None:
+        raise SyncAlreadyRunning(active)
+    try:
+        with transaction.atomic():
+            run = SyncRun.objects.create(connection=connection, status=SyncRun.Status.QUEUED)
+    except IntegrityError:  # a concurrent queue won the race
+        raise SyncAlreadyRunning(SyncRun.objects.get(connection=connection, status__in=ACTIVE)) from None
+    audit_record(actor=by, action="syncrun.queue", obj=run, after={"connection": connection.pk, "mode": mode})
+    from integrations.tasks import connection_sync_task  # the task module imports this one
+
+    transaction.on_commit(
+        lambda: connection_sync_task.delay(connection_id=connection.pk, run_id=run.pk, mode=mode)
+    )
+    return run
+
+
+@transaction.atomic
+def sync_run_start(*, run_id: int) -> SyncRun | None:
+    """Mark the run running (again, when resumed); None when it already ended (a redelivered task)."""
+    run = SyncRun.objects.select_for_update().select_related("connection").filter(pk=run_id).first()
+    if run is None or run.status not in ACTIVE:
+        return None
+    run.status = SyncRun.Status.RUNNING
+    run.started_at = run.started_at or timezone.now()
+    run.error = ""
+    run.save(update_fields=["status", "started_at", "error"])
+    return run
+
+
+def run_context(run: SyncRun) -> RunContext:
+    limit = max(run.connection.request_budget - run.requests, 0)
+    return RunContext(run=run, budget=RequestBudget(limit=limit), requests_before=run.requests)
+
+
+@transaction.atomic
+def sync_run_finish(*, context: RunContext) -> SyncRun:
+    run = _locked(context.run)
+    run.status, run.finished_at, run.error = SyncRun.Status.SUCCEEDED, timezone.now(), ""
+    run.requests = context.requests_before + context.budget.used
+    run.save(update_fields=["status", "finished_at", "error", "requests"])
+    audit_record(actor=None, action="syncrun.finish", obj=run)
+    release_ids = sorted(context.changed_release_ids)
+    if release_ids:
+        transaction.on_commit(lambda: gate_evidence_refresh_task.delay(release_ids=release_ids))
+    return run
+
+
+@transaction.atomic
+def sync_run_fail(*, run_id: int, error: str, requests: int | None = None) -> SyncRun | None:
+    run = SyncRun.objects.select_for_update().filter(pk=run_id, status__in=ACTIVE).first()
+    if run is None:
+        return None
+    run.status, run.finished_at, run.error = SyncRun.Status.FAILED, timezone.now(), error[:2000]
+    run.started_at = run.started_at or run.finished_at
+    run.requests = run.requests if requests is None else requests
+    run.save(update_fields=["status", "finished_at", "started_at", "error", "requests"])
+    audit_record(actor=None, action="syncrun.fail", obj=run)
+    return run
+
+
+def sync_run_wait(*, context: RunContext, message: str) -> None:
+    """The run stays running while its task waits to be retried; the page says why."""
+    SyncRun.objects.filter(pk=context.run.pk).update(
+        error=message[:2000], requests=context.requests_before + context.budget.used
+    )
+
+
+def _locked(run: SyncRun) -> SyncRun:
+    return SyncRun.objects.select_for_update().select_related("connection").get(pk=run.pk)
+
+
+def cursor_get(connection: Connection, stream: str) -> SyncCursor:
+    """The stream's cursor as stored, or a fresh unsaved one."""
+    return SyncCursor.objects.filter(connection=connection, stream=stream).first() or SyncCursor(
+        connection=connection, stream=stream
+    )
+
+
+def upsert_page(
+    *,
+    context: RunContext,
+    stream: str,
+    cursor: dict,
+    fetched: int,
+    store: Callable[[], UpsertResult],
+    expected: int | None = None,
+) -> UpsertResult:
+    """Store one page and move the stream's cursor past it, together or not at all: a crash between
+    pages resumes exactly after the last page committed, and a re-read page changes nothing."""
+    with transaction.atomic():
+        result = store()
+        _cursor_save(context.connection, stream, cursor)
+        progress = {
+            "pages": F("pages") + 1,
+            "items_fetched": F("items_fetched") + fetched,
+            "items_created": F("items_created") + result.created,
+            "items_updated": F("items_updated") + result.updated,
+            "items_unchanged": F("items_unchanged") + result.unchanged,
+            "items_deleted": F("items_deleted") + result.deleted,
+            "requests": context.requests_before + context.budget.used,
+        }
+        if expected is not None:
+            progress["items_expected"] = expected
+        SyncRun.objects.filter(pk=context.run.pk).update(**progress)
+    context.changed_release_ids |= result.release_ids
+    return result
+
+
+def _cursor_save(connection: Connection, stream: str, values: dict) -> None:
+    values = {**values, "updated_at": timezone.now()}
+    if not SyncCursor.objects.filter(connection=connection, stream=stream).update(**values):
+        SyncCursor.objects.create(connection=connection, stream=stream, **values)

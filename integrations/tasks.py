@@ -1,0 +1,69 @@
+"""Celery tasks: thin wrappers over integrations.sync, taking ids and returning JSON-safe dicts.
+
+acks_late with reject_on_worker_lost: a worker killed mid-sync leaves the message unacknowledged, the
+broker hands it out again and the run resumes from its cursor. Waits (Retry-After, a tool that is
+down) are task retries with a countdown, never sleeps in the worker, and every countdown is shorter
+than the broker's visibility timeout (an hour) so a waiting task is not handed out twice.
+"""
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.db.models import Max
+from django.utils import timezone
+
+from integrations.http import MAX_RETRY_AFTER, RateLimited, ToolUnavailable
+from integrations.models import Connection
+from integrations.sync.base import SyncAlreadyRunning, sync_run_fail, sync_run_queue
+from integrations.sync.runner import SYNCS, connection_sync
+
+MAX_RETRIES = 8
+UNAVAILABLE_BACKOFF = 30  # seconds, doubled per retry: 30 s ... about an hour at the eighth
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+def connection_sync_task(self, *, connection_id: int, run_id: int, mode: str = "incremental") -> dict:
+    try:
+        return connection_sync(run_id=run_id, mode=mode)
+    except RateLimited as exc:
+        raise self.retry(countdown=min(exc.retry_after, MAX_RETRY_AFTER), max_retries=None) from exc
+    except ToolUnavailable as exc:
+        if self.request.retries >= MAX_RETRIES:
+            sync_run_fail(run_id=run_id, error=f"Gave up after {MAX_RETRIES} retries: {exc}")
+            return {"run": run_id, "status": "failed", "error": str(exc)}
+        raise self.retry(countdown=retry_countdown(self.request.retries)) from exc
+
+
+def retry_countdown(retries: int) -> int:
+    return min(UNAVAILABLE_BACKOFF * 2**retries, MAX_RETRY_AFTER)
+
+
+@shared_task
+def connections_sync_due_task() -> dict:
+    """Beat, every minute: queue an incremental sync of each enabled connection whose schedule is due."""
+    return {"queued": _queue(mode="incremental", due_only=True)}
+
+
+@shared_task
+def connections_reconcile_task() -> dict:
+    """Beat, nightly: a sync with the id sweep (deletions, and anything a pass missed)."""
+    return {"queued": _queue(mode="reconcile", due_only=False)}
+
+
+def _queue(*, mode: str, due_only: bool) -> list[int]:
+    now = timezone.now()
+    connections = Connection.objects.filter(enabled=True, kind__in=list(SYNCS)).annotate(
+        last_start=Max("runs__started_at")
+    )
+    queued = []
+    for connection in connections:
+        due = connection.last_start is None or connection.last_start <= now - timedelta(
+            minutes=connection.schedule_minutes
+        )
+        if due_only and not due:
+            continue
+        try:
+            queued.append(sync_run_queue(connection=connection, by=None, mode=mode).pk)
+        except SyncAlreadyRunning:
+            continue
+    return queued

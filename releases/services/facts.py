@@ -1,0 +1,267 @@
+"""Bulk upserts of facts a sync brings: work items (with fix releases and "blocks" links), releases.
+
+The caller (a sync, one page at a time) holds the transaction. Rows are keyed by (source,
+external_id); a row that matches what is stored is not written at all, so an unchanged re-sync
+writes nothing. Reads and writes are a fixed number of bulk statements per page, never one per row.
+Releases are the exception that proves it: few per project, each created or changed one is audited
+and gets its gates, like a release typed in by hand.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from releases.models import Release, WorkItem, WorkItemLink
+from releases.services.audit import audit_record, snapshot
+from releases.services.gates import gates_sync_for_release
+from releases.tasks import forecast_refresh_task
+
+WORK_ITEM_FIELDS = (
+    "application_id",
+    "key",
+    "title",
+    "type",
+    "status_category",
+    "status_name",
+    "priority",
+    "created_at",
+    "resolved_at",
+    "updated_at",
+)
+FixThrough = WorkItem.fix_releases.through
+
+
+@dataclass(frozen=True)
+class WorkItemFact:
+    external_id: str
+    application_id: int
+    key: str
+    title: str
+    type: str
+    status_category: str
+    status_name: str
+    priority: str
+    created_at: datetime
+    resolved_at: datetime | None
+    updated_at: datetime | None
+    fix_release_ids: tuple[str, ...] = ()  # external ids of the releases, same source
+    blocks: tuple[str, ...] = ()  # keys of the work items this one blocks, same source
+    blocked_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReleaseFact:
+    external_id: str
+    version: str
+    summary: str
+    released: bool
+    archived: bool
+    release_date: date | None
+    start_date: date | None
+
+
+@dataclass
+class UpsertResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    rows_written: int = 0  # every row inserted, updated or deleted, links and fix releases included
+    release_ids: set[int] = field(default_factory=set)  # releases whose facts changed
+
+    def __iadd__(self, other: "UpsertResult") -> "UpsertResult":
+        for name in ("created", "updated", "unchanged", "deleted", "rows_written"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.release_ids |= other.release_ids
+        return self
+
+
+# --- work items -------------------------------------------------------------------------------------
+
+
+def work_items_upsert(*, source: str, facts: list[WorkItemFact]) -> UpsertResult:
+    """Create, update or leave each work item; then its fix releases and blocking links."""
+    facts = list({fact.external_id: fact for fact in facts}.values())  # overlapping pages repeat items
+    result = UpsertResult()
+    if not facts:
+        return result
+    stored = _stored_items(source, facts)
+    releases = dict(
+        Release.objects.filter(
+            source=source, external_id__in={rid for fact in facts for rid in fact.fix_release_ids}
+        ).values_list("external_id", "pk")
+    )
+    new, changed = [], []
+    for fact in facts:
+        item = stored.get(fact.external_id)
+        values = {name: getattr(fact, name) for name in WORK_ITEM_FIELDS}
+        if item is None:
+            new.append(WorkItem(source=source, external_id=fact.external_id, **values))
+        elif item.source != source or any(getattr(item, name) != value for name, value in values.items()):
+            item.source, item.external_id = source, fact.external_id
+            for name, value in values.items():
+                setattr(item, name, value)
+            changed.append(item)
+    WorkItem.objects.bulk_create(new, batch_size=1000)
+    WorkItem.objects.bulk_update(changed, ["source", "external_id", *WORK_ITEM_FIELDS], batch_size=500)
+    by_external = stored | {item.external_id: item for item in new}
+    result.created, result.updated = len(new), len(changed)
+    result.unchanged = len(facts) - len(new) - len(changed)
+    result.rows_written = len(new) + len(changed)
+    written = {item.pk for item in (*new, *changed)}
+    _sync_fix_releases(facts, by_external, releases, written, result)
+    _sync_links(source, facts, by_external, result)
+    return result
+
+
+def _stored_items(source: str, facts: list[WorkItemFact]) -> dict[str, WorkItem]:
+    """The stored rows by external id; an item typed in by hand with the same key is adopted."""
+    found = {
+        item.external_id: item
+        for item in WorkItem.objects.filter(source=source, external_id__in=[f.external_id for f in facts])
+    }
+    missing = [fact for fact in facts if fact.external_id not in found]
+    if missing:
+        keyed = {(fact.application_id, fact.key): fact.external_id for fact in missing}
+        unmatched = WorkItem.objects.filter(
+            application_id__in={app for app, _ in keyed}, key__in={key for _, key in keyed}, external_id=""
+        )
+        for item in unmatched:
+            if (item.application_id, item.key) in keyed:
+                found[keyed[(item.application_id, item.key)]] = item
+    return found
+
+
+def _sync_fix_releases(
+    facts, by_external: dict[str, WorkItem], releases: dict[str, int], written, result
+) -> None:
+    """Fix releases follow the page; a release changes when an item joins or leaves it, or one of its
+    items changed (a status flip moves its scope gate)."""
+    item_ids = [by_external[fact.external_id].pk for fact in facts]
+    stored = {
+        (w, r): pk
+        for pk, w, r in FixThrough.objects.filter(workitem_id__in=item_ids).values_list(
+            "pk", "workitem_id", "release_id"
+        )
+    }
+    wanted = {
+        (by_external[fact.external_id].pk, releases[rid])
+        for fact in facts
+        for rid in fact.fix_release_ids
+        if rid in releases
+    }
+    gone = [pk for pair, pk in stored.items() if pair not in wanted]
+    added = [FixThrough(workitem_id=w, release_id=r) for w, r in wanted - stored.keys()]
+    FixThrough.objects.filter(pk__in=gone).delete()
+    FixThrough.objects.bulk_create(added, batch_size=1000)
+    result.rows_written += len(gone) + len(added)
+    result.release_ids |= {r for _, r in stored.keys() ^ wanted}
+    result.release_ids |= {r for w, r in stored.keys() | wanted if w in written}
+
+
+def _sync_links(source: str, facts, by_external: dict[str, WorkItem], result: UpsertResult) -> None:
+    """Each issue reports all its blocking links, so a link touching a page's issue that none of them
+    reports is gone; a link to an issue not synced yet is made when that issue arrives."""
+    keys = {key for fact in facts for key in (*fact.blocks, *fact.blocked_by)}
+    pk_of = (
+        dict(WorkItem.objects.filter(source=source, key__in=keys).values_list("key", "pk")) if keys else {}
+    )
+    wanted = set()
+    for fact in facts:
+        own = by_external[fact.external_id].pk
+        wanted |= {(own, pk_of[key]) for key in fact.blocks if key in pk_of}
+        wanted |= {(pk_of[key], own) for key in fact.blocked_by if key in pk_of}
+    wanted = {(a, b) for a, b in wanted if a != b}
+    page_ids = [by_external[fact.external_id].pk for fact in facts]
+    stored = {
+        (a, b): pk
+        for pk, a, b in WorkItemLink.objects.filter(
+            Q(blocker_id__in=page_ids) | Q(blocked_id__in=page_ids)
+        ).values_list("pk", "blocker_id", "blocked_id")
+    }
+    gone = [pk for pair, pk in stored.items() if pair not in wanted]
+    added = [WorkItemLink(blocker_id=a, blocked_id=b) for a, b in wanted - stored.keys()]
+    WorkItemLink.objects.filter(pk__in=gone).delete()
+    WorkItemLink.objects.bulk_create(added, batch_size=1000, ignore_conflicts=True)
+    result.rows_written += len(gone) + len(added)
+
+
+def work_items_delete(*, source: str, external_ids) -> UpsertResult:
+    """Remove the work items the tool no longer has (found by a reconcile); their releases change."""
+    ids = list(external_ids)
+    result = UpsertResult()
+    for start in range(0, len(ids), 1000):
+        chunk = WorkItem.objects.filter(source=source, external_id__in=ids[start : start + 1000])
+        result.release_ids |= set(
+            FixThrough.objects.filter(workitem__in=chunk).values_list("release_id", flat=True)
+        )
+        deleted, _ = chunk.delete()
+        result.deleted += len(ids[start : start + 1000])
+        result.rows_written += deleted
+    return result
+
+
+# --- releases ---------------------------------------------------------------------------------------
+
+
+def releases_upsert(*, source: str, application_id: int, facts: list[ReleaseFact]) -> UpsertResult:
+    """Each tool version becomes (or updates) a release of the application, audited as the system.
+
+    Jira decides the version name, dates and whether it shipped or was archived; a release manager's
+    in-between status (in progress, code freeze, ready) is kept while Jira says "unreleased", and a
+    version without a date keeps the target it has (a new one starts on its start date or today).
+    """
+    result = UpsertResult()
+    by_external = {
+        r.external_id: r
+        for r in Release.objects.filter(source=source, external_id__in=[f.external_id for f in facts])
+    }
+    by_version = {
+        r.version: r
+        for r in Release.objects.filter(
+            application_id=application_id, external_id="", version__in=[f.version for f in facts]
+        )
+    }
+    for fact in facts:
+        release = by_external.get(fact.external_id) or by_version.get(fact.version)
+        created = release is None
+        release = release or Release(application_id=application_id)
+        before = None if created else snapshot(release)
+        _apply_release_fact(release, fact, source)
+        if not created and snapshot(release) == before:
+            result.unchanged += 1
+            continue
+        release.full_clean()
+        release.save()
+        audit_record(
+            actor=None, action=f"release.sync_{'create' if created else 'update'}", obj=release, before=before
+        )
+        gates_sync_for_release(release=release, by=None)
+        result.created += created
+        result.updated += not created
+        result.rows_written += 1
+        result.release_ids.add(release.pk)
+    if result.rows_written:
+        transaction.on_commit(lambda: forecast_refresh_task.delay())
+    return result
+
+
+def _apply_release_fact(release: Release, fact: ReleaseFact, source: str) -> None:
+    today = timezone.localdate()
+    release.source, release.external_id = source, fact.external_id
+    release.version, release.summary = fact.version, fact.summary
+    release.target_date = fact.release_date or release.target_date or fact.start_date or today
+    if fact.released:
+        release.status = Release.Status.RELEASED
+        release.actual_date = fact.release_date or release.actual_date or today
+    elif fact.archived:
+        release.status, release.actual_date = Release.Status.CANCELLED, None
+    else:
+        if release.status in (Release.Status.RELEASED, Release.Status.CANCELLED):
+            release.status = Release.Status.PLANNED
+        release.actual_date = None
+    if release.code_freeze_date and release.code_freeze_date > release.target_date:
+        release.code_freeze_date = None

@@ -1,0 +1,46 @@
+"""The Jira sandbox on loopback, and a connection pointed at it with two mapped projects."""
+
+import pytest
+
+from integrations.models import Connection
+from integrations.sandbox.dataset import JiraDataset
+from integrations.sandbox.jira import JiraRoutes
+from integrations.sandbox.server import SandboxServer
+from tests.factories import ApplicationFactory, ApplicationMappingFactory, ConnectionFactory
+
+
+@pytest.fixture
+def jira_sandbox():
+    """jira_sandbox(issues=60, time_zone="America/New_York", dc_max_results=50) -> a running server."""
+    servers = []
+
+    def start(*, dc_max_results: int = 50, **dataset) -> SandboxServer:
+        server = SandboxServer(JiraRoutes(JiraDataset(**dataset), dc_max_results=dc_max_results)).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def jira_connection(db):
+    """jira_connection(server, kind="jira_dc") -> a connection mapping the dataset's projects."""
+
+    def make(server: SandboxServer, *, kind: str = Connection.Kind.JIRA_CLOUD, **fields) -> Connection:
+        dataset = server.routes.dataset
+        connection = ConnectionFactory(
+            kind=kind,
+            base_url=server.url,
+            credentials={"username": dataset.username, "token": dataset.token},
+            scope={"projects": list(dataset.projects)},
+            **fields,
+        )
+        for project in dataset.projects:
+            ApplicationMappingFactory(
+                connection=connection, application=ApplicationFactory(key=project), external_key=project
+            )
+        return connection
+
+    return make
