@@ -70,8 +70,14 @@ class GateRequirementForm(forms.Form):
         if requirement is not None and "initial" not in kwargs:
             kwargs["initial"] = initial_of(requirement)
         super().__init__(*args, **kwargs)
-        choices = [("", "Nobody: decided by its evidence"), *((g.pk, g.name) for g in groups)]
+        choices = [("", "Nobody: by evidence"), *((g.pk, g.name) for g in groups)]
         self.fields["signer_group"].choices = choices
+
+    def main_fields(self) -> list:
+        return [self[name] for name in self.fields if name not in CRITERIA_KINDS]
+
+    def criteria_fields(self) -> list:
+        return [self[name] for name in CRITERIA_KINDS]
 
     def clean_signer_group(self) -> Group | None:
         pk = self.cleaned_data["signer_group"]

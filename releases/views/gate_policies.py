@@ -93,7 +93,7 @@ class Policies:
     def _replaces(self, layered: Layered, pk: int | None) -> str:
         if layered.overrides is None:
             return ""
-        return self._origin(layered.overrides, pk)[1] or "the global policy"
+        return self._origin(layered.overrides, pk)[1] or "global"
 
     def _origin(self, requirement: GateRequirement, pk: int | None) -> tuple[str, str]:
         source = requirement.policy.portfolio_id
