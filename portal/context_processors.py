@@ -7,7 +7,7 @@ NAVIGATION = [
     ("Calendar", "calendar:month"),
     ("Releases", "releases:list"),
     ("Gates", "gates:queue"),
-    ("Environments", "environments"),
+    ("Environments", "environments:list"),
     ("Integrations", "integrations"),
     ("Metrics", "metrics"),
 ]

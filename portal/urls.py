@@ -19,13 +19,7 @@ urlpatterns = [
     path("gates/", include("releases.gate_urls")),
     path("api/junit", integrations_api.junit_upload, name="api-junit"),
     path("api/", include("releases.api_urls")),
-    path(
-        "environments/",
-        soon_page(
-            "Environments", "Book shared test environments without double-booking, and see what runs where."
-        ),
-        name="environments",
-    ),
+    path("environments/", include("releases.environment_urls")),
     path(
         "integrations/",
         soon_page("Integrations", "Jira, Jenkins and GitHub connections, their sync runs and live progress."),

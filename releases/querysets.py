@@ -23,6 +23,15 @@ class BookingQuerySet(models.QuerySet):
     def approved(self):
         return self.filter(status="approved")
 
+    def live(self):
+        """Requested or approved: what holds, or may soon hold, an environment."""
+        return self.filter(status__in=["requested", "approved"])
+
+    def overlapping(self, starts_at, ends_at):
+        """Bookings that share an instant with [starts_at, ends_at): one ending at 10:00 and one
+        starting at 10:00 do not."""
+        return self.filter(starts_at__lt=ends_at, ends_at__gt=starts_at)
+
 
 def week_summary(*, week_start: date, today: date) -> dict:
     """Headline numbers for the home page: three COUNT queries, whatever the data size."""

@@ -3,8 +3,8 @@ import logging
 from celery import shared_task
 from django.contrib.auth import get_user_model
 
+from releases.services import booking_notifications, notifications
 from releases.services import gates as gate_services  # a module: gates.py enqueues these tasks
-from releases.services import notifications
 from releases.services.audit import audit_verify
 from releases.services.evidence import gate_evidence_refresh
 from releases.services.forecasting import forecast_refresh
@@ -61,3 +61,9 @@ def gate_decided_notify_task(*, gate_id: int) -> dict:
 def gates_overdue_notify_task() -> dict:
     """Beat: e-mail the signer groups of gates that became overdue, once per gate."""
     return {"sent": notifications.gates_overdue_notify()}
+
+
+@shared_task
+def booking_notify_task(*, booking_id: int, event: str) -> dict:
+    """E-mail the requester and the environment's admins about a booking decision."""
+    return {"sent": booking_notifications.booking_notify(booking_id=booking_id, event=event)}

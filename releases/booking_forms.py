@@ -1,0 +1,81 @@
+"""Forms of the booking pages. Times are typed in the user's time zone (the view activates it) and
+come out as aware datetimes; the services check the rules and do the writes."""
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from releases.models import Application, Environment, Release
+
+
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+class BookingRequestForm(forms.Form):
+    environment = forms.ModelChoiceField(queryset=Environment.objects.filter(bookable=True).order_by("name"))
+    application = forms.ModelChoiceField(queryset=Application.objects.order_by("key"))
+    version = forms.CharField(
+        required=False, max_length=64, help_text="Optional: the release of that application it is for."
+    )
+    starts_at = forms.DateTimeField(label="From", widget=DateTimeInput())
+    ends_at = forms.DateTimeField(label="Until", widget=DateTimeInput(), help_text="The end is free again.")
+    purpose = forms.CharField(max_length=300)
+    freeze_override_reason = forms.CharField(
+        label="Freeze override reason",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Environment admins only: why this booking may run inside a freeze.",
+    )
+
+    def __init__(self, *args, may_override: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not may_override:
+            del self.fields["freeze_override_reason"]
+        self.fields["environment"].error_messages["invalid_choice"] = "No bookable environment with that id."
+
+    def clean(self):
+        data = super().clean()
+        application, version = data.get("application"), data.get("version", "").strip()
+        data["release"] = None
+        if application and version:
+            data["release"] = Release.objects.filter(application=application, version=version).first()
+            if data["release"] is None:
+                self.add_error("version", f"{application.key} has no release {version}.")
+        starts_at, ends_at = data.get("starts_at"), data.get("ends_at")
+        if starts_at and ends_at and ends_at <= starts_at:
+            self.add_error("ends_at", "The end must be after the start.")
+        return data
+
+    def service_arguments(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "environment": data["environment"],
+            "starts_at": data["starts_at"],
+            "ends_at": data["ends_at"],
+            "purpose": data["purpose"],
+            "release": data["release"],
+            "application": data["application"],
+            "freeze_override_reason": data.get("freeze_override_reason", ""),
+        }
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        if not hasattr(error, "error_dict"):
+            self.add_error(None, error)
+            return
+        for name, messages in error.message_dict.items():
+            self.add_error(name if name in self.fields else None, messages)
+
+
+class BookingRejectForm(forms.Form):
+    reason = forms.CharField(max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class BookingApproveForm(forms.Form):
+    reason = forms.CharField(max_length=1000, required=False)
+
+
+class BookingShortenForm(forms.Form):
+    ends_at = forms.DateTimeField(label="New end", widget=DateTimeInput())

@@ -1,0 +1,66 @@
+"""E-mail about bookings: requested, approved, rejected, cancelled, shortened.
+
+Run by the worker (releases.tasks.booking_notify_task), enqueued after the commit of the decision, so a
+rolled-back change sends nothing. The requester and the environment's admins (its owner group, or
+everyone in the Environment admin role when it has none) are told, one message each.
+"""
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mass_mail
+from django.urls import reverse
+
+from portal.roles import ENVIRONMENT_ADMIN
+from releases.models import Booking
+
+SUBJECT_PREFIX = "[Flightdeck]"
+EVENT_WORDS = {
+    "requested": "waits for approval",
+    "approved": "is approved",
+    "rejected": "is rejected",
+    "cancelled": "is cancelled",
+    "shortened": "now ends earlier",
+}
+
+
+def booking_notify(*, booking_id: int, event: str) -> int:
+    """Tell the requester and the environment's admins what happened; returns the messages sent."""
+    booking = (
+        Booking.objects.select_related("environment", "requester", "decided_by", "application", "release")
+        .filter(pk=booking_id)
+        .first()
+    )
+    if booking is None or event not in EVENT_WORDS:
+        return 0
+    subject = f"{SUBJECT_PREFIX} {booking.environment.name} booking #{booking.pk} {EVENT_WORDS[event]}"
+    body = _body(booking, event)
+    return send_mass_mail([(subject, body, None, [email]) for email in _recipients(booking)])
+
+
+def _recipients(booking: Booking) -> list[str]:
+    admins = get_user_model().objects.filter(is_active=True).exclude(email="")
+    if booking.environment.owner_group_id:
+        admins = admins.filter(groups=booking.environment.owner_group_id)
+    else:
+        admins = admins.filter(groups__name=ENVIRONMENT_ADMIN)
+    emails = list(admins.order_by("pk").values_list("email", flat=True).distinct())
+    requester = booking.requester
+    if requester.is_active and requester.email and requester.email not in emails:
+        emails.insert(0, requester.email)
+    return emails
+
+
+def _body(booking: Booking, event: str) -> str:
+    what = booking.release or booking.application
+    lines = [
+        f"{booking.environment.name}, {booking.starts_at:%Y-%m-%d %H:%M} "
+        f"to {booking.ends_at:%Y-%m-%d %H:%M} UTC",
+        f"For {what}: {booking.purpose}",
+        f"Requested by {booking.requester.get_full_name() or booking.requester.get_username()}",
+    ]
+    if booking.decided_by and event in {"approved", "rejected"}:
+        decider = booking.decided_by.get_full_name() or booking.decided_by.get_username()
+        lines.append(f"{event.capitalize()} by {decider}" + (f": {booking.reason}" if booking.reason else ""))
+    url = settings.FLIGHTDECK_BASE_URL + reverse("environments:detail", args=[booking.environment_id])
+    lines.append(f"\nOpen the environment: {url}")
+    return "\n".join(lines) + "\n"

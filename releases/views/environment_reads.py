@@ -1,0 +1,283 @@
+"""The reads of the environment pages: a fixed number of queries whatever the data size.
+
+Bookings and deployments are read as plain rows in one query each and arranged in Python; freeze
+windows (few, some recurring) are expanded in Python too.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from html import escape
+from zoneinfo import ZoneInfo
+
+from django.db.models import F, Q, Window
+from django.db.models.functions import RowNumber
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+
+from releases.models import Booking, Deployment, Environment, FreezeWindow
+from releases.services.bookings import occurrences
+
+BOARD_DAYS, MAX_BOARD_DAYS = 28, 92
+ENDING_SOON = timedelta(hours=48)
+IDLE_FOR = timedelta(days=14)
+HEALTH = {"success": "healthy", "in_progress": "deploying", "rolled_back": "degraded", "failure": "failing"}
+BOOKING_FIELDS = (
+    "id",
+    "environment_id",
+    "part_of_id",
+    "starts_at",
+    "ends_at",
+    "status",
+    "purpose",
+    "application__key",
+    "release__version",
+    "release__application__key",
+    "requester__username",
+    "created_at",
+)
+
+
+def booking_label(row: dict) -> str:
+    if row["release__version"]:
+        return f"{row['release__application__key']} {row['release__version']}"
+    return row["application__key"] or "—"
+
+
+def booking_rows(*, statuses, since: datetime, until: datetime, environment_ids=None) -> list[dict]:
+    """Plain rows; a composite booking's parts are rows of their components."""
+    rows = Booking.objects.filter(status__in=statuses).overlapping(since, until)
+    if environment_ids is not None:
+        rows = rows.filter(environment_id__in=environment_ids)
+    return list(rows.order_by("starts_at", "pk").values(*BOOKING_FIELDS))
+
+
+def _freeze_rows(since: datetime, until: datetime) -> list[tuple[FreezeWindow, datetime, datetime]]:
+    windows = FreezeWindow.objects.filter(Q(ends_at__gt=since) | ~Q(rrule="")).filter(starts_at__lt=until)
+    return [(w, s, e) for w in windows for s, e in occurrences(w, since, until)]
+
+
+def _applies(freeze: FreezeWindow, environment_id: int) -> bool:
+    """Board and list show freezes that hold every booking of the environment (portfolio freezes hold
+    only some, so they are named on the request form instead)."""
+    return freeze.scope == FreezeWindow.Scope.GLOBAL or freeze.environment_id == environment_id
+
+
+# --- the list -------------------------------------------------------------------------------------
+
+
+@dataclass
+class EnvironmentRow:
+    environment: Environment
+    current: dict | None = None
+    next: dict | None = None
+    deployed: list[dict] = field(default_factory=list)
+
+    @property
+    def health(self) -> str:
+        """From the latest deployment of each application: the worst of them."""
+        order = ["failing", "degraded", "deploying", "healthy"]
+        states = {HEALTH.get(d["status"], "healthy") for d in self.deployed}
+        return next((state for state in order if state in states), "unknown")
+
+
+def latest_deployments(environment_ids=None, *, successful: bool = False) -> list[dict]:
+    """The latest deployment per (environment, application), of any status or only successful ones
+    (what runs there): one query with a window function."""
+    rows = Deployment.objects.filter(status=Deployment.Status.SUCCESS) if successful else Deployment.objects
+    rows = rows.annotate(
+        rank=Window(
+            RowNumber(),
+            partition_by=[F("environment_id"), F("application_id")],
+            order_by=F("deployed_at").desc(),
+        )
+    )
+    if environment_ids is not None:
+        rows = rows.filter(environment_id__in=environment_ids)
+    return list(
+        rows.filter(rank=1)
+        .order_by("application__key")
+        .values(
+            "environment_id",
+            "application_id",
+            "application__key",
+            "application__name",
+            "version",
+            "status",
+            "deployed_at",
+            "release_id",
+        )
+    )
+
+
+def environment_rows(now: datetime) -> list[EnvironmentRow]:
+    rows = {env.pk: EnvironmentRow(env) for env in Environment.objects.select_related("owner_group")}
+    upcoming = Booking.objects.approved().filter(ends_at__gt=now, part_of__isnull=True)
+    ranked = upcoming.annotate(
+        rank=Window(RowNumber(), partition_by=[F("environment_id")], order_by=[F("starts_at"), F("pk")])
+    ).filter(rank__lte=2)
+    for booking in ranked.values(*BOOKING_FIELDS):
+        row = rows[booking["environment_id"]]
+        if booking["starts_at"] <= now and row.current is None:
+            row.current = booking
+        elif row.next is None:
+            row.next = booking
+    for deployment in latest_deployments():
+        rows[deployment["environment_id"]].deployed.append(deployment)
+    return list(rows.values())
+
+
+@dataclass(frozen=True)
+class Attention:
+    waiting: int
+    ending_soon: int
+    idle: int
+    in_freezes: int
+
+
+def attention(now: datetime, environments: list[Environment]) -> Attention:
+    """The four tiles: requests waiting, approved bookings ending within 48 h, bookable environments
+    with no approved booking over the last 14 days, live bookings inside a freeze."""
+    live = booking_rows(
+        statuses=["requested", "approved"], since=now - IDLE_FOR, until=now + timedelta(days=400)
+    )
+    busy = {b["environment_id"] for b in live if b["status"] == "approved" and b["starts_at"] <= now}
+    ahead = [b for b in live if b["ends_at"] > now and b["part_of_id"] is None]
+    freezes = _freeze_rows(now, max((b["ends_at"] for b in ahead), default=now))
+    return Attention(
+        waiting=sum(b["status"] == "requested" for b in ahead),
+        ending_soon=sum(b["status"] == "approved" and b["ends_at"] <= now + ENDING_SOON for b in ahead),
+        idle=sum(env.bookable and env.pk not in busy for env in environments),
+        in_freezes=sum(
+            any(
+                _applies(w, b["environment_id"]) and s < b["ends_at"] and e > b["starts_at"]
+                for w, s, e in freezes
+            )
+            for b in ahead
+        ),
+    )
+
+
+# --- the board ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Board:
+    days: list[date]
+    rows: list[tuple[Environment, list[str]]]  # each cell's HTML, built here (1,680 cells at 60 x 28)
+
+
+def day_bounds(first: date, days: int, zone: ZoneInfo) -> list[datetime]:
+    """Midnight of each day (and the day after the last) in the user's time zone."""
+    return [datetime.combine(first + timedelta(days=i), time(), tzinfo=zone) for i in range(days + 1)]
+
+
+def board(*, first: date, days: int, zone: ZoneInfo) -> Board:
+    """Environments x days: each cell names the bookings that hold part of that day, and is marked
+    when a freeze does. Three queries."""
+    environments = list(Environment.objects.order_by("name"))
+    bounds = day_bounds(first, days, zone)
+    since, until = bounds[0], bounds[-1]
+    by_env = defaultdict(list)
+    for row in booking_rows(statuses=["requested", "approved"], since=since, until=until):
+        by_env[row["environment_id"]].append(row)
+    freezes = _freeze_rows(since, until)
+    url = reverse("environments:detail", args=[0]).replace("/0/", "/{}/")
+    rows = []
+    for env in environments:
+        frozen = [(s, e, w.reason) for w, s, e in freezes if _applies(w, env.pk)]
+        cells = [
+            _cell(by_env[env.pk], frozen, bounds[i], bounds[i + 1], zone, url.format(env.pk))
+            for i in range(days)
+        ]
+        rows.append((env, cells))
+    return Board([first + timedelta(days=i) for i in range(days)], rows)
+
+
+def _cell(bookings, frozen, start: datetime, end: datetime, zone, url: str) -> str:
+    """Plain string building, escaped: a template per cell would take most of the page's time."""
+    parts = []
+    for s, e, reason in frozen:
+        if s < end and e > start:
+            parts.append(f'<span class="freeze-mark" title="Freeze: {escape(reason)}">Freeze</span>')
+            break
+    for b in bookings:
+        if b["starts_at"] < end and b["ends_at"] > start:
+            starts_at, ends_at = b["starts_at"].astimezone(zone), b["ends_at"].astimezone(zone)
+            when = f"{starts_at:%a %d %b %H:%M} to {ends_at:%a %d %b %H:%M}"
+            title = escape(f"#{b['id']} {booking_label(b)}, {when}: {b['purpose']} ({b['status']})")
+            parts.append(
+                f'<a class="chip chip-{b["status"]}" href="{url}#booking-{b["id"]}" title="{title}">'
+                f"{escape(booking_label(b))}</a>"
+            )
+    return mark_safe("".join(parts))  # noqa: S308 (every value above is escaped)
+
+
+# --- what runs where ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MatrixCell:
+    deployment: dict | None
+    booked_version: str = ""
+
+    @property
+    def drift(self) -> bool:
+        return bool(
+            self.deployment and self.booked_version and self.booked_version != self.deployment["version"]
+        )
+
+
+@dataclass
+class Matrix:
+    environments: list[Environment]
+    rows: list[tuple[dict, list[MatrixCell]]]  # (application, one cell per environment)
+
+
+def matrix(now: datetime) -> Matrix:
+    """Applications x environments: the latest deployment of each, and the version the booking
+    holding the environment now is for (drift when they differ). Three queries."""
+    deployments = latest_deployments(successful=True)
+    environment_ids = {d["environment_id"] for d in deployments}
+    environments = list(Environment.objects.filter(pk__in=environment_ids).order_by("name"))
+    booked = {
+        (b["environment_id"], b["release__application_id"]): b["release__version"]
+        for b in Booking.objects.approved()
+        .filter(starts_at__lte=now, ends_at__gt=now, release__isnull=False)
+        .values("environment_id", "release__application_id", "release__version")
+    }
+    cells, applications = {}, {}
+    for d in deployments:
+        cells[(d["application_id"], d["environment_id"])] = d
+        applications[d["application_id"]] = {
+            "id": d["application_id"],
+            "key": d["application__key"],
+            "name": d["application__name"],
+        }
+    rows = [
+        (
+            app,
+            [
+                MatrixCell(cells.get((app_id, env.pk)), booked.get((env.pk, app_id), ""))
+                for env in environments
+            ],
+        )
+        for app_id, app in sorted(applications.items(), key=lambda item: item[1]["key"])
+    ]
+    return Matrix(environments, rows)
+
+
+# --- one environment ------------------------------------------------------------------------------
+
+
+def environment_bookings(environment: Environment, *, since: datetime) -> list[Booking]:
+    """Its bookings (its own and those of composites that include it) from `since` on, soonest first."""
+    return list(
+        Booking.objects.filter(environment=environment, ends_at__gt=since)
+        .select_related("requester", "decided_by", "application", "release__application", "part_of")
+        .order_by("starts_at", "pk")[:200]
+    )
+
+
+def environment_freezes(environment: Environment, *, since: datetime, until: datetime):
+    return [(w, s, e) for w, s, e in _freeze_rows(since, until) if _applies(w, environment.pk)]

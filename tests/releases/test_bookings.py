@@ -1,0 +1,595 @@
+"""Booking services and the booking pages: request (live check, next free slot), the admins' queue,
+approve and reject, cancel and shorten. Capacity, composites, freezes, boundaries, time zones, bad
+input, roles, CSRF, audit and notifications after commit."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core import mail
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from portal import roles
+from releases import tasks
+from releases.models import AuditEvent, Booking
+from releases.services.bookings import (
+    BookingConflict,
+    BookingFrozen,
+    booking_approve,
+    booking_cancel,
+    booking_conflicts,
+    booking_reject,
+    booking_request,
+    booking_shorten,
+    next_free_slot,
+)
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+# Tomorrow at 10:00 UTC (whole hours, so the form's minute precision never matters).
+T0 = (timezone.now() + timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
+
+
+def at(hours: float) -> datetime:
+    return T0 + timedelta(hours=hours)
+
+
+@pytest.fixture
+def notified(monkeypatch):
+    calls = []
+    monkeypatch.setattr(tasks.booking_notify_task, "delay", lambda **kwargs: calls.append(kwargs))
+    return calls
+
+
+@pytest.fixture
+def manager(user_in_role):
+    return user_in_role(roles.RELEASE_MANAGER)
+
+
+@pytest.fixture
+def admin(user_in_role):
+    return user_in_role(roles.ENVIRONMENT_ADMIN)
+
+
+@pytest.fixture
+def env():
+    return f.EnvironmentFactory(name="SIT-1")
+
+
+@pytest.fixture
+def app():
+    return f.ApplicationFactory(key="PAY")
+
+
+def request_slot(env, by, start, end, app=None, **kwargs):
+    return booking_request(
+        environment=env,
+        by=by,
+        starts_at=start,
+        ends_at=end,
+        purpose="Regression",
+        application=app or f.ApplicationFactory(),
+        **kwargs,
+    )
+
+
+# --- request ---------------------------------------------------------------------------------------
+
+
+def test_a_request_waits_for_an_admin_and_is_audited(
+    manager, env, app, notified, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        booking = request_slot(env, manager, at(0), at(4), app)
+    assert booking.status == Booking.Status.REQUESTED
+    assert booking.exclusive is True
+    assert AuditEvent.objects.filter(action="booking.request", object_id=str(booking.pk)).count() == 1
+    assert notified == [{"booking_id": booking.pk, "event": "requested"}]
+
+
+def test_an_admins_own_request_is_booked_at_once(admin, env, notified):
+    booking = request_slot(env, admin, at(0), at(4))
+    assert booking.status == Booking.Status.APPROVED
+    assert booking.decided_by == admin
+    actions = list(AuditEvent.objects.order_by("seq").values_list("action", flat=True))
+    assert actions == ["booking.request", "booking.approve"]
+
+
+def test_a_booking_ending_at_ten_and_one_starting_at_ten_do_not_collide(admin, env, notified):
+    request_slot(env, admin, at(-4), at(0))
+    second = request_slot(env, admin, at(0), at(4))
+    assert second.status == Booking.Status.APPROVED
+    with pytest.raises(BookingConflict):
+        request_slot(env, admin, at(3), at(5))
+
+
+def test_a_taken_slot_is_refused_naming_the_winner(admin, manager, env, notified):
+    winner = request_slot(env, admin, at(0), at(4))
+    with pytest.raises(BookingConflict) as refused:
+        request_slot(env, manager, at(2), at(6))
+    assert refused.value.winner == winner
+    assert f"booking #{winner.pk}" in str(refused.value)
+    assert Booking.objects.count() == 1
+
+
+def test_requests_may_overlap_other_requests(manager, env, notified):
+    request_slot(env, manager, at(0), at(4))
+    request_slot(env, manager, at(1), at(3))
+    assert Booking.objects.filter(status="requested").count() == 2
+
+
+def test_capacity_above_one_holds_that_many_at_once(admin, notified):
+    shared = f.EnvironmentFactory(capacity=3)
+    for _ in range(3):
+        assert request_slot(shared, admin, at(0), at(4)).exclusive is False
+    with pytest.raises(BookingConflict):
+        request_slot(shared, admin, at(3), at(5))
+    # Three bookings that never all overlap leave room: the peak counts, not the total.
+    other = f.EnvironmentFactory(capacity=2)
+    request_slot(other, admin, at(0), at(2))
+    request_slot(other, admin, at(2), at(4))
+    request_slot(other, admin, at(0), at(4))
+    with pytest.raises(BookingConflict):
+        request_slot(other, admin, at(1), at(3))
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "field", "words"),
+    [
+        (4, 4, "ends_at", "after the start"),
+        (4, 2, "ends_at", "after the start"),
+        (0, 24 * 29, "ends_at", "at most 28 days"),
+        (-48, -44, "starts_at", "in the past"),
+    ],
+)
+def test_impossible_slots_are_refused_and_nothing_is_stored(manager, env, notified, start, end, field, words):
+    with pytest.raises(ValidationError) as refused:
+        request_slot(env, manager, at(start), at(end))
+    assert words in " ".join(refused.value.message_dict[field])
+    assert not Booking.objects.exists()
+    assert not AuditEvent.objects.exists()
+
+
+def test_an_environment_that_is_not_bookable_is_refused(manager, notified):
+    closed = f.EnvironmentFactory(bookable=False, name="PROD")
+    with pytest.raises(ValidationError, match="not bookable"):
+        request_slot(closed, manager, at(0), at(4))
+    assert not Booking.objects.exists()
+
+
+# --- composites ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def e2e():
+    composite = f.EnvironmentFactory(name="E2E", kind="uat")
+    parts = [f.EnvironmentFactory(name="E2E-web"), f.EnvironmentFactory(name="E2E-db")]
+    for part in parts:
+        f.EnvironmentComponentFactory(composite=composite, component=part)
+    return composite, parts
+
+
+def test_a_composite_books_every_component(admin, e2e, notified):
+    composite, parts = e2e
+    booking = request_slot(composite, admin, at(0), at(4))
+    assert sorted(p.environment.name for p in booking.parts.all()) == ["E2E-db", "E2E-web"]
+    assert {p.status for p in booking.parts.all()} == {"approved"}
+    with pytest.raises(BookingConflict) as refused:
+        request_slot(parts[1], admin, at(1), at(2))
+    assert refused.value.winner == booking  # the composite's booking is named, not its part
+
+
+def test_a_composite_books_all_or_nothing(admin, e2e, notified):
+    composite, parts = e2e
+    taken = request_slot(parts[1], admin, at(2), at(3))
+    with pytest.raises(BookingConflict) as refused:
+        request_slot(composite, admin, at(0), at(4))
+    assert refused.value.winner == taken
+    assert Booking.objects.count() == 1  # no part of the composite was kept
+
+
+def test_approving_a_composite_rechecks_every_component(manager, admin, e2e, notified):
+    composite, parts = e2e
+    wanted = request_slot(composite, manager, at(0), at(4))
+    assert {p.status for p in wanted.parts.all()} == {"requested"}
+    request_slot(parts[0], admin, at(1), at(2))
+    with pytest.raises(BookingConflict):
+        booking_approve(booking=wanted, by=admin)
+    wanted.refresh_from_db()
+    assert wanted.status == "requested"
+    assert {p.status for p in wanted.parts.all()} == {"requested"}
+
+
+# --- approve, reject ---------------------------------------------------------------------------------
+
+
+def test_approve_rechecks_capacity_and_names_the_winner(
+    manager, admin, env, notified, django_capture_on_commit_callbacks
+):
+    first, second = request_slot(env, manager, at(0), at(4)), request_slot(env, manager, at(2), at(6))
+    with django_capture_on_commit_callbacks(execute=True):
+        booking_approve(booking=first, by=admin, reason="Release week")
+    with pytest.raises(BookingConflict) as refused:
+        booking_approve(booking=second, by=admin)
+    assert refused.value.winner == first
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, first.decided_by, first.reason) == ("approved", admin, "Release week")
+    assert second.status == "requested"
+    assert notified[-1] == {"booking_id": first.pk, "event": "approved"}
+
+
+def test_a_decided_booking_is_not_decided_again(manager, admin, env, notified):
+    booking = request_slot(env, manager, at(0), at(4))
+    booking_reject(booking=booking, by=admin, reason="Maintenance that week")
+    with pytest.raises(ValidationError, match="rejected"):
+        booking_approve(booking=booking, by=admin)
+    with pytest.raises(ValidationError, match="Say why"):
+        booking_reject(booking=request_slot(env, manager, at(0), at(4)), by=admin, reason="  ")
+    actions = list(AuditEvent.objects.order_by("seq").values_list("action", flat=True))
+    assert actions == ["booking.request", "booking.reject", "booking.request"]
+
+
+def test_requester_and_admins_are_told_after_commit(
+    manager, env, django_capture_on_commit_callbacks, settings
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    f.UserFactory(email="envteam@example.com").groups.add(*admin_group())
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        booking = request_slot(env, manager, at(0), at(4))
+    assert mail.outbox == []  # nothing is sent inside the transaction
+    for callback in callbacks:
+        callback()
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([manager.email, "envteam@example.com"])
+    assert f"booking #{booking.pk} waits for approval" in mail.outbox[0].subject
+
+
+def admin_group():
+    from django.contrib.auth.models import Group
+
+    return [Group.objects.get(name=roles.ENVIRONMENT_ADMIN)]
+
+
+# --- freezes ------------------------------------------------------------------------------------
+
+
+def test_a_booking_inside_a_freeze_needs_an_admins_override_with_a_reason(manager, admin, env, notified):
+    f.FreezeWindowFactory(starts_at=at(2), ends_at=at(30), reason="Year-end close")
+    with pytest.raises(BookingFrozen, match="Year-end close"):
+        request_slot(env, manager, at(0), at(4), freeze_override_reason="I want it")
+    with pytest.raises(BookingFrozen):
+        request_slot(env, admin, at(0), at(4))
+    booking = request_slot(env, admin, at(0), at(4), freeze_override_reason="Hotfix for the close")
+    assert (booking.freeze_override_by, booking.freeze_override_reason) == (admin, "Hotfix for the close")
+    assert AuditEvent.objects.filter(action="booking.freeze_override").count() == 1
+
+
+def test_recurring_portfolio_and_environment_freezes_hold_bookings(manager, env, app, notified):
+    # Every day 12:00-13:00 from a week ago: tomorrow's 12:00 occurrence collides.
+    f.FreezeWindowFactory(
+        starts_at=at(2 - 24 * 7), ends_at=at(3 - 24 * 7), reason="Daily batch", rrule="FREQ=DAILY"
+    )
+    with pytest.raises(BookingFrozen, match="Daily batch"):
+        request_slot(env, manager, at(0), at(4))
+    assert request_slot(env, manager, at(3), at(5)).pk  # after today's occurrence
+    f.FreezeWindowFactory(
+        scope="portfolio", portfolio=app.portfolio, starts_at=at(30), ends_at=at(40), reason="Pay freeze"
+    )
+    with pytest.raises(BookingFrozen, match="Pay freeze"):
+        request_slot(env, manager, at(29), at(31), app)
+    assert request_slot(env, manager, at(29), at(31)).pk  # another portfolio's application
+    f.FreezeWindowFactory(
+        scope="environment", environment=env, starts_at=at(50), ends_at=at(60), reason="Rebuild"
+    )
+    with pytest.raises(BookingFrozen, match="Rebuild"):
+        request_slot(env, manager, at(55), at(56))
+
+
+def test_conflicts_and_next_free_slot(admin, manager, env, app, notified):
+    taken = request_slot(env, admin, at(0), at(4))
+    f.FreezeWindowFactory(starts_at=at(4), ends_at=at(6), reason="Patch window")
+    waiting = request_slot(env, manager, at(6), at(7))
+    conflicts = booking_conflicts(environment=env, starts_at=at(2), ends_at=at(7), application=app)
+    assert conflicts.full == [taken]
+    assert [hit.freeze.reason for hit in conflicts.freezes] == ["Patch window"]
+    assert conflicts.waiting == [waiting]
+    assert next_free_slot(environment=env, starts_at=at(2), ends_at=at(5), application=app) == (at(6), at(9))
+    assert not booking_conflicts(environment=env, starts_at=at(6), ends_at=at(9)).any
+
+
+# --- cancel, shorten ---------------------------------------------------------------------------------
+
+
+def test_cancel_frees_the_slot_for_everyone(manager, admin, env, e2e, notified):
+    booking = request_slot(env, admin, at(0), at(4))
+    booking_cancel(booking=booking, by=admin, reason="Not needed")
+    assert request_slot(env, admin, at(0), at(4)).status == "approved"
+    composite, parts = e2e
+    whole = request_slot(composite, admin, at(0), at(4))
+    booking_cancel(booking=whole, by=admin)
+    assert {p.status for p in whole.parts.all()} == {"cancelled"}
+    assert request_slot(parts[0], manager, at(0), at(4)).pk
+    with pytest.raises(ValidationError, match="cancelled"):
+        booking_cancel(booking=whole, by=admin)
+
+
+def test_only_the_requester_or_an_admin_may_change_a_booking(manager, user_in_role, env, notified):
+    booking = request_slot(env, manager, at(0), at(4))
+    other = user_in_role(roles.RELEASE_MANAGER)
+    with pytest.raises(PermissionError):
+        booking_cancel(booking=booking, by=other)
+    with pytest.raises(PermissionError):
+        booking_shorten(booking=booking, by=other, ends_at=at(2))
+    assert booking_cancel(booking=booking, by=manager).status == "cancelled"
+
+
+def test_shorten_ends_earlier_and_frees_the_rest(admin, env, e2e, notified):
+    booking = request_slot(env, admin, at(0), at(8))
+    booking_shorten(booking=booking, by=admin, ends_at=at(4))
+    booking.refresh_from_db()
+    assert booking.ends_at == at(4)
+    assert request_slot(env, admin, at(4), at(8)).pk
+    for bad in (at(0), at(-1), at(9), at(4)):
+        with pytest.raises(ValidationError):
+            booking_shorten(booking=booking, by=admin, ends_at=bad)
+    composite, _ = e2e
+    whole = request_slot(composite, admin, at(0), at(8))
+    booking_shorten(booking=whole, by=admin, ends_at=at(6))
+    assert {p.ends_at for p in whole.parts.all()} == {at(6)}
+    assert AuditEvent.objects.filter(action="booking.shorten").count() == 2
+
+
+# --- the request form --------------------------------------------------------------------------------
+
+
+def local(moment: datetime, zone: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M")
+
+
+def form_data(env, app, start, end, zone="UTC", **extra) -> dict:
+    return {
+        "environment": env.pk,
+        "application": app.pk,
+        "starts_at": local(start, zone),
+        "ends_at": local(end, zone),
+        "purpose": "Contract tests",
+        **extra,
+    }
+
+
+@pytest.fixture
+def manager_client(manager):
+    client = Client()
+    client.force_login(manager)
+    return client
+
+
+def test_the_form_requests_a_booking(manager, manager_client, env, app, notified):
+    response = manager_client.post("/environments/bookings/new/", form_data(env, app, at(0), at(4)))
+    booking = Booking.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/environments/{env.pk}/#booking-{booking.pk}"
+    assert (booking.starts_at, booking.ends_at, booking.status) == (at(0), at(4), "requested")
+    assert (booking.application, booking.requester) == (app, manager)
+
+
+def test_a_user_in_another_time_zone_books_the_same_instant(user_in_role, env, app, admin, notified):
+    tokyo = user_in_role(roles.RELEASE_MANAGER, time_zone="Asia/Tokyo")
+    client = Client()
+    client.force_login(tokyo)
+    request_slot(env, admin, at(0), at(4))
+    data = form_data(env, app, at(2), at(6), zone="Asia/Tokyo")
+    assert data["starts_at"].endswith("T21:00")  # 12:00 UTC is 21:00 in Tokyo
+    response = client.post("/environments/bookings/new/", data)
+    assert response.status_code == 409  # the same instant as the UTC booking 10:00-14:00
+    free = client.post("/environments/bookings/new/", form_data(env, app, at(4), at(6), zone="Asia/Tokyo"))
+    assert free.status_code == 302
+    assert Booking.objects.filter(requester=tokyo).get().starts_at == at(4)
+
+
+def test_a_release_version_is_looked_up(manager_client, env, app, notified):
+    release = f.ReleaseFactory(application=app, version="4.2")
+    manager_client.post("/environments/bookings/new/", form_data(env, app, at(0), at(4), version="4.2"))
+    assert Booking.objects.get().release == release
+    response = manager_client.post(
+        "/environments/bookings/new/", form_data(env, app, at(5), at(6), version="9")
+    )
+    assert response.status_code == 422
+    assert "PAY has no release 9" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"ends_at": "start"}, "The end must be after the start."),
+        ({"ends_at": "long"}, "A booking lasts at most 28 days."),
+        ({"starts_at": "past"}, "The start is in the past."),
+        ({"environment": 999999}, "No bookable environment with that id."),
+        ({"environment": "closed"}, "No bookable environment with that id."),
+        ({"starts_at": "tomorrow"}, "Enter a valid date/time."),
+        ({"purpose": ""}, "This field is required."),
+    ],
+)
+def test_bad_input_is_a_form_error_and_nothing_is_stored(manager_client, env, app, notified, change, words):
+    data = form_data(env, app, at(0), at(4))
+    values = {
+        "start": data["starts_at"],
+        "long": local(at(24 * 30), "UTC"),
+        "past": local(at(-48), "UTC"),
+        "closed": f.EnvironmentFactory(bookable=False).pk,
+    }
+    data |= {name: values.get(value, value) for name, value in change.items()}
+    response = manager_client.post("/environments/bookings/new/", data)
+    assert response.status_code == 422
+    assert words in response.content.decode()
+    assert not Booking.objects.exists()
+
+
+def test_a_conflict_is_409_with_the_winner_and_the_next_free_slot(manager_client, env, app, admin, notified):
+    winner = request_slot(env, admin, at(0), at(4))
+    response = manager_client.post("/environments/bookings/new/", form_data(env, app, at(2), at(4)))
+    html = response.content.decode()
+    assert response.status_code == 409
+    assert f"booking #{winner.pk}" in html
+    assert "Take the next free slot" in html
+    assert f"starts_at={local(at(4), 'UTC').replace(':', '%3A')}" in html
+    assert Booking.objects.count() == 1
+
+
+def test_the_live_check_warns_and_offers_the_next_free_slot(manager_client, env, app, admin, notified):
+    winner = request_slot(env, admin, at(0), at(4))
+    query = form_data(env, app, at(2), at(4))
+    response = manager_client.get("/environments/bookings/check/", query, headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<div id="booking-check"')
+    assert f"booking #{winner.pk}" in html
+    assert "Next free slot of the same length" in html
+    free = manager_client.get("/environments/bookings/check/", form_data(env, app, at(4), at(6)))
+    assert "The slot is free." in free.content.decode()
+    assert Booking.objects.count() == 1
+
+
+def test_taking_the_suggested_slot_fills_the_form_in(manager_client, env, app, admin, notified):
+    request_slot(env, admin, at(0), at(4))
+    query = form_data(env, app, at(4), at(6))
+    response = manager_client.get(
+        "/environments/bookings/new/", query, headers={"HX-Request": "true", "HX-Target": "booking-form"}
+    )
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section id="booking-form"')
+    assert f'value="{query["starts_at"]}"' in html
+    assert "The slot is free." in html
+
+
+def test_requesting_needs_the_role(client_for, env, app, notified):
+    client = client_for(roles.PROJECT_OFFICE)
+    assert client.get("/environments/bookings/new/").status_code == 403
+    assert client.post("/environments/bookings/new/", form_data(env, app, at(0), at(4))).status_code == 403
+    assert client.get("/environments/bookings/check/").status_code == 403
+    assert not Booking.objects.exists()
+
+
+def test_requesting_needs_the_csrf_token(manager, env, app, notified):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(manager)
+    response = client.post("/environments/bookings/new/", form_data(env, app, at(0), at(4)))
+    assert response.status_code == 403
+    assert not Booking.objects.exists()
+    page = client.get("/environments/bookings/new/")
+    token = page.cookies["csrftoken"].value
+    response = client.post(
+        "/environments/bookings/new/", form_data(env, app, at(0), at(4)), HTTP_X_CSRFTOKEN=token
+    )
+    assert response.status_code == 302
+
+
+# --- the queue and the decisions --------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_client(admin):
+    client = Client()
+    client.force_login(admin)
+    return client
+
+
+HTMX = {"HX-Request": "true"}
+
+
+def test_the_queue_lists_waiting_requests_with_their_clashes(admin_client, manager, admin, env, notified):
+    waiting = request_slot(env, manager, at(2), at(6))
+    taken = request_slot(env, admin, at(0), at(4))
+    html = admin_client.get("/environments/bookings/queue/").content.decode()
+    assert f'id="booking-{waiting.pk}"' in html
+    assert f"Collides with approved booking #{taken.pk}" in html
+
+
+def test_approve_and_reject_from_the_queue(admin_client, manager, env, notified):
+    first, second = request_slot(env, manager, at(0), at(4)), request_slot(env, manager, at(2), at(6))
+    response = admin_client.post(f"/environments/bookings/{first.pk}/approve/", {"reason": ""}, headers=HTMX)
+    assert response.status_code == 200
+    assert "Approved by" in response.content.decode()
+    conflict = admin_client.post(f"/environments/bookings/{second.pk}/approve/", headers=HTMX)
+    assert conflict.status_code == 409
+    assert f"booking #{first.pk}" in conflict.content.decode()
+    no_reason = admin_client.post(f"/environments/bookings/{second.pk}/reject/", {"reason": ""}, headers=HTMX)
+    assert no_reason.status_code == 422
+    rejected = admin_client.post(f"/environments/bookings/{second.pk}/reject/", {"reason": "Clash"})
+    assert rejected.status_code == 302
+    assert list(Booking.objects.order_by("pk").values_list("status", flat=True)) == ["approved", "rejected"]
+    assert admin_client.post("/environments/bookings/999999/approve/").status_code == 404
+
+
+def test_deciding_needs_the_role_and_the_csrf_token(manager, client_for, env, notified):
+    booking = request_slot(env, manager, at(0), at(4))
+    manager_client = Client()
+    manager_client.force_login(manager)
+    for action in ("approve", "reject"):
+        url = f"/environments/bookings/{booking.pk}/{action}/"
+        assert manager_client.post(url, {"reason": "x"}).status_code == 403
+    assert manager_client.get("/environments/bookings/queue/").status_code == 403
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.force_login(f.UserFactory(is_superuser=True))
+    assert csrf_client.post(f"/environments/bookings/{booking.pk}/approve/").status_code == 403
+    booking.refresh_from_db()
+    assert booking.status == "requested"
+
+
+def test_cancel_and_shorten_from_the_environment_page(
+    manager, manager_client, user_in_role, env, app, notified
+):
+    booking = request_slot(env, manager, at(0), at(8), app)
+    page = manager_client.get(f"/environments/{env.pk}/").content.decode()
+    assert f'action="/environments/bookings/{booking.pk}/cancel/"' in page
+    response = manager_client.post(
+        f"/environments/bookings/{booking.pk}/shorten/", {"ends_at": local(at(4), "UTC")}, headers=HTMX
+    )
+    assert response.status_code == 200
+    booking.refresh_from_db()
+    assert booking.ends_at == at(4)
+    bad = manager_client.post(
+        f"/environments/bookings/{booking.pk}/shorten/", {"ends_at": local(at(9), "UTC")}
+    )
+    assert bad.status_code == 302  # without HTMX: back to the page, with the message
+    booking.refresh_from_db()
+    assert booking.ends_at == at(4)
+    stranger = Client()
+    stranger.force_login(user_in_role(roles.RELEASE_MANAGER))
+    assert stranger.post(f"/environments/bookings/{booking.pk}/cancel/").status_code == 403
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.force_login(manager)
+    assert csrf_client.post(f"/environments/bookings/{booking.pk}/cancel/").status_code == 403
+    assert manager_client.post(f"/environments/bookings/{booking.pk}/cancel/").status_code == 302
+    booking.refresh_from_db()
+    assert booking.status == "cancelled"
+
+
+def _request_queries(env, by, app, start) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        request_slot(env, by, at(start), at(start + 1), app)
+    return len(queries)
+
+
+def test_a_request_takes_the_same_queries_whatever_is_booked(admin, env, app, notified):
+    request_slot(env, admin, at(3), at(4), app)  # the permission cache and the audit chain's head
+    few = _request_queries(env, admin, app, 5)
+    for i in range(30):
+        request_slot(env, admin, at(24 * i + 10), at(24 * i + 12), app)
+        f.FreezeWindowFactory(starts_at=at(-500 - i), ends_at=at(-499 - i))
+    many = _request_queries(env, admin, app, 6)
+    assert few == many <= 16
+
+
+def test_times_stay_utc_in_the_database(admin, env, notified):
+    booking = request_slot(
+        env, admin, datetime(2040, 3, 1, 10, tzinfo=UTC), datetime(2040, 3, 1, 12, tzinfo=UTC)
+    )
+    booking.refresh_from_db()
+    assert booking.starts_at.utcoffset() == timedelta(0)
