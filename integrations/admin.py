@@ -14,6 +14,11 @@ class ConnectionForm(forms.ModelForm):
         widget=forms.PasswordInput(render_value=False),
         help_text="API token. Leave blank to keep the stored one.",
     )
+    webhook_secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="The secret the tool signs its webhooks with. Leave blank to keep the stored one.",
+    )
 
     class Meta:
         model = Connection
@@ -26,6 +31,8 @@ class ConnectionForm(forms.ModelForm):
                 "username": self.cleaned_data.get("username", ""),
                 "token": self.cleaned_data["token"],
             }
+        if self.cleaned_data.get("webhook_secret"):
+            connection.webhook_secret = self.cleaned_data["webhook_secret"]
         if commit:
             connection.save()
         return connection

@@ -56,6 +56,14 @@ class Connection(models.Model):
     def credentials(self, value: dict) -> None:
         self.credentials_encrypted = encrypt_json(value) if value else ""
 
+    @property
+    def webhook_secret(self) -> str:
+        return decrypt_json(self.webhook_secret_encrypted).get("secret", "")
+
+    @webhook_secret.setter
+    def webhook_secret(self, value: str) -> None:
+        self.webhook_secret_encrypted = encrypt_json({"secret": value}) if value else ""
+
 
 class ApplicationMapping(models.Model):
     """Which application a Jira project, Jenkins job or GitHub repository belongs to."""
@@ -133,3 +141,20 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connection} run {self.pk} ({self.status})"
+
+
+class WebhookDelivery(models.Model):
+    """A webhook delivery already accepted: the tool's delivery id, kept to drop redeliveries."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    delivery_id = models.CharField(max_length=200)
+    event = models.CharField(max_length=100, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "delivery_id"], name="webhookdelivery_unique_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection} {self.event} {self.delivery_id}"

@@ -19,6 +19,7 @@ urlpatterns = [
     path("gates/", include("releases.gate_urls")),
     path("api/junit", integrations_api.junit_upload, name="api-junit"),
     path("api/", include("releases.api_urls")),
+    path("webhooks/", include("integrations.webhook_urls")),
     path("environments/", include("releases.environment_urls")),
     path(
         "integrations/",

@@ -28,6 +28,10 @@ PUBLIC = {"/healthz", "/login/", "/admin/login/"}
 # answers 401 in JSON, whatever the method (see test_the_api_is_only_open_with_a_token below).
 TOKEN_GATED_PREFIX = "/api/"
 
+# Tools cannot log in either: webhooks are public but signed, so an unsigned POST is refused and
+# stores nothing (401, or 404 for no such connection; see tests/integrations/test_webhooks.py).
+SIGNED_WEBHOOK_PREFIX = "/webhooks/"
+
 SAMPLE_VALUES = ["1", "x", "releases"]
 
 
@@ -102,6 +106,9 @@ def test_anonymous_visitors_are_sent_to_log_in(client, url, pattern):
         for response in (client.get(url), client.post(url)):
             assert response.status_code == 401
             assert response["Content-Type"] == "application/json"
+    elif url.startswith(SIGNED_WEBHOOK_PREFIX):
+        assert client.get(url).status_code == 405
+        assert client.post(url).status_code in {401, 404}
     else:
         assert _exposed(client, url) == ""
 
