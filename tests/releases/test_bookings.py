@@ -593,3 +593,128 @@ def test_times_stay_utc_in_the_database(admin, env, notified):
     )
     booking.refresh_from_db()
     assert booking.starts_at.utcoffset() == timedelta(0)
+
+
+# --- the API -----------------------------------------------------------------------------------------
+
+
+def bearer(user) -> dict:
+    from portal.api_tokens import api_token_create
+
+    _, secret = api_token_create(user=user, name="CI")
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def api_body(env, app, start, end, **extra) -> str:
+    import json
+
+    body = {
+        "environment": env.name,
+        "application": app.key,
+        "starts_at": start.isoformat(),
+        "ends_at": end.isoformat(),
+        "purpose": "Pipeline run",
+    }
+    return json.dumps(body | extra)
+
+
+def test_the_api_books_and_answers_409_naming_the_winner(client, manager, admin, env, app, notified):
+    winner = request_slot(env, admin, at(0), at(4))
+    auth = bearer(manager)
+    post = lambda body: client.post("/api/bookings", body, content_type="application/json", headers=auth)  # noqa: E731
+    taken = post(api_body(env, app, at(2), at(6)))
+    assert taken.status_code == 409
+    assert taken.json()["winner"]["id"] == winner.pk
+    assert f"booking #{winner.pk}" in taken.json()["detail"]
+    made = post(api_body(env, app, at(4), at(6)))
+    assert made.status_code == 201
+    assert made.json()["booking"] | {"id": 0} == {
+        "id": 0,
+        "environment": "SIT-1",
+        "environment_id": env.pk,
+        "part_of": None,
+        "application": "PAY",
+        "release": None,
+        "starts_at": at(4).isoformat(),
+        "ends_at": at(6).isoformat(),
+        "status": "requested",
+        "purpose": "Pipeline run",
+        "requester": manager.username,
+        "decided_by": None,
+        "reason": "",
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ("not json", 400),
+        ("[1, 2]", 400),
+        ({"environment": "NOPE"}, 404),
+        ({"application": "NOPE"}, 404),
+        ({"starts_at": "2030-01-07T10:00:00"}, 400),  # no offset
+        ({"ends_at": "soon"}, 400),
+        ({"ends_at": "start"}, 400),
+        ({"ends_at": "long"}, 400),
+        ({"starts_at": "past"}, 400),
+        ({"version": "9.9"}, 400),
+        ({"purpose": ""}, 400),
+    ],
+)
+def test_bad_api_input_is_400_or_404_and_nothing_is_stored(client, manager, env, app, notified, body, status):
+    values = {"start": at(0).isoformat(), "long": at(24 * 40).isoformat(), "past": at(-72).isoformat()}
+    if isinstance(body, dict):
+        body = api_body(env, app, at(0), at(4), **{k: values.get(v, v) for k, v in body.items()})
+    response = client.post("/api/bookings", body, content_type="application/json", headers=bearer(manager))
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert not Booking.objects.exists()
+
+
+def test_the_api_lists_environments_and_bookings(
+    client, manager, admin, env, e2e, notified, django_assert_max_num_queries
+):
+    booking = request_slot(env, admin, at(0), at(4))
+    request_slot(e2e[0], admin, at(0), at(4))
+    auth = bearer(manager)
+    environments = client.get("/api/environments", headers=auth).json()["environments"]
+    assert {e["name"]: e["components"] for e in environments}["E2E"] == sorted(p.pk for p in e2e[1])
+    listed = client.get(f"/api/bookings?environment={env.pk}", headers=auth).json()
+    assert [b["id"] for b in listed["bookings"]] == [booking.pk]
+    assert client.get("/api/bookings?environment=NOPE", headers=auth).status_code == 404
+    assert client.get("/api/bookings?from=yesterday", headers=auth).status_code == 400
+    for i in range(20):
+        request_slot(env, admin, at(24 * i + 5), at(24 * i + 6))
+    with django_assert_max_num_queries(5):
+        assert len(client.get("/api/bookings", headers=auth).json()["bookings"]) == 1 + 3 + 20
+
+
+def test_the_api_cancels_for_the_requester_only(client, manager, user_in_role, env, app, notified):
+    booking = request_slot(env, manager, at(0), at(4), app)
+    stranger = client.post(
+        f"/api/bookings/{booking.pk}/cancel", headers=bearer(user_in_role(roles.RELEASE_MANAGER))
+    )
+    assert stranger.status_code == 403
+    assert client.post("/api/bookings/999999/cancel", headers=bearer(manager)).status_code == 404
+    auth = bearer(manager)
+    done = client.post(
+        f"/api/bookings/{booking.pk}/cancel",
+        '{"reason": "Done early"}',
+        content_type="application/json",
+        headers=auth,
+    )
+    assert done.status_code == 200
+    assert done.json()["booking"]["status"] == "cancelled"
+    assert client.post(f"/api/bookings/{booking.pk}/cancel", headers=auth).status_code == 409
+
+
+def test_the_api_needs_the_role(client, user_in_role, env, app, notified):
+    auth = bearer(user_in_role(roles.PROJECT_OFFICE))
+    response = client.post(
+        "/api/bookings", api_body(env, app, at(0), at(4)), content_type="application/json", headers=auth
+    )
+    assert response.status_code == 403
+    assert client.get("/api/bookings", headers=auth).status_code == 200  # reading is fine
+    assert client.get("/api/bookings", headers=bearer(f.UserFactory())).status_code == 403
+    assert not Booking.objects.exists()
+    assert AuditEvent.objects.filter(action="api.denied").count() == 2
