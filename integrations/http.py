@@ -82,11 +82,11 @@ class ToolClient:
         headers: dict | None = None,
         budget: RequestBudget | None = None,
         timeout: httpx.Timeout = TIMEOUT,
-        backoff_seconds: float = BACKOFF_SECONDS,
+        backoff_seconds: float | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.budget = budget or RequestBudget(limit=5000)
-        self.backoff_seconds = backoff_seconds
+        self.backoff_seconds = BACKOFF_SECONDS if backoff_seconds is None else backoff_seconds
         self.http = httpx.Client(
             base_url=self.base_url,
             auth=auth,
@@ -108,7 +108,7 @@ class ToolClient:
         raise AssertionError("unreachable")
 
     def _get_once(self, path: str, params: dict | None):
-        url = f"{self.base_url}{path}"
+        url = path  # messages name the endpoint; the page shows which connection
         self.budget.spend(url)
         try:
             response = self.http.get(path, params=params)
