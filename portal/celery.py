@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -14,4 +15,10 @@ app.conf.beat_schedule = {
     "forecast-refresh": {"task": "releases.tasks.forecast_refresh_task", "schedule": 5 * 60.0},
     "audit-verify-nightly": {"task": "releases.tasks.audit_verify_task", "schedule": 24 * 60 * 60.0},
     "gates-overdue-notify": {"task": "releases.tasks.gates_overdue_notify_task", "schedule": 60 * 60.0},
+    # Every minute: queue the connections whose own schedule (Connection.schedule_minutes) is due.
+    "connections-sync-due": {"task": "integrations.tasks.connections_sync_due_task", "schedule": 60.0},
+    "connections-reconcile-nightly": {
+        "task": "integrations.tasks.connections_reconcile_task",
+        "schedule": crontab(hour=2, minute=30),
+    },
 }
