@@ -75,11 +75,56 @@ def audit_record(
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record() must run inside the transaction of the change it records")
+    head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1, defaults={"hash": GENESIS_HASH})
+    event = _new_event(
+        head,
+        actor,
+        action=action,
+        obj=obj,
+        object_type=object_type,
+        object_id=object_id,
+        before=before,
+        after=after,
+    )
+    event.save(force_insert=True)
+    head.seq, head.hash = event.seq, event.hash
+    head.save(update_fields=["seq", "hash"])
+    return event
+
+
+def audit_record_many(*, actor, entries: list[dict]) -> list[AuditEvent]:
+    """audit_record() for many changes of one transaction (each entry holds its keyword arguments but
+    the actor), chained in order: one lock of the head, one insert, one update, whatever their number."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit_record_many() must run inside the transaction of the changes it records")
+    if not entries:
+        return []
+    head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1, defaults={"hash": GENESIS_HASH})
+    events = []
+    for entry in entries:
+        events.append(_new_event(head, actor, **entry))
+        head.seq, head.hash = events[-1].seq, events[-1].hash
+    AuditEvent.objects.bulk_create(events)
+    head.save(update_fields=["seq", "hash"])
+    return events
+
+
+def _new_event(
+    head: AuditChainHead,
+    actor,
+    *,
+    action: str,
+    obj=None,
+    object_type="",
+    object_id="",
+    before=None,
+    after=None,
+) -> AuditEvent:
+    """The event that follows `head`, hashed (not saved)."""
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
         after = snapshot(obj) if after is None else after
-    head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1, defaults={"hash": GENESIS_HASH})
     event = AuditEvent(
         seq=head.seq + 1,
         actor=actor if actor is not None and actor.is_authenticated else None,
@@ -94,9 +139,6 @@ def audit_record(
         prev_hash=head.hash,
     )
     event.hash = _hash_of(event)
-    event.save(force_insert=True)
-    head.seq, head.hash = event.seq, event.hash
-    head.save(update_fields=["seq", "hash"])
     return event
 
 

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from releases.models import Build, Gate, GateKind, TestRun, WorkItem
 from releases.querysets import CLOSED_STATUSES
-from releases.services.audit import audit_record
+from releases.services.audit import audit_record_many
 
 DEFAULT_MIN_PASS_RATE = 0.95
 DEFAULT_MAX_FAILED = 0
@@ -162,8 +162,10 @@ def _refresh_chunk(release_ids: list[int]) -> int:
             changed.append((gate, before))
     if changed:
         Gate.objects.bulk_update([gate for gate, _ in changed], [*EVIDENCE_FIELDS, "status", "decided_at"])
-    for gate, before in changed:
-        audit_record(actor=None, action="gate.evidence", obj=gate, before=before, after=_state(gate))
+    entries = [
+        {"action": "gate.evidence", "obj": g, "before": before, "after": _state(g)} for g, before in changed
+    ]
+    audit_record_many(actor=None, entries=entries)
     return len(changed)
 
 

@@ -11,8 +11,8 @@ their requirement was deleted). Closed releases keep the gates they have.
 
 A policy change can reach every release (the global policy does), so the policy services record the
 change and queue `gate_policy_propagate_task` after the commit; the worker then syncs the open
-releases in reach batch by batch: a fixed number of reads and writes per batch plus the audit events
-of the gates that changed, each batch in its own short transaction (a rerun converges).
+releases in reach batch by batch: a fixed number of reads and writes per batch (the audit events of
+the gates that changed included), each batch in its own short transaction (a rerun converges).
 """
 
 from dataclasses import dataclass, field
@@ -25,7 +25,7 @@ from releases import tasks
 from releases.models import Gate, GatePolicy, GateRequirement, Portfolio, Release
 from releases.querysets import CLOSED_STATUSES
 from releases.services import evidence
-from releases.services.audit import audit_record, snapshot
+from releases.services.audit import audit_record, audit_record_many, snapshot
 
 PROPAGATION_BATCH = 500
 # The fields of a pending gate that follow its requirement.
@@ -230,21 +230,25 @@ def _followed(release: Release, requirement: GateRequirement) -> dict:
 
 
 def _write(plan: _Plan, *, by) -> SyncResult:
-    for gate in plan.doomed:
-        before = snapshot(gate) | {"repr": str(gate)}
-        audit_record(
-            actor=by, action="gate.delete", object_type="releases.gate", object_id=str(gate.pk), before=before
-        )
+    """Deletes first (a renamed requirement's new gate may take a removed gate's name), then bulk
+    inserts and updates, each change audited; a fixed number of queries whatever the batch holds."""
+    entries = [
+        {
+            "action": "gate.delete",
+            "object_type": "releases.gate",
+            "object_id": str(g.pk),
+            "before": snapshot(g) | {"repr": str(g)},
+        }
+        for g in plan.doomed
+    ]
     if plan.doomed:
         Gate.objects.filter(pk__in=[g.pk for g in plan.doomed]).delete()
-    # Deleted first: a renamed requirement's new gate may take a removed gate's (kind, name).
     created = Gate.objects.bulk_create(plan.created) if plan.created else []
-    for gate in created:
-        audit_record(actor=by, action="gate.create", obj=gate)
+    entries += [{"action": "gate.create", "obj": gate} for gate in created]
     if plan.updated:
         Gate.objects.bulk_update([gate for gate, _ in plan.updated], FOLLOWED_FIELDS)
-    for gate, before in plan.updated:
-        audit_record(actor=by, action="gate.update", obj=gate, before=before)
+    entries += [{"action": "gate.update", "obj": gate, "before": before} for gate, before in plan.updated]
+    audit_record_many(actor=by, entries=entries)
     _after_create(created)
     return SyncResult(created, [gate for gate, _ in plan.updated], len(plan.doomed))
 
