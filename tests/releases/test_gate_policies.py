@@ -774,3 +774,34 @@ def test_the_admin_changes_and_removes_requirements_through_the_services(
 
 def test_the_admin_does_not_delete_policies(world, superuser_client):
     assert superuser_client.get(f"/admin/releases/gatepolicy/{world['own'].pk}/delete/").status_code == 403
+
+
+def test_the_queue_links_to_the_policies(client_for):
+    assert 'href="/gates/policies/"' in client_for(roles.SECURITY_REVIEWER).get("/gates/").content.decode()
+
+
+def test_audit_record_many_continues_the_one_chain(manager):
+    from django.db import transaction
+
+    from releases.services.audit import audit_record, audit_record_many
+
+    with transaction.atomic():
+        audit_record(actor=manager, action="test.one", object_type="test", object_id="1")
+        events = audit_record_many(
+            actor=None,
+            entries=[{"action": "test.many", "object_type": "test", "object_id": str(n)} for n in range(3)],
+        )
+        audit_record(actor=manager, action="test.last", object_type="test", object_id="9")
+    assert [e.seq for e in events] == [2, 3, 4]
+    assert list(AuditEvent.objects.order_by("seq").values_list("action", flat=True)) == [
+        "test.one",
+        *["test.many"] * 3,
+        "test.last",
+    ]
+    assert audit_verify().as_dict() == {
+        "ok": True,
+        "checked": 5,
+        "bad_seq": None,
+        "bad_id": None,
+        "problem": "",
+    }
