@@ -1,0 +1,193 @@
+"""The booking race, run in its own process against a real database file (SQLite) or server
+(PostgreSQL), so the contenders really run at once: pytest's in-memory SQLite cannot take writers
+from several threads, and the HTTP race needs a server with several worker processes.
+
+    python -m tests.releases.booking_race_worker prepare --contenders 50
+    python -m tests.releases.booking_race_worker service --rounds 3 --contenders 50
+    python -m tests.releases.booking_race_worker approve --rounds 3 --contenders 50
+    python -m tests.releases.booking_race_worker verify
+
+The instance comes from the environment (FLIGHTDECK_VAR_DIR or DATABASE_URL), migrated beforehand.
+Each command prints one JSON object. A round is one slot that every contender wants at once: through
+the service (booking_request by environment admins, who book at once), or by approving (every
+contender approves a different request for the slot). Outcomes are counted per round.
+"""
+
+import argparse
+import itertools
+import json
+import os
+import sys
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+ENVIRONMENT = "RACE-1"
+FIRST_SLOT = datetime(2040, 1, 2, 10, 0, tzinfo=UTC)
+
+
+def slot(round_no: int) -> tuple[datetime, datetime]:
+    start = FIRST_SLOT + timedelta(days=round_no)
+    return start, start + timedelta(hours=4)
+
+
+def prepare(contenders: int) -> dict:
+    """The environment, one application, `contenders` environment admins each with an API token,
+    and a release manager who files requests for the approval race."""
+    from django.contrib.auth.models import Group
+
+    from portal.api_tokens import api_token_create
+    from portal.models import User
+    from portal.roles import ENVIRONMENT_ADMIN, RELEASE_MANAGER
+    from releases.models import Application, Environment, Portfolio
+
+    Environment.objects.get_or_create(name=ENVIRONMENT, defaults={"kind": "test", "capacity": 1})
+    portfolio, _ = Portfolio.objects.get_or_create(slug="race", defaults={"name": "Race"})
+    Application.objects.get_or_create(key="RACE", defaults={"name": "Race", "portfolio": portfolio})
+    admins = Group.objects.get(name=ENVIRONMENT_ADMIN)
+    manager, _ = User.objects.get_or_create(username="race-manager")
+    manager.groups.add(Group.objects.get(name=RELEASE_MANAGER))
+    tokens = []
+    for i in range(contenders):
+        user, _ = User.objects.get_or_create(username=f"race-admin-{i}")
+        user.groups.add(admins)
+        tokens.append(api_token_create(user=user, name="race")[1])
+    return {"tokens": tokens}
+
+
+def _contenders(contenders: int) -> list:
+    from portal.models import User
+
+    return [User.objects.get(username=f"race-admin-{i}") for i in range(contenders)]
+
+
+def _race(calls: list) -> list[str]:
+    """Run every call at once (a barrier releases them together); each closes its connection."""
+    from django.db import connections
+
+    barrier = threading.Barrier(len(calls))
+
+    def run(call) -> str:
+        try:
+            barrier.wait()
+            return call()
+        except Exception as error:
+            return f"error: {type(error).__name__}: {error}"
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def service_race(rounds: int, contenders: int, first_round: int = 0) -> dict:
+    from releases.models import Application, Environment
+    from releases.services.bookings import BookingConflict, booking_request
+
+    env, app = Environment.objects.get(name=ENVIRONMENT), Application.objects.get(key="RACE")
+    users = _contenders(contenders)
+    for user in users:
+        user.has_perm("releases.decide_booking")  # load each user's permissions before the race
+
+    def contender(user, start, end):
+        def call() -> str:
+            try:
+                booking_request(
+                    environment=env, by=user, application=app, starts_at=start, ends_at=end, purpose="race"
+                )
+                return "approved"
+            except BookingConflict:
+                return "conflict"
+
+        return call
+
+    outcomes = []
+    for n in range(first_round, first_round + rounds):
+        start, end = slot(n)
+        outcomes.append(Counter(_race([contender(user, start, end) for user in users])))
+    return _summary(outcomes)
+
+
+def approve_race(rounds: int, contenders: int, first_round: int = 1000) -> dict:
+    """Every contender approves a different request for the same slot."""
+    from portal.models import User
+    from releases.models import Application, Environment
+    from releases.services.bookings import BookingConflict, booking_approve, booking_request
+
+    env, app = Environment.objects.get(name=ENVIRONMENT), Application.objects.get(key="RACE")
+    manager, users = User.objects.get(username="race-manager"), _contenders(contenders)
+    for user in users:
+        user.has_perm("releases.decide_booking")
+
+    def approver(user, booking):
+        def call() -> str:
+            try:
+                booking_approve(booking=booking, by=user)
+                return "approved"
+            except BookingConflict:
+                return "conflict"
+
+        return call
+
+    outcomes = []
+    for n in range(first_round, first_round + rounds):
+        start, end = slot(n)
+        requests = [
+            booking_request(
+                environment=env, by=manager, application=app, starts_at=start, ends_at=end, purpose="r"
+            )
+            for _ in users
+        ]
+        outcomes.append(Counter(_race([approver(u, b) for u, b in zip(users, requests, strict=True)])))
+    return _summary(outcomes)
+
+
+def _summary(outcomes: list[Counter]) -> dict:
+    total = sum(outcomes, Counter())
+    return {
+        "rounds": len(outcomes),
+        "per_round": [dict(counter) for counter in outcomes],
+        "totals": dict(total),
+        "exactly_one_per_round": all(c["approved"] == 1 for c in outcomes),
+    }
+
+
+def verify() -> dict:
+    """The invariant, read back from the database: no two approved bookings of the environment overlap."""
+    from releases.models import Booking
+
+    approved = list(
+        Booking.objects.filter(environment__name=ENVIRONMENT, status="approved")
+        .order_by("starts_at")
+        .values_list("starts_at", "ends_at")
+    )
+    overlaps = sum(1 for (_, end), (start, _) in itertools.pairwise(approved) if start < end)
+    return {"approved": len(approved), "overlaps": overlaps}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["prepare", "service", "approve", "verify"])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--contenders", type=int, default=50)
+    parser.add_argument("--first-round", type=int, default=None)
+    options = parser.parse_args()
+    sys.path.insert(0, os.getcwd())
+    import django
+
+    django.setup()
+    first = {} if options.first_round is None else {"first_round": options.first_round}
+    result = {
+        "prepare": lambda: prepare(options.contenders),
+        "service": lambda: service_race(options.rounds, options.contenders, **first),
+        "approve": lambda: approve_race(options.rounds, options.contenders, **first),
+        "verify": verify,
+    }[options.command]()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
