@@ -60,9 +60,7 @@ from releases.models import (
 )
 from releases.services.audit import audit_record
 from releases.services.evidence import (
-    NO_BUILD,
-    NO_TEST_RUN,
-    Evidence,
+    NO_EVIDENCE,
     build_evidence,
     qa_evidence,
     scope_evidence,
@@ -1399,7 +1397,7 @@ def _evidence(r: _Release, req: dict) -> dict:
     if kind == "qa":
         run = r.last_run
         evidence = (
-            NO_TEST_RUN
+            NO_EVIDENCE
             if run is None
             else qa_evidence(
                 criteria,
@@ -1413,7 +1411,7 @@ def _evidence(r: _Release, req: dict) -> dict:
     elif kind == "build":
         build = r.last_build
         evidence = (
-            NO_BUILD
+            NO_EVIDENCE
             if build is None
             else build_evidence(
                 criteria,
@@ -1425,7 +1423,7 @@ def _evidence(r: _Release, req: dict) -> dict:
             criteria, in_scope=r.in_scope, open_items=r.open_items, descoped=r.descoped, at=r.scope_at
         )
     else:
-        evidence = Evidence()
+        evidence = NO_EVIDENCE
     return evidence.as_fields()
 
 

@@ -47,6 +47,8 @@ CHUNK = 500
 
 @dataclass(frozen=True)
 class Evidence:
+    """What a gate's evidence fields hold; all empty while the tools have reported nothing."""
+
     pass_rate: float | None = None
     failed_tests: int | None = None
     open_blockers: int | None = None
@@ -68,6 +70,9 @@ class Evidence:
             self.summary[:300],
         )
         return dict(zip(EVIDENCE_FIELDS, values, strict=True))
+
+
+NO_EVIDENCE = Evidence()
 
 
 def percent(rate: float) -> str:
@@ -100,7 +105,7 @@ def qa_evidence(criteria: dict, *, passed: int, failed: int, errors: int, source
 
 def scope_evidence(criteria: dict, *, in_scope: int, open_items: int, descoped: int, at) -> Evidence:
     if not in_scope and not descoped:
-        return Evidence(summary="No work items are planned for this release.")
+        return NO_EVIDENCE
     allowed = criteria.get("max_open_blockers", DEFAULT_MAX_OPEN_BLOCKERS)
     ok = open_items <= allowed
     summary = f"{in_scope - open_items} of {in_scope} work items done, {open_items} open"
@@ -124,10 +129,6 @@ def build_evidence(
     ok = result == wanted
     summary = f"{source}: {result}" + ("" if ok else f" (needs {wanted})")
     return Evidence(build_result=result, source=source, at=at, ok=ok, summary=summary)
-
-
-NO_TEST_RUN = Evidence(summary="No test run yet.")
-NO_BUILD = Evidence(summary="No build yet.")
 
 
 # --- recomputing stored evidence ----------------------------------------------------------------------
@@ -196,10 +197,10 @@ class _Facts:
     def evidence(self, kind: str, release_id: int, criteria: dict) -> Evidence:
         if kind == GateKind.QA:
             run = self.runs.get(release_id)
-            return _qa_from_run(criteria, run) if run else NO_TEST_RUN
+            return _qa_from_run(criteria, run) if run else NO_EVIDENCE
         if kind == GateKind.BUILD:
             build = self.builds.get(release_id)
-            return _build_from_row(criteria, build) if build else NO_BUILD
+            return _build_from_row(criteria, build) if build else NO_EVIDENCE
         counts = self.scope.get(release_id, {"in_scope": 0, "open_items": 0, "descoped": 0, "at": None})
         return scope_evidence(criteria, **counts)
 

@@ -189,7 +189,10 @@ def _sync_batch(
     for release in open_releases:
         requirements = effective.get(release.application.portfolio_id, effective[None])
         _plan_release(plan, release, requirements, existing[release.pk], removed)
-    return _write(plan, by=by)
+    result = _write(plan, by=by)
+    # New gates get their evidence, and changed criteria give the existing ones a new verdict.
+    evidence.gate_evidence_refresh(release_ids=[r.pk for r in open_releases])
+    return result
 
 
 def _plan_release(plan: _Plan, release: Release, requirements, gates: list[Gate], removed: set[int]) -> None:
@@ -249,18 +252,10 @@ def _write(plan: _Plan, *, by) -> SyncResult:
         Gate.objects.bulk_update([gate for gate, _ in plan.updated], FOLLOWED_FIELDS)
     entries += [{"action": "gate.update", "obj": gate, "before": before} for gate, before in plan.updated]
     audit_record_many(actor=by, entries=entries)
-    _after_create(created)
-    return SyncResult(created, [gate for gate, _ in plan.updated], len(plan.doomed))
-
-
-def _after_create(created: list[Gate]) -> None:
-    """New gates get their evidence at once; the groups that sign them hear of them after the commit."""
-    if not created:
-        return
-    evidence.gate_evidence_refresh(release_ids=sorted({g.release_id for g in created}))
-    waiting = [g.pk for g in created if g.approvals_required]
-    if waiting:
+    waiting = [gate.pk for gate in created if gate.approvals_required]
+    if waiting:  # the groups that sign the new gates hear of them after the commit
         transaction.on_commit(lambda: tasks.gate_waiting_notify_task.delay(gate_ids=waiting))
+    return SyncResult(created, [gate for gate, _ in plan.updated], len(plan.doomed))
 
 
 # --- policy writes ----------------------------------------------------------------------------------

@@ -257,6 +257,30 @@ def test_changed_approvals_and_due_days_update_pending_gates(world, manager, pro
     assert (event.before["approvals_required"], event.after["approvals_required"]) == (2, 3)
 
 
+def test_changed_criteria_give_the_evidence_a_new_verdict(world, manager, propagate_now):
+    release = _release(world["payments"])
+    f.TestRunFactory(release=release, passed=97, failed=3, skipped=0)
+    gates_sync_for_release(release=release)
+    assert (_gates(release)["QA sign-off"].evidence_ok, _gates(release)["QA sign-off"].status) == (
+        False,
+        "failed",
+    )
+    qa = world["own"].requirements.get(name="QA sign-off")
+    propagate_now(
+        gate_requirement_save,
+        policy=world["own"],
+        requirement=qa,
+        by=manager,
+        criteria={"min_pass_rate": 0.9, "max_failed": 5},
+    )
+    gate = _gates(release)["QA sign-off"]
+    assert (gate.evidence_ok, gate.status, gate.evidence_summary) == (
+        True,
+        "passed",
+        "97 of 100 tests passed (97%), 3 failed",
+    )
+
+
 @pytest.mark.parametrize("status", ["passed", "failed"])
 def test_decided_gates_keep_their_decisions(world, manager, propagate_now, status):
     release = _release(world["payments"])
