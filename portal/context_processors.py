@@ -8,7 +8,7 @@ NAVIGATION = [
     ("Releases", "releases:list"),
     ("Gates", "gates:queue"),
     ("Environments", "environments:list"),
-    ("Integrations", "integrations"),
+    ("Integrations", "integrations:index"),
     ("Metrics", "metrics"),
 ]
 

@@ -21,11 +21,7 @@ urlpatterns = [
     path("api/", include("releases.api_urls")),
     path("webhooks/", include("integrations.webhook_urls")),
     path("environments/", include("releases.environment_urls")),
-    path(
-        "integrations/",
-        soon_page("Integrations", "Jira, Jenkins and GitHub connections, their sync runs and live progress."),
-        name="integrations",
-    ),
+    path("integrations/", include("integrations.urls")),
     path(
         "metrics/",
         soon_page("Metrics", "Release frequency, lead time, slip and gate throughput over time."),

@@ -232,7 +232,6 @@ def test_a_user_without_a_role_still_gets_the_shell(client):
 @pytest.mark.parametrize(
     ("url", "title", "section"),
     [
-        ("/integrations/", "Integrations", "Integrations"),
         ("/metrics/", "Metrics", "Metrics"),
     ],
 )

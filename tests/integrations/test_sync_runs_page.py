@@ -1,0 +1,240 @@
+"""/integrations/: runs history and live progress for everyone signed in; "Sync now" and "Test
+connection" for admins only, checked on the server, CSRF-protected, never a 500."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection as db
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from integrations.models import SyncRun
+from portal import roles
+from releases.models import AuditEvent
+from tests.factories import ApplicationMappingFactory, ConnectionFactory, SyncRunFactory
+
+pytestmark = pytest.mark.django_db
+
+PAGE = reverse("integrations:index")
+HTMX = {"HX-Request": "true"}
+
+
+def sync_url(connection):
+    return reverse("integrations:sync-now", args=[connection.pk])
+
+
+def connection_test_url(connection):
+    return reverse("integrations:test-connection", args=[connection.pk])
+
+
+@pytest.fixture
+def admin_client(client_for):
+    return client_for(roles.ADMIN)
+
+
+def test_everyone_reads_the_runs_with_counts_duration_requests_and_readable_errors(client_for):
+    connection = ConnectionFactory(name="Payments Jira")
+    ApplicationMappingFactory(connection=connection, external_key="PAY", application__key="PAYAPP")
+    start = timezone.now() - timedelta(hours=1)
+    SyncRunFactory(
+        connection=connection,
+        started_at=start,
+        finished_at=start + timedelta(seconds=42),
+        items_fetched=1234,
+        items_created=1200,
+        items_unchanged=34,
+        requests=17,
+        pages=13,
+    )
+    SyncRunFactory(
+        connection=connection,
+        status=SyncRun.Status.FAILED,
+        error="Jira refused the credentials <script>x</script>",
+    )
+    response = client_for(roles.PROJECT_OFFICE).get(PAGE)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f'<h2 id="connection-{connection.pk}-title">Payments Jira</h2>' in html
+    assert "PAY → PAYAPP" in html
+    assert "42.0 s" in html and ">1234<" in html and ">17<" in html
+    assert "Jira refused the credentials &lt;script&gt;x&lt;/script&gt;" in html
+    assert "Sync now" not in html and "Test connection" not in html  # not an admin
+    assert 'aria-current="page">Integrations</a>' in html
+
+
+def test_admins_get_the_actions(admin_client):
+    ConnectionFactory()
+    html = admin_client.get(PAGE).content.decode()
+    assert "Sync now" in html and "Test connection" in html
+    assert 'name="csrfmiddlewaretoken"' in html
+
+
+def _page_queries(client) -> int:
+    with CaptureQueriesContext(db) as queries:
+        assert client.get(PAGE).status_code == 200
+    return len(queries)
+
+
+def _make(connections: int, runs: int) -> None:
+    for _ in range(connections):
+        connection = ConnectionFactory()
+        ApplicationMappingFactory.create_batch(2, connection=connection)
+        SyncRunFactory.create_batch(runs, connection=connection)
+        SyncRunFactory(
+            connection=connection, status=SyncRun.Status.RUNNING, finished_at=None, items_expected=500
+        )
+
+
+def test_the_page_query_count_does_not_grow_with_connections_or_runs(admin_client):
+    admin_client.get(PAGE)
+    _make(2, 3)
+    few = _page_queries(admin_client)
+    _make(6, 25)
+    many = _page_queries(admin_client)
+    assert few == many <= 8
+
+
+def test_only_the_latest_runs_are_shown(client_for):
+    connection = ConnectionFactory()
+    runs = SyncRunFactory.create_batch(12, connection=connection)
+    html = client_for(roles.AUDITOR).get(PAGE).content.decode()
+    assert f'id="run-{runs[-1].pk}"' in html
+    assert f'id="run-{runs[1].pk}"' not in html  # the eleventh newest and older
+
+
+# --- live progress -----------------------------------------------------------------------------------
+
+
+def test_a_running_sync_shows_pages_items_rate_and_eta_and_asks_to_be_polled(client_for):
+    run = SyncRunFactory(
+        status=SyncRun.Status.RUNNING,
+        started_at=timezone.now() - timedelta(seconds=10),
+        finished_at=None,
+        pages=4,
+        items_fetched=400,
+        items_expected=1000,
+    )
+    response = client_for(roles.PROJECT_OFFICE).get(
+        reverse("integrations:run-progress", args=[run.pk]), headers=HTMX
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.lstrip().startswith(f'<tr id="run-{run.pk}"')
+    assert 'hx-trigger="every 2s"' in html
+    assert "4 pages · 400 of 1000 items · 40 items/s · ETA 15 s" in html
+    assert '<progress max="100" value="40">' in html
+
+
+def test_a_finished_run_stops_the_polling(client_for):
+    run = SyncRunFactory(items_fetched=1000)
+    html = (
+        client_for(roles.PROJECT_OFFICE)
+        .get(reverse("integrations:run-progress", args=[run.pk]))
+        .content.decode()
+    )
+    assert "hx-trigger" not in html
+    assert "Succeeded" in html
+
+
+def test_progress_of_an_unknown_run_is_404(client_for):
+    assert (
+        client_for(roles.PROJECT_OFFICE).get(reverse("integrations:run-progress", args=[999])).status_code
+        == 404
+    )
+
+
+# --- Sync now ----------------------------------------------------------------------------------------
+
+
+def test_sync_now_queues_a_run_audited_and_enqueues_the_task_after_commit(
+    admin_client, django_capture_on_commit_callbacks, monkeypatch
+):
+    connection = ConnectionFactory()
+    sent = []
+    monkeypatch.setattr("integrations.tasks.connection_sync_task.delay", lambda **kwargs: sent.append(kwargs))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(sync_url(connection), headers=HTMX)
+    assert response.status_code == 200
+    run = SyncRun.objects.get(connection=connection)
+    assert run.status == SyncRun.Status.QUEUED
+    assert sent == [{"connection_id": connection.pk, "run_id": run.pk, "mode": "incremental"}]
+    assert f'id="connection-{connection.pk}"' in response.content.decode()
+    assert "Waiting for a worker" in response.content.decode()
+    event = AuditEvent.objects.get(action="syncrun.queue")
+    assert event.object_id == str(run.pk) and event.actor.groups.filter(name=roles.ADMIN).exists()
+
+
+def test_sync_now_without_htmx_redirects_to_the_card(admin_client):
+    connection = ConnectionFactory()
+    response = admin_client.post(sync_url(connection))
+    assert response.status_code == 302
+    assert response["Location"] == f"{PAGE}#connection-{connection.pk}"
+
+
+def test_sync_now_while_a_run_is_active_is_409_and_queues_nothing(admin_client):
+    connection = ConnectionFactory()
+    active = SyncRunFactory(connection=connection, status=SyncRun.Status.RUNNING, finished_at=None)
+    response = admin_client.post(sync_url(connection), headers=HTMX)
+    assert response.status_code == 409
+    assert f"is already syncing (run {active.pk}, running)" in response.content.decode()
+    assert SyncRun.objects.filter(connection=connection).count() == 1
+
+
+def test_sync_now_of_a_disabled_connection_is_409(admin_client):
+    connection = ConnectionFactory(enabled=False)
+    response = admin_client.post(sync_url(connection), headers=HTMX)
+    assert response.status_code == 409
+    assert "is disabled" in response.content.decode()
+    assert not SyncRun.objects.exists()
+
+
+@pytest.mark.parametrize("role", [roles.PROJECT_OFFICE, roles.RELEASE_MANAGER, roles.AUDITOR])
+def test_sync_now_and_test_need_the_admin_role(client_for, role):
+    connection = ConnectionFactory()
+    client = client_for(role)
+    assert client.post(sync_url(connection), headers=HTMX).status_code == 403
+    assert client.post(connection_test_url(connection), headers=HTMX).status_code == 403
+    assert not SyncRun.objects.exists()
+
+
+def test_sync_now_and_test_need_a_csrf_token(user_in_role):
+    connection = ConnectionFactory()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user_in_role(roles.ADMIN))
+    assert client.post(sync_url(connection)).status_code == 403
+    assert client.post(connection_test_url(connection)).status_code == 403
+    assert not SyncRun.objects.exists()
+
+
+def test_actions_on_an_unknown_connection_are_404_and_get_is_405(admin_client):
+    assert admin_client.post(reverse("integrations:sync-now", args=[999])).status_code == 404
+    assert admin_client.post(reverse("integrations:test-connection", args=[999])).status_code == 404
+    assert admin_client.get(sync_url(ConnectionFactory())).status_code == 405
+
+
+# --- Test connection ---------------------------------------------------------------------------------
+
+
+def test_test_connection_says_what_works(admin_client, jira_sandbox, jira_connection):
+    server = jira_sandbox(issues=5, projects=("PAY",), time_zone="Europe/Berlin")
+    connection = jira_connection(server)
+    response = admin_client.post(connection_test_url(connection), headers=HTMX)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f'id="test-result-{connection.pk}"' in html
+    assert "Connection works." in html
+    assert "(user time zone Europe/Berlin); readable: PAY (6 versions)." in html
+    assert not SyncRun.objects.exists()
+
+
+def test_test_connection_with_a_revoked_token_says_so(admin_client, jira_sandbox, jira_connection):
+    connection = jira_connection(jira_sandbox(issues=5, projects=("PAY",)))
+    connection.credentials = {"username": "sync-bot@example.com", "token": "revoked"}
+    connection.save()
+    html = admin_client.post(connection_test_url(connection)).content.decode()  # without htmx: the whole page
+    assert "<h1>Integrations</h1>" in html
+    assert "Connection failed." in html
+    assert "Jira refused the credentials (401) on /rest/api/3/myself" in html
+    assert "revoked" not in html
