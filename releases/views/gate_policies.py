@@ -249,12 +249,21 @@ def requirement_delete(request, pk: int):
 def _saved(request, page: PolicyPage):
     if not request.htmx:
         return redirect(page.url() + "?saved=1#policy-requirements")
-    return respond(request, PolicyPage(page.pk, request.user), saved=True)
+    return respond(request, PolicyPage(page.pk, request.user), partial="policy-updated", saved=True)
 
 
-def respond(request, page: PolicyPage, *, status: int = 200, add_form=None, edit_form=None, saved=None):
-    """The requirements partial for HTMX; the whole page without it."""
-    template = TEMPLATE + "#policy-requirements" if request.htmx else TEMPLATE
+def respond(
+    request,
+    page: PolicyPage,
+    *,
+    partial="policy-requirements",
+    status=200,
+    add_form=None,
+    edit_form=None,
+    saved=None,
+):
+    """The named partial for HTMX; the whole page without it."""
+    template = f"{TEMPLATE}#{partial}" if request.htmx else TEMPLATE
     own = [
         (
             row,

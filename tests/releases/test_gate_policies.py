@@ -534,6 +534,21 @@ def test_adding_a_requirement_stores_it_and_refreshes_the_partial(
     assert "DORA check" in _gates(release)
 
 
+def test_overriding_an_inherited_requirement_moves_it_out_of_the_inherited_list(
+    world, manager_client, propagate_now
+):
+    data = _form(kind="security", name="Security review", signer_group=str(_group(roles.ADMIN).pk))
+    response = propagate_now(
+        manager_client.post, f"/gates/policies/{world['payments'].pk}/add/", data, HTTP_HX_REQUEST="true"
+    )
+    own, inherited = response.content.decode().split('id="policy-inherited"', 1)
+    assert "<strong>Security review</strong>" in own and "replaces global" in own
+    assert 'hx-swap-oob="true"' in inherited and "<strong>Security review</strong>" not in inherited
+    assert (
+        "<strong>CAB approval</strong>" not in inherited and "<strong>QA sign-off</strong>" not in inherited
+    )
+
+
 def test_adding_without_htmx_redirects_back(world, manager_client, propagate_now):
     response = propagate_now(manager_client.post, f"/gates/policies/{world['payments'].pk}/add/", _form())
     assert response.status_code == 302
