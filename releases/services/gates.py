@@ -321,6 +321,17 @@ def gate_requirement_delete(*, requirement: GateRequirement, by) -> None:
     _propagate_after_commit(policy, by, removed_gate_ids=removable)
 
 
+@transaction.atomic
+def gate_policy_change_denied(*, by, attempt: str, target: dict) -> None:
+    """Record a refused attempt to change a policy (`attempt`: the view; `target`: its arguments)."""
+    audit_record(
+        actor=by,
+        action="gatepolicy.change.denied",
+        object_type="releases.gatepolicy",
+        after={"attempt": attempt, **target},
+    )
+
+
 def _propagate_after_commit(policy: GatePolicy, by, removed_gate_ids=()) -> None:
     reach = policy_reach(policy.portfolio_id)
     by_id = by.pk if by is not None and by.is_authenticated else None

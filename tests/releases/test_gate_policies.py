@@ -664,7 +664,15 @@ def test_other_roles_may_not_change_a_policy(world, client_for, role):
     assert client.post(f"/gates/policies/requirements/{pci.pk}/edit/", _edit_form(pci)).status_code == 403
     assert client.post(f"/gates/policies/requirements/{pci.pk}/delete/").status_code == 403
     assert GateRequirement.objects.count() == 5
-    assert not AuditEvent.objects.exists()
+    denied = AuditEvent.objects.order_by("seq")
+    assert {event.action for event in denied} == {"gatepolicy.change.denied"}
+    assert [event.after for event in denied] == [
+        {"attempt": "requirement_add", "pk": world["payments"].pk},
+        {"attempt": "requirement_add"},
+        {"attempt": "requirement_edit", "pk": pci.pk},
+        {"attempt": "requirement_delete", "pk": pci.pk},
+    ]
+    assert {event.actor_id for event in denied} == {int(client.session["_auth_user_id"])}
 
 
 def test_a_post_without_the_csrf_token_is_refused(world, manager):
