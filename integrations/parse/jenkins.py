@@ -21,14 +21,17 @@ RESULTS = {
 RUNNING = "running"
 
 BUILD_FIELDS = (
-    "number,url,building,result,timestamp,duration,"
-    "actions[lastBuiltRevision[SHA1]],changeSets[items[commitId]],changeSet[items[commitId]]"
+    "number,url,building,result,timestamp,duration,actions[lastBuiltRevision[SHA1],parameters[name,value]],"
+    "changeSets[items[commitId]],changeSet[items[commitId]]"
 )
+JOB_TREE = "name,url,lastBuild[number]"
+TEST_REPORT_TREE = "passCount,failCount,skipCount,totalCount,duration"
 
 
 def builds_tree(start: int, end: int) -> str:
-    """The `tree` parameter for builds [start, end) of a job, newest first as Jenkins lists them."""
-    return f"builds[{BUILD_FIELDS}]{{{start},{end}}}"
+    """The `tree` parameter for builds [start, end) of a job, newest first as Jenkins lists them
+    (`allBuilds`: `builds` stops at the newest hundred)."""
+    return f"allBuilds[{BUILD_FIELDS}]{{{start},{end}}}"
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class JenkinsBuild:
     duration_ms: int
     commit: str
     url: str
+    parameters: tuple[tuple[str, str], ...] = ()
 
     @property
     def running(self) -> bool:
@@ -80,6 +84,14 @@ def _commit(data: dict) -> str:
     return ""
 
 
+def _parameters(data: dict) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (str(p.get("name", "")), str(p.get("value", "")))
+        for action in data.get("actions") or []
+        for p in (action or {}).get("parameters") or []
+    )
+
+
 def parse_build(data: dict) -> JenkinsBuild:
     number = _require(data, "number", "build")
     timestamp = _require(data, "timestamp", f"build #{number}")
@@ -97,6 +109,7 @@ def parse_build(data: dict) -> JenkinsBuild:
         duration_ms=int(data.get("duration") or 0),
         commit=_commit(data),
         url=data.get("url") or "",
+        parameters=_parameters(data),
     )
 
 

@@ -1,4 +1,5 @@
-"""Bulk upserts of facts a sync brings: work items (with fix releases and "blocks" links), releases.
+"""Bulk upserts of facts a sync brings: work items (with fix releases and "blocks" links), releases,
+builds and test runs.
 
 The caller (a sync, one page at a time) holds the transaction. Rows are keyed by (source,
 external_id); a row that matches what is stored is not written at all, so an unchanged re-sync
@@ -14,7 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from releases.models import Release, WorkItem, WorkItemLink
+from releases.models import Build, Release, TestRun, WorkItem, WorkItemLink
 from releases.services.audit import audit_record, snapshot
 from releases.services.gates import gates_sync_for_release
 from releases.tasks import forecast_refresh_task
@@ -265,3 +266,122 @@ def _apply_release_fact(release: Release, fact: ReleaseFact, source: str) -> Non
         release.actual_date = None
     if release.code_freeze_date and release.code_freeze_date > release.target_date:
         release.code_freeze_date = None
+
+
+# --- builds and test runs ---------------------------------------------------------------------------
+
+BUILD_FIELDS = ("result", "started_at", "duration_ms", "commit", "url", "release_id")
+TEST_RUN_FIELDS = ("name", "passed", "failed", "skipped", "errors", "duration_ms", "executed_at")
+
+
+@dataclass(frozen=True)
+class BuildFact:
+    application_id: int
+    job: str
+    number: int
+    result: str
+    started_at: datetime
+    duration_ms: int
+    commit: str
+    url: str
+    release_id: int | None  # the release the build was made for, when the tool says
+
+    @property
+    def external_id(self) -> str:
+        return f"{self.job}#{self.number}"
+
+
+@dataclass(frozen=True)
+class TestRunFact:
+    __test__ = False  # a dataclass, not a test class for pytest to collect
+    build_external_id: str  # the stored build (same source) the report belongs to
+    name: str
+    passed: int
+    failed: int
+    skipped: int
+    errors: int
+    duration_ms: int
+    executed_at: datetime
+
+
+def builds_upsert(*, source: str, facts: list[BuildFact]) -> UpsertResult:
+    """Create or update builds by their natural key (application, job, number); unchanged ones are
+    not written. A release gains evidence when one of its builds changes."""
+    facts = list({(f.application_id, f.job, f.number): f for f in facts}.values())
+    result = UpsertResult()
+    if not facts:
+        return result
+    stored = {
+        (b.application_id, b.job, b.number): b
+        for b in Build.objects.filter(
+            application_id__in={f.application_id for f in facts},
+            job__in={f.job for f in facts},
+            number__in={f.number for f in facts},
+        )
+    }
+    new, changed = [], []
+    for fact in facts:
+        values = {name: getattr(fact, name) for name in BUILD_FIELDS}
+        build = stored.get((fact.application_id, fact.job, fact.number))
+        if build is None:
+            new.append(
+                Build(
+                    source=source,
+                    external_id=fact.external_id,
+                    application_id=fact.application_id,
+                    job=fact.job,
+                    number=fact.number,
+                    **values,
+                )
+            )
+        elif build.source != source or any(getattr(build, k) != v for k, v in values.items()):
+            result.release_ids |= {build.release_id} - {None}
+            build.source, build.external_id = source, fact.external_id
+            for name, value in values.items():
+                setattr(build, name, value)
+            changed.append(build)
+    Build.objects.bulk_create(new, batch_size=1000)
+    Build.objects.bulk_update(changed, ["source", "external_id", *BUILD_FIELDS], batch_size=500)
+    result.created, result.updated = len(new), len(changed)
+    result.unchanged = len(facts) - len(new) - len(changed)
+    result.rows_written = len(new) + len(changed)
+    result.release_ids |= {b.release_id for b in (*new, *changed)} - {None}
+    return result
+
+
+def testruns_upsert(*, source: str, facts: list[TestRunFact]) -> UpsertResult:
+    """One test run per stored build report, for builds made for a release (a test run belongs to
+    a release); keyed by (source, the build's external id)."""
+    result = UpsertResult()
+    builds = {
+        b.external_id: b
+        for b in Build.objects.filter(
+            source=source, external_id__in=[f.build_external_id for f in facts], release__isnull=False
+        )
+    }
+    facts = [f for f in facts if f.build_external_id in builds]
+    stored = {
+        run.external_id: run
+        for run in TestRun.objects.filter(source=source, external_id__in=[f.build_external_id for f in facts])
+    }
+    new, changed = [], []
+    for fact in facts:
+        build = builds[fact.build_external_id]
+        values = {name: getattr(fact, name) for name in TEST_RUN_FIELDS} | {
+            "release_id": build.release_id,
+            "build_id": build.pk,
+        }
+        run = stored.get(fact.build_external_id)
+        if run is None:
+            new.append(TestRun(source=source, external_id=fact.build_external_id, **values))
+        elif any(getattr(run, k) != v for k, v in values.items()):
+            for name, value in values.items():
+                setattr(run, name, value)
+            changed.append(run)
+    TestRun.objects.bulk_create(new, batch_size=1000)
+    TestRun.objects.bulk_update(changed, [*TEST_RUN_FIELDS, "release_id", "build_id"], batch_size=500)
+    result.created, result.updated = len(new), len(changed)
+    result.unchanged = len(facts) - len(new) - len(changed)
+    result.rows_written = len(new) + len(changed)
+    result.release_ids = {run.release_id for run in (*new, *changed)}
+    return result

@@ -43,6 +43,7 @@ def test_build_with_change_sets_gives_commit_result_and_times():
     assert build.duration_ms == 60750
     assert build.commit == "d27afa0805201322d846d7defc29b82c88d9b5ce"
     assert build.url == "http://localhost:32769/job/fish/10/"
+    assert build.parameters == (("bear", "True"), ("fish", "salmon"))
 
 
 def _tree_range_cells() -> list[dict]:
@@ -92,4 +93,4 @@ def test_test_report_counts():
 
 def test_builds_tree_is_a_bounded_range():
     tree = builds_tree(0, 100)
-    assert tree.startswith("builds[number,") and tree.endswith("]{0,100}")
+    assert tree.startswith("allBuilds[number,") and tree.endswith("]{0,100}")
