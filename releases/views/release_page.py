@@ -236,6 +236,7 @@ ACTION_WORDS = {
     "release.update": "Changed",
     "release.dependency_add": "Dependency added",
     "release.dependency_remove": "Dependency removed",
+    "release.scope_change": "Scope changed",
     "evidence.export": "Evidence package exported",
     "evidence.export.denied": "Evidence package refused (no permission)",
 }

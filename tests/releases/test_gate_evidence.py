@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from portal import roles
@@ -321,6 +322,10 @@ def test_a_scope_change_records_who_made_it_and_refreshes_evidence_after_commit(
     assert event.after == {"added": ["PAY-9"], "removed": [dropped.key], "descoped": [parked.key]}
     assert refreshed == [{"release_ids": [release.pk]}]
     assert _refresh(gate).evidence_ok is True  # what the task does: kept and extra done, parked descoped
+    client = Client()
+    client.force_login(manager)
+    timeline = client.get(f"/releases/{release.pk}/").content.decode().split('id="audit-timeline"', 1)[1]
+    assert "<strong>Scope changed</strong> by " + manager.username in timeline
 
 
 def test_a_scope_change_refuses_foreign_or_unplanned_items_and_changes_nothing(manager):
