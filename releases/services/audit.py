@@ -8,7 +8,7 @@ never forks (AuditEvent.prev_hash is also unique in the database).
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
@@ -234,15 +234,26 @@ def _chain_rows(chunk_size: int):
             yield from rows
 
 
+_DECODE = json.JSONDecoder().raw_decode
+
+
 def _json(value):
-    """A JSON column as stored: text from a plain cursor (SQLite, and psycopg as Django sets it up)."""
-    return json.loads(value) if isinstance(value, str) else value
+    """A JSON column as stored: text from a plain cursor (SQLite, and psycopg as Django sets it up).
+    Django writes it without surrounding whitespace, so raw_decode (json.loads minus its whitespace
+    scans) reads it; any other text is kept as text, cannot match its hash and is named as changed."""
+    if not isinstance(value, str):
+        return value
+    try:
+        decoded, end = _DECODE(value)
+    except ValueError:  # leading whitespace
+        return value
+    return decoded if end == len(value) else value
 
 
 def _iso(created_at) -> str:
-    """The stored time as event_hash saw it: aware UTC. SQLite returns the UTC text it stores."""
+    """The stored time as event_hash saw it (aware UTC, isoformat). SQLite stores naive UTC text,
+    "2030-01-07 09:00:00[.ffffff]": the same characters with a "T" and the offset. Any other text
+    comes out different and fails as changed content, never as a pass."""
     if isinstance(created_at, str):
-        created_at = datetime.fromisoformat(created_at)
-    if created_at.tzinfo is None:
-        return created_at.replace(tzinfo=UTC).isoformat()
+        return created_at.replace(" ", "T", 1) + "+00:00"
     return created_at.astimezone(UTC).isoformat()

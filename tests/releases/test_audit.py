@@ -92,6 +92,32 @@ def test_verify_names_a_changed_row():
     assert "changed" in result.problem
 
 
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite stores JSON and times as text")
+@pytest.mark.parametrize(
+    ("column", "text"),
+    [
+        ("after", '{"n": 200}'),
+        ("after", ' {"n": 2}'),  # the same value, written around the app: still named
+        ("after", '{"n": 2} '),
+        ("created_at", "2031-01-01 00:00:00"),
+        ("created_at", "2030-01-07T09:00:00"),  # another spelling is a change too
+    ],
+)
+def test_verify_names_a_row_whose_stored_text_was_changed(column, text):
+    """audit_verify reads the columns' stored text; whatever is written there outside the ORM is named."""
+    events = record(3)
+    switch_off_append_only_guard()
+    sql = {
+        "after": "UPDATE releases_auditevent SET after = %s WHERE id = %s",
+        "created_at": "UPDATE releases_auditevent SET created_at = %s WHERE id = %s",
+    }[column]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [text, events[1].pk])
+    result = audit_verify()
+    assert (result.ok, result.bad_seq, result.bad_id) == (False, 2, events[1].pk)
+    assert "changed" in result.problem
+
+
 def test_verify_names_a_row_rewritten_with_a_fresh_hash_by_the_next_link():
     events = record(3)
     forged = AuditEvent.objects.get(pk=events[1].pk)
