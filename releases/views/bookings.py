@@ -94,7 +94,12 @@ def _take_url(form: BookingRequestForm, free) -> str:
 def booking_request_view(request):
     if request.method == "GET":
         # Values in the address (a board link, "take the next free slot") fill the form in.
-        form = _form(request, request.GET) if "starts_at" in request.GET else _form(request)
+        if "starts_at" in request.GET:
+            form = _form(request, request.GET)
+        else:
+            form = _form(
+                request, initial={name: request.GET[name] for name in SLOT_FIELDS if name in request.GET}
+            )
         return _render_request(request, form)
     form = _form(request, request.POST)
     if not form.is_valid():

@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 from html import escape
 from zoneinfo import ZoneInfo
 
-from django.db.models import F, Q, Window
+from django.db.models import Case, F, Q, Value, When, Window
 from django.db.models.functions import RowNumber
 from django.urls import reverse
 from django.utils.safestring import mark_safe
@@ -112,16 +112,21 @@ def latest_deployments(environment_ids=None, *, successful: bool = False) -> lis
 
 def environment_rows(now: datetime) -> list[EnvironmentRow]:
     rows = {env.pk: EnvironmentRow(env) for env in Environment.objects.select_related("owner_group")}
-    upcoming = Booking.objects.approved().filter(ends_at__gt=now, part_of__isnull=True)
-    ranked = upcoming.annotate(
-        rank=Window(RowNumber(), partition_by=[F("environment_id")], order_by=[F("starts_at"), F("pk")])
-    ).filter(rank__lte=2)
-    for booking in ranked.values(*BOOKING_FIELDS):
-        row = rows[booking["environment_id"]]
-        if booking["starts_at"] <= now and row.current is None:
-            row.current = booking
-        elif row.next is None:
-            row.next = booking
+    # The first booking holding it now and the first one ahead, per environment: one window query.
+    ahead = Case(When(starts_at__gt=now, then=Value(1)), default=Value(0))
+    ranked = (
+        Booking.objects.approved()
+        .filter(ends_at__gt=now, part_of__isnull=True)
+        .annotate(
+            ahead=ahead,
+            rank=Window(
+                RowNumber(), partition_by=[F("environment_id"), ahead], order_by=[F("starts_at"), F("pk")]
+            ),
+        )
+        .filter(rank=1)
+    )
+    for booking in ranked.values(*BOOKING_FIELDS, "ahead"):
+        setattr(rows[booking["environment_id"]], "next" if booking["ahead"] else "current", booking)
     for deployment in latest_deployments():
         rows[deployment["environment_id"]].deployed.append(deployment)
     return list(rows.values())

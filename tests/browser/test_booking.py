@@ -1,0 +1,85 @@
+"""A release manager asks for a slot that is taken, sees the conflict as they type, takes the suggested
+next free slot and sends the request; an environment admin approves it from the queue; the board
+shows it."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from portal.models import User
+from portal.roles import ENVIRONMENT_ADMIN, RELEASE_MANAGER
+from releases import tasks
+from releases.models import Booking
+from tests import factories as f
+from tests.browser.helpers import submit_login
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PASSWORD = "correct-horse-battery"
+TOMORROW = (timezone.now() + timedelta(days=1)).replace(hour=10, minute=0, second=0, microsecond=0)
+
+
+def _user(username: str, role: str, **fields) -> User:
+    user = User.objects.create_user(username, password=PASSWORD, **fields)
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def environment(monkeypatch):
+    monkeypatch.setattr(tasks.booking_notify_task, "delay", lambda **kwargs: None)
+    env = f.EnvironmentFactory(name="SIT-2", kind="test")
+    f.ApplicationFactory(key="PAY", name="Payments Hub")
+    f.BookingFactory(
+        environment=env,
+        application=f.ApplicationFactory(key="CLM", name="Claims"),
+        starts_at=TOMORROW,
+        ends_at=TOMORROW + timedelta(hours=4),
+        purpose="Claims regression",
+        approved=True,
+    )
+    return env
+
+
+def _log_in(page, username: str, path: str) -> None:
+    page.goto(path)
+    submit_login(page, username, PASSWORD)
+
+
+def test_request_a_taken_slot_take_the_next_free_one_and_get_it_approved(page, environment, screenshot):
+    _user("rita", RELEASE_MANAGER, first_name="Rita", last_name="Manager")
+    _user("ed", ENVIRONMENT_ADMIN, first_name="Ed", last_name="Admin")
+    _log_in(page, "rita", f"/environments/bookings/new/?environment={environment.pk}")
+    page.select_option("#id_application", label="Payments Hub (PAY)")
+    page.fill("#id_purpose", "Fee API contract tests")
+    page.fill("#id_starts_at", f"{TOMORROW + timedelta(hours=2):%Y-%m-%dT%H:%M}")
+    page.fill("#id_ends_at", f"{TOMORROW + timedelta(hours=5):%Y-%m-%dT%H:%M}")
+    check = page.locator("#booking-check")
+    check.get_by_text("This slot collides with").wait_for()
+    assert "Claims regression" in check.inner_text()
+    screenshot("booking-request-conflict")
+
+    page.get_by_role("link", name="Take the next free slot").click()
+    page.locator("#booking-check").get_by_text("The slot is free.").wait_for()
+    assert page.input_value("#id_starts_at") == f"{TOMORROW + timedelta(hours=4):%Y-%m-%dT%H:%M}"
+    assert page.input_value("#id_ends_at") == f"{TOMORROW + timedelta(hours=7):%Y-%m-%dT%H:%M}"
+    assert page.input_value("#id_purpose") == "Fee API contract tests"
+    page.get_by_role("button", name="Send the request").click()
+    page.get_by_text("waits for an admin").wait_for()
+    booking = Booking.objects.get(application__key="PAY")
+    assert (booking.status, booking.starts_at) == ("requested", TOMORROW + timedelta(hours=4))
+
+    page.get_by_role("button", name="Sign out").click()
+    _log_in(page, "ed", "/environments/bookings/queue/")
+    row = page.locator(f"#booking-{booking.pk}")
+    row.get_by_role("button", name="Approve").click()
+    page.locator(f"#booking-{booking.pk}").get_by_text("Approved by Ed Admin").wait_for()
+    booking.refresh_from_db()
+    assert booking.status == "approved"
+
+    page.goto("/environments/board/")
+    chip = page.locator(f'a.chip-approved[href$="#booking-{booking.pk}"]')
+    assert chip.inner_text() == "PAY"
+    screenshot("booking-board")
