@@ -7,7 +7,7 @@ on it); without HTMX a success redirects to the release page and a refusal rende
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -15,6 +15,7 @@ from django_htmx.http import trigger_client_event
 
 from releases.filters import GateQueueFilter, GateShow
 from releases.gate_forms import GateSignForm, GateWaiveForm
+from releases.models import Gate
 from releases.services.signoffs import (
     BadPassword,
     SignOffRefused,
@@ -24,7 +25,7 @@ from releases.services.signoffs import (
     gate_waive_check,
     signoff_meaning,
 )
-from releases.views.gate_panel import gate_panel, gate_queue
+from releases.views.gate_panel import gate_panel, gate_queue, gates_with_signoffs
 
 PER_PAGE = 50
 QUEUE_TEMPLATE = "releases/gate_queue.html"
@@ -67,7 +68,7 @@ def gate_detail(request, pk: int):
 
 @require_POST
 def gate_sign_view(request, pk: int):
-    gate = gate_panel(pk, request.user).gate
+    gate = _gate(pk)
     form = GateSignForm(request.POST, gate_id=pk)
     try:
         gate_sign_check(gate=gate, by=request.user)
@@ -97,7 +98,7 @@ def gate_sign_view(request, pk: int):
 
 @require_POST
 def gate_waive_view(request, pk: int):
-    gate = gate_panel(pk, request.user).gate
+    gate = _gate(pk)
     form = GateWaiveForm(request.POST, gate_id=pk)
     try:
         gate_waive_check(gate=gate, by=request.user)
@@ -110,6 +111,10 @@ def gate_waive_view(request, pk: int):
         _add_errors(form, error)
         return _panel_response(request, pk, status=422, waive_form=form)
     return _done(request, gate, f"The {gate.name} gate is waived; the waiver is shown with it from now on.")
+
+
+def _gate(pk: int) -> Gate:
+    return get_object_or_404(gates_with_signoffs().select_related("release__application"), pk=pk)
 
 
 def _refused(request, pk: int, refusal: SignOffRefused):
