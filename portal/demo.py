@@ -61,10 +61,10 @@ from releases.models import (
 from releases.services.audit import audit_record
 from releases.services.evidence import (
     NO_EVIDENCE,
+    SuiteRun,
     build_evidence,
     qa_evidence,
     scope_evidence,
-    suite_source,
 )
 from releases.services.forecasting import forecast_refresh
 
@@ -523,7 +523,7 @@ class _Release:
     actual: date | None = None
     owner: int = 0
     train: int | None = None
-    last_run: dict | None = None  # the latest test-run row, and its build's
+    last_runs: dict[str, SuiteRun] = field(default_factory=dict)  # the latest run of each suite
     last_build: dict | None = None  # the latest build row
     # Its work items, counted as releases.services.evidence counts them for scope gates.
     in_scope: int = 0
@@ -1323,8 +1323,10 @@ def _test_run(world: _World, rng: random.Random, r: _Release, build_row: int, bu
         "executed_at": finished,
         "source": "demo",
     }
-    if r.last_run is None or finished >= r.last_run["executed_at"]:
-        r.last_run = run | {"build": build}
+    latest = r.last_runs.get(run["name"])
+    if latest is None or finished >= latest.executed_at:
+        counts = (run[name] for name in ("passed", "failed", "errors"))
+        r.last_runs[run["name"]] = SuiteRun(run["name"], *counts, finished, build["job"], build["number"])
     return run
 
 
@@ -1395,19 +1397,7 @@ def _evidence(r: _Release, req: dict) -> dict:
     refresh of the seeded gates finds nothing to change)."""
     criteria, kind = req["criteria"], req["kind"]
     if kind == "qa":
-        run = r.last_run
-        evidence = (
-            NO_EVIDENCE
-            if run is None
-            else qa_evidence(
-                criteria,
-                passed=run["passed"],
-                failed=run["failed"],
-                errors=run["errors"],
-                source=suite_source(run["name"], run["build"]["job"], run["build"]["number"]),
-                at=run["executed_at"],
-            )
-        )
+        evidence = qa_evidence(criteria, list(r.last_runs.values()))
     elif kind == "build":
         build = r.last_build
         evidence = (

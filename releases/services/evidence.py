@@ -1,7 +1,8 @@
 """Automatic gate evidence, from the facts the teams' tools reported.
 
-- QA gates: the latest test run of the release. Pass rate = passed / (passed + failed + errors);
-  the evidence holds when the rate is at least `min_pass_rate` (default 95%) and failed + errors is at
+- QA gates: the latest test run of each suite (test run name) of the release, added up, so a later
+  smoke run cannot hide a failed regression. Pass rate = passed / (passed + failed + errors); the
+  evidence holds when the rate is at least `min_pass_rate` (default 95%) and failed + errors is at
   most `max_failed` (default 0).
 - Scope gates: the release's work items. Open = neither done nor descoped; the evidence holds when
   at most `max_open_blockers` (default 0) are open.
@@ -79,10 +80,29 @@ def percent(rate: float) -> str:
     return f"{rate:.1%}".replace(".0%", "%")
 
 
-def qa_evidence(criteria: dict, *, passed: int, failed: int, errors: int, source: str, at) -> Evidence:
-    executed = passed + failed + errors
+@dataclass(frozen=True)
+class SuiteRun:
+    """The latest run of one test suite, and the build it tested."""
+
+    name: str
+    passed: int
+    failed: int
+    errors: int
+    executed_at: datetime
+    job: str = ""
+    number: int | None = None
+
+
+def qa_evidence(criteria: dict, runs: list[SuiteRun]) -> Evidence:
+    if not runs:
+        return NO_EVIDENCE
+    latest = max(runs, key=lambda run: run.executed_at)
+    passed, failed, errors = (
+        sum(getattr(run, name) for run in runs) for name in ("passed", "failed", "errors")
+    )
+    source, at, executed = suite_source(runs, latest), latest.executed_at, passed + failed + errors
     if not executed:
-        return Evidence(source=source, at=at, summary="The latest test run executed no test.")
+        return Evidence(source=source, at=at, summary="The latest test runs executed no test.")
     rate, not_passed = round(passed / executed, 4), failed + errors
     min_rate = criteria.get("min_pass_rate", DEFAULT_MIN_PASS_RATE)
     max_failed = criteria.get("max_failed", DEFAULT_MAX_FAILED)
@@ -93,6 +113,7 @@ def qa_evidence(criteria: dict, *, passed: int, failed: int, errors: int, source
         misses.append(f"allows {max_failed} failed" if max_failed else "allows no failure")
     summary = f"{passed} of {executed} tests passed ({percent(rate)}), {failed} failed"
     summary += f", {errors} error{'s' if errors != 1 else ''}" if errors else ""
+    summary += f" in {len(runs)} suites" if len(runs) > 1 else ""
     return Evidence(
         pass_rate=rate,
         failed_tests=not_passed,
@@ -101,6 +122,13 @@ def qa_evidence(criteria: dict, *, passed: int, failed: int, errors: int, source
         ok=not misses,
         summary=summary + (": " + "; ".join(misses) if misses else ""),
     )
+
+
+def suite_source(runs: list[SuiteRun], latest: SuiteRun) -> str:
+    """The suites in words, and the build the latest run tested."""
+    names = ", ".join(sorted(run.name or "test run" for run in runs))
+    build = f" · {latest.job} #{latest.number}" if latest.job else ""
+    return f"JUnit: {names}"[: 200 - len(build)] + build
 
 
 def scope_evidence(criteria: dict, *, in_scope: int, open_items: int, descoped: int, at) -> Evidence:
@@ -190,14 +218,13 @@ class _Facts:
     queries for any number of releases, and only those the gates' kinds need."""
 
     def __init__(self, release_ids: list[int], kinds: set[str]):
-        self.runs = _latest(TestRun, release_ids, "executed_at", "build") if GateKind.QA in kinds else {}
-        self.builds = _latest(Build, release_ids, "started_at") if GateKind.BUILD in kinds else {}
+        self.runs = _latest_suite_runs(release_ids) if GateKind.QA in kinds else {}
+        self.builds = _latest_builds(release_ids) if GateKind.BUILD in kinds else {}
         self.scope = _scope_counts(release_ids) if GateKind.SCOPE in kinds else {}
 
     def evidence(self, kind: str, release_id: int, criteria: dict) -> Evidence:
         if kind == GateKind.QA:
-            run = self.runs.get(release_id)
-            return _qa_from_run(criteria, run) if run else NO_EVIDENCE
+            return qa_evidence(criteria, self.runs.get(release_id, []))
         if kind == GateKind.BUILD:
             build = self.builds.get(release_id)
             return _build_from_row(criteria, build) if build else NO_EVIDENCE
@@ -205,28 +232,35 @@ class _Facts:
         return scope_evidence(criteria, **counts)
 
 
-def _latest(model, release_ids: list[int], time_field: str, *related: str) -> dict:
+def _latest_builds(release_ids: list[int]) -> dict[int, Build]:
     rank = Window(
-        RowNumber(), partition_by=[F("release_id")], order_by=[F(time_field).desc(), F("pk").desc()]
+        RowNumber(), partition_by=[F("release_id")], order_by=[F("started_at").desc(), F("pk").desc()]
     )
-    rows = model.objects.filter(release_id__in=release_ids).annotate(rank=rank).filter(rank=1)
-    return {row.release_id: row for row in rows.select_related(*related)}
+    rows = Build.objects.filter(release_id__in=release_ids).annotate(rank=rank).filter(rank=1)
+    return {row.release_id: row for row in rows}
 
 
-def suite_source(name: str, job: str = "", number: int | None = None) -> str:
-    """A test run in words: its suite, and the build it tested."""
-    return f"JUnit: {name or 'test run'}" + (f" · {job} #{number}" if job else "")
-
-
-def _qa_from_run(criteria: dict, run: TestRun) -> Evidence:
-    return qa_evidence(
-        criteria,
-        passed=run.passed,
-        failed=run.failed,
-        errors=run.errors,
-        source=suite_source(run.name, *((run.build.job, run.build.number) if run.build else ())),
-        at=run.executed_at,
+def _latest_suite_runs(release_ids: list[int]) -> dict[int, list[SuiteRun]]:
+    rank = Window(
+        RowNumber(),
+        partition_by=[F("release_id"), F("name")],
+        order_by=[F("executed_at").desc(), F("pk").desc()],
     )
+    rows = TestRun.objects.filter(release_id__in=release_ids).annotate(rank=rank).filter(rank=1)
+    runs: dict[int, list[SuiteRun]] = {}
+    for run in rows.select_related("build").order_by("release_id", "name"):
+        build = run.build
+        runs.setdefault(run.release_id, []).append(
+            SuiteRun(
+                run.name,
+                run.passed,
+                run.failed,
+                run.errors,
+                run.executed_at,
+                *((build.job, build.number) if build else ()),
+            )
+        )
+    return runs
 
 
 def _build_from_row(criteria: dict, build: Build) -> Evidence:

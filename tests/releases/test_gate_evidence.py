@@ -53,7 +53,7 @@ def _refresh(gate: Gate) -> Gate:
 def test_qa_evidence_comes_from_the_latest_test_run_and_names_it():
     gate = _gate("qa")
     build = f.BuildFactory(application=gate.release.application, job="pay-release", number=412)
-    f.TestRunFactory(release=gate.release, passed=10, failed=5, executed_at=f.moment(1))
+    f.TestRunFactory(release=gate.release, name="Regression", passed=10, failed=5, executed_at=f.moment(1))
     f.TestRunFactory(
         release=gate.release,
         name="Regression",
@@ -99,7 +99,28 @@ def test_a_pass_rate_below_the_minimum_is_named():
 def test_a_run_that_executed_nothing_is_no_verdict():
     gate = _refresh(_gate_with_run(passed=0, failed=0, skipped=12))
     assert (gate.evidence_ok, gate.evidence_pass_rate, gate.status) == (None, None, "pending")
-    assert gate.evidence_summary == "The latest test run executed no test."
+    assert gate.evidence_summary == "The latest test runs executed no test."
+
+
+def test_each_suite_counts_so_a_later_smoke_run_does_not_hide_a_failed_regression():
+    gate = _gate("qa")
+    f.TestRunFactory(
+        release=gate.release, name="Regression", passed=90, failed=10, skipped=0, executed_at=f.moment(1)
+    )
+    f.TestRunFactory(
+        release=gate.release, name="Smoke", passed=10, failed=0, skipped=0, executed_at=f.moment(5)
+    )
+    gate = _refresh(gate)
+    assert (gate.evidence_ok, gate.evidence_failed_tests, gate.evidence_at) == (False, 10, f.moment(5))
+    assert gate.evidence_source == "JUnit: Regression, Smoke"
+    assert (
+        gate.evidence_summary
+        == "100 of 110 tests passed (90.9%), 10 failed in 2 suites: needs at least 95%; allows no failure"
+    )
+    f.TestRunFactory(
+        release=gate.release, name="Regression", passed=100, failed=0, skipped=0, executed_at=f.moment(9)
+    )
+    assert _refresh(gate).evidence_ok is True  # the regression's own latest run now passes
 
 
 def _gate_with_run(*, criteria=None, **counts) -> Gate:
