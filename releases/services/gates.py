@@ -162,7 +162,9 @@ def gates_propagate(
             batch = Release.objects.select_related("application").filter(
                 pk__in=ids[start : start + batch_size]
             )
-            total.add(_sync_batch(list(batch), effective, by=by, removed=set(removed_gate_ids)))
+            total.add(
+                _sync_batch(list(batch), effective, by=by, removed=set(removed_gate_ids), policy_changed=True)
+            )
     return total
 
 
@@ -174,7 +176,7 @@ class _Plan:
 
 
 def _sync_batch(
-    releases: list[Release], effective: dict, *, by, removed: set[int] = frozenset()
+    releases: list[Release], effective: dict, *, by, removed: set[int] = frozenset(), policy_changed=False
 ) -> SyncResult:
     """One read of the batch's gates, then bulk create, bulk update and one delete."""
     open_releases = [r for r in releases if r.is_open]
@@ -190,8 +192,10 @@ def _sync_batch(
         requirements = effective.get(release.application.portfolio_id, effective[None])
         _plan_release(plan, release, requirements, existing[release.pk], removed)
     result = _write(plan, by=by)
-    # New gates get their evidence, and changed criteria give the existing ones a new verdict.
-    evidence.gate_evidence_refresh(release_ids=[r.pk for r in open_releases])
+    # New gates get their evidence; after a policy change, changed criteria give a new verdict too.
+    refresh = [r.pk for r in open_releases] if policy_changed else {g.release_id for g in result.created}
+    if refresh:
+        evidence.gate_evidence_refresh(release_ids=refresh)
     return result
 
 
