@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 
-from django.db.models import Count, Exists, F, OuterRef, Q, Window
-from django.db.models.functions import RowNumber
+from django.db.models import CharField, Count, Exists, F, OuterRef, Q, Window
+from django.db.models.functions import Cast, RowNumber
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -23,6 +23,7 @@ from releases.models import (
     Gate,
     Release,
     ReleaseDependency,
+    SignOff,
     TestRun,
     WorkItem,
 )
@@ -239,7 +240,14 @@ ACTION_WORDS = {
     "release.scope_change": "Scope changed",
     "evidence.export": "Evidence package exported",
     "evidence.export.denied": "Evidence package refused (no permission)",
+    "signoff.create": "Signed",
+    "gate.decide": "Gate decided",
+    "gate.waive": "Gate waived",
+    "gate.sign.denied": "Sign-off refused",
+    "gate.waive.denied": "Waiver refused",
 }
+# The decisions on the release's gates join its timeline; evidence refreshes stay on the gates' own trail.
+GATE_DECISION_ACTIONS = ["gate.decide", "gate.waive", "gate.sign.denied", "gate.waive.denied"]
 FIELD_LABELS = {
     "status": "status",
     "target_date": "target",
@@ -260,10 +268,15 @@ class TimelineEntry:
 
 
 def timeline_of(release: Release) -> list[TimelineEntry]:
-    """The release's audit events, newest first; a change lists the fields it moved."""
-    events = AuditEvent.objects.filter(object_type="releases.release", object_id=str(release.pk)).order_by(
-        "-seq"
-    )[:TIMELINE_EVENTS]
+    """The release's audit events and its gates' decisions and signatures, newest first; a change
+    lists the fields it moved."""
+    gate_ids = Gate.objects.filter(release=release).values(key=Cast("pk", CharField()))
+    signoff_ids = SignOff.objects.filter(gate__release=release).values(key=Cast("pk", CharField()))
+    events = AuditEvent.objects.filter(
+        Q(object_type="releases.release", object_id=str(release.pk))
+        | Q(object_type="releases.gate", object_id__in=gate_ids, action__in=GATE_DECISION_ACTIONS)
+        | Q(object_type="releases.signoff", object_id__in=signoff_ids)
+    ).order_by("-seq")[:TIMELINE_EVENTS]
     return [TimelineEntry(e, ACTION_WORDS.get(e.action, e.action), _changes(e)) for e in events]
 
 

@@ -452,3 +452,16 @@ def test_an_admin_sees_the_waiver_form_and_a_waiver_stays_visible(gate, admin, s
     assert "Waived, not passed:" in section
     assert "Alex Signer let this gate through" in section
     assert "Accepted risk" in section
+
+
+def test_the_release_timeline_shows_the_decisions_and_refreshes_after_one(gate, sofia, owner):
+    _post_sign(_client(owner), gate)  # refused: the owner
+    _post_sign(_client(sofia), gate)
+    html = _client(sofia).get(f"/releases/{gate.release_id}/").content.decode()
+    timeline = html.split('id="timeline-title"', 1)[1].split("</section>", 1)[0]
+    assert re.findall(r"<strong>([^<]+)</strong> by", timeline) == [
+        "Gate decided",
+        "Signed",
+        "Sign-off refused",
+    ]
+    assert re.search(r'<div hidden [^>]*hx-trigger="gatesChanged from:body" hx-target="#audit-timeline"', html)
