@@ -8,6 +8,7 @@ issue id: work items Jira no longer has are deleted, issues a pass missed are fe
 """
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -77,25 +78,33 @@ def issues_pass(*, context: RunContext, client: JiraClient, mappings: dict[str, 
         }
     since = datetime.fromisoformat(pending["since"]) if pending["since"] else None
     jql = issues_jql(connection, mappings, since=since, zone=zone)
-    token = pending["token"]
-    while True:
-        page = client.search_page(jql, token)
-        facts = [_work_item_fact(issue, mappings) for issue in page.issues if issue.project_key in mappings]
-        token = page.next_token
-        if token is None:
-            cursor_values = {"watermark": pending["started"], "page_token": ""}
-        else:
-            cursor_values = {"page_token": json.dumps(pending | {"token": token})}
-        upsert_page(
-            context=context,
-            stream=ISSUES_STREAM,
-            cursor=cursor_values,
-            fetched=len(page.issues),
-            expected=page.total,
-            store=lambda facts=facts: work_items_upsert(source=connection.source_key, facts=facts),
-        )
-        if token is None:
-            return
+    # The next page is fetched while this one is stored: the tool and the database work at once.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="jira-fetch") as fetcher:
+        ahead = fetcher.submit(client.search_page, jql, pending["token"])
+        while True:
+            page = ahead.result()
+            token = page.next_token
+            if token is not None:
+                ahead = fetcher.submit(client.search_page, jql, token)
+            _store_issue_page(context, page, mappings, pending, token)
+            if token is None:
+                return
+
+
+def _store_issue_page(context: RunContext, page, mappings: dict[str, int], pending: dict, token) -> None:
+    facts = [_work_item_fact(issue, mappings) for issue in page.issues if issue.project_key in mappings]
+    if token is None:  # the pass is complete: its start becomes the watermark
+        cursor = {"watermark": pending["started"], "page_token": ""}
+    else:
+        cursor = {"page_token": json.dumps(pending | {"token": token})}
+    upsert_page(
+        context=context,
+        stream=ISSUES_STREAM,
+        cursor=cursor,
+        fetched=len(page.issues),
+        expected=page.total,
+        store=lambda: work_items_upsert(source=context.connection.source_key, facts=facts),
+    )
 
 
 def issues_reconcile(*, context: RunContext, client: JiraClient, mappings: dict[str, int]) -> None:

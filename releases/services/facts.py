@@ -11,7 +11,7 @@ and gets its gates, like a release typed in by hand.
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -97,51 +97,86 @@ def work_items_upsert(*, source: str, facts: list[WorkItemFact]) -> UpsertResult
     )
     new, changed = [], []
     for fact in facts:
-        item = stored.get(fact.external_id)
-        values = {name: getattr(fact, name) for name in WORK_ITEM_FIELDS}
-        if item is None:
-            new.append(WorkItem(source=source, external_id=fact.external_id, **values))
-        elif item.source != source or any(getattr(item, name) != value for name, value in values.items()):
-            item.source, item.external_id = source, fact.external_id
-            for name, value in values.items():
-                setattr(item, name, value)
-            changed.append(item)
-    WorkItem.objects.bulk_create(new, batch_size=1000)
-    WorkItem.objects.bulk_update(changed, ["source", "external_id", *WORK_ITEM_FIELDS], batch_size=500)
-    by_external = stored | {item.external_id: item for item in new}
+        values = tuple(getattr(fact, name) for name in WORK_ITEM_FIELDS)
+        if fact.external_id not in stored:
+            new.append((source, fact.external_id, *values))
+        elif stored[fact.external_id][1:] != (source, fact.external_id, *values):
+            changed.append((source, fact.external_id, *values, stored[fact.external_id][0]))
+    _execute_many(INSERT_SQL, new, datetimes=DATETIME_POSITIONS)
+    _execute_many(UPDATE_SQL, changed, datetimes=DATETIME_POSITIONS)
+    pk_of = {external_id: row[0] for external_id, row in stored.items()}
+    if new:
+        pk_of |= dict(
+            WorkItem.objects.filter(source=source, external_id__in=[row[1] for row in new]).values_list(
+                "external_id", "pk"
+            )
+        )
     result.created, result.updated = len(new), len(changed)
     result.unchanged = len(facts) - len(new) - len(changed)
     result.rows_written = len(new) + len(changed)
-    written = {item.pk for item in (*new, *changed)}
-    _sync_fix_releases(facts, by_external, releases, written, result)
-    _sync_links(source, facts, by_external, result)
+    written = {pk_of[row[1]] for row in (*new, *changed)}
+    _sync_fix_releases(facts, pk_of, releases, written, result)
+    _sync_links(source, facts, pk_of, result)
     return result
 
 
-def _stored_items(source: str, facts: list[WorkItemFact]) -> dict[str, WorkItem]:
-    """The stored rows by external id; an item typed in by hand with the same key is adopted."""
+# Raw statements: the ORM's per-field compilation costs more than the database does at sync volumes.
+_COLUMNS = ("source", "external_id", *WORK_ITEM_FIELDS)
+# The column names are this module's constants, never input.
+INSERT_SQL = (
+    f"INSERT INTO releases_workitem ({', '.join(_COLUMNS)}, descoped) "  # noqa: S608
+    f"VALUES ({', '.join(['%s'] * len(_COLUMNS))}, %s)"
+)
+UPDATE_SQL = f"UPDATE releases_workitem SET {', '.join(f'{c} = %s' for c in _COLUMNS)} WHERE id = %s"  # noqa: S608
+DATETIME_POSITIONS = tuple(i for i, name in enumerate(_COLUMNS) if name.endswith("_at"))
+FIX_INSERT_SQL = "INSERT INTO releases_workitem_fix_releases (workitem_id, release_id) VALUES (%s, %s)"
+LINK_INSERT_SQL = (
+    "INSERT INTO releases_workitemlink (blocker_id, blocked_id) VALUES (%s, %s) "
+    "ON CONFLICT (blocker_id, blocked_id) DO NOTHING"
+)
+
+
+def _execute_many(sql: str, rows: list, *, datetimes: tuple[int, ...] = ()) -> None:
+    if not rows:
+        return
+    if datetimes:
+        adapt = connection.ops.adapt_datetimefield_value
+        rows = [[adapt(v) if i in datetimes else v for i, v in enumerate(row)] for row in rows]
+    if sql is INSERT_SQL:
+        rows = [[*row, False] for row in rows]  # descoped
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _stored_items(source: str, facts: list[WorkItemFact]) -> dict[str, tuple]:
+    """(pk, source, external_id, *fields) by external id; an item typed in by hand with the same key
+    (no external id yet) is adopted."""
+    fields = ("pk", "source", "external_id", *WORK_ITEM_FIELDS)
     found = {
-        item.external_id: item
-        for item in WorkItem.objects.filter(source=source, external_id__in=[f.external_id for f in facts])
+        row[2]: row
+        for row in WorkItem.objects.filter(
+            source=source, external_id__in=[f.external_id for f in facts]
+        ).values_list(*fields)
     }
-    missing = [fact for fact in facts if fact.external_id not in found]
+    missing = {
+        (fact.application_id, fact.key): fact.external_id for fact in facts if fact.external_id not in found
+    }
     if missing:
-        keyed = {(fact.application_id, fact.key): fact.external_id for fact in missing}
         unmatched = WorkItem.objects.filter(
-            application_id__in={app for app, _ in keyed}, key__in={key for _, key in keyed}, external_id=""
-        )
-        for item in unmatched:
-            if (item.application_id, item.key) in keyed:
-                found[keyed[(item.application_id, item.key)]] = item
+            application_id__in={app for app, _ in missing},
+            key__in={key for _, key in missing},
+            external_id="",
+        ).values_list(*fields)
+        for row in unmatched:
+            if (row[3], row[4]) in missing:
+                found[missing[(row[3], row[4])]] = row
     return found
 
 
-def _sync_fix_releases(
-    facts, by_external: dict[str, WorkItem], releases: dict[str, int], written, result
-) -> None:
+def _sync_fix_releases(facts, pk_of: dict[str, int], releases: dict[str, int], written, result) -> None:
     """Fix releases follow the page; a release changes when an item joins or leaves it, or one of its
     items changed (a status flip moves its scope gate)."""
-    item_ids = [by_external[fact.external_id].pk for fact in facts]
+    item_ids = [pk_of[fact.external_id] for fact in facts]
     stored = {
         (w, r): pk
         for pk, w, r in FixThrough.objects.filter(workitem_id__in=item_ids).values_list(
@@ -149,34 +184,34 @@ def _sync_fix_releases(
         )
     }
     wanted = {
-        (by_external[fact.external_id].pk, releases[rid])
+        (pk_of[fact.external_id], releases[rid])
         for fact in facts
         for rid in fact.fix_release_ids
         if rid in releases
     }
     gone = [pk for pair, pk in stored.items() if pair not in wanted]
-    added = [FixThrough(workitem_id=w, release_id=r) for w, r in wanted - stored.keys()]
+    added = sorted(wanted - stored.keys())
     FixThrough.objects.filter(pk__in=gone).delete()
-    FixThrough.objects.bulk_create(added, batch_size=1000)
+    _execute_many(FIX_INSERT_SQL, added)
     result.rows_written += len(gone) + len(added)
     result.release_ids |= {r for _, r in stored.keys() ^ wanted}
     result.release_ids |= {r for w, r in stored.keys() | wanted if w in written}
 
 
-def _sync_links(source: str, facts, by_external: dict[str, WorkItem], result: UpsertResult) -> None:
+def _sync_links(source: str, facts, pk_of: dict[str, int], result: UpsertResult) -> None:
     """Each issue reports all its blocking links, so a link touching a page's issue that none of them
     reports is gone; a link to an issue not synced yet is made when that issue arrives."""
     keys = {key for fact in facts for key in (*fact.blocks, *fact.blocked_by)}
-    pk_of = (
+    by_key = (
         dict(WorkItem.objects.filter(source=source, key__in=keys).values_list("key", "pk")) if keys else {}
     )
     wanted = set()
     for fact in facts:
-        own = by_external[fact.external_id].pk
-        wanted |= {(own, pk_of[key]) for key in fact.blocks if key in pk_of}
-        wanted |= {(pk_of[key], own) for key in fact.blocked_by if key in pk_of}
+        own = pk_of[fact.external_id]
+        wanted |= {(own, by_key[key]) for key in fact.blocks if key in by_key}
+        wanted |= {(by_key[key], own) for key in fact.blocked_by if key in by_key}
     wanted = {(a, b) for a, b in wanted if a != b}
-    page_ids = [by_external[fact.external_id].pk for fact in facts]
+    page_ids = [pk_of[fact.external_id] for fact in facts]
     stored = {
         (a, b): pk
         for pk, a, b in WorkItemLink.objects.filter(
@@ -184,9 +219,9 @@ def _sync_links(source: str, facts, by_external: dict[str, WorkItem], result: Up
         ).values_list("pk", "blocker_id", "blocked_id")
     }
     gone = [pk for pair, pk in stored.items() if pair not in wanted]
-    added = [WorkItemLink(blocker_id=a, blocked_id=b) for a, b in wanted - stored.keys()]
+    added = sorted(wanted - stored.keys())
     WorkItemLink.objects.filter(pk__in=gone).delete()
-    WorkItemLink.objects.bulk_create(added, batch_size=1000, ignore_conflicts=True)
+    _execute_many(LINK_INSERT_SQL, added)  # the other issue's page may add the same link concurrently
     result.rows_written += len(gone) + len(added)
 
 
