@@ -98,27 +98,20 @@ class ToolClient:
         self.http.close()
 
     def get_json(self, path: str, params: dict | None = None):
+        return self.json_of(self.get(path, params), path)
+
+    def get(self, path: str, params: dict | None = None, headers: dict | None = None) -> httpx.Response:
+        """The response once it is not an error (a 304 is not), retried on 5xx and timeouts."""
         for attempt in range(RETRIES):
             try:
-                return self._get_once(path, params)
+                return self._get_once(path, params, headers)
             except ToolUnavailable:
                 if attempt == RETRIES - 1:
                     raise
                 time.sleep(self.backoff_seconds * 2**attempt)
         raise AssertionError("unreachable")
 
-    def _get_once(self, path: str, params: dict | None):
-        url = path  # messages name the endpoint; the page shows which connection
-        self.budget.spend(url)
-        try:
-            response = self.http.get(path, params=params)
-        except httpx.TimeoutException as exc:
-            raise ToolUnavailable(
-                f"{self.tool} did not answer {url} in time ({type(exc).__name__})."
-            ) from exc
-        except httpx.TransportError as exc:
-            raise ToolUnavailable(f"{self.tool} dropped the connection on {url}: {exc}") from exc
-        self._raise_for_status(response, url)
+    def json_of(self, response: httpx.Response, url: str):
         try:
             return json.loads(response.content)
         except ValueError as exc:
@@ -126,6 +119,20 @@ class ToolClient:
                 f"{self.tool} answered {url} with invalid JSON ({len(response.content)} bytes, {exc}); "
                 "the response was probably cut off."
             ) from exc
+
+    def _get_once(self, path: str, params: dict | None, headers: dict | None) -> httpx.Response:
+        url = path  # messages name the endpoint; the page shows which connection
+        self.budget.spend(url)
+        try:
+            response = self.http.get(path, params=params, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise ToolUnavailable(
+                f"{self.tool} did not answer {url} in time ({type(exc).__name__})."
+            ) from exc
+        except httpx.TransportError as exc:
+            raise ToolUnavailable(f"{self.tool} dropped the connection on {url}: {exc}") from exc
+        self._raise_for_status(response, url)
+        return response
 
     def _raise_for_status(self, response: httpx.Response, url: str) -> None:
         status = response.status_code

@@ -80,6 +80,14 @@ class SandboxServer:
                     return fault
         return None
 
+    def answer(self, path: str, query: dict, request_headers) -> tuple[int, object, dict]:
+        """(status, body, response headers) for an authorised GET. Routes that need the request's
+        headers or set their own (GitHub: If-None-Match, ETag, Link) define `answer_http`."""
+        if hasattr(self.routes, "answer_http"):
+            return self.routes.answer_http(path, query, self.url, request_headers)
+        status, body = self.routes.answer(path, query, self.url)
+        return status, body, {}
+
     def authorised(self, header: str) -> bool:
         dataset = self.routes.dataset
         if header == f"Bearer {dataset.token}":
@@ -126,11 +134,13 @@ def _handler_for(server: SandboxServer):
                 return self.send_json(500, {"errorMessages": ["Internal server error"], "errors": {}})
             if not server.authorised(self.headers.get("Authorization", "")):
                 return self.send_json(401, {"errorMessages": ["You are not authenticated."], "errors": {}})
-            status, body = server.routes.answer(path, query, server.url)
-            return self.send_json(status, body, truncate=bool(fault and fault.kind == "truncate"))
+            status, body, headers = server.answer(path, query, self.headers)
+            return self.send_json(status, body, headers, truncate=bool(fault and fault.kind == "truncate"))
 
         def send_json(self, status: int, body, headers: dict | None = None, *, truncate: bool = False) -> int:
             data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            if status == 304:  # Not Modified has no body, whatever the routes said
+                data = b""
             if truncate:
                 data = data[: len(data) // 2]
             self.send_response(status)

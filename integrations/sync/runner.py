@@ -5,11 +5,13 @@ fate: rate limits and an unavailable tool leave it running for the task to retry
 tool can do wrong fails it at once with the message an admin reads on /integrations/.
 """
 
+from integrations.clients.github import GithubClient
 from integrations.clients.jenkins import JenkinsClient
 from integrations.clients.jira import JiraClient
 from integrations.http import RateLimited, SyncError, ToolUnavailable
 from integrations.models import Connection, ConnectionKind
 from integrations.sync.base import run_context, sync_run_fail, sync_run_finish, sync_run_start, sync_run_wait
+from integrations.sync.github import github_connection_test, github_sync
 from integrations.sync.jenkins import jenkins_connection_test, jenkins_sync
 from integrations.sync.jira import jira_connection_test, jira_sync
 
@@ -17,16 +19,19 @@ CLIENTS = {
     ConnectionKind.JIRA_CLOUD: JiraClient.for_connection,
     ConnectionKind.JIRA_DC: JiraClient.for_connection,
     ConnectionKind.JENKINS: JenkinsClient.for_connection,
+    ConnectionKind.GITHUB: GithubClient.for_connection,
 }
 SYNCS = {
     ConnectionKind.JIRA_CLOUD: jira_sync,
     ConnectionKind.JIRA_DC: jira_sync,
     ConnectionKind.JENKINS: jenkins_sync,
+    ConnectionKind.GITHUB: github_sync,
 }
 TESTS = {
     ConnectionKind.JIRA_CLOUD: jira_connection_test,
     ConnectionKind.JIRA_DC: jira_connection_test,
     ConnectionKind.JENKINS: jenkins_connection_test,
+    ConnectionKind.GITHUB: github_connection_test,
 }
 
 

@@ -1,0 +1,150 @@
+"""A generated GitHub: repositories with deployments and their statuses, paged like the REST API.
+
+Shaped as the recorded payloads in ../shared/payloads/github: lists newest first, `Link` headers
+(next, last), an ETag per answer that a matching `If-None-Match` turns into a 304 (which, as on
+GitHub, does not count against the rate limit), and a primary rate limit that answers 403 with
+`x-ratelimit-remaining: 0` and the reset time once it is spent.
+"""
+
+import hashlib
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
+
+DEPLOYMENT_STEP = timedelta(hours=1)
+STATUS_STEP = timedelta(minutes=2)
+MAX_PER_PAGE = 100
+ROUTE = re.compile(r"/repos/([\w.-]+/[\w.-]+)/deployments(?:/(\d+)(/statuses)?)?")
+
+
+@dataclass
+class GithubDataset:
+    repos: dict[str, int] = field(default_factory=lambda: {"acme/payments": 30})
+    environments: tuple[str, ...] = ("staging", "production")
+    refs: tuple[str, ...] = ("v4.2", "v4.3")
+    base_time: datetime = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    username: str = "sync-bot"
+    token: str = "sandbox-github-token"  # noqa: S105 - the sandbox's own fixed test credential
+    rate_limit: int = 5000
+    rate_used: int = 0
+    rate_reset_in: int = 600  # seconds from now, in the reset header
+    states: dict[tuple[str, int], list[str]] = field(default_factory=dict)  # changed status histories
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    def deployment_id(self, repo: str, number: int) -> int:
+        return 1000 * (sorted(self.repos).index(repo) + 1) + number
+
+    def history(self, repo: str, number: int) -> list[str]:
+        """Status states, oldest first; every sixth deployment fails."""
+        default = ["queued", "in_progress", "failure" if number % 6 == 0 else "success"]
+        return self.states.get((repo, number), default)
+
+    def deploy(self, repo: str) -> int:
+        """A new deployment, queued until `set_states` moves it on."""
+        with self.lock:
+            self.repos[repo] += 1
+            self.states[(repo, self.repos[repo])] = ["queued"]
+            return self.repos[repo]
+
+    def set_states(self, repo: str, number: int, *states: str) -> None:
+        with self.lock:
+            self.states[(repo, number)] = list(states)
+
+    def deployment(self, repo: str, number: int, base_url: str) -> dict:
+        created = self.base_time + number * DEPLOYMENT_STEP
+        api = f"{base_url}/repos/{repo}/deployments/{self.deployment_id(repo, number)}"
+        sha = hashlib.sha1(f"{repo}:{number}".encode()).hexdigest()  # noqa: S324 - a fake commit id
+        history = self.history(repo, number)
+        return {
+            "url": api,
+            "id": self.deployment_id(repo, number),
+            "sha": sha,
+            "ref": self.refs[number % len(self.refs)],
+            "task": "deploy",
+            "payload": {},
+            "original_environment": self.environments[number % len(self.environments)],
+            "environment": self.environments[number % len(self.environments)],
+            "description": None,
+            "created_at": _iso(created),
+            "updated_at": _iso(created + len(history) * STATUS_STEP),
+            "statuses_url": f"{api}/statuses",
+            "repository_url": f"{base_url}/repos/{repo}",
+            "production_environment": self.environments[number % len(self.environments)] == "production",
+        }
+
+    def statuses(self, repo: str, number: int, base_url: str) -> list[dict]:
+        deployment = self.deployment(repo, number, base_url)
+        created = datetime.fromisoformat(deployment["created_at"])
+        history = self.history(repo, number)
+        return [
+            {
+                "url": f"{deployment['url']}/statuses/{deployment['id'] * 10 + n}",
+                "id": deployment["id"] * 10 + n,
+                "state": state,
+                "environment": deployment["environment"],
+                "created_at": _iso(created + (n + 1) * STATUS_STEP),
+                "deployment_url": deployment["url"],
+            }
+            for n, state in reversed(list(enumerate(history)))  # newest first, as GitHub lists them
+        ]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class GithubRoutes:
+    def __init__(self, dataset: GithubDataset):
+        self.dataset = dataset
+
+    def answer_http(self, path: str, query: dict, base_url: str, request_headers):
+        """(status, body, headers) for one GET."""
+        dataset = self.dataset
+        with dataset.lock:
+            match = ROUTE.fullmatch(path)
+            if not match or match.group(1) not in dataset.repos:
+                return 404, {"message": "Not Found"}, self.rate_headers()
+            status, body, headers = self.resource(match, query, f"{base_url}{path}", base_url)
+            etag = 'W/"' + hashlib.sha256(json.dumps(body).encode()).hexdigest()[:32] + '"'
+            if status == 200 and request_headers.get("If-None-Match") == etag:
+                return 304, None, {"ETag": etag, **self.rate_headers()}
+            if dataset.rate_used >= dataset.rate_limit:
+                message = {"message": "API rate limit exceeded for user ID 1."}
+                return 403, message, self.rate_headers()
+            dataset.rate_used += 1
+            return status, body, {**headers, "ETag": etag, **self.rate_headers()}
+
+    def resource(self, match, query: dict, url: str, base_url: str):
+        repo, number = match.group(1), match.group(2)
+        dataset = self.dataset
+        if number is None:
+            newest_first = range(dataset.repos[repo], 0, -1)
+            return self.page([dataset.deployment(repo, n, base_url) for n in newest_first], query, url)
+        number = int(number) - dataset.deployment_id(repo, 0)
+        if not 1 <= number <= dataset.repos[repo]:
+            return 404, {"message": "Not Found"}, {}
+        if match.group(3):
+            return self.page(dataset.statuses(repo, number, base_url), query, url)
+        return 200, dataset.deployment(repo, number, base_url), {}
+
+    def page(self, items: list, query: dict, url: str):
+        per_page = min(int(query.get("per_page", 30)), MAX_PER_PAGE)
+        page = int(query.get("page", 1))
+        last = max((len(items) + per_page - 1) // per_page, 1)
+        headers = {}
+        if page < last:
+            next_url, last_url = (f"{url}?{urlencode(query | {'page': n})}" for n in (page + 1, last))
+            headers["Link"] = f'<{next_url}>; rel="next", <{last_url}>; rel="last"'
+        return 200, items[(page - 1) * per_page : page * per_page], headers
+
+    def rate_headers(self) -> dict:
+        dataset = self.dataset
+        return {
+            "x-ratelimit-limit": str(dataset.rate_limit),
+            "x-ratelimit-remaining": str(max(dataset.rate_limit - dataset.rate_used, 0)),
+            "x-ratelimit-reset": str(int(time.time()) + dataset.rate_reset_in),
+        }

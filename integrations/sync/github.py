@@ -1,0 +1,179 @@
+"""GitHub → Flightdeck: deployments and their statuses become deployments (what runs where).
+
+Incremental by deployment id, like Jenkins by build number: a repository's cursor keeps the highest
+deployment id stored, the ids whose outcome was still open (queued, pending, in progress), and the
+ETag of the first page. A pass asks for the first page with `If-None-Match`: a 304 (nothing changed,
+and free against the rate limit) ends it. Otherwise it follows `Link: rel="next"` until it reaches
+the watermark, re-reads the open deployments, and moves the cursor with its last page.
+
+A deployment is stored when its environment is one of Flightdeck's (by name, or through the scope's
+`environments` map, e.g. {"production": "prod"}); its version is the ref (a tag or branch), or the
+commit when the ref is one; it belongs to the release of that version ("v4.2" also matches "4.2").
+"""
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from integrations.clients.github import GithubClient
+from integrations.http import SyncError
+from integrations.models import ApplicationMapping, Connection
+from integrations.parse.github import GithubDeployment
+from integrations.sync.base import RunContext, cursor_get, upsert_page
+from releases.models import Environment, Release
+from releases.services.facts import DeploymentFact, deployments_upsert
+
+OPEN = "in_progress"
+
+
+@dataclass(frozen=True)
+class RepoPass:
+    repo: str
+    application_id: int
+    stream: str
+    done: int  # every deployment up to this id is stored, except those in `open_ids`
+    open_ids: frozenset[int]
+    etag: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    deployment: GithubDeployment
+    status: str
+    deployed_at: datetime
+
+
+def github_sync(*, context: RunContext, client: GithubClient, mode: str = "incremental") -> None:
+    """Every mapped repository; deployments are never deleted, so a reconcile is a pass."""
+    connection = context.connection
+    for repo, application_id in _mappings(connection).items():
+        cursor = cursor_get(connection, f"deployments:{repo}")
+        repo_pass = RepoPass(
+            repo=repo,
+            application_id=application_id,
+            stream=f"deployments:{repo}",
+            done=int(cursor.watermark or 0),
+            open_ids=frozenset(json.loads(cursor.page_token or "[]")),
+            etag=cursor.etag,
+        )
+        _sync_repo(context, client, repo_pass)
+
+
+def github_connection_test(*, connection: Connection, client: GithubClient) -> str:
+    readable = []
+    for repo in _mappings(connection):
+        deployments, _ = next(client.deployments(repo))
+        readable.append(f"{repo} ({'deployments' if deployments else 'no deployments yet'})")
+    return f"Connected to {connection.base_url}; readable: {', '.join(readable)}."
+
+
+def _sync_repo(context: RunContext, client: GithubClient, repo_pass: RepoPass) -> None:
+    done, still_open = repo_pass.done, set()
+    for page in _pages(client, repo_pass):
+        outcomes = [_outcome(client, repo_pass.repo, deployment) for deployment in page.deployments]
+        done = max([done, *(o.deployment.id for o in outcomes)])
+        still_open |= {o.deployment.id for o in outcomes if o.status == OPEN}
+        cursor = {"watermark": str(done), "page_token": json.dumps(sorted(still_open)), "etag": page.etag}
+        _store(context, repo_pass, outcomes, cursor if page.last else {})
+
+
+@dataclass(frozen=True)
+class Page:
+    deployments: list[GithubDeployment]
+    last: bool
+    etag: str  # the first page's, carried by the last page into the cursor
+
+
+def _pages(client: GithubClient, repo_pass: RepoPass) -> Iterator[Page]:
+    """The deployments to store: newer than the watermark (newest first, by `Link`), then the open
+    ones older than the pages read. Nothing when the first page is unchanged (304)."""
+    recheck, first_etag = set(repo_pass.open_ids), None
+    for page, meta in client.deployments(repo_pass.repo, etag=repo_pass.etag):
+        if meta.not_modified:
+            return
+        first_etag = meta.etag if first_etag is None else first_etag
+        reached = not meta.next_url or any(d.id <= repo_pass.done for d in page)
+        wanted = [d for d in page if d.id > repo_pass.done or d.id in recheck]
+        recheck -= {d.id for d in wanted}
+        last = reached and not recheck
+        if wanted or last:
+            yield Page(wanted, last, first_etag if last else "")
+        if reached:
+            break
+    if recheck:
+        yield Page([client.deployment(repo_pass.repo, d) for d in sorted(recheck)], True, first_etag or "")
+
+
+def _outcome(client: GithubClient, repo: str, deployment: GithubDeployment) -> Outcome:
+    status = client.newest_status(repo, deployment.id)
+    if status is None:
+        return Outcome(deployment, OPEN, deployment.created_at)
+    return Outcome(deployment, status.status, status.created_at)
+
+
+def _store(context: RunContext, repo_pass: RepoPass, outcomes: list[Outcome], cursor: dict) -> None:
+    connection = context.connection
+    environments = _environments(connection, {o.deployment.environment for o in outcomes})
+    versions = {o.deployment.id: _version(o.deployment) for o in outcomes}
+    releases = _releases(repo_pass.application_id, set(versions.values()))
+    facts = [
+        DeploymentFact(
+            external_id=f"{repo_pass.repo}#{o.deployment.id}",
+            application_id=repo_pass.application_id,
+            environment_id=environments[o.deployment.environment],
+            version=versions[o.deployment.id],
+            release_id=releases.get(versions[o.deployment.id]),
+            deployed_at=o.deployed_at,
+            status=o.status,
+        )
+        for o in outcomes
+        if o.deployment.environment in environments
+    ]
+    upsert_page(
+        context=context,
+        stream=repo_pass.stream,
+        cursor=cursor,
+        fetched=len(outcomes),
+        store=lambda: deployments_upsert(source=connection.source_key, facts=facts),
+    )
+
+
+def _version(deployment: GithubDeployment) -> str:
+    ref = deployment.ref
+    return (ref if ref and ref != deployment.sha else deployment.sha[:12])[:64]
+
+
+def _releases(application_id: int, versions: set[str]) -> dict[str, int]:
+    """Release ids by deployed version: "v4.2" names release 4.2 when there is no release v4.2."""
+    candidates = versions | {v.removeprefix("v") for v in versions}
+    stored = dict(
+        Release.objects.filter(application_id=application_id, version__in=candidates).values_list(
+            "version", "pk"
+        )
+    )
+    found = {v: stored.get(v) or stored.get(v.removeprefix("v")) for v in versions}
+    return {version: pk for version, pk in found.items() if pk}
+
+
+def _environments(connection: Connection, names: set[str]) -> dict[str, int]:
+    """Flightdeck environment ids by GitHub environment name; unknown environments are left out."""
+    renames = (connection.scope or {}).get("environments") or {}
+    wanted = {name: renames.get(name, name) for name in names}
+    ids = dict(Environment.objects.filter(name__in=set(wanted.values())).values_list("name", "pk"))
+    return {name: ids[target] for name, target in wanted.items() if target in ids}
+
+
+def _mappings(connection: Connection) -> dict[str, int]:
+    scope = set((connection.scope or {}).get("repos") or ())
+    mappings = dict(
+        ApplicationMapping.objects.filter(connection=connection).values_list("external_key", "application_id")
+    )
+    if scope:
+        mappings = {repo: app for repo, app in mappings.items() if repo in scope}
+    if not mappings:
+        raise SyncError(
+            f"{connection} maps no GitHub repository to an application: add a mapping (owner/repo → "
+            "application) to the connection in the admin."
+        )
+    return mappings
