@@ -1,5 +1,5 @@
 """Bulk upserts of facts a sync brings: work items (with fix releases and "blocks" links), releases,
-builds and test runs.
+builds, test runs and deployments.
 
 The caller (a sync, one page at a time) holds the transaction. Rows are keyed by (source,
 external_id); a row that matches what is stored is not written at all, so an unchanged re-sync
@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from releases.models import Build, Release, TestRun, WorkItem, WorkItemLink
+from releases.models import Build, Deployment, Release, TestRun, WorkItem, WorkItemLink
 from releases.services.audit import audit_record, snapshot
 from releases.services.gates import gates_sync_for_release
 from releases.tasks import forecast_refresh_task
@@ -419,4 +419,47 @@ def testruns_upsert(*, source: str, facts: list[TestRunFact]) -> UpsertResult:
     result.unchanged = len(facts) - len(new) - len(changed)
     result.rows_written = len(new) + len(changed)
     result.release_ids = {run.release_id for run in (*new, *changed)}
+    return result
+
+
+# --- deployments ------------------------------------------------------------------------------------
+
+DEPLOYMENT_FIELDS = ("environment_id", "application_id", "version", "release_id", "deployed_at", "status")
+
+
+@dataclass(frozen=True)
+class DeploymentFact:
+    external_id: str
+    application_id: int
+    environment_id: int
+    version: str
+    release_id: int | None
+    deployed_at: datetime
+    status: str
+
+
+def deployments_upsert(*, source: str, facts: list[DeploymentFact]) -> UpsertResult:
+    """What ran where, keyed by (source, external id); unchanged deployments are not written."""
+    facts = list({fact.external_id: fact for fact in facts}.values())
+    result = UpsertResult()
+    stored = {
+        d.external_id: d
+        for d in Deployment.objects.filter(source=source, external_id__in=[f.external_id for f in facts])
+    }
+    new, changed = [], []
+    for fact in facts:
+        values = {name: getattr(fact, name) for name in DEPLOYMENT_FIELDS}
+        deployment = stored.get(fact.external_id)
+        if deployment is None:
+            new.append(Deployment(source=source, external_id=fact.external_id, **values))
+        elif any(getattr(deployment, k) != v for k, v in values.items()):
+            for name, value in values.items():
+                setattr(deployment, name, value)
+            changed.append(deployment)
+    Deployment.objects.bulk_create(new, batch_size=1000)
+    Deployment.objects.bulk_update(changed, list(DEPLOYMENT_FIELDS), batch_size=500)
+    result.created, result.updated = len(new), len(changed)
+    result.unchanged = len(facts) - len(new) - len(changed)
+    result.rows_written = len(new) + len(changed)
+    result.release_ids = {d.release_id for d in (*new, *changed)} - {None}
     return result
