@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from releases.models import GatePolicy, GateRequirement, Portfolio, Release
-from releases.policy_forms import GateRequirementForm, initial_of
+from releases.policy_forms import CRITERIA_KINDS, GateRequirementForm, initial_of
 from releases.services.evidence import percent
 from releases.services.gates import (
     Layered,
@@ -47,11 +47,7 @@ def criteria_words(requirement: GateRequirement) -> str:
         words.append(f"open work items ≤ {criteria['max_open_blockers']}")
     if "result" in criteria:
         words.append(f"build {criteria['result']}")
-    words += [
-        f"{key} {value}"
-        for key, value in criteria.items()
-        if key not in ("min_pass_rate", "max_failed", "max_open_blockers", "result")
-    ]
+    words += [f"{key} {value}" for key, value in criteria.items() if key not in CRITERIA_KINDS]
     return ", ".join(words)
 
 
