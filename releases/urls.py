@@ -1,6 +1,6 @@
 from django.urls import path
 
-from releases.views import dependencies, evidence, release_detail, release_list, train
+from releases.views import dependencies, evidence, freeze_override, release_detail, release_list, train
 
 app_name = "releases"
 
@@ -9,6 +9,7 @@ urlpatterns = [
     path("export.csv", release_list.release_export, name="export"),
     path("<int:pk>/", release_detail.release_detail, name="detail"),
     path("<int:pk>/edit/", release_detail.release_edit, name="edit"),
+    path("<int:pk>/freeze-override/", freeze_override.release_freeze_override_view, name="freeze-override"),
     path("<int:pk>/evidence.zip", evidence.evidence_package, name="evidence-package"),
     path("<int:pk>/dependencies/add/", dependencies.dependency_add_view, name="dependency-add"),
     path(

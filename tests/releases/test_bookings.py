@@ -718,3 +718,69 @@ def test_the_api_needs_the_role(client, user_in_role, env, app, notified):
     assert client.get("/api/bookings", headers=bearer(f.UserFactory())).status_code == 403
     assert not Booking.objects.exists()
     assert AuditEvent.objects.filter(action="api.denied").count() == 2
+
+
+# --- a release targeted inside a freeze -------------------------------------------------------------
+
+
+def _plan(release, target) -> dict:
+    return {
+        "plan-status": release.status,
+        "plan-target_date": target.isoformat(),
+        "plan-code_freeze_date": "",
+        "plan-actual_date": "",
+    }
+
+
+@pytest.fixture
+def frozen_release(app):
+    """A release of PAY and a recurring freeze of its parent portfolio: every Friday from 2030-01-11."""
+    parent = f.PortfolioFactory(name="Group")
+    app.portfolio.parent = parent
+    app.portfolio.save()
+    f.FreezeWindowFactory(
+        scope="portfolio",
+        portfolio=parent,
+        starts_at=datetime(2030, 1, 11, 0, tzinfo=UTC),
+        ends_at=datetime(2030, 1, 12, 0, tzinfo=UTC),
+        rrule="FREQ=WEEKLY;BYDAY=FR",
+        reason="Friday change freeze",
+    )
+    return f.ReleaseFactory(application=app, version="5.0", target_date=f.day(1))
+
+
+def test_a_release_target_inside_a_freeze_is_refused_until_an_admin_overrides(
+    frozen_release, manager_client, user_in_role, monkeypatch
+):
+    monkeypatch.setattr(tasks.forecast_refresh_task, "delay", lambda: None)
+    friday = f.day(11)  # 2030-01-18, a Friday
+    refused = manager_client.post(f"/releases/{frozen_release.pk}/edit/", _plan(frozen_release, friday))
+    assert refused.status_code == 422
+    assert "Friday change freeze" in refused.content.decode()
+    frozen_release.refresh_from_db()
+    assert frozen_release.target_date == f.day(1)
+    thursday = manager_client.post(f"/releases/{frozen_release.pk}/edit/", _plan(frozen_release, f.day(10)))
+    assert thursday.status_code == 302
+
+    admin = Client()
+    admin.force_login(user_in_role(roles.ADMIN))
+    url = f"/releases/{frozen_release.pk}/freeze-override/"
+    assert admin.post(url, {"reason": " "}).status_code == 422
+    assert manager_client.post(url, {"reason": "Hotfix"}).status_code == 403
+    assert admin.post(url, {"reason": "Regulatory deadline"}).status_code == 302
+    frozen_release.refresh_from_db()
+    assert frozen_release.freeze_override_reason == "Regulatory deadline"
+    assert AuditEvent.objects.filter(action="release.freeze_override").count() == 1
+    assert (
+        manager_client.post(f"/releases/{frozen_release.pk}/edit/", _plan(frozen_release, friday)).status_code
+        == 302
+    )
+    assert "Freeze override" in manager_client.get(f"/releases/{frozen_release.pk}/").content.decode()
+
+
+def test_the_freeze_override_needs_the_csrf_token(frozen_release, user_in_role):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user_in_role(roles.ADMIN))
+    assert client.post(f"/releases/{frozen_release.pk}/freeze-override/", {"reason": "x"}).status_code == 403
+    frozen_release.refresh_from_db()
+    assert frozen_release.freeze_override_by is None
