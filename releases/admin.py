@@ -1,6 +1,7 @@
 """Django admin. Every write through it is audited in the admin's own transaction; relations use
 autocomplete or raw ids so no form loads a whole table; big tables skip the full COUNT."""
 
+from django import forms
 from django.contrib import admin
 from django.db import transaction
 
@@ -26,6 +27,7 @@ from releases.models import (
     WorkItem,
 )
 from releases.services.audit import audit_record, snapshot
+from releases.services.evidence import criteria_problems
 from releases.services.gates import (
     REQUIREMENT_FIELDS,
     gate_policy_create,
@@ -134,8 +136,17 @@ class ReleaseDependencyAdmin(AuditedAdmin):
     raw_id_fields = ["downstream", "upstream"]
 
 
+class RequirementForm(forms.ModelForm):
+    def clean_criteria(self):
+        criteria = self.cleaned_data["criteria"]
+        if problems := criteria_problems(criteria):
+            raise forms.ValidationError(problems)
+        return criteria
+
+
 class RequirementInline(admin.TabularInline):
     model = GateRequirement
+    form = RequirementForm
     extra = 0
     autocomplete_fields = ["signer_group"]
 

@@ -76,6 +76,23 @@ class Evidence:
 NO_EVIDENCE = Evidence()
 
 
+def criteria_problems(criteria) -> list[str]:
+    """What is wrong with a requirement's criteria (other keys are kept for people to read)."""
+    if not isinstance(criteria, dict):
+        return ['Criteria are a JSON object, e.g. {"min_pass_rate": 0.95}.']
+    problems = []
+    rate = criteria.get("min_pass_rate", 0)
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+        problems.append("min_pass_rate is a fraction from 0 to 1, e.g. 0.95.")
+    for name in ("max_failed", "max_open_blockers"):
+        value = criteria.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            problems.append(f"{name} is a whole number, 0 or more.")
+    if criteria.get("result", DEFAULT_BUILD_RESULT) not in set(Build.Result.values) - {Build.Result.RUNNING}:
+        problems.append("result is a finished build's result: success, unstable, failure or aborted.")
+    return problems
+
+
 def percent(rate: float) -> str:
     return f"{rate:.1%}".replace(".0%", "%")
 

@@ -18,6 +18,7 @@ the gates that changed included), each batch in its own short transaction (a rer
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count
 
@@ -294,6 +295,9 @@ def gate_requirement_save(
         setattr(requirement, name, value)
     if before is not None and snapshot(requirement) == before:
         return requirement
+    problems = evidence.criteria_problems(requirement.criteria)
+    if problems:
+        raise ValidationError({"criteria": problems})
     requirement.full_clean()
     requirement.save()
     verb = "create" if before is None else "update"

@@ -852,3 +852,54 @@ def test_audit_record_many_continues_the_one_chain(manager):
         "bad_id": None,
         "problem": "",
     }
+
+
+@pytest.mark.parametrize(
+    "criteria",
+    [
+        {"min_pass_rate": 95},
+        {"min_pass_rate": "high"},
+        {"max_failed": -1},
+        {"max_open_blockers": 1.5},
+        {"result": "running"},
+        ["min_pass_rate"],
+    ],
+)
+def test_criteria_the_evidence_cannot_read_are_refused(world, manager, criteria):
+    pci = GateRequirement.objects.get(name="PCI review")
+    with pytest.raises(ValidationError) as refused:
+        gate_requirement_save(policy=world["own"], requirement=pci, by=manager, criteria=criteria)
+    assert "criteria" in refused.value.message_dict
+    pci.refresh_from_db()
+    assert pci.criteria == {} and not AuditEvent.objects.exists()
+
+
+def test_the_admin_shows_bad_criteria_as_a_form_error(world, superuser_client):
+    pci = world["own"].requirements.get(name="PCI review")
+    qa = world["own"].requirements.get(name="QA sign-off")
+    rows = [
+        _inline_row(
+            pci,
+            kind="compliance",
+            name="PCI review",
+            signer_group=str(pci.signer_group_id),
+            approvals_required="2",
+            due_days_before_target="7",
+            criteria='{"max_failed": -3}',
+        ),
+        _inline_row(
+            qa,
+            kind="qa",
+            name="QA sign-off",
+            signer_group="",
+            approvals_required="0",
+            criteria='{"min_pass_rate": 0.99}',
+            due_days_before_target="4",
+        ),
+    ]
+    data = {"name": world["own"].name} | _inline(rows, initial=2)
+    response = superuser_client.post(f"/admin/releases/gatepolicy/{world['own'].pk}/change/", data)
+    assert response.status_code == 200
+    assert "max_failed is a whole number, 0 or more." in response.content.decode()
+    pci.refresh_from_db()
+    assert pci.criteria == {}
