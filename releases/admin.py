@@ -2,7 +2,8 @@
 autocomplete or raw ids so no form loads a whole table; big tables skip the full COUNT."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from releases import tasks
@@ -26,6 +27,7 @@ from releases.models import (
     TestRun,
     WorkItem,
 )
+from releases.services import bookings
 from releases.services.audit import audit_record, snapshot
 from releases.services.evidence import criteria_problems
 from releases.services.gates import (
@@ -240,14 +242,36 @@ class EnvironmentAdmin(AuditedAdmin):
 
 
 @admin.register(Booking)
-class BookingAdmin(AuditedAdmin):
+class BookingAdmin(ReadOnlyAdmin):
+    """Bookings change only through releases.services.bookings (its lock and capacity check): here
+    they are read, and approved or cancelled by the actions, which call the services."""
+
     list_display = ["environment", "starts_at", "ends_at", "status", "requester", "release", "application"]
     list_filter = ["status", "environment__kind"]
     list_select_related = ["environment", "requester", "release__application", "application"]
     search_fields = ["environment__name", "purpose"]
-    autocomplete_fields = ["environment", "application", "requester"]
-    raw_id_fields = ["release", "part_of", "decided_by", "freeze_override_by"]
     date_hierarchy = "starts_at"
+    actions = ["approve", "cancel"]
+
+    def has_decide_permission(self, request) -> bool:
+        return request.user.has_perm(bookings.DECIDE_PERMISSION)
+
+    @admin.action(description="Approve the selected requests", permissions=["decide"])
+    def approve(self, request, queryset):
+        self._each(request, queryset.filter(part_of__isnull=True), bookings.booking_approve, "approved")
+
+    @admin.action(description="Cancel the selected bookings", permissions=["decide"])
+    def cancel(self, request, queryset):
+        self._each(request, queryset.filter(part_of__isnull=True), bookings.booking_cancel, "cancelled")
+
+    def _each(self, request, queryset, service, done: str) -> None:
+        for booking in queryset.select_related("environment"):
+            try:
+                service(booking=booking, by=request.user)
+                self.message_user(request, f"Booking #{booking.pk} {done}.", messages.SUCCESS)
+            except (bookings.BookingConflict, ValidationError, PermissionError) as refusal:
+                text = " ".join(refusal.messages) if isinstance(refusal, ValidationError) else str(refusal)
+                self.message_user(request, f"Booking #{booking.pk}: {text}", messages.ERROR)
 
 
 @admin.register(FreezeWindow)

@@ -784,3 +784,24 @@ def test_the_freeze_override_needs_the_csrf_token(frozen_release, user_in_role):
     assert client.post(f"/releases/{frozen_release.pk}/freeze-override/", {"reason": "x"}).status_code == 403
     frozen_release.refresh_from_db()
     assert frozen_release.freeze_override_by is None
+
+
+# --- the admin ---------------------------------------------------------------------------------------
+
+
+def test_the_admin_approves_and_cancels_through_the_service(superuser_client, manager, env, notified):
+    first, second = request_slot(env, manager, at(0), at(4)), request_slot(env, manager, at(2), at(6))
+    url = "/admin/releases/booking/"
+    response = superuser_client.post(
+        url, {"action": "approve", "_selected_action": [first.pk, second.pk]}, follow=True
+    )
+    html = response.content.decode()
+    assert f"Booking #{first.pk} approved." in html
+    assert f"Booking #{second.pk}: SIT-1 is taken" in html
+    assert list(Booking.objects.order_by("pk").values_list("status", flat=True)) == ["approved", "requested"]
+    superuser_client.post(url, {"action": "cancel", "_selected_action": [first.pk]})
+    first.refresh_from_db()
+    assert first.status == "cancelled"
+    assert superuser_client.get(f"{url}{first.pk}/change/").status_code == 200  # to read
+    assert superuser_client.post(f"{url}{first.pk}/change/", {"status": "approved"}).status_code == 403
+    assert superuser_client.get(f"{url}add/").status_code == 403
