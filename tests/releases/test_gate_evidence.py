@@ -433,4 +433,6 @@ def test_the_seeded_gates_are_what_the_gate_engine_computes():
     open_ids = list(Release.objects.open().values_list("pk", flat=True))
     assert Gate.objects.filter(release_id__in=open_ids, evidence_ok__isnull=False).exists()
     assert gate_evidence_refresh(release_ids=open_ids) == 0
-    assert gates_propagate(portfolio_ids=None).as_dict() == {"created": 0, "updated": 0, "deleted": 0}
+    result = gates_propagate(portfolio_ids=None)
+    assert (len(result.updated), result.deleted) == (0, 0)  # every seeded gate is as its policy says
+    assert {gate.release.status for gate in result.created} == {"planned"}  # they had none yet
