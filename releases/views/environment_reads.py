@@ -4,7 +4,7 @@ Bookings and deployments are read as plain rows in one query each and arranged i
 windows (few, some recurring) are expanded in Python too.
 """
 
-from collections import defaultdict
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from html import escape
@@ -169,7 +169,7 @@ def attention(now: datetime, environments: list[Environment]) -> Attention:
 @dataclass
 class Board:
     days: list[date]
-    rows: list[tuple[Environment, list[str]]]  # each cell's HTML, built here (1,680 cells at 60 x 28)
+    rows: list[tuple[Environment, str]]  # each row's cells as HTML, built here (1,680 cells at 60 x 28)
 
 
 def day_bounds(first: date, days: int, zone: ZoneInfo) -> list[datetime]:
@@ -179,43 +179,48 @@ def day_bounds(first: date, days: int, zone: ZoneInfo) -> list[datetime]:
 
 def board(*, first: date, days: int, zone: ZoneInfo) -> Board:
     """Environments x days: each cell names the bookings that hold part of that day, and is marked
-    when a freeze does. Three queries."""
+    when a freeze does. Three queries; each booking and freeze is placed on the days it spans."""
     environments = list(Environment.objects.order_by("name"))
     bounds = day_bounds(first, days, zone)
-    since, until = bounds[0], bounds[-1]
-    by_env = defaultdict(list)
-    for row in booking_rows(statuses=["requested", "approved"], since=since, until=until):
-        by_env[row["environment_id"]].append(row)
-    freezes = _freeze_rows(since, until)
+    chips = {env.pk: [[] for _ in range(days)] for env in environments}
     url = reverse("environments:detail", args=[0]).replace("/0/", "/{}/")
-    rows = []
-    for env in environments:
-        frozen = [(s, e, w.reason) for w, s, e in freezes if _applies(w, env.pk)]
-        cells = [
-            _cell(by_env[env.pk], frozen, bounds[i], bounds[i + 1], zone, url.format(env.pk))
-            for i in range(days)
-        ]
-        rows.append((env, cells))
+    for row in booking_rows(statuses=["requested", "approved"], since=bounds[0], until=bounds[-1]):
+        chip = _chip(row, zone, url.format(row["environment_id"]))
+        for day in _days_spanned(bounds, row["starts_at"], row["ends_at"]):
+            chips[row["environment_id"]][day].append(chip)
+    frozen = {env.pk: [""] * days for env in environments}
+    for window, starts_at, ends_at in _freeze_rows(bounds[0], bounds[-1]):
+        if window.scope == FreezeWindow.Scope.PORTFOLIO:
+            continue  # it holds only some bookings: the request form names it
+        mark = f'<span class="freeze-mark" title="Freeze: {escape(window.reason)}">Freeze</span>'
+        for env_id in frozen if window.scope == FreezeWindow.Scope.GLOBAL else [window.environment_id]:
+            for day in _days_spanned(bounds, starts_at, ends_at):
+                frozen[env_id][day] = mark
+    rows = [(env, _cells(frozen[env.pk], chips[env.pk])) for env in environments]
     return Board([first + timedelta(days=i) for i in range(days)], rows)
 
 
-def _cell(bookings, frozen, start: datetime, end: datetime, zone, url: str) -> str:
+def _cells(marks: list[str], chips: list[list[str]]) -> str:
+    html = "".join(f"<td>{mark}{''.join(day)}</td>" for mark, day in zip(marks, chips, strict=True))
+    return mark_safe(html)  # noqa: S308 (escaped in _chip and board)
+
+
+def _days_spanned(bounds: list[datetime], starts_at: datetime, ends_at: datetime) -> range:
+    """The indexes of the days [bounds[i], bounds[i + 1]) that share an instant with [starts_at, ends_at)."""
+    return range(
+        max(0, bisect_right(bounds, starts_at) - 1), min(len(bounds) - 1, bisect_left(bounds, ends_at))
+    )
+
+
+def _chip(row: dict, zone: ZoneInfo, url: str) -> str:
     """Plain string building, escaped: a template per cell would take most of the page's time."""
-    parts = []
-    for s, e, reason in frozen:
-        if s < end and e > start:
-            parts.append(f'<span class="freeze-mark" title="Freeze: {escape(reason)}">Freeze</span>')
-            break
-    for b in bookings:
-        if b["starts_at"] < end and b["ends_at"] > start:
-            starts_at, ends_at = b["starts_at"].astimezone(zone), b["ends_at"].astimezone(zone)
-            when = f"{starts_at:%a %d %b %H:%M} to {ends_at:%a %d %b %H:%M}"
-            title = escape(f"#{b['id']} {booking_label(b)}, {when}: {b['purpose']} ({b['status']})")
-            parts.append(
-                f'<a class="chip chip-{b["status"]}" href="{url}#booking-{b["id"]}" title="{title}">'
-                f"{escape(booking_label(b))}</a>"
-            )
-    return mark_safe("".join(parts))  # noqa: S308 (every value above is escaped)
+    starts_at, ends_at = row["starts_at"].astimezone(zone), row["ends_at"].astimezone(zone)
+    when = f"{starts_at:%a %d %b %H:%M} to {ends_at:%a %d %b %H:%M}"
+    title = escape(f"#{row['id']} {booking_label(row)}, {when}: {row['purpose']} ({row['status']})")
+    return (
+        f'<a class="chip chip-{row["status"]}" href="{url}#booking-{row["id"]}" title="{title}">'
+        f"{escape(booking_label(row))}</a>"
+    )
 
 
 # --- what runs where ----------------------------------------------------------------------------

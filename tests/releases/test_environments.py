@@ -48,6 +48,7 @@ def _data(n: int) -> None:
         f.DeploymentFactory(environment=env, application=app, deployed_at=hours(-1))
         f.FreezeWindowFactory(for_environment=True, environment=env, starts_at=hours(48), ends_at=hours(60))
     f.FreezeWindowFactory(starts_at=hours(100), ends_at=hours(101), rrule="FREQ=WEEKLY;COUNT=20")
+    f.FreezeWindowFactory(for_portfolio=True, starts_at=hours(24), ends_at=hours(30))  # not on the board
 
 
 def _queries(client, url: str) -> int:
@@ -151,7 +152,10 @@ def test_the_board_shows_bookings_and_freezes_by_day_in_the_users_time_zone(clie
     with_booking = [i for i, cell in enumerate(cells) if f"#booking-{booking.pk}" in cell]
     start_local = booking.starts_at.astimezone(ZoneInfo("Pacific/Auckland"))
     today_local = timezone.now().astimezone(start_local.tzinfo).date()
-    assert with_booking[0] == (start_local.date() - today_local).days
+    assert with_booking == [(start_local.date() - today_local).days]
+    long = approved(env, hours(24 * 5), hours(24 * 7 + 1))  # three days (four in some time zones)
+    cells = client.get("/environments/board/").content.decode().split(">SIT-9</a>", 1)[1].split("</tr>", 1)[0]
+    assert 3 <= cells.count(f"#booking-{long.pk}") <= 4
     assert "Load &lt;test&gt;" in row and "<test>" not in row
     assert 'title="Freeze: Patch &amp; reboot"' in row
 
