@@ -101,9 +101,11 @@ def work_items_upsert(*, source: str, facts: list[WorkItemFact]) -> UpsertResult
         if fact.external_id not in stored:
             new.append((source, fact.external_id, *values))
         elif stored[fact.external_id][1:] != (source, fact.external_id, *values):
-            changed.append((source, fact.external_id, *values, stored[fact.external_id][0]))
-    _execute_many(INSERT_SQL, new, datetimes=DATETIME_POSITIONS)
-    _execute_many(UPDATE_SQL, changed, datetimes=DATETIME_POSITIONS)
+            changed.append(((source, fact.external_id, *values), stored[fact.external_id][0]))
+    _insert_rows(WORK_ITEM_TABLE, _adapted(new))
+    _update_rows(
+        [[*row, pk] for row, (_, pk) in zip(_adapted([row for row, _ in changed]), changed, strict=True)]
+    )
     pk_of = {external_id: row[0] for external_id, row in stored.items()}
     if new:
         pk_of |= dict(
@@ -114,38 +116,56 @@ def work_items_upsert(*, source: str, facts: list[WorkItemFact]) -> UpsertResult
     result.created, result.updated = len(new), len(changed)
     result.unchanged = len(facts) - len(new) - len(changed)
     result.rows_written = len(new) + len(changed)
-    written = {pk_of[row[1]] for row in (*new, *changed)}
+    written = {pk_of[row[1]] for row in new} | {pk for _, pk in changed}
     _sync_fix_releases(facts, pk_of, releases, written, result)
     _sync_links(source, facts, pk_of, result)
     return result
 
 
 # Raw statements: the ORM's per-field compilation costs more than the database does at sync volumes.
-_COLUMNS = ("source", "external_id", *WORK_ITEM_FIELDS)
-# The column names are this module's constants, never input.
-INSERT_SQL = (
-    f"INSERT INTO releases_workitem ({', '.join(_COLUMNS)}, descoped) "  # noqa: S608
-    f"VALUES ({', '.join(['%s'] * len(_COLUMNS))}, %s)"
-)
+# New rows go in as one INSERT per page (PostgreSQL: one array per column through unnest(), so the
+# statement stays small; SQLite: multi-row VALUES); changed rows, few after the first sync, as one
+# UPDATE each. Table and column names are this module's constants, never input.
+_COLUMNS = ("source", "external_id", *WORK_ITEM_FIELDS, "descoped")
+_PG_TYPES = ("varchar", "varchar", "bigint", *["varchar"] * 6, *["timestamptz"] * 3, "boolean")
 UPDATE_SQL = f"UPDATE releases_workitem SET {', '.join(f'{c} = %s' for c in _COLUMNS)} WHERE id = %s"  # noqa: S608
 DATETIME_POSITIONS = tuple(i for i, name in enumerate(_COLUMNS) if name.endswith("_at"))
-FIX_INSERT_SQL = "INSERT INTO releases_workitem_fix_releases (workitem_id, release_id) VALUES (%s, %s)"
-LINK_INSERT_SQL = (
-    "INSERT INTO releases_workitemlink (blocker_id, blocked_id) VALUES (%s, %s) "
-    "ON CONFLICT (blocker_id, blocked_id) DO NOTHING"
-)
+WORK_ITEM_TABLE = ("releases_workitem", _COLUMNS, _PG_TYPES)
+FIX_TABLE = ("releases_workitem_fix_releases", ("workitem_id", "release_id"), ("bigint", "bigint"))
+LINK_TABLE = ("releases_workitemlink", ("blocker_id", "blocked_id"), ("bigint", "bigint"))
+ON_LINK_CONFLICT = " ON CONFLICT (blocker_id, blocked_id) DO NOTHING"
+ROWS_PER_STATEMENT = 500
 
 
-def _execute_many(sql: str, rows: list, *, datetimes: tuple[int, ...] = ()) -> None:
+def _adapted(rows: list[tuple]) -> list[list]:
+    """Rows with `descoped` appended and datetimes as the database driver takes them."""
+    if connection.vendor == "postgresql":
+        return [[*row, False] for row in rows]
+    adapt = connection.ops.adapt_datetimefield_value
+    return [[adapt(v) if i in DATETIME_POSITIONS else v for i, v in enumerate((*row, False))] for row in rows]
+
+
+def _insert_rows(table: tuple, rows: list, *, suffix: str = "") -> None:
     if not rows:
         return
-    if datetimes:
-        adapt = connection.ops.adapt_datetimefield_value
-        rows = [[adapt(v) if i in datetimes else v for i, v in enumerate(row)] for row in rows]
-    if sql is INSERT_SQL:
-        rows = [[*row, False] for row in rows]  # descoped
+    name, columns, types = table
+    prefix = f"INSERT INTO {name} ({', '.join(columns)}) "
     with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[start : start + ROWS_PER_STATEMENT]
+            if connection.vendor == "postgresql":
+                arrays = ", ".join(f"%s::{kind}[]" for kind in types)
+                columns_of_chunk = [list(column) for column in zip(*chunk, strict=True)]
+                cursor.execute(f"{prefix}SELECT * FROM unnest({arrays}){suffix}", columns_of_chunk)  # noqa: S608
+            else:
+                values = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(chunk))
+                cursor.execute(f"{prefix}VALUES {values}{suffix}", [value for row in chunk for value in row])
+
+
+def _update_rows(rows: list[list]) -> None:
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.executemany(UPDATE_SQL, rows)
 
 
 def _stored_items(source: str, facts: list[WorkItemFact]) -> dict[str, tuple]:
@@ -192,7 +212,7 @@ def _sync_fix_releases(facts, pk_of: dict[str, int], releases: dict[str, int], w
     gone = [pk for pair, pk in stored.items() if pair not in wanted]
     added = sorted(wanted - stored.keys())
     FixThrough.objects.filter(pk__in=gone).delete()
-    _execute_many(FIX_INSERT_SQL, added)
+    _insert_rows(FIX_TABLE, added)
     result.rows_written += len(gone) + len(added)
     result.release_ids |= {r for _, r in stored.keys() ^ wanted}
     result.release_ids |= {r for w, r in stored.keys() | wanted if w in written}
@@ -221,7 +241,7 @@ def _sync_links(source: str, facts, pk_of: dict[str, int], result: UpsertResult)
     gone = [pk for pair, pk in stored.items() if pair not in wanted]
     added = sorted(wanted - stored.keys())
     WorkItemLink.objects.filter(pk__in=gone).delete()
-    _execute_many(LINK_INSERT_SQL, added)  # the other issue's page may add the same link concurrently
+    _insert_rows(LINK_TABLE, added, suffix=ON_LINK_CONFLICT)  # the other issue's page may add it too
     result.rows_written += len(gone) + len(added)
 
 
