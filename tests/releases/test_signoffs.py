@@ -464,4 +464,6 @@ def test_the_release_timeline_shows_the_decisions_and_refreshes_after_one(gate, 
         "Signed",
         "Sign-off refused",
     ]
-    assert re.search(r'<div hidden [^>]*hx-trigger="gatesChanged from:body" hx-target="#audit-timeline"', html)
+    assert re.search(
+        r'<div hidden [^>]*hx-trigger="gatesChanged from:body" hx-target="#audit-timeline"', html
+    )
