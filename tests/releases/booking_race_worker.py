@@ -7,6 +7,8 @@ from several threads, and the HTTP race needs a server with several worker proce
     python -m tests.releases.booking_race_worker approve --rounds 3 --contenders 50
     python -m tests.releases.booking_race_worker verify
 
+http_round() runs the HTTP race from the caller's process against a server on such an instance.
+
 The instance comes from the environment (FLIGHTDECK_VAR_DIR or DATABASE_URL), migrated beforehand.
 Each command prints one JSON object. A round is one slot that every contender wants at once: through
 the service (booking_request by environment admins, who book at once), or by approving (every
@@ -143,6 +145,29 @@ def approve_race(rounds: int, contenders: int, first_round: int = 1000) -> dict:
         ]
         outcomes.append(Counter(_race([approver(u, b) for u, b in zip(users, requests, strict=True)])))
     return _summary(outcomes)
+
+
+def http_round(base: str, tokens: list[str], round_no: int) -> list:
+    """Every token POSTs the same slot to /api/bookings at once; returns the httpx responses."""
+    import httpx
+
+    start, end = slot(round_no)
+    body = {
+        "environment": ENVIRONMENT,
+        "application": "RACE",
+        "starts_at": start.isoformat(),
+        "ends_at": end.isoformat(),
+        "purpose": "HTTP race",
+    }
+    barrier = threading.Barrier(len(tokens))
+
+    def post(token: str):
+        with httpx.Client(base_url=base, timeout=60) as client:
+            barrier.wait()
+            return client.post("/api/bookings", json=body, headers={"Authorization": f"Bearer {token}"})
+
+    with ThreadPoolExecutor(max_workers=len(tokens)) as pool:
+        return list(pool.map(post, tokens))
 
 
 def _summary(outcomes: list[Counter]) -> dict:

@@ -13,10 +13,8 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,7 +22,7 @@ import httpx
 import pytest
 
 from tests.conftest import CONFIG_VARIABLES
-from tests.releases.booking_race_worker import slot
+from tests.releases.booking_race_worker import http_round
 
 REPO = Path(__file__).resolve().parents[2]
 CONTENDERS = 50
@@ -138,30 +136,10 @@ def _wait_until_up(base: str, process) -> None:
     pytest.fail("gunicorn did not answer")
 
 
-def _http_round(base: str, tokens: list[str], round_no: int) -> list[httpx.Response]:
-    start, end = slot(round_no)
-    body = {
-        "environment": "RACE-1",
-        "application": "RACE",
-        "starts_at": start.isoformat(),
-        "ends_at": end.isoformat(),
-        "purpose": "HTTP race",
-    }
-    barrier = threading.Barrier(len(tokens))
-
-    def post(token: str) -> httpx.Response:
-        with httpx.Client(base_url=base, timeout=60) as client:
-            barrier.wait()
-            return client.post("/api/bookings", json=body, headers={"Authorization": f"Bearer {token}"})
-
-    with ThreadPoolExecutor(max_workers=len(tokens)) as pool:
-        return list(pool.map(post, tokens))
-
-
 def test_fifty_simultaneous_api_requests_get_one_201_and_409s_naming_the_winner(instance, server):
     tokens = json.loads(instance["RACE_TOKENS"])
     for round_no in range(2000, 2000 + ROUNDS):
-        responses = _http_round(server, tokens, round_no)
+        responses = http_round(server, tokens, round_no)
         statuses = Counter(r.status_code for r in responses)
         assert statuses == {201: 1, 409: CONTENDERS - 1}, [
             r.text[:200] for r in responses if r.status_code >= 500

@@ -1,0 +1,368 @@
+"""Booking timings, the booking board's queries and the booking race, as one JSON object.
+
+    .venv/bin/python bench/bookings.py [--var-dir /tmp/fd-bookings] [--requests 50] [--rounds 20]
+    .venv/bin/python bench/bookings.py --database-url postgres://postgres@127.0.0.1:5432/flightdeck_bookings
+
+The instance is built once: migrate, then `seed_demo --scale enterprise` (nothing when it already holds
+a demo seed). --var-dir keeps it for the next run (SQLite); without it a temporary folder is used. With
+--database-url the PostgreSQL database is dropped and created first, unless --reuse is given.
+
+Measured with Django's test Client in this process (the whole middleware stack, no network):
+- a booking request: the request form POSTed by the release-manager demo user `rm` (one new slot each
+  time, on the environment with the most bookings), and the service call alone; the bookings made here
+  are cancelled afterwards;
+- the live conflict check the form asks for as the user types;
+- the booking board, all environments x 28 days, as the project-office user `po`: p95 and its own
+  queries (without the session, user and role-badge queries every signed-in request makes).
+The race runs on a fresh instance of its own (tests/releases/booking_race_worker.py): --contenders
+environment admins want one slot at once, --rounds times, through the service, and then as simultaneous
+POST /api/bookings against gunicorn (3 processes x 20 threads); the outcomes are counted per round.
+"""
+
+import argparse
+import json
+import math
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from contextlib import contextmanager, nullcontext
+from datetime import timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SCALE = "enterprise"
+TARGETS = {
+    "booking_request": {"p95_ms": 50},
+    "booking_check": {"p95_ms": 100},
+    "booking_board": {"p95_ms": 100, "queries": 5},
+}
+AUTH_QUERY_MARKS = ('FROM "django_session"', 'FROM "portal_user" WHERE', '"auth_group"')
+CONFIG_VARIABLES = ("FLIGHTDECK_ENV", "SECRET_KEY", "DATABASE_URL", "FIELD_ENCRYPTION_KEY", "DEBUG")
+
+
+def main() -> None:
+    options = parse_args()
+    sys.path.insert(0, str(REPO))
+    with (
+        nullcontext(options.var_dir)
+        if options.var_dir
+        else tempfile.TemporaryDirectory(prefix="flightdeck-bench-bookings-") as var_dir
+    ):
+        os.environ.update(FLIGHTDECK_VAR_DIR=str(var_dir), DATABASE_URL=options.database_url)
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+        if options.database_url and not options.reuse:
+            from seed import recreate_database  # bench/seed.py, next to this file
+
+            recreate_database(options.database_url)
+        import django
+
+        django.setup()
+        result = run(options)
+    print(json.dumps(result, indent=2))
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--var-dir", default="", help="instance folder kept between runs (default: temporary)"
+    )
+    parser.add_argument(
+        "--database-url", default="", help="postgres://... (dropped and created); default SQLite"
+    )
+    parser.add_argument("--reuse", action="store_true", help="keep a PostgreSQL database already seeded")
+    parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--contenders", type=int, default=50)
+    parser.add_argument("--skip-race", action="store_true")
+    return parser.parse_args()
+
+
+def run(options: argparse.Namespace) -> dict:
+    from django.core.management import call_command
+    from django.db import connection
+
+    from releases.models import Booking, Environment
+
+    call_command("migrate", "--noinput", verbosity=0)
+    call_command("seed_demo", "--scale", SCALE, stdout=sys.stderr)
+    pages = {
+        "booking_request": measure_requests(n=options.requests, warmup=options.warmup),
+        "booking_request_service": measure_service(n=options.requests),
+        "booking_check": measure_check(n=options.requests, warmup=options.warmup),
+        "booking_board": measure_board(n=options.requests, warmup=options.warmup),
+    }
+    pages = {name: _judge(page, TARGETS.get(name)) for name, page in pages.items()}
+    result = {
+        "database": connection.vendor,
+        "scale": SCALE,
+        "environments": Environment.objects.count(),
+        "bookings": Booking.objects.count(),
+        "requests": options.requests,
+        "pages": pages,
+        "query_counts": "queries_page: without the session, user and role-badge queries of a request",
+    }
+    if not options.skip_race:
+        result["race"] = measure_race(options)
+    verdicts = [p["meets_target"] for p in pages.values() if "meets_target" in p]
+    if "race" in result:
+        verdicts += [result["race"][kind]["exactly_one_per_round"] for kind in ("service", "http")]
+    result["meets_all_targets"] = all(verdicts)
+    return result
+
+
+# --- the requests ---------------------------------------------------------------------------------
+
+
+def _busiest_environment():
+    from django.db.models import Count
+
+    from releases.models import Environment
+
+    return (
+        Environment.objects.filter(bookable=True).annotate(n=Count("bookings")).order_by("-n", "pk").first()
+    )
+
+
+def _free_slots(environment, n: int):
+    """n slots of two hours each, after every booking of the environment and outside every freeze."""
+    from django.db.models import Max
+
+    from releases.services.bookings import next_free_slot
+
+    last = environment.bookings.aggregate(end=Max("ends_at"))["end"]
+    start = last.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    slots = []
+    while len(slots) < n:
+        free = next_free_slot(environment=environment, starts_at=start, ends_at=start + timedelta(hours=2))
+        slots.append(free)
+        start = free[1]
+    return slots
+
+
+def _client(username: str):
+    from django.test import Client
+
+    from portal.models import User
+
+    user = User.objects.get(username=username)
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    return client, user.time_zone
+
+
+def _form(environment, application, slot, zone: str) -> dict:
+    """The form as the user fills it in: local times in their time zone."""
+    from zoneinfo import ZoneInfo
+
+    start, end = (moment.astimezone(ZoneInfo(zone)) for moment in slot)
+    return {
+        "environment": environment.pk,
+        "application": application.pk,
+        "starts_at": f"{start:%Y-%m-%dT%H:%M}",
+        "ends_at": f"{end:%Y-%m-%dT%H:%M}",
+        "purpose": "bench",
+    }
+
+
+def measure_requests(*, n: int, warmup: int) -> dict:
+    from releases.models import Application
+
+    environment, application = _busiest_environment(), Application.objects.order_by("pk").first()
+    client, zone = _client("rm")
+    times, statuses = [], Counter()
+    for i, slot in enumerate(_free_slots(environment, n + warmup)):
+        started = time.perf_counter()
+        response = client.post("/environments/bookings/new/", _form(environment, application, slot, zone))
+        if i >= warmup:
+            times.append((time.perf_counter() - started) * 1000)
+            statuses[response.status_code] += 1
+    _cancel_bench_bookings()
+    return {"environment": environment.name, "statuses": dict(statuses), **_percentiles(times)}
+
+
+def measure_service(*, n: int) -> dict:
+    from portal.models import User
+    from releases.models import Application
+    from releases.services.bookings import booking_request
+
+    environment, application = _busiest_environment(), Application.objects.order_by("pk").first()
+    by = User.objects.get(username="rm")
+    times = []
+    for slot in _free_slots(environment, n):
+        started = time.perf_counter()
+        booking_request(
+            environment=environment,
+            by=by,
+            application=application,
+            starts_at=slot[0],
+            ends_at=slot[1],
+            purpose="bench",
+        )
+        times.append((time.perf_counter() - started) * 1000)
+    _cancel_bench_bookings()
+    return _percentiles(times)
+
+
+def _cancel_bench_bookings() -> None:
+    from releases.models import Booking
+
+    Booking.objects.filter(purpose="bench").update(status="cancelled")
+
+
+def measure_check(*, n: int, warmup: int) -> dict:
+    """The live check of a slot that collides with the environment's busiest day."""
+    from releases.models import Application, Booking
+
+    environment, application = _busiest_environment(), Application.objects.order_by("pk").first()
+    taken = Booking.objects.approved().filter(environment=environment).order_by("-starts_at").first()
+    slot = (taken.starts_at, taken.starts_at + timedelta(hours=4))
+    client, zone = _client("rm")
+    form = _form(environment, application, slot, zone)
+    return measure_page(client, "/environments/bookings/check/", form, n=n, warmup=warmup)
+
+
+def measure_board(*, n: int, warmup: int) -> dict:
+    from releases.models import Environment
+
+    page = measure_page(_client("po")[0], "/environments/board/", {}, n=n, warmup=warmup)
+    return {"environments": Environment.objects.count(), "days": 28, **page}
+
+
+def measure_page(client, url: str, data: dict, *, n: int, warmup: int) -> dict:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(warmup):
+        client.get(url, data)
+    times = []
+    for _ in range(n):
+        started = time.perf_counter()
+        client.get(url, data)
+        times.append((time.perf_counter() - started) * 1000)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url, data)
+    own = [q for q in queries.captured_queries if not any(mark in q["sql"] for mark in AUTH_QUERY_MARKS)]
+    return {
+        "url": url,
+        "status": response.status_code,
+        "bytes": len(response.content),
+        **_percentiles(times),
+        "queries_total": len(queries),
+        "queries_page": len(own),
+    }
+
+
+def _judge(page: dict, target: dict | None) -> dict:
+    if not target:
+        return page
+    meets = page.get("status", 200) == 200 and page["p95_ms"] <= target.get("p95_ms", math.inf)
+    meets &= page.get("queries_page", 0) <= target.get("queries", math.inf)
+    if "statuses" in page:
+        meets &= set(page["statuses"]) == {302}
+    return page | {"target": target, "meets_target": meets}
+
+
+def _percentiles(times: list[float]) -> dict:
+    ordered = sorted(times)
+    p95 = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+    return {"p50_ms": round(statistics.median(ordered), 1), "p95_ms": round(p95, 1)}
+
+
+# --- the race ----------------------------------------------------------------------------------------
+
+
+def measure_race(options: argparse.Namespace) -> dict:
+    """A fresh instance (SQLite in a temporary folder, or a scratch PostgreSQL database) for the race."""
+    from tests.releases.booking_race_worker import http_round
+
+    with tempfile.TemporaryDirectory(prefix="flightdeck-bench-race-") as var_dir:
+        env = {name: value for name, value in os.environ.items() if name not in CONFIG_VARIABLES}
+        env |= {"FLIGHTDECK_VAR_DIR": var_dir, "DJANGO_SETTINGS_MODULE": "portal.settings"}
+        if options.database_url:
+            from seed import recreate_database
+
+            env["DATABASE_URL"] = options.database_url.rsplit("/", 1)[0] + "/flightdeck_bench_race"
+            recreate_database(env["DATABASE_URL"])
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
+        contenders, rounds = str(options.contenders), str(options.rounds)
+        tokens = _worker(env, "prepare", "--contenders", contenders)["tokens"]
+        started = time.perf_counter()
+        service = _worker(env, "service", "--rounds", rounds, "--contenders", contenders)
+        service["seconds"] = round(time.perf_counter() - started, 1)
+        with _gunicorn(env) as base:
+            started = time.perf_counter()
+            per_round = [
+                Counter(r.status_code for r in http_round(base, tokens, 3000 + n))
+                for n in range(options.rounds)
+            ]
+            seconds = round(time.perf_counter() - started, 1)
+        http = {
+            "rounds": options.rounds,
+            "per_round_statuses": [dict(c) for c in per_round],
+            "totals": dict(sum(per_round, Counter())),
+            "exactly_one_per_round": all(c == {201: 1, 409: options.contenders - 1} for c in per_round),
+            "seconds": seconds,
+        }
+        return {
+            "database": "postgresql" if options.database_url else "sqlite",
+            "contenders": options.contenders,
+            "service": service,
+            "http": http,
+            "invariant": _worker(env, "verify"),
+        }
+
+
+def _worker(env: dict, *args: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.releases.booking_race_worker", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@contextmanager
+def _gunicorn(env: dict):
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "portal.wsgi",
+        "-b",
+        f"127.0.0.1:{port}",
+        "-w",
+        "3",
+        "--threads",
+        "20",
+    ]
+    process = subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
