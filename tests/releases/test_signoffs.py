@@ -467,3 +467,15 @@ def test_the_release_timeline_shows_the_decisions_and_refreshes_after_one(gate, 
     assert re.search(
         r'<div hidden [^>]*hx-trigger="gatesChanged from:body" hx-target="#audit-timeline"', html
     )
+
+
+def test_without_htmx_a_refusal_or_bad_input_renders_the_gates_own_page(gate, owner, sofia):
+    refused = _post_sign(_client(owner), gate, htmx=False)
+    assert refused.status_code == 403
+    assert "<h1>Security gate of PAY 4.2</h1>" in refused.content.decode()
+    assert "You own this release" in refused.content.decode()
+    invalid = _post_sign(_client(sofia), gate, htmx=False, agree="")
+    assert invalid.status_code == 422
+    assert "<h1>Security gate of PAY 4.2</h1>" in invalid.content.decode()
+    assert "Tick “I agree” to sign" in invalid.content.decode()
+    assert not SignOff.objects.exists()
