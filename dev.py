@@ -2,6 +2,7 @@
 """Flightdeck's two commands. Needs nothing but Python 3.11+ (standard library only).
 
     python3 dev.py run    create .venv, install, migrate, seed the demo, start web + Celery worker + beat
+                          + the tool sandbox (Jira-shaped APIs on loopback that the demo connections sync)
     python3 dev.py test   create .venv, install, run the whole test suite
 
 Installing is skipped when pyproject.toml and constraints.txt have not changed since the last install.
@@ -24,6 +25,8 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 PYTHON = BIN / "python"
 CHROMIUM = Path("/usr/bin/chromium")
+# The Jira sandbox the demo connections point at (portal/demo.py SANDBOX_URL and SANDBOX_PROJECTS).
+SANDBOX = ["-m", "integrations.sandbox", "--port", "8765", "--issues", "3000", "--projects", "MOBILE,PORTAL"]
 
 
 def say(message: str) -> None:
@@ -88,6 +91,7 @@ def command_run(options) -> None:
 def start_processes(port: int, processes: dict[str, subprocess.Popen]) -> None:
     celery = BIN / "celery"
     commands = {
+        "sandbox": [PYTHON, *SANDBOX],
         "web": [
             BIN / "gunicorn",
             "portal.wsgi",
@@ -142,7 +146,11 @@ def print_welcome(port: int) -> None:
     subprocess.run(
         [str(PYTHON), "manage.py", "shell", "-v", "0", "-c", PRINT_ACCOUNTS], cwd=ROOT, check=False
     )
-    print("\n  Web, Celery worker and beat are running. Press Ctrl-C to stop all of them.\n", flush=True)
+    print('  The Jira sandbox answers on http://127.0.0.1:8765 (connection "Sandbox Jira Cloud").')
+    print(
+        "\n  Web, Celery worker, beat and the tool sandbox are running. Press Ctrl-C to stop all of them.\n",
+        flush=True,
+    )
 
 
 PRINT_ACCOUNTS = """

@@ -21,6 +21,7 @@ created) and the Jira sandbox in its own process (so its CPU and memory are not 
 
 import argparse
 import json
+import logging
 import os
 import resource
 import subprocess
@@ -49,6 +50,7 @@ def main() -> None:
         import django
 
         django.setup()
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request would be measured too
         sandbox, url = start_sandbox(options.issues)
         try:
             result = run(options, url)

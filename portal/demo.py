@@ -28,6 +28,7 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher, get_hasher, make_p
 from django.contrib.auth.models import Group
 from django.db import models, transaction
 
+from integrations.models import ApplicationMapping, Connection
 from portal.roles import (
     ADMIN,
     AUDITOR,
@@ -1712,6 +1713,7 @@ def demo_seed(*, scale: str, seed: int, anchor: date, progress: Progress | None 
         data = generate(scale=scale, seed=seed, anchor=anchor)
         progress("generated in memory", sum(len(t.rows) for t in data.tables), time.perf_counter() - started)
         demo_insert(data, progress=progress)
+        demo_connections()
         summary = {
             "scale": scale,
             "seed": seed,
@@ -1727,6 +1729,31 @@ def demo_seed(*, scale: str, seed: int, anchor: date, progress: Progress | None 
         started = time.perf_counter()
         progress("forecasts", forecast_refresh(today=anchor), time.perf_counter() - started)
     return DemoSeedResult(created=True, summary=summary)
+
+
+# `dev.py run` starts the Jira sandbox here (integrations.sandbox); its projects map to two apps.
+SANDBOX_URL = "http://127.0.0.1:8765"
+SANDBOX_PROJECTS = {"MOBILE": "MOB", "PORTAL": "WEB"}
+SANDBOX_CREDENTIALS = {"username": "sync-bot@example.com", "token": "sandbox-token"}
+
+
+def demo_connections() -> None:
+    """A Jira Cloud connection to the local sandbox, so the demo worker really syncs over HTTP."""
+    connection = Connection(
+        name="Sandbox Jira Cloud",
+        kind=Connection.Kind.JIRA_CLOUD,
+        base_url=SANDBOX_URL,
+        scope={"projects": list(SANDBOX_PROJECTS)},
+        schedule_minutes=15,
+    )
+    connection.credentials = SANDBOX_CREDENTIALS
+    connection.save()
+    apps = dict(Application.objects.filter(key__in=SANDBOX_PROJECTS.values()).values_list("key", "pk"))
+    ApplicationMapping.objects.bulk_create(
+        ApplicationMapping(connection=connection, application_id=apps[app], external_key=project)
+        for project, app in SANDBOX_PROJECTS.items()
+        if app in apps
+    )
 
 
 def _no_progress(stage: str, rows: int, seconds: float) -> None:

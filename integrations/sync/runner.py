@@ -56,6 +56,9 @@ def connection_sync(*, run_id: int, mode: str = "incremental", client_options: d
     except SyncError as exc:
         sync_run_fail(run_id=run_id, error=str(exc), requests=context.requests_before + context.budget.used)
         return {"run": run_id, "status": "failed", "error": str(exc)}
+    except Exception as exc:  # a bug or a database refusal: the run must not stay "running" for ever
+        sync_run_fail(run_id=run_id, error=f"Unexpected {type(exc).__name__}: {exc}"[:2000])
+        raise
     finally:
         client.close()
     run = sync_run_finish(context=context)
