@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from integrations.models import Connection
 from releases.models import AuditEvent
-from tests.factories import ConnectionFactory
+from tests.factories import ApplicationFactory, ApplicationMappingFactory, ConnectionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -130,3 +130,44 @@ def test_an_admin_add_is_audited_without_the_token(superuser_client):
     event = AuditEvent.objects.get(action="connection.create")
     assert event.after["credentials_encrypted"] == "(set)"
     assert "ghp_new_token" not in str(event.after)
+
+
+def test_mapping_changes_in_the_admin_are_audited(superuser_client, superuser):
+    connection = ConnectionFactory(credentials={"token": SECRET})
+    kept = ApplicationMappingFactory(connection=connection, external_key="PAY")
+    dropped = ApplicationMappingFactory(connection=connection, external_key="OLD")
+    added_app = ApplicationFactory(key="WEBAPP")
+    form = _connection_form(
+        connection,
+        **{
+            "mappings-TOTAL_FORMS": "3",
+            "mappings-INITIAL_FORMS": "2",
+            "mappings-0-id": str(kept.pk),
+            "mappings-0-connection": str(connection.pk),
+            "mappings-0-application": str(kept.application_id),
+            "mappings-0-external_key": "PAYMENTS",
+            "mappings-1-id": str(dropped.pk),
+            "mappings-1-connection": str(connection.pk),
+            "mappings-1-application": str(dropped.application_id),
+            "mappings-1-external_key": "OLD",
+            "mappings-1-DELETE": "on",
+            "mappings-2-connection": str(connection.pk),
+            "mappings-2-application": str(added_app.pk),
+            "mappings-2-external_key": "WEB",
+        },
+    )
+    response = superuser_client.post(
+        reverse("admin:integrations_connection_change", args=[connection.pk]), form
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    events = {e.action: e for e in AuditEvent.objects.filter(action__startswith="applicationmapping.")}
+    assert set(events) == {
+        "applicationmapping.update",
+        "applicationmapping.delete",
+        "applicationmapping.create",
+    }
+    assert events["applicationmapping.update"].before["external_key"] == "PAY"
+    assert events["applicationmapping.update"].after["external_key"] == "PAYMENTS"
+    assert events["applicationmapping.delete"].object_id == str(dropped.pk)
+    assert events["applicationmapping.create"].after["application_id"] == added_app.pk
+    assert all(event.actor == superuser for event in events.values())
