@@ -9,7 +9,7 @@ Each part runs in its own process on its own instance (a temporary folder, remov
   --database-url uses PostgreSQL, dropped and created first). The queue's query count and timings as
   the demo reviewer `sec`; --signings HTMX sign-off POSTs through django.test.Client on different gates
   (the state hash read as the panel shows it, then the timed POST), once with the password hashed by the
-  instance's own hasher (Django's PBKDF2, deliberately slow) and once, on other gates, with a cheap
+  instance's own hasher (Argon2id, portal/hashers.py) and once, on other gates, with a cheap
   hasher, which is the action without the password check; `GET /api/can-deploy` with an API token.
 - "audit": an empty SQLite instance; --events valid chained events bulk-inserted (hashed with
   releases.services.audit.event_hash), then `audit_verify` timed, then one row changed and verified

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import PBKDF2PasswordHasher, get_hasher, make_password
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.db import models, transaction
 
@@ -101,9 +101,6 @@ TEAM_USERS = [
 
 DEMO_SEED_ACTION = "demo.seed"
 BATCH_SIZE = 2000
-# The demo passwords are published, so hashing them at full PBKDF2 cost (~0.7 s each here) protects
-# nothing; Django re-hashes a password at full strength on its first login (the hasher's must_update).
-DEMO_PASSWORD_ITERATIONS = 10_000
 
 # Windows around the anchor, in days. Older releases predate the gate policy and the tool sync.
 GATE_DAYS_BACK = 90
@@ -1830,7 +1827,7 @@ def _create_users(users: list[dict]) -> list[int]:
     for u in users:
         first_name, _, last_name = u["full_name"].partition(" ")
         admin = u["role"] == ADMIN
-        password = _demo_password_hash(u["password"]) if u["password"] else make_password(None)
+        password = make_password(u["password"] or None)
         objs.append(
             User(
                 username=u["username"],
@@ -1850,13 +1847,6 @@ def _create_users(users: list[dict]) -> list[int]:
     ]
     User.groups.through.objects.bulk_create(memberships)
     return [obj.pk for obj in objs]
-
-
-def _demo_password_hash(password: str) -> str:
-    hasher = get_hasher()
-    if isinstance(hasher, PBKDF2PasswordHasher):
-        return hasher.encode(password, hasher.salt(), iterations=DEMO_PASSWORD_ITERATIONS)
-    return make_password(password)
 
 
 def _insert(table: Table, pks: dict[str, list[int]]) -> None:
