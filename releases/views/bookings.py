@@ -32,6 +32,7 @@ from releases.services.bookings import (
     booking_shorten,
     may_change,
     next_free_slot,
+    peak,
 )
 
 REQUEST_PERMISSION = "releases.add_booking"
@@ -169,20 +170,22 @@ def _approved_near(shown: list[Booking]) -> list[Booking]:
 
 
 def _clash(booking: Booking, approved: list[Booking]) -> list[Booking]:
-    """What approving would collide with on the environment itself (approval checks it all again,
-    components included, under the lock)."""
-    return [
+    """The approved bookings that leave the environment itself no room for this request (approving
+    checks it all again, components included, under the lock)."""
+    overlapping = [
         b
         for b in approved
         if b.environment_id == booking.environment_id
         and b.starts_at < booking.ends_at
         and b.ends_at > booking.starts_at
     ]
+    held = peak([(b.starts_at, b.ends_at) for b in overlapping], booking.starts_at, booking.ends_at)
+    return overlapping if held >= booking.environment.capacity else []
 
 
-def _decided(request, booking: Booking, *, status: int = 200, error: str = "", form=None):
+def _decided(request, booking: Booking, *, status: int = 200, error: str = ""):
     if request.htmx:
-        context = {"row": {"booking": booking, "clash": []}, "error": error, "reject_form": form}
+        context = {"row": {"booking": booking, "clash": []}, "error": error}
         return render(request, QUEUE_TEMPLATE + "#queue-row", context, status=status)
     if error:
         messages.error(request, error)
@@ -219,7 +222,7 @@ def booking_reject_view(request, pk: int):
     booking = _queued_booking(pk)
     form = BookingRejectForm(request.POST)
     if not form.is_valid():
-        return _decided(request, booking, status=422, error="Say why the request is rejected.", form=form)
+        return _decided(request, booking, status=422, error="Say why the request is rejected.")
     try:
         booking = booking_reject(booking=booking, by=request.user, reason=form.cleaned_data["reason"])
     except ValidationError as error:
@@ -232,6 +235,14 @@ def booking_reject_view(request, pk: int):
 # --- cancel and shorten, from the environment's page ------------------------------------------------
 
 
+def changeable(booking: Booking, user) -> bool:
+    """Whether to offer cancel and shorten: a live booking not over yet, the user's or an admin's."""
+    live = booking.status in (Booking.Status.REQUESTED, Booking.Status.APPROVED)
+    return (
+        live and booking.ends_at > timezone.now() and booking.part_of_id is None and may_change(booking, user)
+    )
+
+
 def _changeable(request, pk: int) -> Booking:
     booking = _queued_booking(pk)
     if not may_change(booking, request.user):
@@ -239,12 +250,12 @@ def _changeable(request, pk: int) -> Booking:
     return booking
 
 
-def _changed(request, booking: Booking, *, status: int = 200, error: str = "", form=None):
+def _changed(request, booking: Booking, *, status: int = 200, error: str = ""):
     if request.htmx:
         booking = Booking.objects.select_related(
             "requester", "decided_by", "application", "release__application", "environment"
         ).get(pk=booking.pk)
-        context = {"booking": booking, "error": error, "shorten_form": form, "may_change": True}
+        context = {"booking": booking, "error": error, "may_change": changeable(booking, request.user)}
         return render(request, DETAIL_TEMPLATE + "#booking-row", context, status=status)
     if error:
         messages.error(request, error)
@@ -270,9 +281,9 @@ def booking_shorten_view(request, pk: int):
     booking = _changeable(request, pk)
     form = BookingShortenForm(request.POST)
     if not form.is_valid():
-        return _changed(request, booking, status=422, error="Give the new end as a date and time.", form=form)
+        return _changed(request, booking, status=422, error="Give the new end as a date and time.")
     try:
         booking = booking_shorten(booking=booking, by=request.user, ends_at=form.cleaned_data["ends_at"])
     except ValidationError as error:
-        return _changed(request, booking, status=422, error=" ".join(error.messages), form=form)
+        return _changed(request, booking, status=422, error=" ".join(error.messages))
     return _changed(request, booking)

@@ -13,11 +13,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from icalendar import Calendar, Event
 
-from releases.booking_forms import BookingShortenForm
 from releases.models import Environment
-from releases.services.bookings import may_change
 from releases.views import environment_reads as reads
-from releases.views.bookings import in_user_zone, user_zone
+from releases.views.bookings import changeable, in_user_zone, user_zone
 
 FEED_DAYS_BACK, FEED_DAYS_AHEAD = 31, 183
 
@@ -72,10 +70,9 @@ def environment_detail(request, pk: int):
         "environment": environment,
         "components": list(environment.components.order_by("name")),
         "composites": list(environment.composites.order_by("name")),
-        "bookings": [(b, may_change(b, request.user) and b.part_of_id is None) for b in bookings],
+        "bookings": [(b, changeable(b, request.user)) for b in bookings],
         "freezes": reads.environment_freezes(environment, since=now, until=now + timedelta(days=90)),
         "deployed": reads.latest_deployments([environment.pk]),
-        "shorten_form": BookingShortenForm(),
         "now": now,
         "feed_url": request.build_absolute_uri(reverse("environments:ics", args=[pk]))
         + f"?token={request.user.feed_token}",

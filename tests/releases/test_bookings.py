@@ -509,6 +509,12 @@ def test_the_queue_lists_waiting_requests_with_their_clashes(admin_client, manag
     html = admin_client.get("/environments/bookings/queue/").content.decode()
     assert f'id="booking-{waiting.pk}"' in html
     assert f"Collides with approved booking #{taken.pk}" in html
+    shared = f.EnvironmentFactory(capacity=2)
+    room = request_slot(shared, manager, at(2), at(6))
+    request_slot(shared, admin, at(0), at(4))
+    html = admin_client.get("/environments/bookings/queue/").content.decode()
+    row = html.split(f'id="booking-{room.pk}"', 1)[1].split("</li>", 1)[0]
+    assert "Collides" not in row  # one of two places is still free
 
 
 def test_approve_and_reject_from_the_queue(admin_client, manager, env, notified):
