@@ -261,15 +261,19 @@ def _lock(environment: Environment) -> list[Environment]:
 
 
 def _ensure_room(environments: list[Environment], starts_at, ends_at, *, exclude_ids=()) -> None:
+    """Refuse when approved bookings leave no room; read lean, the winner only when there is one."""
     approved = list(
-        _overlapping(
-            environments, starts_at, ends_at, statuses=[Booking.Status.APPROVED], exclude_ids=exclude_ids
-        )
+        Booking.objects.filter(environment__in=environments, status=Booking.Status.APPROVED)
+        .overlapping(starts_at, ends_at)
+        .exclude(pk__in=exclude_ids)
+        .only("pk", "environment_id", "part_of_id", "starts_at", "ends_at")
+        .order_by("starts_at", "pk")
     )
     full = _full(environments, approved, starts_at, ends_at)
     if full:
-        winner = full[0]
-        raise BookingConflict(winner=winner.part_of or winner, environment=winner.environment)
+        winner = Booking.objects.select_related("environment").get(pk=full[0].part_of_id or full[0].pk)
+        holder = next(env for env in environments if env.pk == full[0].environment_id)
+        raise BookingConflict(winner=winner, environment=holder)
 
 
 def _save(booking: Booking, **kwargs) -> None:
