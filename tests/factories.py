@@ -11,7 +11,7 @@ import factory
 from django.contrib.auth.models import Group
 from factory.django import DjangoModelFactory
 
-from integrations.models import ApplicationMapping, Connection, SyncCursor, SyncRun
+from integrations.models import ApplicationMapping, Connection, SyncCursor, SyncRun, WebhookDelivery
 from portal.models import User, WorkerHeartbeat
 from releases.models import (
     Application,
@@ -310,3 +310,12 @@ class SyncRunFactory(DjangoModelFactory):
     status = SyncRun.Status.SUCCEEDED
     started_at = factory.Sequence(lambda n: moment(n))
     finished_at = factory.LazyAttribute(lambda run: run.started_at + timedelta(minutes=3))
+
+
+class WebhookDeliveryFactory(DjangoModelFactory):
+    class Meta:
+        model = WebhookDelivery
+
+    connection = factory.SubFactory(ConnectionFactory)
+    delivery_id = factory.Sequence(lambda n: f"delivery-{n}")
+    event = "push"

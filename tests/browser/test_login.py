@@ -20,18 +20,18 @@ def office_user():
 
 
 def test_sign_in_see_role_and_sections_then_sign_out(page, office_user, screenshot):
-    page.goto("/gates/")
+    page.goto("/metrics/")
     assert "/login/" in page.url, "an anonymous visitor is sent to the login page"
     screenshot("login")
 
     submit_login(page, "pat", PASSWORD)
 
-    page.wait_for_url("**/gates/")
+    page.wait_for_url("**/metrics/")
     assert page.locator(".whoami-name").inner_text() == "Pat Office"
     assert page.locator(".badge-role").inner_text() == PROJECT_OFFICE
     nav = page.locator(".mainnav a").all_inner_texts()
     assert nav == ["Home", "Calendar", "Releases", "Gates", "Environments", "Integrations", "Metrics"]
-    assert page.locator(".mainnav a[aria-current=page]").inner_text() == "Gates"
+    assert page.locator(".mainnav a[aria-current=page]").inner_text() == "Metrics"
     assert page.get_by_role("heading", name="Not built yet").is_visible()
 
     page.click("text=Home")

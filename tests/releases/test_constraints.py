@@ -9,7 +9,7 @@ from django.apps import apps
 from django.db import IntegrityError, connection, transaction
 from django.db.models import UniqueConstraint
 
-from integrations.models import Connection, SyncCursor, SyncRun
+from integrations.models import Connection, SyncCursor, SyncRun, WebhookDelivery
 from portal.models import ApiToken
 from releases.models import (
     Application,
@@ -474,6 +474,14 @@ def cursor_twice():
     return lambda: SyncCursor.objects.create(connection=cursor.connection, stream=cursor.stream)
 
 
+@case("webhookdelivery_unique_id")
+def delivery_twice():
+    delivery = f.WebhookDeliveryFactory()
+    return lambda: WebhookDelivery.objects.create(
+        connection=delivery.connection, delivery_id=delivery.delivery_id
+    )
+
+
 @case("syncrun_one_active", "queued-and-running")
 def second_active_run():
     run = f.SyncRunFactory(status=SyncRun.Status.RUNNING, finished_at=None)
@@ -577,6 +585,7 @@ ALL_FACTORIES = [
     f.ApplicationMappingFactory,
     f.SyncCursorFactory,
     f.SyncRunFactory,
+    f.WebhookDeliveryFactory,
 ]
 
 
