@@ -102,9 +102,16 @@ class ToolClient:
 
     def get(self, path: str, params: dict | None = None, headers: dict | None = None) -> httpx.Response:
         """The response once it is not an error (a 304 is not), retried on 5xx and timeouts."""
+        return self._retried(lambda: self._send_once(path, params, headers))
+
+    def post_json(self, path: str, body: dict):
+        """A read-only POST (Jira's approximate count): the same budget, errors and retries as a GET."""
+        return self.json_of(self._retried(lambda: self._send_once(path, None, None, body=body)), path)
+
+    def _retried(self, send) -> httpx.Response:
         for attempt in range(RETRIES):
             try:
-                return self._get_once(path, params, headers)
+                return send()
             except ToolUnavailable:
                 if attempt == RETRIES - 1:
                     raise
@@ -120,11 +127,14 @@ class ToolClient:
                 "the response was probably cut off."
             ) from exc
 
-    def _get_once(self, path: str, params: dict | None, headers: dict | None) -> httpx.Response:
+    def _send_once(self, path: str, params, headers, *, body: dict | None = None) -> httpx.Response:
         url = path  # messages name the endpoint; the page shows which connection
         self.budget.spend(url)
         try:
-            response = self.http.get(path, params=params, headers=headers)
+            if body is None:
+                response = self.http.get(path, params=params, headers=headers)
+            else:
+                response = self.http.post(path, json=body)
         except httpx.TimeoutException as exc:
             raise ToolUnavailable(
                 f"{self.tool} did not answer {url} in time ({type(exc).__name__})."

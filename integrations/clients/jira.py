@@ -258,6 +258,14 @@ class JiraClient(ToolClient):
             self.get_json(f"{self.api}/search", params | {"startAt": start}), start_at=start
         )
 
+    def approximate_count(self, jql: str) -> int | None:
+        """Cloud's search has no total; this one request gives the progress bar its end."""
+        if not self.cloud:
+            return None
+        payload = self.post_json(f"{self.api}/search/approximate-count", {"jql": jql.split(" ORDER BY")[0]})
+        count = (payload or {}).get("count")
+        return count if isinstance(count, int) else None
+
     def issue_ids(self, jql: str) -> Iterator[str]:
         """Every issue id the JQL matches (the reconcile's sweep), in pages of ids only."""
         token = None

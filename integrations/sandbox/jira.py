@@ -36,6 +36,11 @@ class JiraRoutes:
             return 200, self.myself(cloud=path.startswith("/rest/api/3"))
         if path == "/rest/api/3/search/jql":
             return self.guard(lambda: self.cloud_search(query, base_url))
+        if path == "/rest/api/3/search/approximate-count":
+            body = query.get("_body")
+            if not isinstance(body, dict) or not isinstance(body.get("jql"), str):
+                return 400, {"errorMessages": ["The request body must name a jql."], "errors": {}}
+            return self.guard(lambda: (200, {"count": len(self.matches(body["jql"]))}))
         if path == "/rest/api/2/search":
             return self.guard(lambda: self.dc_search(query, base_url))
         match = re.fullmatch(r"/rest/api/([23])/project/([\w-]+)/(versions?)", path)

@@ -118,6 +118,16 @@ def _handler_for(server: SandboxServer):
             with server.lock:
                 server.requests.append(LoggedRequest(time.monotonic(), parts.path, query, status))
 
+        def do_POST(self):  # Jira's read-only POSTs (approximate count)
+            parts = urlsplit(self.path)
+            try:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+            except ValueError:
+                body = None
+            status = self.respond(parts.path, {"_body": body})
+            with server.lock:
+                server.requests.append(LoggedRequest(time.monotonic(), parts.path, {}, status))
+
         def respond(self, path: str, query: dict) -> int:
             fault = server.take_fault(path)
             if fault and fault.kind == "drop":

@@ -39,6 +39,7 @@ class RunContext:
     changed_release_ids: set[int] = field(default_factory=set)
     started: float = field(default_factory=time.monotonic)
     requests_before: int = 0
+    fetched: int = 0  # items fetched by this attempt so far
 
     @property
     def connection(self) -> Connection:
@@ -154,6 +155,7 @@ def upsert_page(
             progress["items_expected"] = expected
         SyncRun.objects.filter(pk=context.run.pk).update(**progress)
     context.changed_release_ids |= result.release_ids
+    context.fetched += fetched
     return result
 
 

@@ -78,6 +78,8 @@ def issues_pass(*, context: RunContext, client: JiraClient, mappings: dict[str, 
         }
     since = datetime.fromisoformat(pending["since"]) if pending["since"] else None
     jql = issues_jql(connection, mappings, since=since, zone=zone)
+    if pending["token"] is None:
+        pending["expected"] = client.approximate_count(jql)
     # The next page is fetched while this one is stored: the tool and the database work at once.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="jira-fetch") as fetcher:
         ahead = fetcher.submit(client.search_page, jql, pending["token"])
@@ -92,7 +94,9 @@ def issues_pass(*, context: RunContext, client: JiraClient, mappings: dict[str, 
 
 
 def _store_issue_page(context: RunContext, page, mappings: dict[str, int], pending: dict, token) -> None:
+    """Store one page; the run expects what it fetched so far plus what the search says is left."""
     facts = [_work_item_fact(issue, mappings) for issue in page.issues if issue.project_key in mappings]
+    expected = _expected(context, page, pending)
     if token is None:  # the pass is complete: its start becomes the watermark
         cursor = {"watermark": pending["started"], "page_token": ""}
     else:
@@ -102,9 +106,18 @@ def _store_issue_page(context: RunContext, page, mappings: dict[str, int], pendi
         stream=ISSUES_STREAM,
         cursor=cursor,
         fetched=len(page.issues),
-        expected=page.total,
+        expected=expected,
         store=lambda: work_items_upsert(source=context.connection.source_key, facts=facts),
     )
+
+
+def _expected(context: RunContext, page, pending: dict) -> int | None:
+    total = page.total if page.total is not None else pending.get("expected")
+    if total is None:
+        return None
+    if not pending.get("base"):
+        pending["base"] = context.run.items_fetched + context.fetched  # before this pass's first page
+    return pending["base"] + total
 
 
 def issues_reconcile(*, context: RunContext, client: JiraClient, mappings: dict[str, int]) -> None:

@@ -42,13 +42,13 @@ def run_task(run: SyncRun, *, retries_so_far: int = 0) -> dict:
 
 
 def search_requests(server):
-    return server.requests_to("/search")
+    return server.requests_to("/search/jql")
 
 
 def test_no_request_inside_a_retry_after_window(jira_sandbox, jira_connection, retries):
     server = jira_sandbox(issues=30, projects=("PAY",))
     connection = jira_connection(server)
-    server.faults.append(Fault("429", path="/search", retry_after=2))
+    server.faults.append(Fault("429", path="/search/jql", retry_after=2))
     run = sync_run_queue(connection=connection, by=None)
 
     with pytest.raises(Retry):
@@ -71,7 +71,7 @@ def test_no_request_inside_a_retry_after_window(jira_sandbox, jira_connection, r
 def test_500s_are_retried_with_growing_backoff(jira_sandbox, jira_connection):
     server = jira_sandbox(issues=30, projects=("PAY",))
     connection = jira_connection(server)
-    server.faults.append(Fault("500", path="/search", times=2))
+    server.faults.append(Fault("500", path="/search/jql", times=2))
     run = sync_run_queue(connection=connection, by=None)
 
     assert connection_sync(run_id=run.pk, client_options=FAST)["status"] == SyncRun.Status.SUCCEEDED
@@ -80,11 +80,13 @@ def test_500s_are_retried_with_growing_backoff(jira_sandbox, jira_connection):
     assert second.at - first.at >= 0.2
     assert third.at - second.at >= 0.4
     run.refresh_from_db()
-    assert run.requests == 5  # myself, versions, three tries of one search page
+    assert run.requests == 6  # myself, versions, the count, three tries of one search page
     assert WorkItem.objects.count() == 30
 
 
-@pytest.mark.parametrize("fault", [Fault("slow", path="/search", delay=1.5), Fault("drop", path="/search")])
+@pytest.mark.parametrize(
+    "fault", [Fault("slow", path="/search/jql", delay=1.5), Fault("drop", path="/search/jql")]
+)
 def test_timeouts_and_dropped_connections_are_retried(jira_sandbox, jira_connection, fault):
     server = jira_sandbox(issues=30, projects=("PAY",))
     connection = jira_connection(server)
@@ -100,7 +102,7 @@ def test_a_tool_down_for_longer_is_retried_by_the_task_then_the_run_fails(
     monkeypatch.setattr("integrations.http.BACKOFF_SECONDS", 0.01)
     server = jira_sandbox(issues=30, projects=("PAY",))
     connection = jira_connection(server)
-    server.faults.append(Fault("500", path="/search", times=1000))
+    server.faults.append(Fault("500", path="/search/jql", times=1000))
     run = sync_run_queue(connection=connection, by=None)
 
     for attempt in range(3):
@@ -118,7 +120,7 @@ def test_a_tool_down_for_longer_is_retried_by_the_task_then_the_run_fails(
 def test_truncated_json_fails_the_run_readably_and_keeps_the_earlier_pages(jira_sandbox, jira_connection):
     server = jira_sandbox(issues=250, projects=("PAY",))
     connection = jira_connection(server)
-    server.faults.append(Fault("truncate", path="/search", after=1))
+    server.faults.append(Fault("truncate", path="/search/jql", after=1))
     run = sync_run_queue(connection=connection, by=None)
 
     assert connection_sync(run_id=run.pk, client_options=FAST)["status"] == "failed"
@@ -155,11 +157,11 @@ def test_bad_credentials_fail_fast_without_a_retry(jira_sandbox, jira_connection
 
 def test_the_request_budget_stops_a_sync(jira_sandbox, jira_connection):
     server = jira_sandbox(issues=500, projects=("PAY",))
-    connection = jira_connection(server, request_budget=4)
+    connection = jira_connection(server, request_budget=5)
     run = sync_run_queue(connection=connection, by=None)
     connection_sync(run_id=run.pk)
     run.refresh_from_db()
     assert run.status == SyncRun.Status.FAILED
-    assert run.error.startswith("Request budget of 4 used up before")
-    assert len(server.requests) == 4
+    assert run.error.startswith("Request budget of 5 used up before")
+    assert len(server.requests) == 5
     assert WorkItem.objects.count() == 200  # two pages stored before the budget ran out

@@ -11,6 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from integrations.models import SyncRun
+from integrations.sync.base import sync_run_queue
+from integrations.sync.runner import connection_sync
 from portal import roles
 from releases.models import AuditEvent
 from tests.factories import ApplicationMappingFactory, ConnectionFactory, SyncRunFactory
@@ -238,3 +240,14 @@ def test_test_connection_with_a_revoked_token_says_so(admin_client, jira_sandbox
     assert "Connection failed." in html
     assert "Jira refused the credentials (401) on /rest/api/3/myself" in html
     assert "revoked" not in html
+
+
+def test_a_cloud_sync_knows_how_many_issues_to_expect(jira_sandbox, jira_connection):
+    """Cloud's search has no total: one approximate count gives the progress its end (and the ETA)."""
+    server = jira_sandbox(issues=250, projects=("PAY",))
+    connection = jira_connection(server)
+    run = sync_run_queue(connection=connection, by=None)
+    connection_sync(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.items_expected == run.items_fetched == 6 + 250
+    assert len(server.requests_to("/search/approximate-count")) == 1
