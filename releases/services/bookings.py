@@ -10,6 +10,7 @@ exclusion constraint of migration releases 0002 also refuses an overlap on an ex
 A request by someone who may decide bookings is approved at once; anyone else's waits in the queue.
 """
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -20,7 +21,15 @@ from django.db.models import Q
 from django.utils import timezone
 
 from releases import tasks
-from releases.models import Application, Booking, Environment, FreezeWindow, Portfolio, Release
+from releases.models import (
+    Application,
+    Booking,
+    Environment,
+    EnvironmentComponent,
+    FreezeWindow,
+    Portfolio,
+    Release,
+)
 from releases.services.audit import audit_record, snapshot
 
 DECIDE_PERMISSION = "releases.decide_booking"
@@ -109,11 +118,11 @@ def _full(environments, approved: list[Booking], starts_at, ends_at) -> list[Boo
     return full
 
 
-def portfolio_chain(portfolio_id: int | None) -> list[int]:
+def portfolio_chain(portfolio_id: int | None, parents: dict | None = None) -> list[int]:
     """The portfolio and its parents: a freeze on a programme holds its portfolios too."""
     if portfolio_id is None:
         return []
-    parents = dict(Portfolio.objects.values_list("id", "parent_id"))
+    parents = dict(Portfolio.objects.values_list("id", "parent_id")) if parents is None else parents
     chain, node = [], portfolio_id
     while node is not None and node not in chain:
         chain.append(node)
@@ -121,18 +130,57 @@ def portfolio_chain(portfolio_id: int | None) -> list[int]:
     return chain
 
 
+def _freezes(starts_at: datetime, ends_at: datetime) -> list[FreezeWindow]:
+    """Every freeze that may have an occurrence in [starts_at, ends_at): a recurring one always may."""
+    return list(
+        FreezeWindow.objects.filter(starts_at__lt=ends_at).filter(Q(ends_at__gt=starts_at) | ~Q(rrule=""))
+    )
+
+
+def _hits(freezes, environment_ids, chain, starts_at, ends_at) -> list[FreezeHit]:
+    """The occurrences of the freezes in scope (global, these environments, these portfolios)."""
+    hits = [
+        FreezeHit(freeze, s, e)
+        for freeze in freezes
+        if freeze.scope == FreezeWindow.Scope.GLOBAL
+        or freeze.environment_id in environment_ids
+        or freeze.portfolio_id in chain
+        for s, e in occurrences(freeze, starts_at, ends_at)
+    ]
+    return sorted(hits, key=lambda hit: hit.starts_at)
+
+
 def freeze_hits(
     *, environments, portfolio_id: int | None, starts_at: datetime, ends_at: datetime
 ) -> list[FreezeHit]:
     """The freeze occurrences (RRULEs expanded) that overlap [starts_at, ends_at)."""
-    scopes = Q(scope=FreezeWindow.Scope.GLOBAL) | Q(environment__in=environments)
-    chain = portfolio_chain(portfolio_id)
-    if chain:
-        scopes |= Q(portfolio_id__in=chain)
-    hits = []
-    for freeze in FreezeWindow.objects.filter(scopes).filter(Q(ends_at__gt=starts_at) | ~Q(rrule="")):
-        hits += [FreezeHit(freeze, s, e) for s, e in occurrences(freeze, starts_at, ends_at)]
-    return sorted(hits, key=lambda hit: hit.starts_at)
+    environment_ids = {env.pk for env in environments}
+    return _hits(
+        _freezes(starts_at, ends_at), environment_ids, portfolio_chain(portfolio_id), starts_at, ends_at
+    )
+
+
+def freeze_hits_of(bookings: list[Booking]) -> dict[int, list[FreezeHit]]:
+    """freeze_hits for many bookings (with their environment, application and release loaded) in three
+    queries: the approval queue marks the requests that need an override."""
+    if not bookings:
+        return {}
+    components = defaultdict(set)
+    links = EnvironmentComponent.objects.filter(composite_id__in={b.environment_id for b in bookings})
+    for composite_id, component_id in links.values_list("composite_id", "component_id"):
+        components[composite_id].add(component_id)
+    parents = dict(Portfolio.objects.values_list("id", "parent_id"))
+    freezes = _freezes(min(b.starts_at for b in bookings), max(b.ends_at for b in bookings))
+    return {
+        b.pk: _hits(
+            freezes,
+            {b.environment_id, *components[b.environment_id]},
+            portfolio_chain(_portfolio_of(b.release, b.application), parents),
+            b.starts_at,
+            b.ends_at,
+        )
+        for b in bookings
+    }
 
 
 def occurrences(
@@ -235,16 +283,17 @@ def check_slot(*, environment: Environment, starts_at: datetime, ends_at: dateti
         raise ValidationError(errors)
 
 
-def _check_freezes(hits: list[FreezeHit], *, by, override_reason: str) -> bool:
-    """Whether the booking needs an override (and has one); refused when it needs one it lacks."""
+def _needs_override(hits: list[FreezeHit], *, reason: str, field: str) -> bool:
+    """Whether the booking lies in a freeze (and the decider gave the override's reason); refused
+    when it does and no reason was given."""
     if not hits:
         return False
-    if override_reason.strip() and by.has_perm(DECIDE_PERMISSION):
+    if reason.strip():
         return True
     first = hits[0]
     raise BookingFrozen(
         {
-            "starts_at": f"The slot is inside the freeze “{first.freeze.reason}” "
+            field: f"The slot is inside the freeze “{first.freeze.reason}” "
             f"({first.starts_at:%Y-%m-%d %H:%M} to {first.ends_at:%Y-%m-%d %H:%M} UTC): "
             "an environment admin must override it with a reason."
         }
@@ -323,9 +372,12 @@ def booking_request(
         starts_at=starts_at,
         ends_at=ends_at,
     )
-    overridden = _check_freezes(hits, by=by, override_reason=freeze_override_reason)
-    _ensure_room(environments, starts_at, ends_at)
     approve = by.has_perm(DECIDE_PERMISSION)
+    # An admin overrides at once; anyone else's request waits for an admin to override at approval.
+    overridden = approve and _needs_override(
+        hits, reason=freeze_override_reason, field="freeze_override_reason"
+    )
+    _ensure_room(environments, starts_at, ends_at)
     now = timezone.now()
     booking = None
     for env in environments:
@@ -360,12 +412,15 @@ def _locked_booking(booking: Booking) -> tuple[Booking, list[Environment]]:
     """Lock the environments first, then read the booking as it is now (another writer may have
     decided it while this one waited)."""
     environments = _lock(booking.environment)
-    return Booking.objects.select_related("environment").get(pk=booking.pk), environments
+    booking = Booking.objects.select_related("environment", "application", "release__application").get(
+        pk=booking.pk
+    )
+    return booking, environments
 
 
-def _set_status(booking: Booking, *, status: str, by, reason: str) -> None:
-    now = timezone.now()
-    fields = {"status": status, "decided_by": by, "decided_at": now, "reason": reason}
+def _set_status(booking: Booking, *, status: str, by, reason: str, **more) -> None:
+    """Decide the booking and its parts alike."""
+    fields = {"status": status, "decided_by": by, "decided_at": timezone.now(), "reason": reason, **more}
     for part in [booking, *booking.parts.all()]:
         for name, value in fields.items():
             setattr(part, name, value)
@@ -383,9 +438,19 @@ def booking_approve(*, booking: Booking, by, reason: str = "") -> Booking:
     _refuse_unless(booking, [Booking.Status.REQUESTED], "approved")
     part_ids = list(booking.parts.values_list("pk", flat=True))
     _ensure_room(environments, booking.starts_at, booking.ends_at, exclude_ids=[booking.pk, *part_ids])
+    hits = freeze_hits(
+        environments=environments,
+        portfolio_id=_portfolio_of(booking.release, booking.application),
+        starts_at=booking.starts_at,
+        ends_at=booking.ends_at,
+    )
+    overridden = not booking.freeze_override_by_id and _needs_override(hits, reason=reason, field="reason")
     before = snapshot(booking)
-    _set_status(booking, status=Booking.Status.APPROVED, by=by, reason=reason.strip())
+    override = {"freeze_override_by": by, "freeze_override_reason": reason.strip()} if overridden else {}
+    _set_status(booking, status=Booking.Status.APPROVED, by=by, reason=reason.strip(), **override)
     audit_record(actor=by, action="booking.approve", obj=booking, before=before)
+    if overridden:
+        audit_record(actor=by, action="booking.freeze_override", obj=booking)
     _notify(booking, "approved")
     return booking
 

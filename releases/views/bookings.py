@@ -24,12 +24,14 @@ from releases.models import Booking
 from releases.services.bookings import (
     DECIDE_PERMISSION,
     BookingConflict,
+    BookingFrozen,
     booking_approve,
     booking_cancel,
     booking_conflicts,
     booking_reject,
     booking_request,
     booking_shorten,
+    freeze_hits_of,
     may_change,
     next_free_slot,
     peak,
@@ -152,8 +154,9 @@ def booking_queue(request):
         .order_by("starts_at", "pk")
     )
     page = Paginator(waiting, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
-    approved = _approved_near(list(page.object_list))
-    rows = [{"booking": b, "clash": _clash(b, approved)} for b in page.object_list]
+    shown = list(page.object_list)
+    approved, frozen = _approved_near(shown), freeze_hits_of(shown)
+    rows = [{"booking": b, "clash": _clash(b, approved), "frozen": frozen[b.pk]} for b in shown]
     return render(request, QUEUE_TEMPLATE, {"page": page, "rows": rows})
 
 
@@ -185,7 +188,7 @@ def _clash(booking: Booking, approved: list[Booking]) -> list[Booking]:
 
 def _decided(request, booking: Booking, *, status: int = 200, error: str = ""):
     if request.htmx:
-        context = {"row": {"booking": booking, "clash": []}, "error": error}
+        context = {"row": {"booking": booking, "clash": [], "frozen": []}, "error": error}
         return render(request, QUEUE_TEMPLATE + "#queue-row", context, status=status)
     if error:
         messages.error(request, error)
@@ -208,6 +211,8 @@ def booking_approve_view(request, pk: int):
         booking = booking_approve(booking=booking, by=request.user, reason=form.cleaned_data["reason"])
     except BookingConflict as conflict:
         return _decided(request, booking, status=409, error=str(conflict))
+    except BookingFrozen as frozen:
+        return _decided(request, booking, status=422, error=" ".join(frozen.messages))
     except ValidationError as error:
         return _decided(request, booking, status=409, error=" ".join(error.messages))
     if not request.htmx:

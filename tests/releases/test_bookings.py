@@ -259,34 +259,64 @@ def admin_group():
 
 def test_a_booking_inside_a_freeze_needs_an_admins_override_with_a_reason(manager, admin, env, notified):
     f.FreezeWindowFactory(starts_at=at(2), ends_at=at(30), reason="Year-end close")
+    waiting = request_slot(env, manager, at(0), at(4), freeze_override_reason="ignored: not an admin")
+    assert (waiting.status, waiting.freeze_override_by) == ("requested", None)
     with pytest.raises(BookingFrozen, match="Year-end close"):
-        request_slot(env, manager, at(0), at(4), freeze_override_reason="I want it")
+        booking_approve(booking=waiting, by=admin)
     with pytest.raises(BookingFrozen):
-        request_slot(env, admin, at(0), at(4))
-    booking = request_slot(env, admin, at(0), at(4), freeze_override_reason="Hotfix for the close")
-    assert (booking.freeze_override_by, booking.freeze_override_reason) == (admin, "Hotfix for the close")
-    assert AuditEvent.objects.filter(action="booking.freeze_override").count() == 1
+        request_slot(env, admin, at(4), at(5))  # an admin's own booking, without a reason
+    booking_approve(booking=waiting, by=admin, reason="Hotfix for the close")
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.freeze_override_by) == ("approved", admin)
+    assert waiting.freeze_override_reason == "Hotfix for the close"
+    own = request_slot(env, admin, at(4), at(5), freeze_override_reason="Close rehearsal")
+    assert (own.status, own.freeze_override_by, own.freeze_override_reason) == (
+        "approved",
+        admin,
+        "Close rehearsal",
+    )
+    assert AuditEvent.objects.filter(action="booking.freeze_override").count() == 2
 
 
-def test_recurring_portfolio_and_environment_freezes_hold_bookings(manager, env, app, notified):
+def test_the_queue_marks_requests_inside_a_freeze_and_approving_needs_the_reason(
+    admin_client, manager, env, e2e, notified
+):
+    composite, parts = e2e
+    f.FreezeWindowFactory(
+        for_environment=True, environment=parts[1], starts_at=at(1), ends_at=at(2), reason="DB patch"
+    )
+    frozen = request_slot(composite, manager, at(0), at(4))
+    free = request_slot(env, manager, at(0), at(4))
+    html = admin_client.get("/environments/bookings/queue/").content.decode()
+    assert "DB patch" in html.split(f'id="booking-{frozen.pk}"', 1)[1].split("</li>", 1)[0]
+    assert "Freeze" not in html.split(f'id="booking-{free.pk}"', 1)[1].split("</li>", 1)[0]
+    url = f"/environments/bookings/{frozen.pk}/approve/"
+    refused = admin_client.post(url, {"reason": ""}, headers=HTMX)
+    assert refused.status_code == 422
+    assert "DB patch" in refused.content.decode()
+    assert admin_client.post(url, {"reason": "Patch rehearsal"}, headers=HTMX).status_code == 200
+    assert {p.freeze_override_reason for p in frozen.parts.all()} == {"Patch rehearsal"}
+
+
+def test_recurring_portfolio_and_environment_freezes_hold_bookings(admin, env, app, notified):
     # Every day 12:00-13:00 from a week ago: tomorrow's 12:00 occurrence collides.
     f.FreezeWindowFactory(
         starts_at=at(2 - 24 * 7), ends_at=at(3 - 24 * 7), reason="Daily batch", rrule="FREQ=DAILY"
     )
     with pytest.raises(BookingFrozen, match="Daily batch"):
-        request_slot(env, manager, at(0), at(4))
-    assert request_slot(env, manager, at(3), at(5)).pk  # after today's occurrence
+        request_slot(env, admin, at(0), at(4))
+    assert request_slot(env, admin, at(3), at(5)).pk  # after today's occurrence
     f.FreezeWindowFactory(
         scope="portfolio", portfolio=app.portfolio, starts_at=at(30), ends_at=at(40), reason="Pay freeze"
     )
     with pytest.raises(BookingFrozen, match="Pay freeze"):
-        request_slot(env, manager, at(29), at(31), app)
-    assert request_slot(env, manager, at(29), at(31)).pk  # another portfolio's application
+        request_slot(env, admin, at(29), at(31), app)
+    assert request_slot(env, admin, at(29), at(31)).pk  # another portfolio's application
     f.FreezeWindowFactory(
         scope="environment", environment=env, starts_at=at(50), ends_at=at(60), reason="Rebuild"
     )
     with pytest.raises(BookingFrozen, match="Rebuild"):
-        request_slot(env, manager, at(55), at(56))
+        request_slot(env, admin, at(55), at(56))
 
 
 def test_conflicts_and_next_free_slot(admin, manager, env, app, notified):
