@@ -272,12 +272,12 @@ def store_naive(options, source: str) -> dict:
                 item.fix_releases.set(
                     Release.objects.filter(source=source, external_id__in=fact.fix_release_ids)
                 )
-                for key in fact.blocks:
-                    other = WorkItem.objects.filter(source=source, key=key).first()
+                for app, key in fact.blocks:
+                    other = WorkItem.objects.filter(source=source, application_id=app, key=key).first()
                     if other:
                         WorkItemLink.objects.get_or_create(blocker=item, blocked=other)
-                for key in fact.blocked_by:
-                    other = WorkItem.objects.filter(source=source, key=key).first()
+                for app, key in fact.blocked_by:
+                    other = WorkItem.objects.filter(source=source, application_id=app, key=key).first()
                     if other:
                         WorkItemLink.objects.get_or_create(blocker=other, blocked=item)
     return {"rows": len(facts), "seconds": round(time.perf_counter() - started, 2)}
@@ -294,7 +294,7 @@ def store_copy(options, source: str) -> dict:
     releases = dict(Release.objects.filter(source=source).values_list("external_id", "pk"))
     first_id = (WorkItem.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
     ids = {fact.external_id: first_id + n for n, fact in enumerate(facts)}
-    by_key = {fact.key: ids[fact.external_id] for fact in facts}
+    by_key = {(fact.application_id, fact.key): ids[fact.external_id] for fact in facts}
     columns = ["id", "source", "external_id", *FACT_FIELDS, "descoped"]
     started = time.perf_counter()
     with transaction.atomic(), db.cursor() as cursor:
@@ -313,9 +313,9 @@ def store_copy(options, source: str) -> dict:
                         copy.write_row([ids[fact.external_id], releases[rid]])
         with raw.copy("COPY releases_workitemlink (blocker_id, blocked_id) FROM STDIN") as copy:
             for fact in facts:
-                for key in fact.blocks:
-                    if key in by_key:
-                        copy.write_row([ids[fact.external_id], by_key[key]])
+                for end in fact.blocks:
+                    if end in by_key:
+                        copy.write_row([ids[fact.external_id], by_key[end]])
         cursor.execute(
             "SELECT setval(pg_get_serial_sequence('releases_workitem', 'id'), %s)", [first_id + len(facts)]
         )

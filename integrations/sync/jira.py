@@ -215,6 +215,12 @@ def _work_item_fact(issue: JiraIssue, mappings: dict[str, int]) -> WorkItemFact:
         resolved_at=issue.resolved,
         updated_at=issue.updated,
         fix_release_ids=issue.fix_version_ids,
-        blocks=issue.blocks,
-        blocked_by=issue.blocked_by,
+        blocks=_mapped_keys(issue.blocks, mappings),
+        blocked_by=_mapped_keys(issue.blocked_by, mappings),
     )
+
+
+def _mapped_keys(keys, mappings: dict[str, int]) -> tuple[tuple[int, str], ...]:
+    """Linked issues as (application, key); a link into a project nobody mapped has nothing to point at."""
+    pairs = ((mappings.get(key.rsplit("-", 1)[0]), key) for key in keys)
+    return tuple((app, key) for app, key in pairs if app is not None)

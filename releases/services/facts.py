@@ -49,8 +49,9 @@ class WorkItemFact:
     resolved_at: datetime | None
     updated_at: datetime | None
     fix_release_ids: tuple[str, ...] = ()  # external ids of the releases, same source
-    blocks: tuple[str, ...] = ()  # keys of the work items this one blocks, same source
-    blocked_by: tuple[str, ...] = ()
+    # (application id, key) of the work items this one blocks / is blocked by, same source
+    blocks: tuple[tuple[int, str], ...] = ()
+    blocked_by: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -221,10 +222,13 @@ def _sync_fix_releases(facts, pk_of: dict[str, int], releases: dict[str, int], w
 def _sync_links(source: str, facts, pk_of: dict[str, int], result: UpsertResult) -> None:
     """Each issue reports all its blocking links, so a link touching a page's issue that none of them
     reports is gone; a link to an issue not synced yet is made when that issue arrives."""
-    keys = {key for fact in facts for key in (*fact.blocks, *fact.blocked_by)}
-    by_key = (
-        dict(WorkItem.objects.filter(source=source, key__in=keys).values_list("key", "pk")) if keys else {}
-    )
+    ends = {end for fact in facts for end in (*fact.blocks, *fact.blocked_by)}
+    by_key = {}
+    if ends:  # by (application, key): the unique index, whatever the table's size
+        found = WorkItem.objects.filter(
+            source=source, application_id__in={app for app, _ in ends}, key__in={key for _, key in ends}
+        ).values_list("application_id", "key", "pk")
+        by_key = {(app, key): pk for app, key, pk in found}
     wanted = set()
     for fact in facts:
         own = pk_of[fact.external_id]
