@@ -410,7 +410,11 @@ def booking_request(
 
 def _locked_booking(booking: Booking) -> tuple[Booking, list[Environment]]:
     """Lock the environments first, then read the booking as it is now (another writer may have
-    decided it while this one waited)."""
+    decided it while this one waited). A composite's part is decided with the composite's booking."""
+    if booking.part_of_id:
+        raise ValidationError(
+            f"Booking #{booking.pk} is part of booking #{booking.part_of_id}: decide that one."
+        )
     environments = _lock(booking.environment)
     booking = Booking.objects.select_related("environment", "application", "release__application").get(
         pk=booking.pk
@@ -432,10 +436,18 @@ def _refuse_unless(booking: Booking, statuses, verb: str) -> None:
         raise ValidationError(f"Booking #{booking.pk} is {booking.status}: it cannot be {verb}.")
 
 
+def _check_decider(by) -> None:
+    if not by.has_perm(DECIDE_PERMISSION):
+        raise PermissionError("Only an environment admin may approve or reject booking requests.")
+
+
 @transaction.atomic
 def booking_approve(*, booking: Booking, by, reason: str = "") -> Booking:
+    _check_decider(by)
     booking, environments = _locked_booking(booking)
     _refuse_unless(booking, [Booking.Status.REQUESTED], "approved")
+    if booking.ends_at <= timezone.now():
+        raise ValidationError(f"Booking #{booking.pk} is over: it cannot be approved.")
     part_ids = list(booking.parts.values_list("pk", flat=True))
     _ensure_room(environments, booking.starts_at, booking.ends_at, exclude_ids=[booking.pk, *part_ids])
     hits = freeze_hits(
@@ -457,6 +469,7 @@ def booking_approve(*, booking: Booking, by, reason: str = "") -> Booking:
 
 @transaction.atomic
 def booking_reject(*, booking: Booking, by, reason: str) -> Booking:
+    _check_decider(by)
     if not reason.strip():
         raise ValidationError({"reason": "Say why the request is rejected."})
     booking, _ = _locked_booking(booking)

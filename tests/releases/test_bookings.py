@@ -223,6 +223,25 @@ def test_approve_rechecks_capacity_and_names_the_winner(
     assert notified[-1] == {"booking_id": first.pk, "event": "approved"}
 
 
+def test_only_admins_decide_and_only_whole_bookings(manager, admin, e2e, notified):
+    composite, _ = e2e
+    booking = request_slot(composite, manager, at(0), at(4))
+    with pytest.raises(PermissionError):
+        booking_approve(booking=booking, by=manager)
+    with pytest.raises(PermissionError):
+        booking_reject(booking=booking, by=manager, reason="No")
+    with pytest.raises(ValidationError, match="part of booking"):
+        booking_approve(booking=booking.parts.first(), by=admin)
+    assert set(Booking.objects.values_list("status", flat=True)) == {"requested"}
+
+
+def test_a_request_that_is_over_is_not_approved(manager, admin, env, notified):
+    booking = request_slot(env, manager, at(0), at(4))
+    Booking.objects.filter(pk=booking.pk).update(starts_at=at(-50), ends_at=at(-48))
+    with pytest.raises(ValidationError, match="is over"):
+        booking_approve(booking=booking, by=admin)
+
+
 def test_a_decided_booking_is_not_decided_again(manager, admin, env, notified):
     booking = request_slot(env, manager, at(0), at(4))
     booking_reject(booking=booking, by=admin, reason="Maintenance that week")
