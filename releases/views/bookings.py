@@ -1,6 +1,7 @@
 """Booking pages: the request form with its live conflict check, the admins' queue, and the decisions
 (approve, reject, cancel, shorten). Every write goes through releases.services.bookings."""
 
+from datetime import timedelta
 from functools import wraps
 from zoneinfo import ZoneInfo
 
@@ -23,6 +24,7 @@ from releases.booking_forms import (
 from releases.models import Booking
 from releases.services.bookings import (
     DECIDE_PERMISSION,
+    MAX_LENGTH,
     BookingConflict,
     BookingFrozen,
     booking_approve,
@@ -72,8 +74,8 @@ def slot_check(form: BookingRequestForm) -> dict | None:
     if not form.is_bound or not {"environment", "starts_at", "ends_at"} <= form.cleaned_data.keys():
         return None
     data = form.cleaned_data
-    if data["ends_at"] <= data["starts_at"]:
-        return None
+    if not timedelta(0) < data["ends_at"] - data["starts_at"] <= MAX_LENGTH:
+        return None  # the form says what is wrong with the times
     target = {"release": data.get("release"), "application": data.get("application")}
     slot = {"environment": data["environment"], "starts_at": data["starts_at"], "ends_at": data["ends_at"]}
     conflicts = booking_conflicts(**slot, **target)
