@@ -267,6 +267,22 @@ def test_requester_and_admins_are_told_after_commit(
     assert f"booking #{booking.pk} waits for approval" in mail.outbox[0].subject
 
 
+def test_an_environment_with_an_owner_group_tells_that_group(manager, admin, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    team = f.GroupFactory(name="Perf team")
+    f.UserFactory(email="perf@example.com").groups.add(team)
+    f.UserFactory(email="other-admin@example.com").groups.add(*admin_group())
+    env = f.EnvironmentFactory(owner_group=team)
+    booking = request_slot(env, manager, at(0), at(4))
+    booking_reject(booking=booking, by=admin, reason="Perf lab closed")
+    from releases.services.booking_notifications import booking_notify
+
+    assert booking_notify(booking_id=booking.pk, event="rejected") == 2
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([manager.email, "perf@example.com"])
+    assert "Rejected by" in mail.outbox[0].body and "Perf lab closed" in mail.outbox[0].body
+    assert booking_notify(booking_id=999999, event="rejected") == 0
+
+
 def admin_group():
     from django.contrib.auth.models import Group
 
