@@ -12,7 +12,7 @@ created) and the Jira sandbox in its own process (so its CPU and memory are not 
    writes are counted from the SQL it sends (INSERT/UPDATE/DELETE on releases_* tables, audit aside);
 3. the store step alone, three ways, on the same rows (work items, their fix releases and "blocks"
    links) built from the sandbox's dataset, each into its own applications:
-   - ours: releases.services.facts.work_items_upsert, 100 per transaction as a sync does;
+   - ours: releases.services.facts.work_items_upsert, 1,000 per transaction as a sync does;
    - naive: per row update_or_create, fix_releases.set() and a get_or_create per link, on the first
      --naive-rows rows (a per-row ingester's cost is linear; the full run would take minutes);
    - COPY (PostgreSQL only): COPY of the same work item, fix-release and link rows with ids assigned.
@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 PROJECTS = ("PAY", "WEB", "APP", "OPS")
 TARGETS = {"end_to_end_s": 20, "naive_over_ours": 20, "ours_over_copy": 3, "rss_mb": 250}
-PAGE = 100
+PAGE = 1000  # issues per transaction, as integrations.sync.jira.STORE_BATCH
 
 
 def main() -> None:
@@ -261,9 +261,9 @@ def store_naive(options, source: str) -> dict:
     source, facts = _facts_for(options, source, "N")
     facts = facts[: options.naive_rows]
     started = time.perf_counter()
-    for start in range(0, len(facts), PAGE):
+    for start in range(0, len(facts), 100):  # a transaction per page of 100
         with transaction.atomic():
-            for fact in facts[start : start + PAGE]:
+            for fact in facts[start : start + 100]:
                 item, _ = WorkItem.objects.update_or_create(
                     source=source,
                     external_id=fact.external_id,

@@ -136,6 +136,7 @@ def upsert_page(
     fetched: int,
     store: Callable[[], UpsertResult],
     expected: int | None = None,
+    pages: int = 1,
 ) -> UpsertResult:
     """Store one page and move the stream's cursor past it, together or not at all: a crash between
     pages resumes exactly after the last page committed, and a re-read page changes nothing."""
@@ -143,7 +144,7 @@ def upsert_page(
         result = store()
         _cursor_save(context.connection, stream, cursor)
         progress = {
-            "pages": F("pages") + 1,
+            "pages": F("pages") + pages,
             "items_fetched": F("items_fetched") + fetched,
             "items_created": F("items_created") + result.created,
             "items_updated": F("items_updated") + result.updated,

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.utils import timezone
 
-from integrations.clients.jira import JiraClient, JiraIssue
+from integrations.clients.jira import JiraClient, JiraIssue, SearchPage
 from integrations.http import SyncError
 from integrations.models import ApplicationMapping, Connection
 from integrations.sync.base import RunContext, cursor_get, upsert_page
@@ -31,6 +31,7 @@ OVERLAP = timedelta(minutes=5)
 ISSUES_STREAM = "issues"
 RECONCILE_STREAM = "reconcile"
 FETCH_MISSING_CHUNK = 100
+STORE_BATCH = 1000  # issues per transaction: fewer, larger statements; a crash re-reads at most this
 # A sweep that would delete more than this share of the stored items is refused: Jira answering
 # "no issues" usually means the API user lost access, not that the project was emptied.
 MAX_DELETED_SHARE = 0.5
@@ -80,23 +81,39 @@ def issues_pass(*, context: RunContext, client: JiraClient, mappings: dict[str, 
     jql = issues_jql(connection, mappings, since=since, zone=zone)
     if pending["token"] is None:
         pending["expected"] = client.approximate_count(jql)
-    # The next page is fetched while this one is stored: the tool and the database work at once.
+    # The next page is fetched while the ones before are stored: the tool and the database work at
+    # once. Pages are stored in batches of about STORE_BATCH issues, each with its cursor; when a
+    # fetch fails, what was already read is stored before the error goes up.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="jira-fetch") as fetcher:
         ahead = fetcher.submit(client.search_page, jql, pending["token"])
+        batch: list[SearchPage] = []
         while True:
-            page = ahead.result()
-            token = page.next_token
-            if token is not None:
-                ahead = fetcher.submit(client.search_page, jql, token)
-            _store_issue_page(context, page, mappings, pending, token)
-            if token is None:
+            try:
+                page = ahead.result()
+            except SyncError:
+                _store_issue_pages(context, batch, mappings, pending)
+                raise
+            if page.next_token is not None:
+                ahead = fetcher.submit(client.search_page, jql, page.next_token)
+            batch.append(page)
+            if page.next_token is None or sum(len(p.issues) for p in batch) >= STORE_BATCH:
+                _store_issue_pages(context, batch, mappings, pending)
+                batch = []
+            if page.next_token is None:
                 return
 
 
-def _store_issue_page(context: RunContext, page, mappings: dict[str, int], pending: dict, token) -> None:
-    """Store one page; the run expects what it fetched so far plus what the search says is left."""
-    facts = [_work_item_fact(issue, mappings) for issue in page.issues if issue.project_key in mappings]
-    expected = _expected(context, page, pending)
+def _store_issue_pages(
+    context: RunContext, pages: list[SearchPage], mappings: dict[str, int], pending
+) -> None:
+    """Store fetched pages and the cursor after the last; the run expects what it fetched so far plus
+    what the search says is left."""
+    if not pages:
+        return
+    issues = [issue for page in pages for issue in page.issues]
+    facts = [_work_item_fact(issue, mappings) for issue in issues if issue.project_key in mappings]
+    expected = _expected(context, pages[-1], pending)
+    token = pages[-1].next_token
     if token is None:  # the pass is complete: its start becomes the watermark
         cursor = {"watermark": pending["started"], "page_token": ""}
     else:
@@ -105,7 +122,8 @@ def _store_issue_page(context: RunContext, page, mappings: dict[str, int], pendi
         context=context,
         stream=ISSUES_STREAM,
         cursor=cursor,
-        fetched=len(page.issues),
+        fetched=len(issues),
+        pages=len(pages),
         expected=expected,
         store=lambda: work_items_upsert(source=context.connection.source_key, facts=facts),
     )

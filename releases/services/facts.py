@@ -135,7 +135,7 @@ WORK_ITEM_TABLE = ("releases_workitem", _COLUMNS, _PG_TYPES)
 FIX_TABLE = ("releases_workitem_fix_releases", ("workitem_id", "release_id"), ("bigint", "bigint"))
 LINK_TABLE = ("releases_workitemlink", ("blocker_id", "blocked_id"), ("bigint", "bigint"))
 ON_LINK_CONFLICT = " ON CONFLICT (blocker_id, blocked_id) DO NOTHING"
-ROWS_PER_STATEMENT = 500
+ROWS_PER_STATEMENT = 1000
 
 
 def _adapted(rows: list[tuple]) -> list[list]:

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from integrations.models import SyncCursor, SyncRun
 from integrations.sync.base import sync_run_queue
-from integrations.sync.jira import OVERLAP
+from integrations.sync.jira import OVERLAP, STORE_BATCH
 from integrations.sync.runner import connection_sync
 from releases.models import Release, WorkItem, WorkItemLink
 
@@ -214,8 +214,9 @@ def test_an_unchanged_resync_writes_no_domain_rows(jira_sandbox, jira_connection
     assert writes == []
 
 
-def test_each_page_costs_a_fixed_number_of_queries(jira_sandbox, jira_connection):
-    """Bulk reads and writes: the queries grow with the pages (100 issues each), never with the rows."""
+def test_each_stored_batch_costs_a_fixed_number_of_queries(jira_sandbox, jira_connection):
+    """Bulk reads and writes: queries grow with the batches stored (1,000 issues, ten pages, each),
+    never with the rows."""
 
     def queries_for(issues: int) -> int:
         server = jira_sandbox(issues=issues, projects=(f"Q{issues}",), versions_per_project=1)
@@ -225,5 +226,5 @@ def test_each_page_costs_a_fixed_number_of_queries(jira_sandbox, jira_connection
         return len(queries)
 
     queries_for(5)  # first use: content types and other per-process caches
-    one, two, three = queries_for(100), queries_for(200), queries_for(300)
-    assert two - one == three - two <= 15
+    one, two, three = queries_for(STORE_BATCH), queries_for(2 * STORE_BATCH), queries_for(3 * STORE_BATCH)
+    assert 0 < two - one == three - two <= 15
