@@ -52,6 +52,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "releases.change_gaterequirement",
         "releases.delete_gaterequirement",
         "releases.add_booking",
+        "releases.add_testrun",  # their pipelines upload JUnit reports (POST /api/junit)
     ],
     SECURITY_REVIEWER: [*_READ_DOMAIN, "releases.sign_gate"],
     ENVIRONMENT_ADMIN: [
@@ -72,6 +73,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "releases.verify_audit",
         "releases.waive_gate",
         "releases.sign_gate",
+        "releases.add_gatepolicy",
+        "releases.change_gatepolicy",
+        "releases.add_gaterequirement",
+        "releases.change_gaterequirement",
+        "releases.delete_gaterequirement",
+        "releases.add_testrun",
         "releases.add_portfolio",
         "releases.change_portfolio",
         "releases.add_application",

@@ -54,6 +54,13 @@ def test_admin_waives_and_manages_connections():
     assert {"releases.waive_gate", "releases.sign_gate", "integrations.change_connection"} <= perms
 
 
+def test_admins_and_release_managers_edit_gate_policies_and_upload_test_reports():
+    policy = {"releases.change_gatepolicy", "releases.add_gaterequirement", "releases.delete_gaterequirement"}
+    assert policy | {"releases.add_testrun"} <= perms_of(roles.ADMIN)
+    assert policy | {"releases.add_testrun"} <= perms_of(roles.RELEASE_MANAGER)
+    assert "releases.add_testrun" not in perms_of(roles.PROJECT_OFFICE)
+
+
 def test_auditor_verifies_the_chain_and_changes_nothing():
     perms = perms_of(roles.AUDITOR)
     assert {"releases.verify_audit", "releases.view_auditevent"} <= perms
