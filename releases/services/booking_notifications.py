@@ -2,7 +2,7 @@
 
 Run by the worker (releases.tasks.booking_notify_task), enqueued after the commit of the decision, so a
 rolled-back change sends nothing. The requester and the environment's admins (its owner group, or
-everyone in the Environment admin role when it has none) are told, one message each.
+everyone whose role decides bookings when it has none) are told, one message each.
 """
 
 from django.conf import settings
@@ -10,7 +10,6 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mass_mail
 from django.urls import reverse
 
-from portal.roles import ENVIRONMENT_ADMIN
 from releases.models import Booking
 
 SUBJECT_PREFIX = "[Flightdeck]"
@@ -42,7 +41,12 @@ def _recipients(booking: Booking) -> list[str]:
     if booking.environment.owner_group_id:
         admins = admins.filter(groups=booking.environment.owner_group_id)
     else:
-        admins = admins.filter(groups__name=ENVIRONMENT_ADMIN)
+        # Whoever may decide bookings (the environment admin role, and admins), by permission: the
+        # domain does not know the role names, which portal defines.
+        admins = admins.filter(
+            groups__permissions__content_type__app_label="releases",
+            groups__permissions__codename="decide_booking",
+        )
     emails = list(admins.order_by("pk").values_list("email", flat=True).distinct())
     requester = booking.requester
     if requester.is_active and requester.email and requester.email not in emails:

@@ -207,4 +207,3 @@ def test_pages_need_a_login(client):
     for url in ("/environments/", "/environments/board/", "/environments/what-runs-where/"):
         assert client.get(url)["Location"].startswith("/login/")
     assert Booking.objects.count() == 0
-
