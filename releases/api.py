@@ -34,11 +34,10 @@ def api_denied_record(*, request, permission: str) -> None:
     )
 
 
-def api_view(permission: str):
-    """A GET endpoint answered only to users holding `permission`; anyone else gets 403 (audited)."""
+def permitted(permission: str):
+    """Answer only users holding `permission`; anyone else gets 403 JSON, recorded in the audit trail."""
 
     def decorator(view):
-        @require_GET
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             if not request.user.has_perm(permission):
@@ -47,6 +46,15 @@ def api_view(permission: str):
             return view(request, *args, **kwargs)
 
         return wrapped
+
+    return decorator
+
+
+def api_view(permission: str):
+    """A GET endpoint for users holding `permission`."""
+
+    def decorator(view):
+        return require_GET(permitted(permission)(view))
 
     return decorator
 

@@ -8,7 +8,6 @@ the middleware never lets a browser session in under /api/.
 
 import json
 from datetime import datetime, timedelta
-from functools import wraps
 
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse
@@ -16,27 +15,13 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from releases.api import api_denied_record, detail
+from releases.api import api_denied_record, detail, permitted
 from releases.models import Application, Booking, Environment, Release
 from releases.services.bookings import BookingConflict, booking_cancel, booking_request
 
 LIST_PERMISSION = "releases.view_booking"
 REQUEST_PERMISSION = "releases.add_booking"
 DEFAULT_DAYS, MAX_BOOKINGS = 28, 1000
-
-
-def permitted(permission: str):
-    def decorator(view):
-        @wraps(view)
-        def wrapped(request, *args, **kwargs):
-            if not request.user.has_perm(permission):
-                api_denied_record(request=request, permission=permission)
-                return detail(f"Your account lacks the permission {permission}.", 403)
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
 
 
 def _iso(value) -> str | None:
