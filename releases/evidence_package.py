@@ -22,24 +22,10 @@ from django.utils import timezone
 
 from releases.api import gate_data, release_data
 from releases.models import AuditEvent, Gate, Release, SignOff
-from releases.services.audit import audit_record, audit_verify, event_hash, json_safe
+from releases.services.audit import HASHED_FIELDS, audit_record, audit_verify, event_hash, json_safe
 
 PERMISSION = "releases.verify_audit"
 REPORT_TEMPLATE = "releases/evidence_report.html"
-# What an event's hash covers (releases.services.audit.event_hash): recomputed per event in the package.
-HASHED_FIELDS = (
-    "prev_hash",
-    "seq",
-    "actor_id",
-    "actor_label",
-    "action",
-    "object_type",
-    "object_id",
-    "object_repr",
-    "before",
-    "after",
-    "created_at",
-)
 
 
 @dataclass(frozen=True)

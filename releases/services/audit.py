@@ -176,8 +176,8 @@ class ChainVerification:
         }
 
 
-_VERIFY_COLUMNS = (
-    "id",
+# What an event's hash covers: the arguments of event_hash(), each an AuditEvent field.
+HASHED_FIELDS = (
     "seq",
     "actor_id",
     "actor_label",
@@ -189,8 +189,8 @@ _VERIFY_COLUMNS = (
     "after",
     "created_at",
     "prev_hash",
-    "hash",
 )
+_VERIFY_COLUMNS = ("id", *HASHED_FIELDS, "hash")
 
 
 def audit_verify(*, chunk_size: int = 5000) -> ChainVerification:
