@@ -116,7 +116,7 @@ def test_the_same_report_sent_twice_is_stored_once(api, release, refreshed):
 
 
 def test_a_role_without_the_permission_gets_403_audited(user_in_role, release):
-    api = token_client(user_in_role(roles.RELEASE_MANAGER))
+    api = token_client(user_in_role(roles.PROJECT_OFFICE))
     response = post_xml(api, PYTEST_REPORT, release=release.pk)
     assert response.status_code == 403
     assert response.json() == {"detail": "Your account lacks the permission releases.add_testrun."}
