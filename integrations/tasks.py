@@ -9,6 +9,7 @@ than the broker's visibility timeout (an hour) so a waiting task is not handed o
 from datetime import timedelta
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError, connections
 from django.db.models import Max
 from django.utils import timezone
 
@@ -19,6 +20,7 @@ from integrations.sync.runner import SYNCS, connection_sync
 
 MAX_RETRIES = 8
 UNAVAILABLE_BACKOFF = 30  # seconds, doubled per retry: 30 s ... about an hour at the eighth
+DATABASE_BACKOFF = 5  # a database restart takes seconds
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
@@ -32,10 +34,13 @@ def connection_sync_task(self, *, connection_id: int, run_id: int, mode: str = "
             sync_run_fail(run_id=run_id, error=f"Gave up after {MAX_RETRIES} retries: {exc}")
             return {"run": run_id, "status": "failed", "error": str(exc)}
         raise self.retry(countdown=retry_countdown(self.request.retries)) from exc
+    except (OperationalError, InterfaceError) as exc:  # the database restarted under the sync
+        connections.close_all()  # the next attempt reconnects
+        raise self.retry(countdown=retry_countdown(self.request.retries, base=DATABASE_BACKOFF)) from exc
 
 
-def retry_countdown(retries: int) -> int:
-    return min(UNAVAILABLE_BACKOFF * 2**retries, MAX_RETRY_AFTER)
+def retry_countdown(retries: int, *, base: int = UNAVAILABLE_BACKOFF) -> int:
+    return min(base * 2**retries, MAX_RETRY_AFTER)
 
 
 @shared_task

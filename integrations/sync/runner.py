@@ -5,6 +5,8 @@ fate: rate limits and an unavailable tool leave it running for the task to retry
 tool can do wrong fails it at once with the message an admin reads on /integrations/.
 """
 
+from django.db import InterfaceError, OperationalError
+
 from integrations.clients.github import GithubClient
 from integrations.clients.jenkins import JenkinsClient
 from integrations.clients.jira import JiraClient
@@ -56,6 +58,8 @@ def connection_sync(*, run_id: int, mode: str = "incremental", client_options: d
     except SyncError as exc:
         sync_run_fail(run_id=run_id, error=str(exc), requests=context.requests_before + context.budget.used)
         return {"run": run_id, "status": "failed", "error": str(exc)}
+    except (OperationalError, InterfaceError):
+        raise  # the database went away (a restart, a failover): the task retries and the run resumes
     except Exception as exc:  # a bug or a database refusal: the run must not stay "running" for ever
         sync_run_fail(run_id=run_id, error=f"Unexpected {type(exc).__name__}: {exc}"[:2000])
         raise

@@ -7,10 +7,12 @@ import time
 import httpx
 import pytest
 from celery.exceptions import Retry
+from django.db import OperationalError
 
 from integrations import tasks
 from integrations.models import SyncCursor, SyncRun
 from integrations.sandbox.server import Fault
+from integrations.sync import jira as jira_sync_module
 from integrations.sync.base import SyncAlreadyRunning, sync_run_queue
 from integrations.sync.runner import connection_sync
 from releases.models import WorkItem
@@ -165,3 +167,33 @@ def test_the_request_budget_stops_a_sync(jira_sandbox, jira_connection):
     assert run.error.startswith("Request budget of 5 used up before")
     assert len(server.requests) == 5
     assert WorkItem.objects.count() == 200  # two pages stored before the budget ran out
+
+
+def test_a_database_outage_mid_sync_is_retried_and_the_run_completes(
+    jira_sandbox, jira_connection, retries, monkeypatch
+):
+    """A restart of the database fails the page being stored; the task retries soon, the run resumes
+    from the cursor of the last stored batch and ends with every issue once."""
+    server = jira_sandbox(issues=2500, projects=("PAY",))
+    connection = jira_connection(server)
+    run = sync_run_queue(connection=connection, by=None)
+    real_upsert = jira_sync_module.work_items_upsert
+    calls = []
+
+    def upsert_then_lose_the_database(**kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OperationalError("terminating connection due to administrator command")
+        return real_upsert(**kwargs)
+
+    monkeypatch.setattr(jira_sync_module, "work_items_upsert", upsert_then_lose_the_database)
+    with pytest.raises(Retry):
+        run_task(run)
+    assert retries == [5]
+    run.refresh_from_db()
+    assert (run.status, WorkItem.objects.count()) == (SyncRun.Status.RUNNING, 1000)  # the first batch stays
+
+    before = len(search_requests(server))
+    assert run_task(run, retries_so_far=1)["status"] == SyncRun.Status.SUCCEEDED
+    assert WorkItem.objects.count() == 2500
+    assert "nextPageToken" in search_requests(server)[before].query  # resumed after the stored batch
