@@ -187,9 +187,12 @@ def test_a_database_outage_mid_sync_is_retried_and_the_run_completes(
         return real_upsert(**kwargs)
 
     monkeypatch.setattr(jira_sync_module, "work_items_upsert", upsert_then_lose_the_database)
+    closed = []  # the test's own transaction must survive the "reconnect"
+    monkeypatch.setattr(tasks.connections, "close_all", lambda: closed.append(True))
     with pytest.raises(Retry):
         run_task(run)
     assert retries == [5]
+    assert closed == [True]
     run.refresh_from_db()
     assert (run.status, WorkItem.objects.count()) == (SyncRun.Status.RUNNING, 1000)  # the first batch stays
 
