@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from releases import lookups  # noqa: F401 - registers __any_of
 from releases.models import Build, Deployment, Release, TestRun, WorkItem, WorkItemLink
 from releases.services.audit import audit_record, snapshot
 from releases.services.gates import gates_sync_for_release
@@ -110,9 +111,7 @@ def work_items_upsert(*, source: str, facts: list[WorkItemFact]) -> UpsertResult
     pk_of = {external_id: row[0] for external_id, row in stored.items()}
     if new:
         pk_of |= dict(
-            WorkItem.objects.filter(source=source, external_id__in=[row[1] for row in new]).values_list(
-                "external_id", "pk"
-            )
+            _by_external_id(WorkItem, source, [row[1] for row in new]).values_list("external_id", "pk")
         )
     result.created, result.updated = len(new), len(changed)
     result.unchanged = len(facts) - len(new) - len(changed)
@@ -169,15 +168,23 @@ def _update_rows(rows: list[list]) -> None:
             cursor.executemany(UPDATE_SQL, rows)
 
 
+def _by_external_id(model, source: str, external_ids: list[str]):
+    """The rows of `source` with these external ids, through the partial unique index: restating its
+    `external_id <> ''` lets PostgreSQL use the index for lists longer than it reasons about (100)."""
+    return (
+        model.objects.filter(source=source, external_id__any_of=external_ids)
+        .exclude(external_id="")
+        .order_by()
+    )
+
+
 def _stored_items(source: str, facts: list[WorkItemFact]) -> dict[str, tuple]:
     """(pk, source, external_id, *fields) by external id; an item typed in by hand with the same key
     (no external id yet) is adopted."""
     fields = ("pk", "source", "external_id", *WORK_ITEM_FIELDS)
     found = {
         row[2]: row
-        for row in WorkItem.objects.filter(
-            source=source, external_id__in=[f.external_id for f in facts]
-        ).values_list(*fields)
+        for row in _by_external_id(WorkItem, source, [f.external_id for f in facts]).values_list(*fields)
     }
     missing = {
         (fact.application_id, fact.key): fact.external_id for fact in facts if fact.external_id not in found
@@ -185,7 +192,7 @@ def _stored_items(source: str, facts: list[WorkItemFact]) -> dict[str, tuple]:
     if missing:
         unmatched = WorkItem.objects.filter(
             application_id__in={app for app, _ in missing},
-            key__in={key for _, key in missing},
+            key__any_of={key for _, key in missing},
             external_id="",
         ).values_list(*fields)
         for row in unmatched:
@@ -200,7 +207,7 @@ def _sync_fix_releases(facts, pk_of: dict[str, int], releases: dict[str, int], w
     item_ids = [pk_of[fact.external_id] for fact in facts]
     stored = {
         (w, r): pk
-        for pk, w, r in FixThrough.objects.filter(workitem_id__in=item_ids).values_list(
+        for pk, w, r in FixThrough.objects.filter(workitem_id__any_of=item_ids).values_list(
             "pk", "workitem_id", "release_id"
         )
     }
@@ -239,7 +246,7 @@ def _sync_links(source: str, facts, pk_of: dict[str, int], result: UpsertResult)
     stored = {
         (a, b): pk
         for pk, a, b in WorkItemLink.objects.filter(
-            Q(blocker_id__in=page_ids) | Q(blocked_id__in=page_ids)
+            Q(blocker_id__any_of=page_ids) | Q(blocked_id__any_of=page_ids)
         ).values_list("pk", "blocker_id", "blocked_id")
     }
     gone = [pk for pair, pk in stored.items() if pair not in wanted]
