@@ -15,7 +15,6 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from releases import lookups  # noqa: F401 - registers __any_of
 from releases.models import Build, Deployment, Release, TestRun, WorkItem, WorkItemLink
 from releases.services.audit import audit_record, snapshot
 from releases.services.gates import gates_sync_for_release
@@ -172,9 +171,7 @@ def _by_external_id(model, source: str, external_ids: list[str]):
     """The rows of `source` with these external ids, through the partial unique index: restating its
     `external_id <> ''` lets PostgreSQL use the index for lists longer than it reasons about (100)."""
     return (
-        model.objects.filter(source=source, external_id__any_of=external_ids)
-        .exclude(external_id="")
-        .order_by()
+        model.objects.filter(source=source, external_id__in=external_ids).exclude(external_id="").order_by()
     )
 
 
@@ -192,7 +189,7 @@ def _stored_items(source: str, facts: list[WorkItemFact]) -> dict[str, tuple]:
     if missing:
         unmatched = WorkItem.objects.filter(
             application_id__in={app for app, _ in missing},
-            key__any_of={key for _, key in missing},
+            key__in={key for _, key in missing},
             external_id="",
         ).values_list(*fields)
         for row in unmatched:
@@ -207,7 +204,7 @@ def _sync_fix_releases(facts, pk_of: dict[str, int], releases: dict[str, int], w
     item_ids = [pk_of[fact.external_id] for fact in facts]
     stored = {
         (w, r): pk
-        for pk, w, r in FixThrough.objects.filter(workitem_id__any_of=item_ids).values_list(
+        for pk, w, r in FixThrough.objects.filter(workitem_id__in=item_ids).values_list(
             "pk", "workitem_id", "release_id"
         )
     }
@@ -246,7 +243,7 @@ def _sync_links(source: str, facts, pk_of: dict[str, int], result: UpsertResult)
     stored = {
         (a, b): pk
         for pk, a, b in WorkItemLink.objects.filter(
-            Q(blocker_id__any_of=page_ids) | Q(blocked_id__any_of=page_ids)
+            Q(blocker_id__in=page_ids) | Q(blocked_id__in=page_ids)
         ).values_list("pk", "blocker_id", "blocked_id")
     }
     gone = [pk for pair, pk in stored.items() if pair not in wanted]
