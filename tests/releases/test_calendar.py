@@ -280,6 +280,14 @@ def test_markup_in_a_version_or_summary_is_shown_as_text(client):
     assert "<script>alert(1)" not in partial
 
 
+def test_markup_in_a_portfolio_or_application_name_is_shown_as_text_in_the_filters(client):
+    f.ApplicationFactory(name="<b>Bold</b> apps", key="BOLD", portfolio__name='Ops "<i>"')
+    html = client.get(JAN).content.decode()
+    assert "<b>Bold</b>" not in html and "<i>" not in html
+    assert "&lt;b&gt;Bold&lt;/b&gt; apps (BOLD)</option>" in html
+    assert "Ops &quot;&lt;i&gt;&quot;</option>" in html
+
+
 def test_freeze_windows_are_shaded_with_their_reason(client):
     f.FreezeWindowFactory(
         starts_at=f.moment(24 * 2), ends_at=f.moment(24 * 4), reason="Year-end <close>"
