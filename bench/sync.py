@@ -257,6 +257,7 @@ def store_naive(options, source: str) -> dict:
     from django.db import transaction
 
     from releases.models import Release, WorkItem, WorkItemLink
+    from releases.services.facts import WORK_ITEM_FIELDS as FACT_FIELDS
 
     source, facts = _facts_for(options, source, "N")
     facts = facts[: options.naive_rows]
@@ -289,6 +290,7 @@ def store_copy(options, source: str) -> dict:
     from django.db import transaction
 
     from releases.models import Release, WorkItem
+    from releases.services.facts import WORK_ITEM_FIELDS as FACT_FIELDS
 
     source, facts = _facts_for(options, source, "C")
     releases = dict(Release.objects.filter(source=source).values_list("external_id", "pk"))
@@ -320,20 +322,6 @@ def store_copy(options, source: str) -> dict:
             "SELECT setval(pg_get_serial_sequence('releases_workitem', 'id'), %s)", [first_id + len(facts)]
         )
     return {"rows": len(facts), "seconds": round(time.perf_counter() - started, 2)}
-
-
-FACT_FIELDS = (
-    "application_id",
-    "key",
-    "title",
-    "type",
-    "status_category",
-    "status_name",
-    "priority",
-    "created_at",
-    "resolved_at",
-    "updated_at",
-)
 
 
 if __name__ == "__main__":
