@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from portal import roles
-from releases.models import AuditEvent, SignOff
+from releases.models import AuditEvent, FreezeWindow, SignOff
 from releases.services.audit import audit_record
 from tests import factories as f
 
@@ -132,3 +132,23 @@ def test_autocomplete_needs_view_permission(client_for):
     assert client.get(reverse("admin:autocomplete"), params).status_code == 200
     nobody = client_for(roles.SECURITY_REVIEWER)
     assert nobody.get(reverse("admin:autocomplete"), params).status_code == 302
+
+
+def test_a_freeze_window_with_a_malformed_rrule_is_refused_with_a_message(superuser_client):
+    data = {
+        "scope": "global",
+        "starts_at_0": "2030-01-04",
+        "starts_at_1": "18:00:00",
+        "ends_at_0": "2030-01-07",
+        "ends_at_1": "06:00:00",
+        "reason": "Weekend",
+        "rrule": "FREQ=SOMETIMES",
+    }
+    response = superuser_client.post(_admin_url(FreezeWindow, "add"), data)
+    assert response.status_code == 200
+    assert "is not an RFC 5545 RRULE" in response.content.decode()
+    assert not FreezeWindow.objects.exists()
+    response = superuser_client.post(
+        _admin_url(FreezeWindow, "add"), data | {"rrule": "FREQ=WEEKLY;BYDAY=FR"}
+    )
+    assert response.status_code == 302 and FreezeWindow.objects.get().rrule == "FREQ=WEEKLY;BYDAY=FR"

@@ -1,3 +1,7 @@
+from datetime import UTC, datetime
+
+from dateutil.rrule import rrulestr
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -9,6 +13,16 @@ def choices_constraint(field: str, choices: type[models.TextChoices], name: str)
 
 def ends_after_start(name: str, start: str = "starts_at", end: str = "ends_at") -> models.CheckConstraint:
     return models.CheckConstraint(condition=Q(**{f"{end}__gt": models.F(start)}), name=name)
+
+
+def validate_rrule(value: str) -> None:
+    """An RFC 5545 recurrence rule that dateutil can expand (freeze windows repeat by it)."""
+    try:
+        rrulestr(value, dtstart=datetime(2000, 1, 1, tzinfo=UTC))
+    except (ValueError, TypeError) as exc:
+        raise ValidationError(
+            f"“{value}” is not an RFC 5545 RRULE ({exc}); e.g. FREQ=WEEKLY;BYDAY=FR"
+        ) from None
 
 
 class ExternalFact(models.Model):

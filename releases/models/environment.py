@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from releases.models.base import ExternalFact, choices_constraint, ends_after_start
+from releases.models.base import ExternalFact, choices_constraint, ends_after_start, validate_rrule
 from releases.models.portfolio import Application, Portfolio
 from releases.models.release import Release
 from releases.querysets import BookingQuerySet
@@ -161,7 +161,10 @@ class FreezeWindow(models.Model):
     ends_at = models.DateTimeField()
     reason = models.CharField(max_length=300)
     rrule = models.CharField(
-        max_length=300, blank=True, help_text="RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=FR"
+        max_length=300,
+        blank=True,
+        validators=[validate_rrule],
+        help_text="RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=FR",
     )
 
     class Meta:
