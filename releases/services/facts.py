@@ -279,10 +279,7 @@ def releases_upsert(*, source: str, application_id: int, facts: list[ReleaseFact
     version without a date keeps the target it has (a new one starts on its start date or today).
     """
     result = UpsertResult()
-    by_external = {
-        r.external_id: r
-        for r in Release.objects.filter(source=source, external_id__in=[f.external_id for f in facts])
-    }
+    by_external = {r.external_id: r for r in _by_external_id(Release, source, [f.external_id for f in facts])}
     by_version = {
         r.version: r
         for r in Release.objects.filter(
@@ -424,8 +421,7 @@ def testruns_upsert(*, source: str, facts: list[TestRunFact]) -> UpsertResult:
     }
     facts = [f for f in facts if f.build_external_id in builds]
     stored = {
-        run.external_id: run
-        for run in TestRun.objects.filter(source=source, external_id__in=[f.build_external_id for f in facts])
+        run.external_id: run for run in _by_external_id(TestRun, source, [f.build_external_id for f in facts])
     }
     new, changed = [], []
     for fact in facts:
@@ -470,10 +466,7 @@ def deployments_upsert(*, source: str, facts: list[DeploymentFact]) -> UpsertRes
     """What ran where, keyed by (source, external id); unchanged deployments are not written."""
     facts = list({fact.external_id: fact for fact in facts}.values())
     result = UpsertResult()
-    stored = {
-        d.external_id: d
-        for d in Deployment.objects.filter(source=source, external_id__in=[f.external_id for f in facts])
-    }
+    stored = {d.external_id: d for d in _by_external_id(Deployment, source, [f.external_id for f in facts])}
     new, changed = [], []
     for fact in facts:
         values = {name: getattr(fact, name) for name in DEPLOYMENT_FIELDS}
