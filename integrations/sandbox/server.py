@@ -114,9 +114,8 @@ def _handler_for(server: SandboxServer):
             query = dict(parse_qsl(parts.query))
             if server.before_answer:
                 server.before_answer(parts.path, query)
-            status = self.respond(parts.path, query)
-            with server.lock:
-                server.requests.append(LoggedRequest(time.monotonic(), parts.path, query, status))
+            self.logged_as = (parts.path, query)
+            self.respond(parts.path, query)
 
         def do_POST(self):  # Jira's read-only POSTs (approximate count)
             parts = urlsplit(self.path)
@@ -124,13 +123,19 @@ def _handler_for(server: SandboxServer):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
             except ValueError:
                 body = None
-            status = self.respond(parts.path, {"_body": body})
+            self.logged_as = (parts.path, {})
+            self.respond(parts.path, {"_body": body})
+
+        def log_answer(self, status: int) -> None:
+            """Logged before the answer goes out: a client that has read it finds it in the log."""
+            path, query = self.logged_as
             with server.lock:
-                server.requests.append(LoggedRequest(time.monotonic(), parts.path, {}, status))
+                server.requests.append(LoggedRequest(time.monotonic(), path, query, status))
 
         def respond(self, path: str, query: dict) -> int:
             fault = server.take_fault(path)
             if fault and fault.kind == "drop":
+                self.log_answer(0)
                 self.close_connection = True
                 self.connection.close()
                 return 0
@@ -153,6 +158,7 @@ def _handler_for(server: SandboxServer):
                 data = b""
             if truncate:
                 data = data[: len(data) // 2]
+            self.log_answer(status)
             self.send_response(status)
             self.send_header("Content-Type", "application/json;charset=UTF-8")
             self.send_header("Content-Length", str(len(data)))

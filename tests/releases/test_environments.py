@@ -131,8 +131,17 @@ def _tile_labels(html):
 def test_the_board_shows_bookings_and_freezes_by_day_in_the_users_time_zone(client_for):
     client = client_for(roles.PROJECT_OFFICE, time_zone="Pacific/Auckland")
     env = f.EnvironmentFactory(name="SIT-9")
+    auckland = ZoneInfo("Pacific/Auckland")
+    # Noon tomorrow in Auckland, so the two hours never straddle its midnight, whatever the time now.
+    tomorrow_noon = (timezone.now().astimezone(auckland) + timedelta(days=1)).replace(
+        hour=12, minute=0, second=0, microsecond=0
+    )
     booking = approved(
-        env, hours(24), hours(26), purpose="Load <test>", application=f.ApplicationFactory(key="ACC")
+        env,
+        tomorrow_noon,
+        tomorrow_noon + timedelta(hours=2),
+        purpose="Load <test>",
+        application=f.ApplicationFactory(key="ACC"),
     )
     f.FreezeWindowFactory(
         for_environment=True, environment=env, starts_at=hours(72), ends_at=hours(74), reason="Patch & reboot"
@@ -142,7 +151,7 @@ def test_the_board_shows_bookings_and_freezes_by_day_in_the_users_time_zone(clie
     cells = row.split("<td>")[1:]
     assert len(cells) == 28
     with_booking = [i for i, cell in enumerate(cells) if f"#booking-{booking.pk}" in cell]
-    start_local = booking.starts_at.astimezone(ZoneInfo("Pacific/Auckland"))
+    start_local = booking.starts_at.astimezone(auckland)
     today_local = timezone.now().astimezone(start_local.tzinfo).date()
     assert with_booking == [(start_local.date() - today_local).days]
     long = approved(env, hours(24 * 5), hours(24 * 7 + 1))  # three days (four in some time zones)
