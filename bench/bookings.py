@@ -23,14 +23,13 @@ import argparse
 import json
 import math
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from datetime import timedelta
 from pathlib import Path
 
@@ -279,7 +278,7 @@ def _percentiles(times: list[float]) -> dict:
 
 def measure_race(options: argparse.Namespace) -> dict:
     """A fresh instance (SQLite in a temporary folder, or a scratch PostgreSQL database) for the race."""
-    from tests.releases.booking_race_worker import http_round
+    from tests.releases.booking_race_worker import http_round, race_server, run_worker
 
     with tempfile.TemporaryDirectory(prefix="flightdeck-bench-race-") as var_dir:
         env = {name: value for name, value in os.environ.items() if name not in CONFIG_VARIABLES}
@@ -291,11 +290,11 @@ def measure_race(options: argparse.Namespace) -> dict:
             recreate_database(env["DATABASE_URL"])
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
         contenders, rounds = str(options.contenders), str(options.rounds)
-        tokens = _worker(env, "prepare", "--contenders", contenders)["tokens"]
+        tokens = run_worker(env, "prepare", "--contenders", contenders)["tokens"]
         started = time.perf_counter()
-        service = _worker(env, "service", "--rounds", rounds, "--contenders", contenders)
+        service = run_worker(env, "service", "--rounds", rounds, "--contenders", contenders)
         service["seconds"] = round(time.perf_counter() - started, 1)
-        with _gunicorn(env) as base:
+        with race_server(env) as base:
             started = time.perf_counter()
             per_round = [
                 Counter(r.status_code for r in http_round(base, tokens, 3000 + n))
@@ -314,54 +313,8 @@ def measure_race(options: argparse.Namespace) -> dict:
             "contenders": options.contenders,
             "service": service,
             "http": http,
-            "invariant": _worker(env, "verify"),
+            "invariant": run_worker(env, "verify"),
         }
-
-
-def _worker(env: dict, *args: str) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.releases.booking_race_worker", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-@contextmanager
-def _gunicorn(env: dict):
-    import httpx
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "portal.wsgi",
-        "-b",
-        f"127.0.0.1:{port}",
-        "-w",
-        "3",
-        "--threads",
-        "20",
-    ]
-    process = subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 if __name__ == "__main__":

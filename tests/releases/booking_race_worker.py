@@ -7,7 +7,8 @@ from several threads, and the HTTP race needs a server with several worker proce
     python -m tests.releases.booking_race_worker approve --rounds 3 --contenders 50
     python -m tests.releases.booking_race_worker verify
 
-http_round() runs the HTTP race from the caller's process against a server on such an instance.
+http_round() runs the HTTP race from the caller's process against a server on such an instance;
+run_worker() and race_server() start a command and that server for the test and the benchmark.
 
 The instance comes from the environment (FLIGHTDECK_VAR_DIR or DATABASE_URL), migrated beforehand.
 Each command prints one JSON object. A round is one slot that every contender wants at once: through
@@ -19,16 +20,70 @@ import argparse
 import itertools
 import json
 import os
+import socket
+import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
+REPO = Path(__file__).resolve().parents[2]
 ENVIRONMENT = "RACE-1"
 FIRST_SLOT = datetime(2040, 1, 2, 10, 0, tzinfo=UTC)
+
+
+def run_worker(env: dict, *args: str) -> dict:
+    """One command of this module in its own process on the instance `env` names; its JSON answer."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.releases.booking_race_worker", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"booking_race_worker {' '.join(args)} failed: {done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@contextmanager
+def race_server(env: dict):
+    """gunicorn with three worker processes of twenty threads on the instance; yields its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "gunicorn", "portal.wsgi", "-b", f"127.0.0.1:{port}"]
+    command += ["-w", "3", "--threads", "20"]
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base, process)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _wait_until_up(base: str, process) -> None:
+    for _ in range(100):
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn did not start: {process.stderr.read().decode()[-2000:]}")
+        try:
+            httpx.get(f"{base}/healthz", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise RuntimeError("gunicorn did not answer")
 
 
 def slot(round_no: int) -> tuple[datetime, datetime]:

@@ -10,19 +10,16 @@ postgres URL (where the service locks the environment row with SELECT ... FOR UP
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import pytest
 
 from tests.conftest import CONFIG_VARIABLES
-from tests.releases.booking_race_worker import http_round
+from tests.releases.booking_race_worker import http_round, race_server, run_worker
 
 REPO = Path(__file__).resolve().parents[2]
 CONTENDERS = 50
@@ -58,22 +55,8 @@ def instance(tmp_path_factory) -> dict:
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True, timeout=300
     )
-    env["RACE_TOKENS"] = json.dumps(worker(env, "prepare", "--contenders", str(CONTENDERS))["tokens"])
+    env["RACE_TOKENS"] = json.dumps(run_worker(env, "prepare", "--contenders", str(CONTENDERS))["tokens"])
     return env
-
-
-def worker(env: dict, *args: str) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.releases.booking_race_worker", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _assert_one_winner_per_round(result: dict, rounds: int) -> None:
@@ -82,58 +65,19 @@ def _assert_one_winner_per_round(result: dict, rounds: int) -> None:
 
 
 def test_fifty_requests_through_the_service_book_the_slot_once(instance):
-    _assert_one_winner_per_round(worker(instance, "service", "--rounds", str(ROUNDS)), ROUNDS)
-    assert worker(instance, "verify")["overlaps"] == 0
+    _assert_one_winner_per_round(run_worker(instance, "service", "--rounds", str(ROUNDS)), ROUNDS)
+    assert run_worker(instance, "verify")["overlaps"] == 0
 
 
 def test_fifty_admins_approving_requests_for_one_slot_approve_one(instance):
-    _assert_one_winner_per_round(worker(instance, "approve", "--rounds", "2"), 2)
-    assert worker(instance, "verify")["overlaps"] == 0
+    _assert_one_winner_per_round(run_worker(instance, "approve", "--rounds", "2"), 2)
+    assert run_worker(instance, "verify")["overlaps"] == 0
 
 
 @pytest.fixture(scope="module")
 def server(instance):
-    """gunicorn with three worker processes of twenty threads on the race instance."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "portal.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            "3",
-            "--threads",
-            "20",
-        ],
-        cwd=REPO,
-        env=instance,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(base, process)
+    with race_server(instance) as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def _wait_until_up(base: str, process) -> None:
-    for _ in range(100):
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn did not start: {process.stderr.read().decode()[-2000:]}")
-        try:
-            httpx.get(f"{base}/healthz", timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    pytest.fail("gunicorn did not answer")
 
 
 def test_fifty_simultaneous_api_requests_get_one_201_and_409s_naming_the_winner(instance, server):
@@ -148,4 +92,4 @@ def test_fifty_simultaneous_api_requests_get_one_201_and_409s_naming_the_winner(
         conflicts = [r.json() for r in responses if r.status_code == 409]
         assert {c["winner"]["id"] for c in conflicts} == {winner}
         assert all(f"booking #{winner}" in c["detail"] for c in conflicts)
-    assert worker(instance, "verify")["overlaps"] == 0
+    assert run_worker(instance, "verify")["overlaps"] == 0
