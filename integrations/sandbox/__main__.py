@@ -1,33 +1,81 @@
-"""Run the Jira sandbox until interrupted (dev.py starts it this way):
+"""Run the tool sandbox until interrupted: Jira (Cloud and Data Center), Jenkins and GitHub, each on
+its own port, in one process. One line per tool says where it answers, Jira's first; each line
+ends with the URL (dev.py and bench/sync.py read it there).
 
 .venv/bin/python -m integrations.sandbox --port 8765 --issues 5000 --projects PAY,WEB
+    Jira on 8765, Jenkins on 8766, GitHub on 8767 (--jenkins-port and --github-port change them)
+.venv/bin/python -m integrations.sandbox --port 0
+    every tool on a free port
+.venv/bin/python -m integrations.sandbox --plan var/sandbox-plan.json
+    Jenkins builds and GitHub deployments of the demo's releases (see plan.py; dev.py writes it)
 """
 
 import argparse
 import signal
 
 from integrations.sandbox.dataset import JiraDataset
+from integrations.sandbox.github import GithubRoutes
+from integrations.sandbox.jenkins import JenkinsRoutes
 from integrations.sandbox.jira import JiraRoutes
+from integrations.sandbox.plan import PlanError, github_from_plan, jenkins_from_plan, plan_load
 from integrations.sandbox.server import SandboxServer
 
 
-def main() -> None:
+def parse_options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m integrations.sandbox",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=8765, help="Jira's port (0: a free one)")
+    parser.add_argument("--jenkins-port", type=int, help="default: --port + 1 (0 when --port is 0)")
+    parser.add_argument("--github-port", type=int, help="default: --port + 2 (0 when --port is 0)")
     parser.add_argument("--issues", type=int, default=2000, help="generated issues (up to 100,000)")
     parser.add_argument("--projects", default="PAY", help="comma-separated Jira project keys")
     parser.add_argument("--time-zone", default="Europe/Berlin", help="the API user's time zone")
+    parser.add_argument("--plan", help="a JSON file naming the Jenkins builds and GitHub deployments")
     options = parser.parse_args()
-    dataset = JiraDataset(
+    for name, offset in (("jenkins_port", 1), ("github_port", 2)):
+        if getattr(options, name) is None:
+            setattr(options, name, options.port + offset if options.port else 0)
+    try:
+        plan = plan_load(options.plan) if options.plan else {}
+        options.jenkins, options.github = jenkins_from_plan(plan), github_from_plan(plan)
+    except PlanError as exc:
+        parser.error(str(exc))
+    return options
+
+
+def start_servers(options: argparse.Namespace) -> list[SandboxServer]:
+    """Jira, Jenkins, GitHub, started and announced in that order; stopped again if one cannot bind."""
+    jira = JiraDataset(
         issues=options.issues, projects=tuple(options.projects.split(",")), time_zone=options.time_zone
     )
-    server = SandboxServer(JiraRoutes(dataset), host=options.host, port=options.port).start()
-    print(f"Jira sandbox (Cloud /rest/api/3, Data Center /rest/api/2) on {server.url}", flush=True)
+    jobs, repos = ", ".join(options.jenkins.jobs) or "none", ", ".join(options.github.repos) or "none"
+    tools = [
+        ("Jira sandbox (Cloud /rest/api/3, Data Center /rest/api/2)", JiraRoutes(jira), options.port),
+        (f"Jenkins sandbox (jobs {jobs})", JenkinsRoutes(options.jenkins), options.jenkins_port),
+        (f"GitHub sandbox (repositories {repos})", GithubRoutes(options.github), options.github_port),
+    ]
+    servers = []
+    try:
+        for label, routes, port in tools:
+            servers.append(SandboxServer(routes, host=options.host, port=port).start())
+            print(f"{label} on {servers[-1].url}", flush=True)
+    except OSError as exc:
+        for server in servers:
+            server.stop()
+        raise SystemExit(f"sandbox: cannot listen on {options.host}:{port}: {exc.strerror}") from exc
+    return servers
+
+
+def main() -> None:
+    options = parse_options()
+    servers = start_servers(options)
     signal.sigwait({signal.SIGINT, signal.SIGTERM})
-    server.stop()
+    for server in servers:
+        server.stop()
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """A generated Jenkins: jobs with numbered builds, running builds, test reports (or their 404).
 
 Build n of a job is computed from n alone until a test starts or finishes one, so any number of
-builds costs no memory. Routes answer like Jenkins' JSON API, shaped as the recorded payloads in
-../shared/payloads/jenkins, and refuse what a sync must never send: a job's api/json without
-`tree=`, or a builds tree without a `{M,N}` range.
+builds costs no memory; or a job's first builds are given in full (`planned`: the demo's plan lines
+them up with its releases, see plan.py). Routes answer like Jenkins' JSON API, shaped as the
+recorded payloads in ../shared/payloads/jenkins, and refuse what a sync must never send: a job's
+api/json without `tree=`, or a builds tree without a `{M,N}` range.
 """
 
 import hashlib
@@ -19,6 +20,16 @@ ROUTE = re.compile(r"((?:/job/[^/]+)+)(?:/(\d+))?(/testReport)?/api/json")
 RANGE = re.compile(r"^(all)?[bB]uilds\[.*\]\{(\d*),(\d*)\}$")
 
 
+@dataclass(frozen=True)
+class PlannedBuild:
+    """A build given in full: the release version it was made for, when, its result and failed tests."""
+
+    version: str
+    started_at: datetime
+    result: str = "SUCCESS"
+    failed: int = 0
+
+
 @dataclass
 class JenkinsDataset:
     jobs: dict[str, int] = field(default_factory=lambda: {"payments-ci": 250})
@@ -26,6 +37,7 @@ class JenkinsDataset:
     base_time: datetime = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
     username: str = "ci-bot"
     token: str = "sandbox-jenkins-token"  # noqa: S105 - the sandbox's own fixed test credential
+    planned: dict[str, list[PlannedBuild]] = field(default_factory=dict)  # a job's builds 1..n, given
     running: set[tuple[str, int]] = field(default_factory=set)
     results: dict[tuple[str, int], str] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -35,10 +47,18 @@ class JenkinsDataset:
             return None
         if (job, number) in self.results:
             return self.results[(job, number)]
+        if planned := self.planned_build(job, number):
+            return planned.result
         return "FAILURE" if number % 7 == 0 else "UNSTABLE" if number % 11 == 0 else "SUCCESS"
 
     def has_report(self, job: str, number: int) -> bool:
-        return number % 5 != 0 and (job, number) not in self.running
+        if (job, number) in self.running:
+            return False
+        return bool(self.planned_build(job, number)) or number % 5 != 0
+
+    def planned_build(self, job: str, number: int) -> PlannedBuild | None:
+        planned = self.planned.get(job, ())
+        return planned[number - 1] if 1 <= number <= len(planned) else None
 
     def start(self, job: str) -> int:
         """A new build, running until finished."""
@@ -54,7 +74,12 @@ class JenkinsDataset:
 
     def build(self, job: str, number: int, base_url: str) -> dict:
         sha = hashlib.sha1(f"{job}:{number}".encode()).hexdigest()  # noqa: S324 - a fake commit id
-        version = self.versions[number % len(self.versions)] if self.versions else None
+        planned = self.planned_build(job, number)
+        if planned:
+            version, started = planned.version, planned.started_at
+        else:
+            version = self.versions[number % len(self.versions)] if self.versions else None
+            started = self.base_time + number * BUILD_STEP
         parameters = [{"name": "VERSION", "value": version}] if version else []
         return {
             "_class": "hudson.model.FreeStyleBuild",
@@ -62,7 +87,7 @@ class JenkinsDataset:
             "url": f"{base_url}/job/{job}/{number}/",
             "building": (job, number) in self.running,
             "result": self.result(job, number),
-            "timestamp": int((self.base_time + number * BUILD_STEP).timestamp() * 1000),
+            "timestamp": int(started.timestamp() * 1000),
             "duration": 0 if (job, number) in self.running else BUILD_DURATION_MS,
             "actions": [
                 {"_class": "hudson.model.ParametersAction", "parameters": parameters},
@@ -71,8 +96,9 @@ class JenkinsDataset:
             "changeSet": {"_class": "hudson.scm.EmptyChangeLogSet", "kind": None},
         }
 
-    def test_report(self, number: int) -> dict:
-        failed, skipped = number % 3, 2
+    def test_report(self, job: str, number: int) -> dict:
+        planned = self.planned_build(job, number)
+        failed, skipped = (planned.failed if planned else number % 3), 2
         return {
             "_class": "hudson.tasks.junit.TestResult",
             "duration": 12.5,
@@ -101,7 +127,7 @@ class JenkinsRoutes:
             if match.group(3):
                 if not self.dataset.has_report(job, number):
                     return 404, {"message": "No test report"}
-                return 200, self.dataset.test_report(number)
+                return 200, self.dataset.test_report(job, number)
             return 200, self.dataset.build(job, number, base_url)
 
     def job(self, job: str, tree: str, base_url: str):
