@@ -1,5 +1,6 @@
-"""GitHub REST: a repository's deployments (paged by `Link`, the first page conditional on its
-ETag), one deployment, its newest status. Rate limits become RateLimited with GitHub's own wait."""
+"""GitHub REST: a repository's deployments, pull requests and releases (paged by `Link`, the first
+page conditional on its ETag), one deployment, its newest status. Rate limits become RateLimited
+with GitHub's own wait."""
 
 import time
 from collections.abc import Iterator
@@ -11,10 +12,14 @@ from integrations.parse import ParseError
 from integrations.parse.github import (
     GithubDeployment,
     GithubDeploymentStatus,
+    GithubPullRequest,
+    GithubRelease,
     PageMeta,
     page_meta,
     parse_deployment,
     parse_deployment_status,
+    parse_pull_request,
+    parse_release,
     retry_after,
 )
 
@@ -47,13 +52,26 @@ class GithubClient(ToolClient):
         meta = page_meta(response.status_code, response.headers, now=time.time())
         return ([] if meta.not_modified else self.json_of(response, url)), meta
 
-    def deployments(self, repo: str, *, etag: str = "") -> Iterator[tuple[list[GithubDeployment], PageMeta]]:
-        """Pages newest first; a first page unchanged since `etag` is a 304 and the only page."""
-        url, params = f"/repos/{repo}/deployments", {"per_page": PER_PAGE}
+    def _pages(self, url: str, params: dict, parse, etag: str) -> Iterator[tuple[list, PageMeta]]:
+        """Each page parsed, following `Link: rel="next"`; only the first is conditional on `etag`,
+        and a 304 there is the only page."""
         while url:
             items, meta = self._page(url, params, etag)
-            yield _parsed(parse_deployment, items), meta
+            yield _parsed(parse, items), meta
             url, params, etag = meta.next_url, None, ""
+
+    def deployments(self, repo: str, *, etag: str = "") -> Iterator[tuple[list[GithubDeployment], PageMeta]]:
+        """Pages newest first."""
+        return self._pages(f"/repos/{repo}/deployments", {"per_page": PER_PAGE}, parse_deployment, etag)
+
+    def pulls(self, repo: str, *, etag: str = "") -> Iterator[tuple[list[GithubPullRequest], PageMeta]]:
+        """Open, closed and merged pull requests, the most recently updated first."""
+        params = {"state": "all", "sort": "updated", "direction": "desc", "per_page": PER_PAGE}
+        return self._pages(f"/repos/{repo}/pulls", params, parse_pull_request, etag)
+
+    def releases(self, repo: str, *, etag: str = "") -> Iterator[tuple[list[GithubRelease], PageMeta]]:
+        """Releases (drafts too, for a token that may push) newest first."""
+        return self._pages(f"/repos/{repo}/releases", {"per_page": PER_PAGE}, parse_release, etag)
 
     def deployment(self, repo: str, deployment_id: int) -> GithubDeployment:
         (deployment,) = _parsed(

@@ -53,6 +53,12 @@ class GithubRelease:
     prerelease: bool
     created_at: datetime
     published_at: datetime | None
+    url: str = ""
+
+    @property
+    def shipped(self) -> bool:
+        """A published release, not a draft nor a prerelease: evidence that its tag shipped."""
+        return not self.draft and not self.prerelease and self.published_at is not None
 
 
 @dataclass(frozen=True)
@@ -60,12 +66,17 @@ class GithubPullRequest:
     id: int
     number: int
     title: str
-    state: str
+    state: str  # open, closed (unmerged) or merged: GitHub's "closed" with a merge time is merged
     created_at: datetime
     updated_at: datetime
     merged_at: datetime | None
     head_sha: str
     base_ref: str
+    head_ref: str = ""
+    closed_at: datetime | None = None
+    author: str = ""
+    milestone: str = ""  # the milestone's title
+    url: str = ""  # the page on GitHub (html_url)
 
 
 @dataclass(frozen=True)
@@ -134,20 +145,38 @@ def parse_release(data: dict) -> GithubRelease:
         prerelease=bool(data.get("prerelease")),
         created_at=_time(_field(data, "created_at", "release")),
         published_at=_time(data.get("published_at")),
+        url=data.get("html_url") or "",
     )
 
 
+PULL_REQUEST_STATES = ("open", "closed")
+
+
 def parse_pull_request(data: dict) -> GithubPullRequest:
+    """A list-pulls item. Lists carry no `merged` flag: a merge time is what says it was merged."""
+    raw_state = _field(data, "state", "pull request")
+    if raw_state not in PULL_REQUEST_STATES:
+        raise ParseError(f"GitHub pull request has an unknown state {raw_state!r}.")
+    updated_at = _time(_field(data, "updated_at", "pull request"))
+    merged_at = _time(data.get("merged_at")) if raw_state == "closed" else None
+    closed_at = None
+    if raw_state == "closed":  # GitHub sets it on closing; the last update is when, should it not
+        closed_at = _time(data.get("closed_at")) or merged_at or updated_at
     return GithubPullRequest(
         id=_field(data, "id", "pull request"),
         number=_field(data, "number", "pull request"),
         title=data.get("title") or "",
-        state=_field(data, "state", "pull request"),
+        state="merged" if merged_at else raw_state,
         created_at=_time(_field(data, "created_at", "pull request")),
-        updated_at=_time(_field(data, "updated_at", "pull request")),
-        merged_at=_time(data.get("merged_at")),
+        updated_at=updated_at,
+        merged_at=merged_at,
         head_sha=(data.get("head") or {}).get("sha", ""),
         base_ref=(data.get("base") or {}).get("ref", ""),
+        head_ref=(data.get("head") or {}).get("ref", ""),
+        closed_at=closed_at,
+        author=(data.get("user") or {}).get("login", ""),
+        milestone=(data.get("milestone") or {}).get("title") or "",
+        url=data.get("html_url") or "",
     )
 
 

@@ -1,30 +1,50 @@
-"""GitHub → Flightdeck: deployments and their statuses become deployments (what runs where).
+"""GitHub → Flightdeck, per mapped repository, three passes with a cursor each:
 
-Incremental by deployment id, like Jenkins by build number: a repository's cursor keeps the highest
-deployment id stored, the ids whose outcome was still open (queued, pending, in progress), and the
-ETag of the first page. A pass asks for the first page with `If-None-Match`: a 304 (nothing changed,
-and free against the rate limit) ends it. Otherwise it follows `Link: rel="next"` until it reaches
-the watermark, re-reads the open deployments, and moves the cursor with its last page.
+- `deployments:{repo}`: deployments and their statuses become deployments (what runs where).
+  Incremental by deployment id, like Jenkins by build number: the cursor keeps the highest
+  deployment id stored, the ids whose outcome was still open (queued, pending, in progress), and the
+  ETag of the first page. The pass follows `Link: rel="next"` until it reaches the watermark, re-reads
+  the open deployments, and moves the cursor with its last page.
+- `pulls:{repo}`: pull requests (`state=all`, most recently updated first) become pull requests,
+  incremental by an `updated_at` watermark: paging stops at the first page reaching back past it
+  (less a small overlap, for changes in the same second as the last pass).
+- `releases:{repo}`: a published GitHub release (not a draft, not a prerelease) whose tag names a
+  release of the application marks it released on the day it was published, once.
+
+Every pass asks for its first page with `If-None-Match`: a 304 (nothing changed, and free against the
+rate limit) ends it. A reconcile re-reads pull requests and releases whole, without the watermark or
+ETag (a release created after its pull requests were read gets them then).
 
 A deployment is stored when its environment is one of Flightdeck's (by name, or through the scope's
 `environments` map, e.g. {"production": "prod"}); its version is the ref (a tag or branch), or the
-commit when the ref is one; it belongs to the release of that version ("v4.2" also matches "4.2").
+commit when the ref is one. A deployment's version, a pull request's milestone title and a GitHub
+release's tag name the release of that version ("v4.2" also matches "4.2").
 """
 
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from integrations.clients.github import GithubClient
 from integrations.http import SyncError
 from integrations.models import ApplicationMapping, Connection
-from integrations.parse.github import GithubDeployment
+from integrations.parse.github import GithubDeployment, GithubPullRequest, GithubRelease
 from integrations.sync.base import RunContext, cursor_get, upsert_page
 from releases.models import Environment, Release
+from releases.services.code_facts import (
+    PullRequestFact,
+    ShippedFact,
+    github_releases_apply,
+    pull_requests_upsert,
+)
 from releases.services.facts import DeploymentFact, deployments_upsert
 
 OPEN = "in_progress"
+RECONCILE = "reconcile"
+# Pull requests updated this long before the watermark are read again: GitHub's times have whole
+# seconds, and a change in the second the last pass read may not have been listed yet.
+PULLS_OVERLAP = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -58,6 +78,8 @@ def github_sync(*, context: RunContext, client: GithubClient, mode: str = "incre
             etag=cursor.etag,
         )
         _sync_repo(context, client, repo_pass)
+        _sync_pulls(context, client, repo, application_id, full=mode == RECONCILE)
+        _sync_releases(context, client, repo, application_id, full=mode == RECONCILE)
 
 
 def github_connection_test(*, connection: Connection, client: GithubClient) -> str:
@@ -139,13 +161,117 @@ def _store(context: RunContext, repo_pass: RepoPass, outcomes: list[Outcome], cu
     )
 
 
+# --- pull requests ---------------------------------------------------------------------------------
+
+
+def _sync_pulls(context: RunContext, client: GithubClient, repo: str, application_id: int, *, full: bool):
+    """Pages of the most recently updated pull requests, down to the watermark less the overlap; the
+    cursor (newest update seen, first page's ETag) moves with the last page read."""
+    stream = f"pulls:{repo}"
+    cursor = cursor_get(context.connection, stream)
+    newest = None if full or not cursor.watermark else datetime.fromisoformat(cursor.watermark)
+    since = newest - PULLS_OVERLAP if newest else None
+    first_etag = None
+    for pulls, meta in client.pulls(repo, etag="" if full else cursor.etag):
+        if meta.not_modified:
+            return
+        first_etag = meta.etag if first_etag is None else first_etag
+        wanted = [p for p in pulls if since is None or p.updated_at >= since]
+        reached = not meta.next_url or len(wanted) < len(pulls)  # sorted: the rest are older still
+        newest = max([p.updated_at for p in wanted] + ([newest] if newest else []), default=None)
+        last_cursor = {"watermark": newest.isoformat() if newest else "", "etag": first_etag}
+        _store_pulls(context, stream, repo, application_id, wanted, last_cursor if reached else {})
+        if reached:
+            return
+
+
+def _store_pulls(
+    context: RunContext, stream: str, repo: str, application_id: int, pulls: list[GithubPullRequest], cursor
+) -> None:
+    releases = _releases(application_id, {p.milestone for p in pulls if p.milestone})
+    facts = [
+        PullRequestFact(
+            external_id=f"{repo}#{p.number}",
+            application_id=application_id,
+            repository=repo,
+            number=p.number,
+            title=p.title[:500],
+            state=p.state,
+            author=p.author[:100],
+            base_ref=p.base_ref[:255],
+            head_ref=p.head_ref[:255],
+            created_at=p.created_at,
+            updated_at=p.updated_at,
+            merged_at=p.merged_at,
+            closed_at=p.closed_at,
+            release_id=releases.get(p.milestone),
+            url=p.url[:500] if p.url.startswith(("https://", "http://")) else "",
+        )
+        for p in pulls
+    ]
+    upsert_page(
+        context=context,
+        stream=stream,
+        cursor=cursor,
+        fetched=len(pulls),
+        store=lambda: pull_requests_upsert(source=context.connection.source_key, facts=facts),
+    )
+
+
+# --- releases ---------------------------------------------------------------------------------------
+
+
+def _sync_releases(context: RunContext, client: GithubClient, repo: str, application_id: int, *, full: bool):
+    """Every page of the repository's releases (few: no watermark); the first page's ETag goes into
+    the cursor with the last page."""
+    stream = f"releases:{repo}"
+    etag = "" if full else cursor_get(context.connection, stream).etag
+    first_etag = None
+    for releases, meta in client.releases(repo, etag=etag):
+        if meta.not_modified:
+            return
+        first_etag = meta.etag if first_etag is None else first_etag
+        _store_releases(
+            context, stream, repo, application_id, releases, {} if meta.next_url else {"etag": first_etag}
+        )
+
+
+def _store_releases(
+    context: RunContext, stream: str, repo: str, application_id: int, releases: list[GithubRelease], cursor
+) -> None:
+    """Published releases whose tag names one of the application's releases; the others (drafts,
+    prereleases, unknown tags) store nothing and count as unchanged."""
+    shipped = [r for r in releases if r.shipped]
+    matched = _releases(application_id, {r.tag for r in shipped})
+    facts = [
+        ShippedFact(
+            release_id=matched[r.tag],
+            shipped_at=r.published_at,
+            evidence=f"GitHub release {r.tag} of {repo}, published {r.published_at.isoformat()}",
+        )
+        for r in shipped
+        if r.tag in matched
+    ]
+
+    def store():
+        result = github_releases_apply(facts=facts)
+        result.unchanged += len(releases) - len(facts)
+        return result
+
+    upsert_page(context=context, stream=stream, cursor=cursor, fetched=len(releases), store=store)
+
+
+# --- shared -----------------------------------------------------------------------------------------
+
+
 def _version(deployment: GithubDeployment) -> str:
     ref = deployment.ref
     return (ref if ref and ref != deployment.sha else deployment.sha[:12])[:64]
 
 
 def _releases(application_id: int, versions: set[str]) -> dict[str, int]:
-    """Release ids by deployed version: "v4.2" names release 4.2 when there is no release v4.2."""
+    """Release ids by version as the tool names it (a deployed ref, a milestone, a tag): "v4.2" names
+    release 4.2 when there is no release v4.2."""
     candidates = versions | {v.removeprefix("v") for v in versions}
     stored = dict(
         Release.objects.filter(application_id=application_id, version__in=candidates).values_list(

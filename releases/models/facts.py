@@ -1,4 +1,4 @@
-"""Facts the teams' tools know: work items, builds, test runs. Synced in by integrations."""
+"""Facts the teams' tools know: work items, builds, test runs, pull requests. Synced in by integrations."""
 
 from django.db import models
 from django.db.models import F, Q
@@ -152,3 +152,63 @@ class TestRun(ExternalFact):
     def pass_rate(self) -> float | None:
         executed = self.passed + self.failed + self.errors
         return self.passed / executed if executed else None
+
+
+class PullRequestState(models.TextChoices):
+    OPEN = "open"
+    CLOSED = "closed", "Closed unmerged"
+    MERGED = "merged"
+
+
+class PullRequest(ExternalFact):
+    """A change proposed to one of the application's repositories; it belongs to the release its
+    milestone names, when there is one."""
+
+    State = PullRequestState
+
+    application = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="pull_requests")
+    repository = models.CharField(max_length=200, help_text="owner/name")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=500)
+    state = models.CharField(max_length=16, choices=State, default=State.OPEN)
+    author = models.CharField(max_length=100, blank=True)
+    base_ref = models.CharField(max_length=255, blank=True)
+    head_ref = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    merged_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    release = models.ForeignKey(
+        Release, null=True, blank=True, on_delete=models.SET_NULL, related_name="pull_requests"
+    )
+    url = models.URLField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=~Q(external_id=""),
+                name="pullrequest_unique_external_id",
+            ),
+            choices_constraint("state", PullRequestState, "pullrequest_state_valid"),
+            # Merged means it has a merge time, and only merged ones have one.
+            models.CheckConstraint(
+                condition=Q(state="merged", merged_at__isnull=False)
+                | (~Q(state="merged") & Q(merged_at__isnull=True)),
+                name="pullrequest_merged_at_iff_merged",
+            ),
+            # Open means not closed; a closed or merged one was closed at some time.
+            models.CheckConstraint(
+                condition=Q(state="open", closed_at__isnull=True)
+                | (~Q(state="open") & Q(closed_at__isnull=False)),
+                name="pullrequest_closed_at_iff_not_open",
+            ),
+            models.CheckConstraint(
+                condition=Q(updated_at__gte=F("created_at")), name="pullrequest_updated_not_before_created"
+            ),
+        ]
+        indexes = [models.Index(fields=["release", "-created_at"], name="pullrequest_release_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.repository}#{self.number}"

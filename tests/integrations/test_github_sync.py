@@ -113,7 +113,7 @@ def test_initial_sync_follows_link_pages_and_stores_each_deployments_outcome(git
     assert cursor.etag.startswith('W/"')
 
 
-def test_an_unchanged_resync_is_one_free_304_and_writes_nothing(github, pay):
+def test_an_unchanged_resync_is_one_free_304_per_stream_and_writes_nothing(github, pay):
     server = github(deployments=120)
     connection = github_connection(server, pay)
     sync(connection)
@@ -122,7 +122,11 @@ def test_an_unchanged_resync_is_one_free_304_and_writes_nothing(github, pay):
     server.requests.clear()
     with CaptureQueriesContext(db) as queries:
         run = sync(connection)
-    assert [r.status for r in server.requests] == [304]
+    assert [(r.path.rsplit("/", 1)[1], r.status) for r in server.requests] == [
+        ("deployments", 304),
+        ("pulls", 304),
+        ("releases", 304),
+    ]
     assert dataset.rate_used == used  # a 304 costs nothing
     assert not [
         q for q in queries if q["sql"].startswith(("INSERT", "UPDATE")) and "releases_deployment" in q["sql"]

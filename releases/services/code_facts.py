@@ -1,0 +1,133 @@
+"""Facts from the code host a sync brings: pull requests, and published releases as evidence that a
+release shipped.
+
+Like facts.py, the caller (a sync, one page at a time) holds the transaction, rows are keyed by
+(source, external_id), a row that matches what is stored is not written, and a page costs a fixed
+number of bulk statements. A release marked shipped is the audited exception, as in releases_upsert:
+few per sync, each written with its audit event.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from releases.models import PullRequest, Release
+from releases.services.audit import audit_record, snapshot
+from releases.services.facts import UpsertResult
+from releases.services.gates import gates_sync_for_release
+from releases.tasks import forecast_refresh_task
+
+PULL_REQUEST_FIELDS = (
+    "application_id",
+    "repository",
+    "number",
+    "title",
+    "state",
+    "author",
+    "base_ref",
+    "head_ref",
+    "created_at",
+    "updated_at",
+    "merged_at",
+    "closed_at",
+    "release_id",
+    "url",
+)
+
+
+@dataclass(frozen=True)
+class PullRequestFact:
+    external_id: str
+    application_id: int
+    repository: str
+    number: int
+    title: str
+    state: str
+    author: str
+    base_ref: str
+    head_ref: str
+    created_at: datetime
+    updated_at: datetime
+    merged_at: datetime | None
+    closed_at: datetime | None
+    release_id: int | None  # the release its milestone names
+    url: str
+
+
+def pull_requests_upsert(*, source: str, facts: list[PullRequestFact]) -> UpsertResult:
+    """Create, update or leave each pull request: one read, one insert, one update per page."""
+    facts = list({fact.external_id: fact for fact in facts}.values())  # overlapping pages repeat them
+    result = UpsertResult()
+    if not facts:
+        return result
+    stored = {p.external_id: p for p in _stored_pulls(source, [f.external_id for f in facts])}
+    new, changed = [], []
+    for fact in facts:
+        values = {name: getattr(fact, name) for name in PULL_REQUEST_FIELDS}
+        pull = stored.get(fact.external_id)
+        if pull is None:
+            new.append(PullRequest(source=source, external_id=fact.external_id, **values))
+        elif any(getattr(pull, k) != v for k, v in values.items()):
+            result.release_ids |= {pull.release_id} - {None}  # the release it leaves changes too
+            for name, value in values.items():
+                setattr(pull, name, value)
+            changed.append(pull)
+    PullRequest.objects.bulk_create(new, batch_size=1000)
+    PullRequest.objects.bulk_update(changed, list(PULL_REQUEST_FIELDS), batch_size=500)
+    result.created, result.updated = len(new), len(changed)
+    result.unchanged = len(facts) - len(new) - len(changed)
+    result.rows_written = len(new) + len(changed)
+    result.release_ids |= {p.release_id for p in (*new, *changed)} - {None}
+    return result
+
+
+def _stored_pulls(source: str, external_ids: list[str]):
+    """Through the partial unique index: its `external_id <> ''` restated, as facts.py does."""
+    return (
+        PullRequest.objects.filter(source=source, external_id__in=external_ids)
+        .exclude(external_id="")
+        .order_by()
+    )
+
+
+@dataclass(frozen=True)
+class ShippedFact:
+    """A tool says this release shipped at `shipped_at` (a published GitHub release of its tag)."""
+
+    release_id: int
+    shipped_at: datetime
+    evidence: str  # in words, for the audit trail: what the tool published
+
+
+def github_releases_apply(*, facts: list[ShippedFact]) -> UpsertResult:
+    """Mark each named release released on the day it was published, unless it is released or
+    cancelled already (then nothing is written: a re-sync changes nothing). Each change is audited
+    as the system, its gates follow the status, and the forecast is refreshed after the commit."""
+    result = UpsertResult()
+    earliest = {}
+    for fact in sorted(facts, key=lambda fact: fact.shipped_at):  # two tags ("v4.2", "4.2"): the first
+        earliest.setdefault(fact.release_id, fact)
+    for release in Release.objects.open().select_for_update().filter(pk__in=earliest).order_by("pk"):
+        fact = earliest[release.pk]
+        before = snapshot(release)
+        release.status = Release.Status.RELEASED
+        release.actual_date = timezone.localdate(fact.shipped_at)
+        release.full_clean()
+        release.save()
+        audit_record(
+            actor=None,
+            action="release.sync_update",
+            obj=release,
+            before=before,
+            after=snapshot(release) | {"evidence": fact.evidence},
+        )
+        gates_sync_for_release(release=release, by=None)
+        result.updated += 1
+        result.release_ids.add(release.pk)
+    result.rows_written = result.updated
+    result.unchanged = len(facts) - result.updated
+    if result.updated:
+        transaction.on_commit(lambda: forecast_refresh_task.delay())
+    return result
