@@ -8,6 +8,7 @@ Releases are the exception that proves it: few per project, each created or chan
 and gets its gates, like a release typed in by hand.
 """
 
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -92,73 +93,74 @@ def work_items_upsert(*, source: str, facts: list[WorkItemFact]) -> UpsertResult
         return result
     stored = _stored_items(source, facts)
     releases = dict(
-        Release.objects.filter(
-            source=source, external_id__in={rid for fact in facts for rid in fact.fix_release_ids}
+        _by_external_id(
+            Release, source, list({rid for fact in facts for rid in fact.fix_release_ids})
         ).values_list("external_id", "pk")
     )
     new, changed = [], []
     for fact in facts:
-        values = tuple(getattr(fact, name) for name in WORK_ITEM_FIELDS)
+        values = (source, fact.external_id, *(getattr(fact, name) for name in WORK_ITEM_FIELDS))
         if fact.external_id not in stored:
-            new.append((source, fact.external_id, *values))
-        elif stored[fact.external_id][1:] != (source, fact.external_id, *values):
-            changed.append(((source, fact.external_id, *values), stored[fact.external_id][0]))
-    _insert_rows(WORK_ITEM_TABLE, _adapted(new))
-    _update_rows(
-        [[*row, pk] for row, (_, pk) in zip(_adapted([row for row, _ in changed]), changed, strict=True)]
-    )
+            new.append(values)
+        elif stored[fact.external_id][1:] != values:
+            changed.append((values, stored[fact.external_id][0]))
     pk_of = {external_id: row[0] for external_id, row in stored.items()}
-    if new:
-        pk_of |= dict(
-            _by_external_id(WorkItem, source, [row[1] for row in new]).values_list("external_id", "pk")
-        )
+    pk_of |= dict(_insert_rows(WORK_ITEM_TABLE, new, returning="external_id, id"))
+    _update_rows([[*_adapted(row), pk] for row, pk in changed])
     result.created, result.updated = len(new), len(changed)
     result.unchanged = len(facts) - len(new) - len(changed)
     result.rows_written = len(new) + len(changed)
+    existing = {row[0] for row in stored.values()}  # only these can have fix releases and links yet
     written = {pk_of[row[1]] for row in new} | {pk for _, pk in changed}
-    _sync_fix_releases(facts, pk_of, releases, written, result)
-    _sync_links(source, facts, pk_of, result)
+    _sync_fix_releases(facts, pk_of, releases, existing, written, result)
+    _sync_links(source, facts, pk_of, existing, result)
     return result
 
 
-# Raw statements: the ORM's per-field compilation costs more than the database does at sync volumes.
-# New rows go in as one INSERT per page (PostgreSQL: one array per column through unnest(), so the
-# statement stays small; SQLite: multi-row VALUES); changed rows, few after the first sync, as one
-# UPDATE each. Table and column names are this module's constants, never input.
+# Raw statements: the ORM's per-object work costs more than the database does at sync volumes. Rows
+# go in as ONE parameter, a JSON list of rows that the database unpacks (PostgreSQL:
+# jsonb_array_elements; SQLite: json_each): encoding it is one C call, and the statement's text is
+# the same for every page. Changed rows, few after the first sync, are one UPDATE each. Table and
+# column names are this module's constants, never input.
 _COLUMNS = ("source", "external_id", *WORK_ITEM_FIELDS, "descoped")
 _PG_TYPES = ("varchar", "varchar", "bigint", *["varchar"] * 6, *["timestamptz"] * 3, "boolean")
 UPDATE_SQL = f"UPDATE releases_workitem SET {', '.join(f'{c} = %s' for c in _COLUMNS)} WHERE id = %s"  # noqa: S608
-DATETIME_POSITIONS = tuple(i for i, name in enumerate(_COLUMNS) if name.endswith("_at"))
 WORK_ITEM_TABLE = ("releases_workitem", _COLUMNS, _PG_TYPES)
 FIX_TABLE = ("releases_workitem_fix_releases", ("workitem_id", "release_id"), ("bigint", "bigint"))
 LINK_TABLE = ("releases_workitemlink", ("blocker_id", "blocked_id"), ("bigint", "bigint"))
-ON_LINK_CONFLICT = " ON CONFLICT (blocker_id, blocked_id) DO NOTHING"
-ROWS_PER_STATEMENT = 1000
+ON_LINK_CONFLICT = "ON CONFLICT (blocker_id, blocked_id) DO NOTHING"
 
 
-def _adapted(rows: list[tuple]) -> list[list]:
-    """Rows with `descoped` appended and datetimes as the database driver takes them."""
+def _adapted(row: tuple, *, json_text: bool = False) -> list:
+    """A work item row with `descoped` appended and datetimes as the database takes them: the driver
+    adapts them on PostgreSQL, except inside JSON (ISO 8601 text); SQLite stores Django's own text."""
     if connection.vendor == "postgresql":
-        return [[*row, False] for row in rows]
+        if not json_text:
+            return [*row, False]
+        return [value.isoformat() if isinstance(value, datetime) else value for value in (*row, False)]
     adapt = connection.ops.adapt_datetimefield_value
-    return [[adapt(v) if i in DATETIME_POSITIONS else v for i, v in enumerate((*row, False))] for row in rows]
+    return [adapt(value) if isinstance(value, datetime) else value for value in (*row, False)]
 
 
-def _insert_rows(table: tuple, rows: list, *, suffix: str = "") -> None:
+def _insert_rows(table: tuple, rows: list, *, returning: str = "", on_conflict: str = "") -> list:
+    """Insert the rows in one statement; what `returning` names, for each row inserted."""
     if not rows:
-        return
+        return []
     name, columns, types = table
-    prefix = f"INSERT INTO {name} ({', '.join(columns)}) "
+    if connection.vendor == "postgresql":
+        select = ", ".join(f"(r->>{i})::{kind}" for i, kind in enumerate(types))
+        unpacked = "jsonb_array_elements(%s::jsonb) AS r"
+    else:
+        select = ", ".join(f"json_extract(r.value, '$[{i}]')" for i in range(len(columns)))
+        unpacked = "json_each(%s) AS r"
+    if name == WORK_ITEM_TABLE[0]:
+        rows = [_adapted(row, json_text=True) for row in rows]
+    sql = f"INSERT INTO {name} ({', '.join(columns)}) SELECT {select} FROM {unpacked} WHERE true"  # noqa: S608
+    sql += f" {on_conflict}" if on_conflict else ""  # (SQLite needs the WHERE before an ON CONFLICT)
+    sql += f" RETURNING {returning}" if returning else ""
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), ROWS_PER_STATEMENT):
-            chunk = rows[start : start + ROWS_PER_STATEMENT]
-            if connection.vendor == "postgresql":
-                arrays = ", ".join(f"%s::{kind}[]" for kind in types)
-                columns_of_chunk = [list(column) for column in zip(*chunk, strict=True)]
-                cursor.execute(f"{prefix}SELECT * FROM unnest({arrays}){suffix}", columns_of_chunk)  # noqa: S608
-            else:
-                values = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(chunk))
-                cursor.execute(f"{prefix}VALUES {values}{suffix}", [value for row in chunk for value in row])
+        cursor.execute(sql, [json.dumps(rows)])
+        return cursor.fetchall() if returning else []
 
 
 def _update_rows(rows: list[list]) -> None:
@@ -168,10 +170,12 @@ def _update_rows(rows: list[list]) -> None:
 
 
 def _by_external_id(model, source: str, external_ids: list[str]):
-    """The rows of `source` with these external ids, through the partial unique index: restating its
-    `external_id <> ''` lets PostgreSQL use the index for lists longer than it reasons about (100)."""
+    """The rows of `source` with these external ids, through the partial unique index (restating
+    its `external_id <> ''` lets PostgreSQL use it)."""
     return (
-        model.objects.filter(source=source, external_id__in=external_ids).exclude(external_id="").order_by()
+        model.objects.filter(source=source, external_id__any_of=external_ids)
+        .exclude(external_id="")
+        .order_by()
     )
 
 
@@ -188,8 +192,8 @@ def _stored_items(source: str, facts: list[WorkItemFact]) -> dict[str, tuple]:
     }
     if missing:
         unmatched = WorkItem.objects.filter(
-            application_id__in={app for app, _ in missing},
-            key__in={key for _, key in missing},
+            application_id__any_of=list({app for app, _ in missing}),
+            key__any_of=list({key for _, key in missing}),
             external_id="",
         ).values_list(*fields)
         for row in unmatched:
@@ -198,16 +202,19 @@ def _stored_items(source: str, facts: list[WorkItemFact]) -> dict[str, tuple]:
     return found
 
 
-def _sync_fix_releases(facts, pk_of: dict[str, int], releases: dict[str, int], written, result) -> None:
+def _sync_fix_releases(facts, pk_of, releases, existing: set[int], written: set[int], result) -> None:
     """Fix releases follow the page; a release changes when an item joins or leaves it, or one of its
     items changed (a status flip moves its scope gate)."""
-    item_ids = [pk_of[fact.external_id] for fact in facts]
-    stored = {
-        (w, r): pk
-        for pk, w, r in FixThrough.objects.filter(workitem_id__in=item_ids).values_list(
-            "pk", "workitem_id", "release_id"
-        )
-    }
+    stored = (
+        {
+            (w, r): pk
+            for pk, w, r in FixThrough.objects.filter(workitem_id__any_of=list(existing)).values_list(
+                "pk", "workitem_id", "release_id"
+            )
+        }
+        if existing
+        else {}
+    )
     wanted = {
         (pk_of[fact.external_id], releases[rid])
         for fact in facts
@@ -216,21 +223,24 @@ def _sync_fix_releases(facts, pk_of: dict[str, int], releases: dict[str, int], w
     }
     gone = [pk for pair, pk in stored.items() if pair not in wanted]
     added = sorted(wanted - stored.keys())
-    FixThrough.objects.filter(pk__in=gone).delete()
+    if gone:
+        FixThrough.objects.filter(pk__any_of=gone).delete()
     _insert_rows(FIX_TABLE, added)
     result.rows_written += len(gone) + len(added)
     result.release_ids |= {r for _, r in stored.keys() ^ wanted}
     result.release_ids |= {r for w, r in stored.keys() | wanted if w in written}
 
 
-def _sync_links(source: str, facts, pk_of: dict[str, int], result: UpsertResult) -> None:
+def _sync_links(source: str, facts, pk_of: dict[str, int], existing: set[int], result: UpsertResult) -> None:
     """Each issue reports all its blocking links, so a link touching a page's issue that none of them
     reports is gone; a link to an issue not synced yet is made when that issue arrives."""
     ends = {end for fact in facts for end in (*fact.blocks, *fact.blocked_by)}
     by_key = {}
     if ends:  # by (application, key): the unique index, whatever the table's size
         found = WorkItem.objects.filter(
-            source=source, application_id__in={app for app, _ in ends}, key__in={key for _, key in ends}
+            source=source,
+            application_id__any_of=list({app for app, _ in ends}),
+            key__any_of=list({key for _, key in ends}),
         ).values_list("application_id", "key", "pk")
         by_key = {(app, key): pk for app, key, pk in found}
     wanted = set()
@@ -239,17 +249,20 @@ def _sync_links(source: str, facts, pk_of: dict[str, int], result: UpsertResult)
         wanted |= {(own, by_key[key]) for key in fact.blocks if key in by_key}
         wanted |= {(by_key[key], own) for key in fact.blocked_by if key in by_key}
     wanted = {(a, b) for a, b in wanted if a != b}
-    page_ids = [pk_of[fact.external_id] for fact in facts]
-    stored = {
-        (a, b): pk
-        for pk, a, b in WorkItemLink.objects.filter(
-            Q(blocker_id__in=page_ids) | Q(blocked_id__in=page_ids)
-        ).values_list("pk", "blocker_id", "blocked_id")
-    }
+    stored = {}
+    if existing:
+        ids = list(existing)
+        stored = {
+            (a, b): pk
+            for pk, a, b in WorkItemLink.objects.filter(
+                Q(blocker_id__any_of=ids) | Q(blocked_id__any_of=ids)
+            ).values_list("pk", "blocker_id", "blocked_id")
+        }
     gone = [pk for pair, pk in stored.items() if pair not in wanted]
     added = sorted(wanted - stored.keys())
-    WorkItemLink.objects.filter(pk__in=gone).delete()
-    _insert_rows(LINK_TABLE, added, suffix=ON_LINK_CONFLICT)  # the other issue's page may add it too
+    if gone:
+        WorkItemLink.objects.filter(pk__any_of=gone).delete()
+    _insert_rows(LINK_TABLE, added, on_conflict=ON_LINK_CONFLICT)  # the other issue's page may add it too
     result.rows_written += len(gone) + len(added)
 
 
