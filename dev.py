@@ -2,7 +2,8 @@
 """Flightdeck's two commands. Needs nothing but Python 3.11+ (standard library only).
 
     python3 dev.py run    create .venv, install, migrate, seed the demo, start web + Celery worker + beat
-                          + the tool sandbox (Jira-shaped APIs on loopback that the demo connections sync)
+                          + the tool sandbox (Jira, Jenkins and GitHub-shaped APIs on loopback that the
+                          demo connections sync)
     python3 dev.py test   create .venv, install, run the whole test suite
 
 Installing is skipped when pyproject.toml and constraints.txt have not changed since the last install.
@@ -25,8 +26,13 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 PYTHON = BIN / "python"
 CHROMIUM = Path("/usr/bin/chromium")
-# The Jira sandbox the demo connections point at (portal/demo.py SANDBOX_URL and SANDBOX_PROJECTS).
-SANDBOX = ["-m", "integrations.sandbox", "--port", "8765", "--issues", "3000", "--projects", "MOBILE,PORTAL"]
+# The tool sandbox the demo connections point at (portal/demo.py SANDBOX_*): Jira on 8765, Jenkins on
+# 8766, GitHub on 8767; its Jenkins builds and GitHub deployments are the demo's plan (sandbox_plan()).
+SANDBOX_PLAN = ROOT / "var" / "sandbox-plan.json"
+SANDBOX = [
+    *("-m", "integrations.sandbox", "--port", "8765", "--issues", "3000", "--projects", "MOBILE,PORTAL"),
+    *("--plan", SANDBOX_PLAN),
+]
 
 
 def say(message: str) -> None:
@@ -74,6 +80,7 @@ def command_run(options) -> None:
     manage("migrate", "--noinput", "-v", "0")
     say(f"seeding demo data ({options.scale} scale)")
     manage("seed_demo", "--scale", options.scale)
+    write_sandbox_plan()
     stop_on_signals()
     processes: dict[str, subprocess.Popen] = {}
     try:
@@ -86,6 +93,28 @@ def command_run(options) -> None:
         say("stopping")
     finally:
         stop(processes)
+
+
+WRITE_PLAN = """
+import json
+from portal.demo import sandbox_plan
+print(json.dumps(sandbox_plan(), indent=1))
+"""
+
+
+def write_sandbox_plan() -> None:
+    """The Jenkins builds and GitHub deployments the sandbox serves, made of the seeded releases."""
+    result = subprocess.run(
+        [str(PYTHON), "manage.py", "shell", "-v", "0", "-c", WRITE_PLAN],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        fail(f"the sandbox plan could not be read from the demo data:\n{result.stderr}")
+    SANDBOX_PLAN.parent.mkdir(exist_ok=True)
+    SANDBOX_PLAN.write_text(result.stdout)
 
 
 def start_processes(port: int, processes: dict[str, subprocess.Popen]) -> None:
@@ -146,7 +175,6 @@ def print_welcome(port: int) -> None:
     subprocess.run(
         [str(PYTHON), "manage.py", "shell", "-v", "0", "-c", PRINT_ACCOUNTS], cwd=ROOT, check=False
     )
-    print('  The Jira sandbox answers on http://127.0.0.1:8765 (connection "Sandbox Jira Cloud").')
     print(
         "\n  Web, Celery worker, beat and the tool sandbox are running. Press Ctrl-C to stop all of them.\n",
         flush=True,
@@ -158,6 +186,10 @@ from portal.demo import DEMO_USERS
 print("  Demo accounts (username / password / role):")
 for u in DEMO_USERS:
     print(f"    {u['username']:<10}  {u['password']:<24}  {u['role']}")
+from integrations.models import Connection
+print("\n  Connections to the tool sandbox (Sync now at /integrations/):")
+for c in Connection.objects.filter(base_url__startswith="http://127.0.0.1:"):
+    print(f"    {c.name:<20}  {c.base_url}")
 """
 
 

@@ -1728,29 +1728,139 @@ def demo_seed(*, scale: str, seed: int, anchor: date, progress: Progress | None 
     return DemoSeedResult(created=True, summary=summary)
 
 
-# `dev.py run` starts the Jira sandbox here (integrations.sandbox); its projects map to two apps.
+# `dev.py run` starts the tool sandbox (integrations.sandbox) on these ports. Its Jira projects, Jenkins
+# jobs and GitHub repositories map to two applications; the credentials are the sandbox's own.
 SANDBOX_URL = "http://127.0.0.1:8765"
+SANDBOX_JENKINS_URL = "http://127.0.0.1:8766"
+SANDBOX_GITHUB_URL = "http://127.0.0.1:8767"
 SANDBOX_PROJECTS = {"MOBILE": "MOB", "PORTAL": "WEB"}
+SANDBOX_JOBS = {"mob-ci": "MOB", "web-ci": "WEB"}
+SANDBOX_REPOS = {"acme/mobile-banking": "MOB", "acme/customer-web": "WEB"}
+# GitHub environment names → Flightdeck's (the GitHub connection's scope renames them).
+SANDBOX_GITHUB_ENVIRONMENTS = {"integration": "INT-SHARED", "uat": "UAT-DIG", "staging": "STAGING-EU"}
 SANDBOX_CREDENTIALS = {"username": "sync-bot@example.com", "token": "sandbox-token"}
+SANDBOX_JENKINS_CREDENTIALS = {"username": "ci-bot", "token": "sandbox-jenkins-token"}
+SANDBOX_GITHUB_CREDENTIALS = {"token": "sandbox-github-token"}
 
 
 def demo_connections() -> None:
-    """A Jira Cloud connection to the local sandbox, so the demo worker really syncs over HTTP."""
-    connection = Connection(
-        name="Sandbox Jira Cloud",
-        kind=Connection.Kind.JIRA_CLOUD,
-        base_url=SANDBOX_URL,
-        scope={"projects": list(SANDBOX_PROJECTS)},
-        schedule_minutes=15,
+    """Jira Cloud, Jenkins and GitHub connections to the local sandbox, so the demo worker really
+    syncs over HTTP."""
+    _sandbox_connection(
+        "Sandbox Jira Cloud",
+        Connection.Kind.JIRA_CLOUD,
+        SANDBOX_URL,
+        SANDBOX_CREDENTIALS,
+        {"projects": list(SANDBOX_PROJECTS)},
+        SANDBOX_PROJECTS,
     )
-    connection.credentials = SANDBOX_CREDENTIALS
+    _sandbox_connection(
+        "Sandbox Jenkins",
+        Connection.Kind.JENKINS,
+        SANDBOX_JENKINS_URL,
+        SANDBOX_JENKINS_CREDENTIALS,
+        {"jobs": list(SANDBOX_JOBS), "version_parameter": "VERSION"},
+        SANDBOX_JOBS,
+    )
+    _sandbox_connection(
+        "Sandbox GitHub",
+        Connection.Kind.GITHUB,
+        SANDBOX_GITHUB_URL,
+        SANDBOX_GITHUB_CREDENTIALS,
+        {"repos": list(SANDBOX_REPOS), "environments": SANDBOX_GITHUB_ENVIRONMENTS},
+        SANDBOX_REPOS,
+    )
+
+
+def _sandbox_connection(name, kind, url, credentials: dict, scope: dict, keys: dict[str, str]) -> None:
+    """One connection (credentials encrypted by the model) and its mappings to the applications this
+    scale has (the small one has no WEB)."""
+    connection = Connection(name=name, kind=kind, base_url=url, scope=scope, schedule_minutes=15)
+    connection.credentials = credentials
     connection.save()
-    apps = dict(Application.objects.filter(key__in=SANDBOX_PROJECTS.values()).values_list("key", "pk"))
+    apps = dict(Application.objects.filter(key__in=keys.values()).values_list("key", "pk"))
     ApplicationMapping.objects.bulk_create(
-        ApplicationMapping(connection=connection, application_id=apps[app], external_key=project)
-        for project, app in SANDBOX_PROJECTS.items()
+        ApplicationMapping(connection=connection, application_id=apps[app], external_key=external_key)
+        for external_key, app in keys.items()
         if app in apps
     )
+
+
+# --- the sandbox's plan: what Jenkins and GitHub did the day before the anchor ---------------------
+
+OPEN_RELEASES_PER_APPLICATION = 8
+# Each open release's CI builds that day: (hour, result, failed tests); the last one is green.
+SANDBOX_BUILDS = ((8, "UNSTABLE", 3), (12, "SUCCESS", 0), (16, "SUCCESS", 0))
+# Where each open release was deployed that evening (GitHub environment names).
+SANDBOX_DEPLOY_TO = {
+    "in_progress": ("integration",),
+    "code_freeze": ("integration", "uat"),
+    "ready": ("uat", "staging"),
+}
+
+
+def sandbox_plan() -> dict:
+    """The sandbox's Jenkins builds and GitHub deployments (integrations/sandbox/plan.py), made of the
+    seeded releases: each mapped application's next open releases were built three times and
+    deployed as far as their status allows, on the day before the anchor. Read from the
+    database, so it matches the seed this instance holds; the same seed gives the same plan."""
+    summary = demo_seed_summary()
+    if summary is None:
+        return {"jenkins": {}, "github": {}}
+    anchor = date.fromisoformat(summary["anchor"])
+    releases = _next_open_releases(set(SANDBOX_JOBS.values()) | set(SANDBOX_REPOS.values()))
+    day = anchor - timedelta(days=1)
+    return {
+        "jenkins": {
+            job: _planned_builds(releases[app], day) for job, app in SANDBOX_JOBS.items() if app in releases
+        },
+        "github": {
+            repo: _planned_deployments(releases[app], day)
+            for repo, app in SANDBOX_REPOS.items()
+            if app in releases
+        },
+    }
+
+
+def _next_open_releases(keys: set[str]) -> dict[str, list[tuple[str, str]]]:
+    """(version, status) of each application's first open releases in target order (late ones
+    first); every application of this scale has a list, perhaps empty."""
+    found = {key: [] for key in Application.objects.filter(key__in=keys).values_list("key", flat=True)}
+    open_releases = Release.objects.filter(application__key__in=keys, status__in=list(SANDBOX_DEPLOY_TO))
+    rows = open_releases.order_by("target_date", "version").values_list(
+        "application__key", "version", "status"
+    )
+    for key, version, status in rows:
+        if len(found[key]) < OPEN_RELEASES_PER_APPLICATION:
+            found[key].append((version, status))
+    return found
+
+
+def _planned_builds(releases: list[tuple[str, str]], day: date) -> list[dict]:
+    builds = [
+        {
+            "version": version,
+            "started_at": (_at(day, hour) + timedelta(minutes=5 * n)).isoformat(),
+            "result": result,
+            "failed": failed,
+        }
+        for n, (version, _status) in enumerate(releases)
+        for hour, result, failed in SANDBOX_BUILDS
+    ]
+    return sorted(builds, key=lambda build: build["started_at"])  # numbered in time order
+
+
+def _planned_deployments(releases: list[tuple[str, str]], day: date) -> list[dict]:
+    targets = [(version, env) for version, status in releases for env in SANDBOX_DEPLOY_TO[status]]
+    return [
+        {
+            "ref": f"v{version}",
+            "environment": env,
+            "created_at": (_at(day, 17) + timedelta(minutes=10 * n)).isoformat(),
+            "state": "success",
+        }
+        for n, (version, env) in enumerate(targets)
+    ]
 
 
 def _no_progress(stage: str, rows: int, seconds: float) -> None:

@@ -14,7 +14,12 @@ from django.apps import apps
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 
-from portal.demo import DEMO_SEED_ACTION, DEMO_USERS, LEDGER_KEY, generate
+from integrations.models import Connection
+from integrations.sandbox.dataset import JiraDataset
+from integrations.sandbox.github import GithubDataset
+from integrations.sandbox.jenkins import JenkinsDataset
+from portal import demo
+from portal.demo import DEMO_SEED_ACTION, DEMO_USERS, LEDGER_KEY, generate, sandbox_plan
 from releases.models import (
     Application,
     AuditEvent,
@@ -287,6 +292,80 @@ def test_unknown_scale_on_the_command_line_is_one_line_not_a_traceback(manage_py
     last_line = result.stderr.strip().splitlines()[-1]
     assert last_line.startswith("manage.py seed_demo: error: argument --scale: invalid choice: 'huge'")
     assert "small" in last_line and "enterprise" in last_line
+
+
+# --- (5b) the connections to the tool sandbox, and the plan it serves ----------------------------
+
+
+def test_seed_connects_jira_jenkins_and_github_in_the_sandbox_with_encrypted_credentials():
+    seed_small()
+
+    connections = {c.kind: c for c in Connection.objects.prefetch_related("mappings__application")}
+    assert {kind: c.base_url for kind, c in connections.items()} == {
+        "jira_cloud": "http://127.0.0.1:8765",
+        "jenkins": "http://127.0.0.1:8766",
+        "github": "http://127.0.0.1:8767",
+    }
+    # The sandbox's own credentials, stored encrypted: the token is not in the column.
+    sandbox = {"jira_cloud": JiraDataset(), "jenkins": JenkinsDataset(), "github": GithubDataset()}
+    for kind, connection in connections.items():
+        assert connection.credentials["token"] == sandbox[kind].token
+        assert sandbox[kind].token not in connection.credentials_encrypted
+        assert connection.enabled and connection.schedule_minutes == 15
+    assert connections["jenkins"].credentials["username"] == JenkinsDataset().username
+    assert connections["jenkins"].scope == {"jobs": ["mob-ci", "web-ci"], "version_parameter": "VERSION"}
+    assert connections["github"].scope["repos"] == ["acme/mobile-banking", "acme/customer-web"]
+    # GitHub's environment names become environments the seed has.
+    renamed = connections["github"].scope["environments"].values()
+    assert set(Environment.objects.filter(name__in=renamed).values_list("name", flat=True)) == set(renamed)
+    # The small scale has the mobile app, not the web one: only what exists is mapped.
+    mapped = {
+        kind: sorted((m.external_key, m.application.key) for m in c.mappings.all())
+        for kind, c in connections.items()
+    }
+    assert mapped == {
+        "jira_cloud": [("MOBILE", "MOB")],
+        "jenkins": [("mob-ci", "MOB")],
+        "github": [("acme/mobile-banking", "MOB")],
+    }
+
+
+def test_dev_py_starts_the_sandbox_on_the_ports_the_connections_name():
+    dev = (REPO / "dev.py").read_text()
+    command = re.search(r"SANDBOX = \[(.*?)\n\]", dev, re.S).group(1)
+    assert '"--port", "8765"' in command and '"--plan", SANDBOX_PLAN' in command
+    # Jenkins and GitHub listen next to Jira (8766, 8767) unless told otherwise.
+    assert "--jenkins-port" not in command and "--github-port" not in command
+    urls = (demo.SANDBOX_URL, demo.SANDBOX_JENKINS_URL, demo.SANDBOX_GITHUB_URL)
+    assert [url.rsplit(":", 1)[1] for url in urls] == ["8765", "8766", "8767"]
+    projects = re.search(r'"--projects", "([^"]+)"', command).group(1)
+    assert projects.split(",") == list(demo.SANDBOX_PROJECTS)
+
+
+def test_the_sandbox_plan_builds_and_deploys_the_next_open_releases_the_day_before_the_anchor():
+    assert sandbox_plan() == {"jenkins": {}, "github": {}}  # nothing seeded, nothing planned
+    seed_small()
+
+    plan = sandbox_plan()
+    open_mob = list(
+        Release.objects.filter(application__key="MOB", status__in=["in_progress", "code_freeze", "ready"])
+        .order_by("target_date", "version")
+        .values_list("version", "status")[: demo.OPEN_RELEASES_PER_APPLICATION]
+    )
+    assert open_mob and set(plan["jenkins"]) == {"mob-ci"} and set(plan["github"]) == {"acme/mobile-banking"}
+    builds = plan["jenkins"]["mob-ci"]
+    assert sorted(b["version"] for b in builds) == sorted(v for v, _ in open_mob for _build in range(3))
+    started = [b["started_at"] for b in builds]
+    assert started == sorted(started) and all(s.startswith("2026-11-22T") for s in started)
+    last_build = {b["version"]: b for b in builds}  # time order: the last one wins
+    assert {b["result"] for b in last_build.values()} == {"SUCCESS"}
+    deployments = plan["github"]["acme/mobile-banking"]
+    statuses = dict(open_mob)
+    for deployment in deployments:
+        version = deployment["ref"].removeprefix("v")
+        assert deployment["environment"] in demo.SANDBOX_DEPLOY_TO[statuses[version]]
+    assert {d["ref"] for d in deployments} == {f"v{v}" for v in statuses}
+    assert sandbox_plan() == plan  # read again: the same plan
 
 
 # --- (6) invariants of generated data ------------------------------------------------------------

@@ -1,0 +1,240 @@
+"""The sandbox's entry point: Jira, Jenkins and GitHub in one process, each on its own port and each
+announced on a line of its own (Jira's first); a plan file lines Jenkins and GitHub up with the demo;
+and a demo seed synced from it brings builds, test runs and deployments to its own releases."""
+
+import base64
+import json
+import select
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.core.management import call_command
+
+from integrations.models import Connection, SyncRun
+from integrations.sandbox.dataset import JiraDataset
+from integrations.sandbox.github import GithubDataset, GithubRoutes
+from integrations.sandbox.jenkins import JenkinsDataset, JenkinsRoutes
+from integrations.sandbox.plan import github_from_plan, jenkins_from_plan
+from integrations.sandbox.server import SandboxServer
+from integrations.sync.base import sync_run_queue
+from integrations.sync.runner import connection_sync
+from portal.demo import SANDBOX_GITHUB_ENVIRONMENTS, sandbox_plan
+from releases.models import Build, Deployment, Release, TestRun
+
+REPO = Path(__file__).resolve().parents[2]
+ANCHOR = date(2026, 11, 23)
+PLAN = {
+    "jenkins": {
+        "mob-ci": [
+            {
+                "version": "5.3.2",
+                "started_at": "2026-11-22T08:00:00+00:00",
+                "result": "UNSTABLE",
+                "failed": 3,
+            },
+            {"version": "5.3.2", "started_at": "2026-11-22T12:00:00+00:00"},
+        ]
+    },
+    "github": {
+        "acme/mobile-banking": [
+            {"ref": "v5.3.2", "environment": "uat", "created_at": "2026-11-22T17:00:00+00:00"},
+            {"ref": "v5.3.2", "environment": "staging", "created_at": "2026-11-22T17:10:00+00:00"},
+        ]
+    },
+}
+
+
+@contextmanager
+def sandbox_process(*args: str, lines: int = 3):
+    """`python -m integrations.sandbox *args`, yielding the URLs its first lines end with."""
+    command = [sys.executable, "-m", "integrations.sandbox", *args]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield [line.rsplit(" ", 1)[-1] for line in read_lines(process, lines)], process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def read_lines(process: subprocess.Popen, count: int, timeout: float = 15) -> list[str]:
+    lines, deadline = [], time.monotonic() + timeout
+    while len(lines) < count:
+        ready, _, _ = select.select([process.stdout], [], [], max(0, deadline - time.monotonic()))
+        line = process.stdout.readline() if ready else ""
+        if not line:
+            raise AssertionError(f"the sandbox printed {lines} and then {process.stderr.read()!r}")
+        lines.append(line.strip())
+    return lines
+
+
+def get(url: str, authorization: str) -> tuple[int, object]:
+    request = urllib.request.Request(url, headers={"Authorization": authorization})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - our loopback server
+        return response.status, json.loads(response.read())
+
+
+def basic(username: str, token: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{token}".encode()).decode()
+
+
+def test_the_entry_point_serves_jira_jenkins_and_github_on_free_ports_jira_first():
+    jira, jenkins, github = JiraDataset(), JenkinsDataset(), GithubDataset()
+    with sandbox_process("--port", "0", "--issues", "30", "--projects", "MOBILE,PORTAL") as (urls, process):
+        jira_url, jenkins_url, github_url = urls
+        assert len({urlsplit(url).port for url in urls}) == 3
+        status, me = get(f"{jira_url}/rest/api/3/myself", basic(jira.username, jira.token))
+        assert status == 200 and me["emailAddress"] == jira.username
+        status, found = get(
+            f"{jira_url}/rest/api/2/search?jql=project%20%3D%20PORTAL&maxResults=50",
+            basic(jira.username, jira.token),
+        )
+        assert found["total"] == 15  # the options reached Jira: 30 issues over two projects
+        tree = "lastBuild%5Bnumber%5D"
+        status, job = get(
+            f"{jenkins_url}/job/payments-ci/api/json?tree={tree}", basic(jenkins.username, jenkins.token)
+        )
+        assert status == 200 and job["lastBuild"]["number"] == 250
+        status, deployments = get(f"{github_url}/repos/acme/payments/deployments", f"Bearer {github.token}")
+        assert status == 200 and len(deployments) == 30
+    assert process.returncode == 0  # SIGTERM stops all three cleanly
+
+
+def test_jenkins_listens_next_to_jira_unless_told_otherwise():
+    jira_port = free_pair()
+    with sandbox_process("--port", str(jira_port), "--github-port", "0") as (urls, _):
+        ports = [urlsplit(url).port for url in urls]
+    assert ports[:2] == [jira_port, jira_port + 1] and ports[2]
+
+
+def test_a_plan_file_gives_the_builds_and_deployments(tmp_path):
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(PLAN))
+    with sandbox_process("--port", "0", "--plan", str(plan)) as (urls, _):
+        _, jenkins_url, github_url = urls
+        jenkins, github = JenkinsDataset(), GithubDataset()
+        tree = "allBuilds%5Bnumber,result,parameters%5Bname,value%5D%5D%7B0,10%7D"
+        _, builds = get(
+            f"{jenkins_url}/job/mob-ci/api/json?tree={tree}", basic(jenkins.username, jenkins.token)
+        )
+        _, report = get(
+            f"{jenkins_url}/job/mob-ci/1/testReport/api/json", basic(jenkins.username, jenkins.token)
+        )
+        _, deployments = get(f"{github_url}/repos/acme/mobile-banking/deployments", f"Bearer {github.token}")
+    assert [(b["number"], b["result"]) for b in builds["allBuilds"]] == [(2, "SUCCESS"), (1, "UNSTABLE")]
+    assert report["failCount"] == 3
+    assert [(d["ref"], d["environment"], d["created_at"]) for d in deployments] == [
+        ("v5.3.2", "staging", "2026-11-22T17:10:00Z"),
+        ("v5.3.2", "uat", "2026-11-22T17:00:00Z"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "cannot read the plan"),
+        ('{"jenkins": {"mob-ci": [{"version": "1.0"}]}}', "a Jenkins build in the plan is malformed"),
+        (
+            '{"github": {"a/b": [{"ref": "v1", "environment": "uat", "created_at": "2026-11-22T17:00"}]}}',
+            "no UTC offset",
+        ),
+    ],
+)
+def test_a_bad_plan_is_one_clear_line_not_a_traceback(tmp_path, content, message):
+    plan = tmp_path / "plan.json"
+    plan.write_text(content)
+    command = [sys.executable, "-m", "integrations.sandbox", "--port", "0", "--plan", str(plan)]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_a_taken_port_stops_every_tool_with_a_clear_message():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = [sys.executable, "-m", "integrations.sandbox", "--port", "0", "--github-port", str(port)]
+        result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout.count(" on http://") == 2  # Jira and Jenkins had started, and were stopped
+
+
+def free_pair() -> int:
+    """A port that is free, and the one after it too (probed: nothing holds them afterwards)."""
+    for _attempt in range(20):
+        with socket.socket() as first, socket.socket() as second:
+            first.bind(("127.0.0.1", 0))
+            port = first.getsockname()[1]
+            try:
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no two free ports in a row")
+
+
+# --- the demo, synced from the sandbox its plan describes -------------------------------------
+
+
+@pytest.fixture
+def demo_sandbox(db):
+    """A small demo seed, and Jenkins and GitHub sandboxes serving its plan, with the demo's
+    connections pointed at them (ports are free ones, not dev.py's)."""
+    call_command("seed_demo", "--scale", "small", "--seed", "1", "--anchor", ANCHOR.isoformat(), verbosity=0)
+    plan = json.loads(json.dumps(sandbox_plan()))  # through JSON, as dev.py hands it over
+    servers = {
+        Connection.Kind.JENKINS: SandboxServer(JenkinsRoutes(jenkins_from_plan(plan))).start(),
+        Connection.Kind.GITHUB: SandboxServer(GithubRoutes(github_from_plan(plan))).start(),
+    }
+    for kind, server in servers.items():
+        Connection.objects.filter(kind=kind).update(base_url=server.url)
+    yield plan
+    for server in servers.values():
+        server.stop()
+
+
+def sync(kind: str) -> SyncRun:
+    run = sync_run_queue(connection=Connection.objects.get(kind=kind), by=None)
+    connection_sync(run_id=run.pk, client_options={"backoff_seconds": 0})
+    run.refresh_from_db()
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    return run
+
+
+def test_a_demo_sync_brings_builds_test_runs_and_deployments_to_the_demo_releases(demo_sandbox):
+    planned_builds = demo_sandbox["jenkins"]["mob-ci"]
+    planned_deployments = demo_sandbox["github"]["acme/mobile-banking"]
+    assert planned_builds and planned_deployments  # the small seed has open MOB releases
+
+    jenkins = sync(Connection.Kind.JENKINS)
+    builds = Build.objects.filter(source=jenkins.connection.source_key).select_related("release__application")
+    assert jenkins.items_created == len(planned_builds) + len(planned_builds)  # a build and its test run each
+    assert sorted((b.number, b.release.version) for b in builds) == [
+        (n, b["version"]) for n, b in enumerate(planned_builds, start=1)
+    ]
+    assert {b.release.application.key for b in builds} == {"MOB"}
+    runs = TestRun.objects.filter(source=jenkins.connection.source_key)
+    assert {(r.release_id, r.build_id) for r in runs} == {(b.release_id, b.pk) for b in builds}
+
+    github = sync(Connection.Kind.GITHUB)
+    deployments = Deployment.objects.filter(source=github.connection.source_key).select_related(
+        "release", "environment"
+    )
+    assert sorted((d.release.version, d.environment.name) for d in deployments) == sorted(
+        (p["ref"].removeprefix("v"), SANDBOX_GITHUB_ENVIRONMENTS[p["environment"]])
+        for p in planned_deployments
+    )
+    assert all(d.status == "success" and d.release.application.key == "MOB" for d in deployments)
+    assert Release.objects.filter(pk__in=[d.release_id for d in deployments], status="planned").count() == 0
+
+    again = sync(Connection.Kind.JENKINS), sync(Connection.Kind.GITHUB)
+    assert [(run.items_created, run.items_updated) for run in again] == [(0, 0), (0, 0)]
