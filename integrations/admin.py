@@ -76,7 +76,15 @@ class ConnectionAdmin(AuditedAdmin):
 
 @admin.register(SyncRun)
 class SyncRunAdmin(ReadOnlyAdmin):
-    list_display = ["connection", "status", "started_at", "finished_at", "items_fetched", "requests"]
+    list_display = [
+        "connection",
+        "status",
+        "started_at",
+        "heartbeat_at",
+        "finished_at",
+        "items_fetched",
+        "requests",
+    ]
     list_filter = ["status", "connection"]
     list_select_related = ["connection"]
 

@@ -121,9 +121,22 @@ class SyncRun(models.Model):
     items_deleted = models.PositiveIntegerField(default=0)
     items_expected = models.PositiveIntegerField(null=True, blank=True, help_text="For progress and ETA.")
     error = models.TextField(blank=True)
+    heartbeat_at = models.DateTimeField(
+        default=timezone.now,
+        help_text="Last sign of life: queued, started or resumed, a page stored, a wait begun. "
+        "An active run silent for too long lost its worker and is failed by the sweep.",
+    )
 
     class Meta:
         ordering = ["-id"]
+        indexes = [
+            # The sweep's read: active runs by heartbeat (a handful of rows among the whole history).
+            models.Index(
+                fields=["heartbeat_at"],
+                condition=Q(status__in=["queued", "running"]),
+                name="syncrun_active_heartbeat",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=SyncRunStatus.values), name="syncrun_status_valid"),
             models.CheckConstraint(

@@ -3,7 +3,8 @@
 acks_late with reject_on_worker_lost: a worker killed mid-sync leaves the message unacknowledged, the
 broker hands it out again and the run resumes from its cursor. Waits (Retry-After, a tool that is
 down) are task retries with a countdown, never sleeps in the worker, and every countdown is shorter
-than the broker's visibility timeout (an hour) so a waiting task is not handed out twice.
+than the broker's visibility timeout (an hour) so a waiting task is not handed out twice. A run whose
+message is lost for good is failed by the beat sweep (sync_runs_sweep_task) once its heartbeat is stale.
 """
 
 from datetime import timedelta
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from integrations.http import MAX_RETRY_AFTER, RateLimited, ToolUnavailable
 from integrations.models import Connection
-from integrations.sync.base import SyncAlreadyRunning, sync_run_fail, sync_run_queue
+from integrations.sync.base import SyncAlreadyRunning, sync_run_fail, sync_run_queue, sync_runs_fail_stale
 from integrations.sync.runner import SYNCS, connection_sync
 
 MAX_RETRIES = 8
@@ -36,11 +37,28 @@ def connection_sync_task(self, *, connection_id: int, run_id: int, mode: str = "
         raise self.retry(countdown=retry_countdown(self.request.retries)) from exc
     except (OperationalError, InterfaceError) as exc:  # the database restarted under the sync
         connections.close_all()  # the next attempt reconnects
+        if self.request.retries >= MAX_RETRIES:
+            return _fail_after_database_outage(run_id, exc)
         raise self.retry(countdown=retry_countdown(self.request.retries, base=DATABASE_BACKOFF)) from exc
+
+
+def _fail_after_database_outage(run_id: int, exc: Exception) -> dict:
+    error = f"Gave up after {MAX_RETRIES} retries: the database was unavailable ({exc})."[:2000]
+    try:
+        sync_run_fail(run_id=run_id, error=error)
+    except (OperationalError, InterfaceError):
+        connections.close_all()  # still down: the run's heartbeat goes stale and the sweep fails it
+    return {"run": run_id, "status": "failed", "error": error}
 
 
 def retry_countdown(retries: int, *, base: int = UNAVAILABLE_BACKOFF) -> int:
     return min(base * 2**retries, MAX_RETRY_AFTER)
+
+
+@shared_task
+def sync_runs_sweep_task() -> dict:
+    """Beat, every five minutes: fail the active runs whose worker or message was lost."""
+    return {"failed": sync_runs_fail_stale()}
 
 
 @shared_task

@@ -17,6 +17,8 @@ app.conf.beat_schedule = {
     "gates-overdue-notify": {"task": "releases.tasks.gates_overdue_notify_task", "schedule": 60 * 60.0},
     # Every minute: queue the connections whose own schedule (Connection.schedule_minutes) is due.
     "connections-sync-due": {"task": "integrations.tasks.connections_sync_due_task", "schedule": 60.0},
+    # Fail sync runs whose heartbeat is stale (their worker or message was lost), freeing the connection.
+    "sync-runs-sweep": {"task": "integrations.tasks.sync_runs_sweep_task", "schedule": 5 * 60.0},
     "connections-reconcile-nightly": {
         "task": "integrations.tasks.connections_reconcile_task",
         "schedule": crontab(hour=2, minute=30),
