@@ -121,6 +121,9 @@ class SyncRun(models.Model):
     items_deleted = models.PositiveIntegerField(default=0)
     items_expected = models.PositiveIntegerField(null=True, blank=True, help_text="For progress and ETA.")
     error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(
+        default=0, help_text="Times a worker started the run: the first, then each retry or redelivery."
+    )
     heartbeat_at = models.DateTimeField(
         default=timezone.now,
         help_text="Last sign of life: queued, started or resumed, a page stored, a wait begun. "

@@ -94,7 +94,8 @@ def sync_run_start(*, run_id: int) -> SyncRun | None:
     run.heartbeat_at = timezone.now()
     run.started_at = run.started_at or run.heartbeat_at
     run.error = ""
-    run.save(update_fields=["status", "started_at", "error", "heartbeat_at"])
+    run.attempts += 1
+    run.save(update_fields=["status", "started_at", "error", "heartbeat_at", "attempts"])
     return run
 
 

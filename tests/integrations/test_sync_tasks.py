@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from celery.exceptions import Retry
 from django.conf import settings
-from django.db import connections
+from django.db import OperationalError, connections
 from django.utils import timezone
 
 from integrations import tasks
@@ -179,6 +179,28 @@ def test_every_sign_of_life_stamps_the_heartbeat(jira_sandbox, jira_connection, 
     assert connection_sync(run_id=run.pk)["status"] == SyncRun.Status.SUCCEEDED
     assert stamped == [True, True, True]  # three batches of about 1,000 issues
     assert beat(), "the stored batch's progress stamps it too"
+    run.refresh_from_db()
+    assert run.attempts == 2  # the first start, then the resume after Retry-After
+
+
+def test_a_database_outage_outlasting_every_retry_fails_the_run(monkeypatch):
+    run = active(SyncRun.Status.RUNNING, silent_minutes=20, started_minutes_ago=25)
+
+    def database_still_down(**kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(tasks, "connection_sync", database_still_down)
+    monkeypatch.setattr(tasks.connections, "close_all", lambda: None)  # keep the test's transaction
+    tasks.connection_sync_task.push_request(retries=tasks.MAX_RETRIES)
+    try:
+        result = tasks.connection_sync_task.run(connection_id=run.connection_id, run_id=run.pk)
+    finally:
+        tasks.connection_sync_task.pop_request()
+
+    assert result["status"] == "failed"
+    run.refresh_from_db()
+    assert run.status == SyncRun.Status.FAILED
+    assert run.error == "Gave up after 8 retries: the database was unavailable (connection refused)."
 
 
 def test_an_attempt_whose_run_was_swept_stores_nothing(jira_sandbox, jira_connection):
