@@ -187,7 +187,8 @@ print("  Demo accounts (username / password / role):")
 for u in DEMO_USERS:
     print(f"    {u['username']:<10}  {u['password']:<24}  {u['role']}")
 from integrations.models import Connection
-print("\n  Connections to the tool sandbox (Sync now at /integrations/):")
+print()
+print("  Connections to the tool sandbox (Sync now at /integrations/):")
 for c in Connection.objects.filter(base_url__startswith="http://127.0.0.1:"):
     print(f"    {c.name:<20}  {c.base_url}")
 """

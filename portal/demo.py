@@ -1789,8 +1789,9 @@ def _sandbox_connection(name, kind, url, credentials: dict, scope: dict, keys: d
 # --- the sandbox's plan: what Jenkins and GitHub did the day before the anchor ---------------------
 
 OPEN_RELEASES_PER_APPLICATION = 8
-# Each open release's CI builds that day: (hour, result, failed tests); the last one is green.
-SANDBOX_BUILDS = ((8, "UNSTABLE", 3), (12, "SUCCESS", 0), (16, "SUCCESS", 0))
+# Each open release's CI builds that day: (hour, result, failed tests). The first one broke before
+# its tests ran (no report); failed tests would fail the QA gates of releases the seed has passed.
+SANDBOX_BUILDS = ((8, "FAILURE", None), (12, "SUCCESS", 0), (16, "SUCCESS", 0))
 # Where each open release was deployed that evening (GitHub environment names).
 SANDBOX_DEPLOY_TO = {
     "in_progress": ("integration",),
@@ -1854,7 +1855,7 @@ def _planned_deployments(releases: list[tuple[str, str]], day: date) -> list[dic
     targets = [(version, env) for version, status in releases for env in SANDBOX_DEPLOY_TO[status]]
     return [
         {
-            "ref": f"v{version}",
+            "ref": version,  # the tag; the release page finds deployments by exact version
             "environment": env,
             "created_at": (_at(day, 17) + timedelta(minutes=10 * n)).isoformat(),
             "state": "success",

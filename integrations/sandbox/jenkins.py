@@ -22,12 +22,13 @@ RANGE = re.compile(r"^(all)?[bB]uilds\[.*\]\{(\d*),(\d*)\}$")
 
 @dataclass(frozen=True)
 class PlannedBuild:
-    """A build given in full: the release version it was made for, when, its result and failed tests."""
+    """A build given in full: the release version it was made for, when, its result, and its failed
+    tests (None: no test report, the build broke before the tests ran)."""
 
     version: str
     started_at: datetime
     result: str = "SUCCESS"
-    failed: int = 0
+    failed: int | None = 0
 
 
 @dataclass
@@ -54,7 +55,8 @@ class JenkinsDataset:
     def has_report(self, job: str, number: int) -> bool:
         if (job, number) in self.running:
             return False
-        return bool(self.planned_build(job, number)) or number % 5 != 0
+        planned = self.planned_build(job, number)
+        return planned.failed is not None if planned else number % 5 != 0
 
     def planned_build(self, job: str, number: int) -> PlannedBuild | None:
         planned = self.planned.get(job, ())

@@ -5,8 +5,8 @@ says: portal.demo.sandbox_plan() reads the seeded releases, `dev.py run` writes 
 file and starts the sandbox with `--plan FILE`. The plan names every build and deployment in full:
 
     {"jenkins": {"mob-ci": [{"version": "3.4.1", "started_at": "2026-11-30T08:00:00+00:00",
-                             "result": "SUCCESS", "failed": 0}, ...]},
-     "github": {"acme/mobile-banking": [{"ref": "v3.4.1", "environment": "uat",
+                             "result": "SUCCESS", "failed": 0}, ...]},   (failed null: no report)
+     "github": {"acme/mobile-banking": [{"ref": "3.4.1", "environment": "uat",
                                          "created_at": "2026-11-30T17:00:00+00:00", "state": "success"}]}}
 
 Builds are numbered 1..n and deployments 1..n in the order given (oldest first); anything a test
@@ -87,7 +87,7 @@ def jenkins_from_plan(plan: dict) -> JenkinsDataset:
                     version=str(b["version"]),
                     started_at=_moment(b["started_at"]),
                     result=str(b.get("result", "SUCCESS")),
-                    failed=int(b.get("failed", 0)),
+                    failed=None if b.get("failed", 0) is None else int(b.get("failed", 0)),
                 )
                 for b in builds
             ]

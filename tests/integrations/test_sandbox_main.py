@@ -27,7 +27,9 @@ from integrations.sandbox.server import SandboxServer
 from integrations.sync.base import sync_run_queue
 from integrations.sync.runner import connection_sync
 from portal.demo import SANDBOX_GITHUB_ENVIRONMENTS, sandbox_plan
-from releases.models import Build, Deployment, Release, TestRun
+from releases import tasks
+from releases.models import Build, Deployment, Gate, TestRun
+from releases.services.evidence import gate_evidence_refresh
 
 REPO = Path(__file__).resolve().parents[2]
 ANCHOR = date(2026, 11, 23)
@@ -210,31 +212,47 @@ def sync(kind: str) -> SyncRun:
     return run
 
 
-def test_a_demo_sync_brings_builds_test_runs_and_deployments_to_the_demo_releases(demo_sandbox):
+def gate_statuses() -> dict:
+    return dict(Gate.objects.values_list("pk", "status"))
+
+
+def test_a_demo_sync_brings_builds_test_runs_and_deployments_to_the_demo_releases(
+    demo_sandbox, monkeypatch, django_capture_on_commit_callbacks
+):
     planned_builds = demo_sandbox["jenkins"]["mob-ci"]
     planned_deployments = demo_sandbox["github"]["acme/mobile-banking"]
     assert planned_builds and planned_deployments  # the small seed has open MOB releases
+    reports = [b for b in planned_builds if b["failed"] is not None]
+    assert 0 < len(reports) < len(planned_builds)  # some builds broke before their tests ran
+    # The evidence of the releases a sync touched is refreshed as the worker would, after commit.
+    monkeypatch.setattr(tasks.gate_evidence_refresh_task, "delay", lambda **kw: gate_evidence_refresh(**kw))
+    gates_before = gate_statuses()
 
-    jenkins = sync(Connection.Kind.JENKINS)
+    with django_capture_on_commit_callbacks(execute=True):
+        jenkins = sync(Connection.Kind.JENKINS)
     builds = Build.objects.filter(source=jenkins.connection.source_key).select_related("release__application")
-    assert jenkins.items_created == len(planned_builds) + len(planned_builds)  # a build and its test run each
-    assert sorted((b.number, b.release.version) for b in builds) == [
-        (n, b["version"]) for n, b in enumerate(planned_builds, start=1)
+    assert jenkins.items_created == len(planned_builds) + len(reports)  # builds, and a test run per report
+    assert sorted((b.number, b.release.version, b.result) for b in builds) == [
+        (n, b["version"], b["result"].lower()) for n, b in enumerate(planned_builds, start=1)
     ]
     assert {b.release.application.key for b in builds} == {"MOB"}
     runs = TestRun.objects.filter(source=jenkins.connection.source_key)
-    assert {(r.release_id, r.build_id) for r in runs} == {(b.release_id, b.pk) for b in builds}
+    assert {(r.release_id, r.build_id) for r in runs} == {
+        (b.release_id, b.pk) for b in builds if b.result == "success"
+    }
 
-    github = sync(Connection.Kind.GITHUB)
+    with django_capture_on_commit_callbacks(execute=True):
+        github = sync(Connection.Kind.GITHUB)
     deployments = Deployment.objects.filter(source=github.connection.source_key).select_related(
         "release", "environment"
     )
-    assert sorted((d.release.version, d.environment.name) for d in deployments) == sorted(
-        (p["ref"].removeprefix("v"), SANDBOX_GITHUB_ENVIRONMENTS[p["environment"]])
-        for p in planned_deployments
+    assert sorted((d.version, d.release.version, d.environment.name) for d in deployments) == sorted(
+        (p["ref"], p["ref"], SANDBOX_GITHUB_ENVIRONMENTS[p["environment"]]) for p in planned_deployments
     )
     assert all(d.status == "success" and d.release.application.key == "MOB" for d in deployments)
-    assert Release.objects.filter(pk__in=[d.release_id for d in deployments], status="planned").count() == 0
+    # The sandbox's story keeps the seed's: no gate the seed had not failed fails after the syncs.
+    gates_after = gate_statuses()
+    assert [pk for pk, status in gates_after.items() if status == "failed" != gates_before[pk]] == []
 
     again = sync(Connection.Kind.JENKINS), sync(Connection.Kind.GITHUB)
     assert [(run.items_created, run.items_updated) for run in again] == [(0, 0), (0, 0)]
