@@ -25,7 +25,7 @@ RUN_PERMISSION = "integrations.run_sync"
 
 @dataclass(frozen=True)
 class Progress:
-    """What a running sync has done, its rate and, when the tool said how many to expect, an ETA."""
+    """What a run has done, its rate and, while it runs and the tool said how many to expect, an ETA."""
 
     run: SyncRun
 
@@ -33,6 +33,10 @@ class Progress:
     def elapsed_seconds(self) -> float:
         start = self.run.started_at or timezone.now()
         return max(((self.run.finished_at or timezone.now()) - start).total_seconds(), 0.001)
+
+    @property
+    def duration(self) -> str:
+        return duration_text(self.elapsed_seconds)
 
     @property
     def active(self) -> bool:
@@ -53,6 +57,25 @@ class Progress:
         if not expected or not self.rate or fetched >= expected:
             return None
         return round((expected - fetched) / self.rate)
+
+    @property
+    def eta(self) -> str | None:
+        seconds = self.eta_seconds
+        return None if seconds is None else duration_text(max(seconds, 1), tenths=False)
+
+
+def duration_text(seconds: float, *, tenths: bool = True) -> str:
+    """1.7 s, 42 s, 3 min 12 s, 2 h 05 min: tenths only where a second is a large part of it."""
+    if seconds < 10 and tenths:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, whole = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {whole} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
 
 
 def connections_with_runs(*, only: int | None = None) -> list[tuple[Connection, list[Progress]]]:

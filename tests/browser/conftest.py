@@ -1,5 +1,6 @@
 """Browser tests: Playwright driving Debian's Chromium against pytest-django's live server."""
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -70,3 +71,78 @@ def screenshot(page):
         return path
 
     return take
+
+
+# --- a real Celery worker for the live server ---------------------------------------------------------
+
+WORKER_QUEUES = ("default", "sync")  # as dev.py's worker: syncs and what they enqueue (gate evidence)
+
+
+@pytest.fixture
+def celery_worker(live_server):
+    """A real Celery worker in a thread of this process, consuming an in-memory broker: what the live
+    server enqueues runs outside the request, after its commit, while the browser polls.
+
+    The in-memory broker keeps the test apart from var/broker and Redis, where other tests and a
+    running demo leave messages. On SQLite the test database lives in memory and only the live
+    server's connection sees it, so the worker's tasks use that connection (as the live server's
+    request threads do); on PostgreSQL they open their own, as a worker process would."""
+    from celery.contrib.testing.worker import start_worker
+    from celery.signals import task_postrun, task_prerun
+    from django.db import connections
+
+    from portal.celery import app
+
+    shared = {c.alias: c for c in connections.all() if c.vendor == "sqlite" and c.is_in_memory_db()}
+
+    def use_the_live_servers_connections(**_):
+        for alias, connection in shared.items():
+            connections[alias] = connection
+
+    def close_own_connections(**_):
+        if not shared:  # a connection left open would keep PostgreSQL from dropping the test database
+            connections.close_all()
+
+    task_prerun.connect(use_the_live_servers_connections, weak=False)
+    task_postrun.connect(close_own_connections, weak=False)
+    try:
+        with (
+            memory_broker(app),
+            start_worker(
+                app, pool="solo", queues=WORKER_QUEUES, perform_ping_check=False, loglevel="WARNING"
+            ) as worker,
+        ):
+            yield worker
+    finally:
+        task_prerun.disconnect(use_the_live_servers_connections)
+        task_postrun.disconnect(close_own_connections)
+
+
+@contextlib.contextmanager
+def memory_broker(app):
+    """The app's producers and consumers on kombu's in-process broker, emptied first; restored after.
+    broker_read_url/broker_write_url, because the CELERY_BROKER_URL variable outranks broker_url."""
+    names = ("broker_read_url", "broker_write_url", "broker_transport_options", "worker_hijack_root_logger")
+    saved = {name: app.conf.get(name) for name in names}
+    app.conf.update(
+        broker_read_url="memory://",
+        broker_write_url="memory://",
+        broker_transport_options={},
+        worker_hijack_root_logger=False,  # pytest keeps its logging
+    )
+    _forget_connections(app)
+    with app.connection_for_write() as connection:
+        for queue in WORKER_QUEUES:  # messages a test before this one left unconsumed
+            connection.default_channel.queue_purge(queue)
+    try:
+        yield
+    finally:
+        app.conf.update(saved)
+        _forget_connections(app)
+
+
+def _forget_connections(app) -> None:
+    """Forget the app's pools so the next message goes to the broker configured now; kombu keeps one
+    pool per broker URL for the process, so they stay open for the next test to take up again."""
+    app._pool = None
+    app.amqp._producer_pool = None

@@ -1,51 +1,95 @@
 """An admin adds a Jira connection to the sandbox in the admin, tests it, syncs it from /integrations/,
-watches the run, and finds the releases and work items it brought on the release pages."""
+watches the run's live progress while a real Celery worker syncs, and finds the releases and work
+items it brought on the release pages. A sync that fails says why on the same page."""
+
+import re
+import threading
 
 import pytest
 from django.contrib.auth.models import Group
+from playwright.sync_api import expect
 
+from integrations.clients.jira import PAGE_SIZE
+from integrations.models import Connection
 from integrations.sandbox.dataset import JiraDataset
 from integrations.sandbox.jira import JiraRoutes
 from integrations.sandbox.server import Fault, SandboxServer
-from portal.celery import app as celery_app
+from integrations.sync.jira import STORE_BATCH
 from portal.models import User
 from portal.roles import ADMIN
-from releases.models import Release
+from releases.models import Release, WorkItem
 from tests import factories as f
 from tests.browser.helpers import submit_login
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PASSWORD = "correct-horse-battery"
+ISSUES = 3 * STORE_BATCH  # thirty pages of a hundred, stored in three batches: three states to watch
+VERSIONS = 6
+PAGES_PER_BATCH = STORE_BATCH // PAGE_SIZE
+SLOW_PAGE = 0.05  # seconds per search page: the sync lasts a few seconds and has a rate to show
+HOLD_TIMEOUT = 30  # a failing test does not hold the worker for ever
 
 
 @pytest.fixture
 def sandbox():
     server = SandboxServer(
-        JiraRoutes(JiraDataset(issues=240, projects=("MOBILE",), time_zone="Europe/Berlin"))
+        JiraRoutes(JiraDataset(issues=ISSUES, projects=("MOBILE",), time_zone="Europe/Berlin"))
     )
     yield server.start()
     server.stop()
 
 
+class SearchPageHolds:
+    """Hold the sandbox's answer to the search pages that begin a new stored batch until the test lets
+    each go: the browser is sure to see the run after each batch, however fast or slow the machine,
+    and the test waits on what the page shows, not on the clock."""
+
+    def __init__(self, pages: list[int]):
+        self.released = {number: threading.Event() for number in pages}
+        self.searches = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, path: str, query: dict) -> None:  # the sandbox's before_answer hook
+        if not path.endswith("/search/jql"):
+            return
+        with self.lock:
+            self.searches += 1
+            number = self.searches
+        if number in self.released:
+            self.released[number].wait(HOLD_TIMEOUT)
+
+    def release(self, number: int) -> None:
+        self.released[number].set()
+
+    def release_all(self) -> None:
+        for event in self.released.values():
+            event.set()
+
+
 @pytest.fixture
-def eager_celery():
-    """No worker in this test: the task runs in the web request, after the commit, as a worker would."""
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = False
+def holds(sandbox, celery_worker):
+    """Search pages 11 and 21 held; released at the end even when the test fails, before the worker
+    stops (this fixture depends on the worker, so it is torn down first)."""
+    page_holds = SearchPageHolds([PAGES_PER_BATCH + 1, 2 * PAGES_PER_BATCH + 1])
+    yield page_holds
+    page_holds.release_all()
+    sandbox.before_answer = None
 
 
-def test_an_admin_connects_jira_tests_syncs_and_sees_the_releases_and_work_items(
-    page, sandbox, eager_celery, screenshot
-):
-    f.ApplicationFactory(key="MOB", name="Mobile Banking App")
+def admin_signs_in(page, path: str) -> None:
     admin = User.objects.create_user("ada", password=PASSWORD, first_name="Ada", is_staff=True)
     admin.groups.add(Group.objects.get(name=ADMIN))
-    page.goto("/admin/integrations/connection/add/")
+    page.goto(path)
     submit_login(page, "ada", PASSWORD)
-    page.wait_for_url("**/admin/integrations/connection/add/")
+    page.wait_for_url(f"**{path}")
 
+
+def test_an_admin_connects_jira_tests_syncs_watches_progress_and_sees_the_releases_and_work_items(
+    page, sandbox, holds, screenshot
+):
+    f.ApplicationFactory(key="MOB", name="Mobile Banking App")
+    admin_signs_in(page, "/admin/integrations/connection/add/")
     page.fill("#id_name", "Mobile Jira")
     page.select_option("#id_kind", "jira_cloud")
     page.fill("#id_base_url", sandbox.url)
@@ -62,28 +106,74 @@ def test_an_admin_connects_jira_tests_syncs_and_sees_the_releases_and_work_items
 
     page.goto("/integrations/")
     card = page.locator("section.connection", has_text="Mobile Jira")
-    assert card.get_by_text("MOBILE → MOB").is_visible()
-    assert card.get_by_text("No sync has run yet.").is_visible()
+    expect(card.get_by_text("MOBILE → MOB")).to_be_visible()
+    expect(card.get_by_text("No sync has run yet.")).to_be_visible()
     card.get_by_role("button", name="Test connection").click()
     result = card.locator(".test-result")
-    result.wait_for()
-    assert "Connection works." in result.inner_text()
-    assert "readable: MOBILE (6 versions)" in result.inner_text()
+    expect(result).to_contain_text("Connection works.")
+    expect(result).to_contain_text(f"readable: MOBILE ({VERSIONS} versions)")
 
-    sandbox.faults.append(Fault("slow", path="/search", delay=0.5, times=3))
+    sandbox.faults.append(Fault("slow", path="/search/jql", delay=SLOW_PAGE, times=ISSUES // PAGE_SIZE))
+    sandbox.before_answer = holds
     card.get_by_role("button", name="Sync now").click()
-    row = page.locator("section.connection tbody tr").first
-    row.get_by_text("Succeeded").wait_for(timeout=20_000)
-    cells = row.locator("td").all_inner_texts()
-    assert cells[1] == "Succeeded"
-    assert cells[5] == str(240 + 6)  # fetched: issues and versions
+    run = card.locator("tbody.run").first  # the newest run: its numbers, then its progress line
+    status, progress, bar = run.locator(".badge"), run.locator(".progress-line"), run.locator("progress")
+
+    # The first batch is stored while the worker waits for page 11: the browser's poll shows it.
+    expected = f"of {ISSUES + VERSIONS:,} items"
+    expect(progress).to_contain_text(f"{1 + PAGES_PER_BATCH} pages · {STORE_BATCH + VERSIONS:,} {expected}")
+    expect(status).to_have_text("Running")
+    expect(progress).to_contain_text(re.compile(r"\d[\d,]* items/s · about \d+ (s|min)( \d+ s)? left"))
+    first_percent = int(bar.get_attribute("value"))
+    assert first_percent == round(100 * (STORE_BATCH + VERSIONS) / (ISSUES + VERSIONS))
+
+    holds.release(PAGES_PER_BATCH + 1)  # the next batch: the same row, polled, moves on
+    expect(progress).to_contain_text(
+        f"{1 + 2 * PAGES_PER_BATCH} pages · {2 * STORE_BATCH + VERSIONS:,} {expected}"
+    )
+    expect(status).to_have_text("Running")
+    assert int(bar.get_attribute("value")) > first_percent
+    screenshot("integrations-sync-running")
+
+    holds.release(2 * PAGES_PER_BATCH + 1)
+    expect(status).to_have_text("Succeeded", timeout=20_000)
+    cells = run.locator("tr").first.locator("td").all_inner_texts()
+    assert cells[4:7] == [str(1 + ISSUES // PAGE_SIZE), f"{ISSUES + VERSIONS:,}", f"{ISSUES + VERSIONS:,}"]
+    expect(run.locator(".run-detail")).to_have_count(0)  # no progress line, and no more polling
+    assert run.get_attribute("hx-trigger") is None
     screenshot("integrations-sync-succeeded")
 
     release = Release.objects.get(application__key="MOB", version="MOBILE 1.3")
     page.goto(f"/releases/{release.pk}/")
-    assert page.get_by_role("heading", name="MOB MOBILE 1.3").is_visible()
-    # Issues 3, 9, 15, ... have fix version 1.3: forty bugs and sub-tasks, all still "Offen" (to do).
+    expect(page.get_by_role("heading", name="MOB MOBILE 1.3")).to_be_visible()
+    # Issues 3, 9, 15, ... have fix version 1.3: bugs and sub-tasks, all still "Offen" (to do).
     scope = page.locator("table.scope")
-    assert scope.locator("tfoot").inner_text().split() == ["All", "40", "0", "0", "0", "/", "40"]
+    in_release = str(ISSUES // VERSIONS)
+    assert scope.locator("tfoot").inner_text().split() == ["All", in_release, "0", "0", "0", "/", in_release]
     assert scope.locator("tbody th").all_inner_texts() == ["Bug", "Sub-task"]
     screenshot("integrations-synced-release")
+
+
+def test_a_sync_that_fails_says_why_and_keeps_the_pages_it_stored(page, sandbox, celery_worker, screenshot):
+    connection = f.ConnectionFactory(
+        name="Mobile Jira",
+        kind=Connection.Kind.JIRA_CLOUD,
+        base_url=sandbox.url,
+        credentials={"username": "sync-bot@example.com", "token": "sandbox-token"},
+        scope={"projects": ["MOBILE"]},
+    )
+    f.ApplicationMappingFactory(connection=connection, application__key="MOB", external_key="MOBILE")
+    # Page 13 arrives cut in half: the twelve pages before it are stored, then the run fails.
+    sandbox.faults.append(Fault("truncate", path="/search/jql", after=12))
+    admin_signs_in(page, "/integrations/")
+
+    page.get_by_role("button", name="Sync now").click()
+    run = page.locator(f"#connection-{connection.pk} tbody.run").first
+    expect(run.locator(".badge")).to_have_text("Failed", timeout=20_000)
+    error = run.locator(".run-error")
+    expect(error).to_contain_text("Failed: Jira answered /rest/api/3/search/jql with invalid JSON")
+    expect(error).to_contain_text("the response was probably cut off")
+    stored = 12 * PAGE_SIZE
+    assert run.locator("tr").first.locator("td").all_inner_texts()[5] == f"{stored + VERSIONS:,}"
+    assert WorkItem.objects.filter(application__key="MOB").count() == stored
+    screenshot("integrations-sync-failed")

@@ -60,7 +60,7 @@ def test_everyone_reads_the_runs_with_counts_duration_requests_and_readable_erro
     html = response.content.decode()
     assert f'<h2 id="connection-{connection.pk}-title">Payments Jira</h2>' in html
     assert "PAY → PAYAPP" in html
-    assert "42.0 s" in html and ">1234<" in html and ">17<" in html
+    assert ">42 s<" in html and ">1,234<" in html and ">1,200<" in html and ">17<" in html
     assert "Jira refused the credentials &lt;script&gt;x&lt;/script&gt;" in html
     assert "Sync now" not in html and "Test connection" not in html  # not an admin
     assert 'aria-current="page">Integrations</a>' in html
@@ -123,10 +123,10 @@ def test_a_running_sync_shows_pages_items_rate_and_eta_and_asks_to_be_polled(cli
     )
     assert response.status_code == 200
     html = response.content.decode()
-    assert html.lstrip().startswith(f'<tr id="run-{run.pk}"')
-    assert 'hx-trigger="every 2s"' in html
-    assert "4 pages · 400 of 1000 items · 40 items/s · ETA 15 s" in html
-    assert '<progress max="100" value="40">' in html
+    assert html.lstrip().startswith(f'<tbody id="run-{run.pk}"')
+    assert 'hx-trigger="every 1s"' in html
+    assert "4 pages · 400 of 1,000 items · 40 items/s · about 15 s left" in html
+    assert '<progress max="100" value="40"' in html and "40 %" in html
 
 
 def test_a_finished_run_stops_the_polling(client_for):
