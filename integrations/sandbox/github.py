@@ -133,7 +133,7 @@ class GithubDataset:
         generated = {
             "title": f"Change {number} of {repo}",
             "state": state,
-            "milestone": ("", *self.refs)[number % (len(self.refs) + 1)],
+            "milestone": ("", *self.refs)[number // 2 % (len(self.refs) + 1)],
             "created": created,
             "updated": created + PULL_OPEN_FOR,
         }

@@ -16,6 +16,7 @@ from integrations.parse.github import (
     parse_release,
     retry_after,
 )
+from integrations.sandbox.github import GithubDataset
 from releases.models import Deployment
 from tests.integrations.payloads import PAYLOADS, load_json, payload_files, replay_exchanges
 
@@ -104,6 +105,11 @@ def test_latest_release():
     assert (release.id, release.tag, release.name) == (28524234, "v1.0", "Test")
     assert not release.draft and not release.prerelease
     assert release.published_at == datetime(2020, 7, 14, 0, 58, 20, tzinfo=UTC)
+    assert release.url == "https://github.com/rickrickston123/RepoTest/releases/tag/v1.0"
+    assert release.shipped  # published, neither a draft nor a prerelease
+    raw = json.loads(exchange.body)
+    assert not parse_release(raw | {"draft": True, "published_at": None}).shipped
+    assert not parse_release(raw | {"prerelease": True}).shipped
 
 
 def test_pull_requests_merged_and_closed_unmerged():
@@ -111,8 +117,41 @@ def test_pull_requests_merged_and_closed_unmerged():
     pulls = {p.number: p for p in map(parse_pull_request, raw)}
     assert set(pulls) == {8, 13}
     assert pulls[8].state == "closed" and pulls[8].merged_at is None
-    assert pulls[13].merged_at == datetime(2018, 9, 29, 11, 29, 54, tzinfo=UTC)
+    assert pulls[8].closed_at == datetime(2018, 10, 30, 0, 12, 13, tzinfo=UTC)
+    assert (pulls[8].author, pulls[8].head_ref, pulls[8].base_ref) == ("hongli-my", "dev", "master")
+    # A list item has no `merged` flag: "closed" with a merge time is merged.
+    assert pulls[13].state == "merged"
+    assert pulls[13].merged_at == pulls[13].closed_at == datetime(2018, 9, 29, 11, 29, 54, tzinfo=UTC)
     assert (pulls[13].head_sha, pulls[13].base_ref) == ("1846b4392a3a20e6bf1a7431b67f86bd43e0f0b9", "master")
+    assert pulls[13].url == "https://github.com/panjf2000/ants/pull/13"
+    assert pulls[13].milestone == "" and pulls[13].title.startswith("❓")
+
+
+def test_an_open_pull_request_has_no_close_or_merge_time_and_an_unknown_state_is_refused():
+    (raw, _) = load_json("github", "github_list_pulls_state_all.devlake.json")
+    reopened = parse_pull_request(raw | {"state": "open", "milestone": {"title": "v4.2"}})
+    assert (reopened.state, reopened.closed_at, reopened.merged_at, reopened.milestone) == (
+        "open",
+        None,
+        None,
+        "v4.2",
+    )
+    with pytest.raises(ParseError, match="unknown state 'locked'"):
+        parse_pull_request(raw | {"state": "locked"})
+
+
+def test_the_sandbox_answers_in_the_recorded_shapes():
+    """Every key the sandbox sends is one the recorded GitHub answers have, and the parsers read it."""
+    dataset = GithubDataset(repos={"acme/pay": 1}, pulls={"acme/pay": 3})
+    dataset.publish("acme/pay", "v4.2", at=datetime(2026, 1, 9, tzinfo=UTC))
+    (recorded_pull, _) = load_json("github", "github_list_pulls_state_all.devlake.json")
+    (recorded_release,) = _replay("github_latest_release.pygithub-replay.txt")
+    pull = dataset.pull("acme/pay", 2, "http://sandbox")
+    (release,) = dataset.release_list("acme/pay", "http://sandbox")
+    assert set(pull) <= set(recorded_pull)
+    assert set(release) <= set(json.loads(recorded_release.body))
+    assert parse_pull_request(pull).state == "merged"
+    assert parse_release(release).shipped
 
 
 def test_link_pagination_follows_next_until_the_last_page():

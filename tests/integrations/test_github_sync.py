@@ -1,9 +1,14 @@
 """GitHub sync against the sandbox over real HTTP on loopback: deployments and their newest status
 through `Link` pagination, ETag conditional requests (a 304 ends a pass and costs no rate limit),
-open deployments re-checked, primary and secondary rate limits raised for the task to retry later."""
+open deployments re-checked, primary and secondary rate limits raised for the task to retry later,
+and each repository's three streams in one run (pull requests and releases in detail:
+test_github_pulls_releases.py)."""
+
+from datetime import UTC, datetime
 
 import pytest
 from django.db import connection as db
+from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 
 from integrations.http import RateLimited
@@ -12,7 +17,7 @@ from integrations.sandbox.github import GithubDataset, GithubRoutes
 from integrations.sandbox.server import Fault, SandboxServer
 from integrations.sync.base import sync_run_queue
 from integrations.sync.runner import connection_sync, connection_test
-from releases.models import Deployment
+from releases.models import Deployment, PullRequest, Release
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -208,3 +213,32 @@ def test_test_connection_reads_the_repositories(github, pay):
     ok, message = connection_test(connection=github_connection(server, pay))
     assert ok, message
     assert f"{REPO} (deployments)" in message
+
+
+def test_one_run_syncs_each_repositorys_deployments_pull_requests_and_releases(pay):
+    web_repo = "acme/web"
+    web = f.ApplicationFactory(key="WEB")
+    f.ReleaseFactory(application=web, version="4.3")
+    dataset = GithubDataset(repos={REPO: 6, web_repo: 4}, pulls={REPO: 5, web_repo: 8})
+    dataset.publish(web_repo, "v4.3", at=datetime(2026, 2, 2, 10, 0, tzinfo=UTC))
+    server = SandboxServer(GithubRoutes(dataset)).start()
+    try:
+        connection = github_connection(server, pay)
+        connection.scope = {"repos": [REPO, web_repo], "environments": {"production": "prod"}}
+        connection.save()
+        f.ApplicationMappingFactory(connection=connection, application=web, external_key=web_repo)
+        run = sync(connection)
+    finally:
+        server.stop()
+    streams = set(SyncCursor.objects.filter(connection=connection).values_list("stream", flat=True))
+    assert streams == {
+        f"{kind}:{repo}" for kind in ("deployments", "pulls", "releases") for repo in (REPO, web_repo)
+    }
+    pulls = dict(PullRequest.objects.values_list("repository").annotate(n=Count("id")).order_by())
+    assert pulls == {REPO: 5, web_repo: 8}
+    assert set(
+        PullRequest.objects.filter(repository=web_repo).values_list("application__key", flat=True)
+    ) == {"WEB"}
+    assert Release.objects.get(application=web, version="4.3").status == Release.Status.RELEASED
+    assert Release.objects.get(application=pay, version="4.2").status == Release.Status.PLANNED
+    assert (run.items_fetched, run.items_updated) == (6 + 4 + 5 + 8 + 1, 1)
