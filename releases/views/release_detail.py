@@ -12,7 +12,14 @@ from releases.views.release_page import ReleasePage, release_for_page
 
 TEMPLATE = "releases/release_detail.html"
 # Parts of the page an HTMX request may ask for by their DOM id.
-REFRESHABLE = {"release-header", "release-plan", "release-forecast", "dependencies", "audit-timeline"}
+REFRESHABLE = {
+    "release-header",
+    "release-plan",
+    "release-forecast",
+    "dependencies",
+    "audit-timeline",
+    "pull-requests",
+}
 
 
 @require_GET
@@ -21,7 +28,10 @@ def release_detail(request, pk: int):
     template = TEMPLATE
     if request.htmx and request.htmx.target in REFRESHABLE:
         template += "#" + request.htmx.target
-    return render(request, template, page_context(request, release))
+    # The page asks for its pull requests once it has loaded (their query is not in its budget);
+    # without JavaScript, "?pull_requests=1" shows them in the page.
+    show_pull_requests = request.GET.get("pull_requests") == "1"
+    return render(request, template, page_context(request, release, show_pull_requests=show_pull_requests))
 
 
 @require_POST

@@ -21,6 +21,7 @@ from releases.models import (
     Build,
     Deployment,
     Gate,
+    PullRequest,
     Release,
     ReleaseDependency,
     SignOff,
@@ -31,6 +32,7 @@ from releases.views.gate_panel import GatePanel, gate_panels, gates_with_signoff
 
 LATEST_BUILDS = 5
 LATEST_TEST_RUNS = 5
+LATEST_PULL_REQUESTS = 10
 TIMELINE_EVENTS = 25
 
 STATE_LABELS = {
@@ -211,6 +213,31 @@ def latest_test_runs(release: Release):
     )
 
 
+@dataclass(frozen=True)
+class PullRequests:
+    merged: int
+    open: int
+    total: int
+    latest: list[PullRequest]
+
+
+def pull_requests_of(release: Release) -> PullRequests:
+    """The newest few pull requests of the release and its counts, in one query: the window counts
+    run over all of its pull requests before the LIMIT."""
+    latest = list(
+        PullRequest.objects.filter(release=release)
+        .annotate(
+            merged_count=Window(Count("id", filter=Q(state=PullRequest.State.MERGED))),
+            open_count=Window(Count("id", filter=Q(state=PullRequest.State.OPEN))),
+            total_count=Window(Count("id")),
+        )
+        .order_by("-created_at", "-pk")[:LATEST_PULL_REQUESTS]
+    )
+    if not latest:
+        return PullRequests(0, 0, 0, [])
+    return PullRequests(latest[0].merged_count, latest[0].open_count, latest[0].total_count, latest)
+
+
 def deployments_of(release: Release):
     """The latest deployment of this version per environment, and whether a newer successful
     deployment of the application has replaced it there since: one query."""
@@ -235,6 +262,8 @@ def deployments_of(release: Release):
 ACTION_WORDS = {
     "release.create": "Created",
     "release.update": "Changed",
+    "release.sync_create": "Created from a tool",
+    "release.sync_update": "Changed by a sync",
     "release.dependency_add": "Dependency added",
     "release.dependency_remove": "Dependency removed",
     "release.scope_change": "Scope changed",
@@ -246,6 +275,7 @@ ACTION_WORDS = {
     "gate.sign.denied": "Sign-off refused",
     "gate.waive.denied": "Waiver refused",
 }
+UPDATE_ACTIONS = ("release.update", "release.sync_update")
 # The decisions on the release's gates join its timeline; evidence refreshes stay on the gates' own trail.
 GATE_DECISION_ACTIONS = ["gate.decide", "gate.waive", "gate.sign.denied", "gate.waive.denied"]
 FIELD_LABELS = {
@@ -281,7 +311,7 @@ def timeline_of(release: Release) -> list[TimelineEntry]:
 
 
 def _changes(event: AuditEvent) -> list[tuple[str, object, object]]:
-    if event.action != "release.update" or not event.before or not event.after:
+    if event.action not in UPDATE_ACTIONS or not event.before or not event.after:
         return []
     return [
         (label, event.before.get(name) or "—", event.after.get(name) or "—")
@@ -343,6 +373,10 @@ class ReleasePage:
     @cached_property
     def deployments(self) -> list[Deployment]:
         return list(deployments_of(self.release))
+
+    @cached_property
+    def pull_requests(self) -> PullRequests:
+        return pull_requests_of(self.release)
 
     @cached_property
     def timeline(self) -> list[TimelineEntry]:

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from portal import roles
 from releases.forecast import DependencyState
-from releases.models import AuditEvent, Release
+from releases.models import AuditEvent, PullRequest, Release
 from releases.services.audit import audit_record
 from releases.views.release_page import dependency_state
 from tests import factories as f
@@ -282,6 +282,83 @@ def test_htmx_can_refresh_one_part(office):
     assert "<html" not in html
 
 
+def _pulls(release: Release, count: int, *, first: int = 1, **fields) -> None:
+    """`count` pull requests of the release, numbered from `first`, opened an hour apart; every
+    second one merged."""
+    PullRequest.objects.bulk_create(
+        PullRequest(
+            application=release.application,
+            release=release,
+            repository="acme/pay",
+            number=number,
+            title=f"Change {number}",
+            state="merged" if number % 2 else "open",
+            author="dev",
+            created_at=f.moment(number),
+            updated_at=f.moment(number + 1),
+            merged_at=f.moment(number + 1) if number % 2 else None,
+            closed_at=f.moment(number + 1) if number % 2 else None,
+            url=f"https://github.example/acme/pay/pull/{number}?tab=files&x=1",
+            **fields,
+        )
+        for number in range(first, first + count)
+    )
+
+
+def _pull_requests(client, release) -> str:
+    response = client.get(f"/releases/{release.pk}/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="pull-requests")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_pull_requests_load_after_the_page_with_counts_and_the_newest_ten(office):
+    release = _release()
+    _pulls(release, 13)
+    _pulls(_release(application=release.application, version="9.9"), 4, first=50)  # another release's
+    PullRequest.objects.filter(number=13).update(title="<script>alert(1)</script>", url="javascript:alert(1)")
+    page = office.get(f"/releases/{release.pk}/").content.decode()
+    placeholder = _section(page, "pull-requests")
+    assert 'hx-trigger="load"' in placeholder and 'hx-target="this"' in placeholder
+    assert '<a href="?pull_requests=1#pull-requests">' in placeholder  # without JavaScript
+    assert "Change 12" not in page
+
+    html = _pull_requests(office, release)
+    assert html.lstrip().startswith('<section id="pull-requests"') and "<html" not in html
+    assert "<strong>7</strong> merged · <strong>6</strong> open" in html
+    assert "the newest 10 of 13" in html
+    assert re.findall(r"acme/pay#(\d+)", html) == [str(n) for n in range(13, 3, -1)]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert" not in html
+    assert "javascript:" not in html, "only http(s) addresses become links"
+    assert (
+        '<a href="https://github.example/acme/pay/pull/12?tab=files&amp;x=1" rel="noopener noreferrer">'
+        in html
+    )
+    assert '<span class="badge pr-merged">Merged</span>' in html
+
+
+def test_pull_requests_are_in_the_page_without_javascript_and_say_when_there_are_none(office):
+    release = _release()
+    _pulls(release, 2)
+    page = office.get(f"/releases/{release.pk}/?pull_requests=1").content.decode()
+    assert page.count('id="pull-requests"') == 1
+    assert "<strong>1</strong> merged · <strong>1</strong> open" in _section(page, "pulls-title")
+    other = _release(application=release.application, version="5.0")
+    assert "No pull requests name this release" in _pull_requests(office, other)
+
+
+def test_pull_request_query_count_does_not_grow(office):
+    release = _release()
+    _pulls(release, 2)
+    _pull_requests(office, release)
+    with CaptureQueriesContext(connection) as few:
+        _pull_requests(office, release)
+    _pulls(release, 40, first=100)
+    with CaptureQueriesContext(connection) as many:
+        html = _pull_requests(office, release)
+    assert len(few) == len(many) <= 6
+    assert "the newest 10 of 42" in html
+
+
 def _grow(release: Release, n: int) -> None:
     """n more of everything the page shows."""
     app = release.application
@@ -300,6 +377,7 @@ def _grow(release: Release, n: int) -> None:
         f.BuildFactory(application=app, release=release)
         f.TestRunFactory(release=release, environment=env)
         f.DeploymentFactory(environment=f.EnvironmentFactory(), application=app, version=release.version)
+    _pulls(release, n, first=1000 * n)
     from django.db import transaction
 
     with transaction.atomic():
