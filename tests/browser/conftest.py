@@ -127,7 +127,7 @@ def memory_broker(app):
     app.conf.update(
         broker_read_url="memory://",
         broker_write_url="memory://",
-        broker_transport_options={},
+        broker_transport_options={"polling_interval": 0.05},  # picks up a task at once
         worker_hijack_root_logger=False,  # pytest keeps its logging
     )
     _forget_connections(app)

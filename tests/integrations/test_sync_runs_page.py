@@ -1,6 +1,7 @@
 """/integrations/: runs history and live progress for everyone signed in; "Sync now" and "Test
 connection" for admins only, checked on the server, CSRF-protected, never a 500."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from django.utils import timezone
 from integrations.models import SyncRun
 from integrations.sync.base import sync_run_queue
 from integrations.sync.runner import connection_sync
+from integrations.views import Progress, duration_text
 from portal import roles
 from releases.models import AuditEvent
 from tests.factories import ApplicationMappingFactory, ConnectionFactory, SyncRunFactory
@@ -127,6 +129,88 @@ def test_a_running_sync_shows_pages_items_rate_and_eta_and_asks_to_be_polled(cli
     assert 'hx-trigger="every 1s"' in html
     assert "4 pages · 400 of 1,000 items · 40 items/s · about 15 s left" in html
     assert '<progress max="100" value="40"' in html and "40 %" in html
+
+
+def _progress_html(client, run) -> str:
+    response = client.get(reverse("integrations:run-progress", args=[run.pk]), headers=HTMX)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_a_running_sync_without_an_expected_count_shows_no_bar_and_no_eta(client_for):
+    run = SyncRunFactory(
+        status=SyncRun.Status.RUNNING,
+        started_at=timezone.now() - timedelta(seconds=4),
+        finished_at=None,
+        pages=1,
+        items_fetched=12_000,
+    )
+    html = _progress_html(client_for(roles.PROJECT_OFFICE), run)
+    assert re.search(r"1 page · 12,000 items · 2,9\d\d items/s</span>", html)  # 12,000 in 4 s and a bit
+    assert "<progress" not in html and " left" not in html
+
+
+def test_a_sync_waiting_to_retry_says_so_while_it_runs(client_for):
+    run = SyncRunFactory(
+        status=SyncRun.Status.RUNNING,
+        finished_at=None,
+        error="Waiting to retry: Jira rate-limited /rest/api/3/search/jql; retrying after 30 s.",
+    )
+    html = _progress_html(client_for(roles.PROJECT_OFFICE), run)
+    assert 'hx-trigger="every 1s"' in html
+    assert '<span class="run-waiting">Waiting to retry: Jira rate-limited' in html
+
+
+def test_a_failed_run_shows_its_error_across_the_table_and_what_was_kept(client_for):
+    run = SyncRunFactory(status=SyncRun.Status.FAILED, error="Jira refused the credentials (401).")
+    html = _progress_html(client_for(roles.PROJECT_OFFICE), run)
+    assert '<td colspan="11" class="run-detail">' in html
+    assert "<strong>Failed:</strong> Jira refused the credentials (401).</span>" in html
+    assert "The pages stored before the failure are kept" in html
+    assert "hx-trigger" not in html
+
+
+def test_a_queued_run_waits_for_a_worker_and_is_polled(client_for):
+    run = SyncRunFactory(status=SyncRun.Status.QUEUED, started_at=None, finished_at=None)
+    html = _progress_html(client_for(roles.PROJECT_OFFICE), run)
+    assert "Waiting for a worker…" in html and 'hx-trigger="every 1s"' in html
+    assert '<td class="num nowrap">—</td>' in html  # no duration before it starts
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.04, "0.0 s"), (1.74, "1.7 s"), (42.4, "42 s"), (192, "3 min 12 s"), (7500, "2 h 05 min")],
+)
+def test_durations_read_as_seconds_minutes_or_hours(seconds, text):
+    assert duration_text(seconds) == text
+
+
+def test_an_eta_has_no_tenths_and_is_never_zero():
+    run = SyncRunFactory.build(
+        status=SyncRun.Status.RUNNING,
+        started_at=timezone.now() - timedelta(seconds=100),
+        finished_at=None,
+        items_fetched=999,
+        items_expected=1000,
+    )
+    assert Progress(run).eta == "1 s"
+
+
+def _progress_queries(client, run) -> int:
+    with CaptureQueriesContext(db) as queries:
+        _progress_html(client, run)
+    return len(queries)
+
+
+def test_the_progress_query_count_does_not_grow_with_connections_or_runs(client_for):
+    client = client_for(roles.PROJECT_OFFICE)
+    _make(1, 2)
+    few = _progress_queries(client, SyncRun.objects.filter(status=SyncRun.Status.RUNNING).first())
+    _make(6, 25)
+    run = SyncRun.objects.filter(status=SyncRun.Status.RUNNING).last()
+    SyncRun.objects.filter(pk=run.pk).update(pages=900, items_fetched=90_000, error="Waiting to retry: x")
+    many = _progress_queries(client, run)
+    assert few == many <= 4  # the session, the user, the run, the user's groups (navigation)
 
 
 def test_a_finished_run_stops_the_polling(client_for):
