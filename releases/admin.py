@@ -20,6 +20,7 @@ from releases.models import (
     GatePolicy,
     GateRequirement,
     Portfolio,
+    PullRequest,
     Release,
     ReleaseDependency,
     ReleaseTrain,
@@ -318,6 +319,17 @@ class TestRunAdmin(EvidenceFactAdmin):
     list_display = ["__str__", "release", "passed", "failed", "skipped", "errors", "executed_at"]
     list_select_related = ["release__application"]
     raw_id_fields = ["release", "build", "environment"]
+
+
+@admin.register(PullRequest)
+class PullRequestAdmin(ReadOnlyAdmin):
+    """Synced from GitHub: the tool is the place to change a pull request."""
+
+    list_display = ["__str__", "title", "state", "author", "updated_at", "application", "release"]
+    list_filter = ["state"]
+    list_select_related = ["application", "release__application"]
+    search_fields = ["repository", "title", "author"]
+    date_hierarchy = "updated_at"
 
 
 @admin.register(AuditEvent)
