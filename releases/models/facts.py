@@ -57,6 +57,13 @@ class WorkItem(ExternalFact):
             choices_constraint("type", WorkItemType, "workitem_type_valid"),
             choices_constraint("status_category", StatusCategory, "workitem_status_category_valid"),
         ]
+        indexes = [
+            # The few items typed in by hand, which a sync adopts by key: found without reading the
+            # application's synced items.
+            models.Index(
+                fields=["application", "key"], condition=Q(external_id=""), name="workitem_typed_in"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.key

@@ -1,0 +1,98 @@
+"""work_items_upsert, directly: what a sync page writes, what it leaves, and when it refreshes the
+planner's statistics (PostgreSQL)."""
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+
+from releases.models import WorkItem, WorkItemLink
+from releases.services import facts as facts_module
+from releases.services.facts import PlannerStatistics, WorkItemFact, work_items_upsert
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+SOURCE = "jira:1"
+CREATED = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+
+
+def fact(app, n: int, **changes) -> WorkItemFact:
+    issue = WorkItemFact(
+        external_id=str(10_000 + n),
+        application_id=app.pk,
+        key=f"{app.key}-{n}",
+        title=f"Issue {n}",
+        type="story",
+        status_category="todo",
+        status_name="To Do",
+        priority="Medium",
+        created_at=CREATED,
+        resolved_at=None,
+        updated_at=CREATED,
+    )
+    return replace(issue, **changes)
+
+
+def test_a_page_creates_then_leaves_then_updates_only_what_changed():
+    app = f.ApplicationFactory(key="PAY")
+    page = [fact(app, n) for n in range(1, 4)]
+    assert (work_items_upsert(source=SOURCE, facts=page).created, WorkItem.objects.count()) == (3, 3)
+
+    again = work_items_upsert(source=SOURCE, facts=page)
+    assert (again.created, again.updated, again.unchanged, again.rows_written) == (0, 0, 3, 0)
+
+    page[1] = fact(app, 2, title="Issue 2, renamed", status_category="done", resolved_at=CREATED)
+    changed = work_items_upsert(source=SOURCE, facts=page)
+    assert (changed.updated, changed.unchanged) == (1, 2)
+    item = WorkItem.objects.get(key="PAY-2")
+    assert (item.title, item.status_category, item.resolved_at) == ("Issue 2, renamed", "done", CREATED)
+
+
+def test_an_item_typed_in_by_hand_is_adopted_by_its_key_not_duplicated():
+    app = f.ApplicationFactory(key="PAY")
+    typed = f.WorkItemFactory(application=app, key="PAY-7", title="typed in", external_id="")
+    result = work_items_upsert(source=SOURCE, facts=[fact(app, 7)])
+    assert (result.created, result.updated) == (0, 1)
+    typed.refresh_from_db()
+    assert (typed.source, typed.external_id, typed.title) == (SOURCE, "10007", "Issue 7")
+
+
+def test_links_follow_the_issues_that_report_them():
+    app = f.ApplicationFactory(key="PAY")
+    work_items_upsert(source=SOURCE, facts=[fact(app, 1, blocks=((app.pk, "PAY-2"),)), fact(app, 2)])
+    pairs = set(WorkItemLink.objects.values_list("blocker__key", "blocked__key"))
+    assert pairs == {("PAY-1", "PAY-2")}
+    result = work_items_upsert(source=SOURCE, facts=[fact(app, 1), fact(app, 2)])
+    assert not WorkItemLink.objects.exists()
+    assert result.rows_written == 1  # the link removed; the items themselves unchanged
+
+
+def test_statistics_are_due_each_time_a_source_has_doubled():
+    watch = PlannerStatistics()
+    due = [watch.grown("jira:1", 1000) for _ in range(45)]
+    assert [n + 1 for n, flag in enumerate(due) if flag] == [10, 20, 40]
+    assert not watch.grown("jira:2", 9_999) and watch.grown("jira:2", 1)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="ANALYZE is PostgreSQL's planner")
+def test_a_page_that_doubles_its_source_analyzes_after_the_commit(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(facts_module, "_planner_statistics", PlannerStatistics())
+    monkeypatch.setattr(PlannerStatistics, "FIRST", 3)
+    app = f.ApplicationFactory(key="PAY")
+    sent = []
+
+    def capture(execute, sql, params, many, context):
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        with django_capture_on_commit_callbacks(execute=True):
+            work_items_upsert(source=SOURCE, facts=[fact(app, 1), fact(app, 2)])
+        assert not [sql for sql in sent if sql.startswith("ANALYZE")]
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            work_items_upsert(source=SOURCE, facts=[fact(app, 3)])
+    assert len(callbacks) == 1
+    assert [sql for sql in sent if sql.startswith("ANALYZE")] == [facts_module.ANALYZE_SQL]
