@@ -29,17 +29,19 @@ def connection_sync_task(self, *, connection_id: int, run_id: int, mode: str = "
     try:
         return connection_sync(run_id=run_id, mode=mode)
     except RateLimited as exc:
-        raise self.retry(countdown=min(exc.retry_after, MAX_RETRY_AFTER), max_retries=None) from exc
+        raise self.retry(exc=exc, countdown=min(exc.retry_after, MAX_RETRY_AFTER), max_retries=None) from exc
     except ToolUnavailable as exc:
         if self.request.retries >= MAX_RETRIES:
             sync_run_fail(run_id=run_id, error=f"Gave up after {MAX_RETRIES} retries: {exc}")
             return {"run": run_id, "status": "failed", "error": str(exc)}
-        raise self.retry(countdown=retry_countdown(self.request.retries)) from exc
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
     except (OperationalError, InterfaceError) as exc:  # the database restarted under the sync
         connections.close_all()  # the next attempt reconnects
         if self.request.retries >= MAX_RETRIES:
             return _fail_after_database_outage(run_id, exc)
-        raise self.retry(countdown=retry_countdown(self.request.retries, base=DATABASE_BACKOFF)) from exc
+        raise self.retry(
+            exc=exc, countdown=retry_countdown(self.request.retries, base=DATABASE_BACKOFF)
+        ) from exc
 
 
 def _fail_after_database_outage(run_id: int, exc: Exception) -> dict:
