@@ -173,6 +173,7 @@ def test_a_sync_that_fails_says_why_and_keeps_the_pages_it_stored(page, sandbox,
     error = run.locator(".run-error")
     expect(error).to_contain_text("Failed: Jira answered /rest/api/3/search/jql with invalid JSON")
     expect(error).to_contain_text("the response was probably cut off")
+    expect(run.locator(".run-detail")).to_contain_text("The 13 pages stored before the failure are kept")
     stored = 12 * PAGE_SIZE
     assert run.locator("tr").first.locator("td").all_inner_texts()[5] == f"{stored + VERSIONS:,}"
     assert WorkItem.objects.filter(application__key="MOB").count() == stored

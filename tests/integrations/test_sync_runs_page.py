@@ -162,12 +162,15 @@ def test_a_sync_waiting_to_retry_says_so_while_it_runs(client_for):
 
 
 def test_a_failed_run_shows_its_error_across_the_table_and_what_was_kept(client_for):
-    run = SyncRunFactory(status=SyncRun.Status.FAILED, error="Jira refused the credentials (401).")
-    html = _progress_html(client_for(roles.PROJECT_OFFICE), run)
+    client = client_for(roles.PROJECT_OFFICE)
+    run = SyncRunFactory(status=SyncRun.Status.FAILED, pages=12, error="Jira sent invalid JSON <cut>")
+    html = _progress_html(client, run)
     assert '<td colspan="11" class="run-detail">' in html
-    assert "<strong>Failed:</strong> Jira refused the credentials (401).</span>" in html
-    assert "The pages stored before the failure are kept" in html
+    assert "<strong>Failed:</strong> Jira sent invalid JSON &lt;cut&gt;</span>" in html
+    assert "The 12 pages stored before the failure are kept" in html
     assert "hx-trigger" not in html
+    refused = SyncRunFactory(status=SyncRun.Status.FAILED, error="Jira refused the credentials (401).")
+    assert "stored before the failure" not in _progress_html(client, refused)  # nothing was
 
 
 def test_a_queued_run_waits_for_a_worker_and_is_polled(client_for):
