@@ -168,26 +168,30 @@ def prepare(cluster: PrivatePostgres, server) -> dict:
 
 @pytest.fixture
 def worker(private_postgres, tmp_path):
-    """start(queue) -> the log file of a real worker on Redis, taking only that queue, on the private
-    database; stopped at the end."""
+    """start(queue, hold=False) -> the directory of a real worker on Redis (its worker.log, and the
+    files of postgres_restart_app's hold), taking only that queue, on the private database."""
     started = []
 
-    def start(queue: str) -> Path:
-        log = tmp_path / "worker.log"
-        command = [str(Path(sys.executable).with_name("celery")), "-A", "portal", "worker", "-Q", queue]
-        command += ["--concurrency", "1", "--without-mingle", "--without-gossip", "--loglevel", "info"]
-        with log.open("w") as out:
+    def start(queue: str, *, hold: bool = False) -> Path:
+        env = subprocess_env(private_postgres.url) | ({"FLIGHTDECK_HOLD_DIR": str(tmp_path)} if hold else {})
+        command = [
+            str(Path(sys.executable).with_name("celery")),
+            "-A",
+            "tests.integrations.postgres_restart_app",
+        ]
+        command += ["worker", "-Q", queue, "--concurrency", "1", "--without-mingle", "--without-gossip"]
+        with (tmp_path / "worker.log").open("w") as out:
             started.append(
                 subprocess.Popen(
-                    command,
+                    [*command, "--loglevel", "info"],
                     cwd=REPO,
-                    env=subprocess_env(private_postgres.url),
+                    env=env,
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
             )
-        return log
+        return tmp_path
 
     yield start
     for process in started:
@@ -196,19 +200,30 @@ def worker(private_postgres, tmp_path):
             process.wait(timeout=30)
 
 
-def restart_at_once(cluster: PrivatePostgres, worker_log: Path) -> None:
-    """Back within a second: the worker's next store meets its terminated connection."""
+def restart_at_once(cluster: PrivatePostgres, workdir: Path) -> None:
+    """Back within a second: the worker's next store meets its terminated session."""
     cluster.restart()
 
 
-def down_until_the_worker_noticed(cluster: PrivatePostgres, worker_log: Path) -> None:
+def down_until_the_worker_noticed(cluster: PrivatePostgres, workdir: Path) -> None:
     """Down until the worker met the outage (its next batch failed, the task asked for a retry)."""
     cluster.stop()
-    wait_for(lambda: "retry: Retry in" in worker_log.read_text(), timeout=30, what="the task's retry")
+    log = workdir / "worker.log"
+    wait_for(lambda: "retry: Retry in" in log.read_text(), timeout=30, what="the task's retry")
     cluster.start()
 
 
-@pytest.mark.parametrize("outage", [restart_at_once, down_until_the_worker_noticed])
+def restart_inside_a_page_transaction(cluster: PrivatePostgres, workdir: Path) -> None:
+    """The worker holds its second batch inside the page's open transaction (postgres_restart_app):
+    the restart aborts it half written, and the worker goes on on its terminated session."""
+    wait_for(lambda: (workdir / "storing").exists(), timeout=30, what="the second batch's transaction")
+    cluster.restart()
+    (workdir / "go").touch()
+
+
+@pytest.mark.parametrize(
+    "outage", [restart_at_once, down_until_the_worker_noticed, restart_inside_a_page_transaction]
+)
 def test_a_postgresql_restart_mid_sync_is_retried_and_the_sync_completes(
     private_postgres, jira_sandbox, worker, outage
 ):
@@ -218,7 +233,8 @@ def test_a_postgresql_restart_mid_sync_is_retried_and_the_sync_completes(
     queue = f"pg-restart-{uuid.uuid4().hex[:12]}"
     with connection_sync_task.app.connection_for_write() as broker:
         Queue(queue, Exchange(queue), routing_key=queue)(broker).declare()  # before the worker binds it
-    log = worker(queue)
+    workdir = worker(queue, hold=outage is restart_inside_a_page_transaction)
+    log = workdir / "worker.log"
     connection_sync_task.apply_async(kwargs=ids, queue=queue)
 
     def run() -> tuple:
@@ -228,7 +244,7 @@ def test_a_postgresql_restart_mid_sync_is_retried_and_the_sync_completes(
         )
 
     wait_for(lambda: (row := run()) and row[1] >= 1000, timeout=60, what="the first stored batch")
-    outage(private_postgres, log)
+    outage(private_postgres, workdir)
 
     status, created, attempts, error = wait_for(
         lambda: (row := run()) and row[0] in ("succeeded", "failed") and row, timeout=60, what="the run's end"
