@@ -79,14 +79,16 @@ WORKER_QUEUES = ("default", "sync")  # as dev.py's worker: syncs and what they e
 
 
 @pytest.fixture
-def celery_worker(live_server):
+def live_worker(live_server):
     """A real Celery worker in a thread of this process, consuming an in-memory broker: what the live
     server enqueues runs outside the request, after its commit, while the browser polls.
 
     The in-memory broker keeps the test apart from var/broker and Redis, where other tests and a
     running demo leave messages. On SQLite the test database lives in memory and only the live
     server's connection sees it, so the worker's tasks use that connection (as the live server's
-    request threads do); on PostgreSQL they open their own, as a worker process would."""
+    request threads do; while a task writes, the browser should only read); on PostgreSQL they open
+    their own, as a worker process would. The worker finishes its task and stops (about 4 s: Celery's
+    loop waits out two 2-second broker polls) before the test's rows are flushed."""
     from celery.contrib.testing.worker import start_worker
     from celery.signals import task_postrun, task_prerun
     from django.db import connections

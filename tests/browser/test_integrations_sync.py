@@ -68,7 +68,7 @@ class SearchPageHolds:
 
 
 @pytest.fixture
-def holds(sandbox, celery_worker):
+def holds(sandbox, live_worker):
     """Search pages 11 and 21 held; released at the end even when the test fails, before the worker
     stops (this fixture depends on the worker, so it is torn down first)."""
     page_holds = SearchPageHolds([PAGES_PER_BATCH + 1, 2 * PAGES_PER_BATCH + 1])
@@ -154,7 +154,7 @@ def test_an_admin_connects_jira_tests_syncs_watches_progress_and_sees_the_releas
     screenshot("integrations-synced-release")
 
 
-def test_a_sync_that_fails_says_why_and_keeps_the_pages_it_stored(page, sandbox, celery_worker, screenshot):
+def test_a_sync_that_fails_says_why_and_keeps_the_pages_it_stored(page, sandbox, live_worker, screenshot):
     connection = f.ConnectionFactory(
         name="Mobile Jira",
         kind=Connection.Kind.JIRA_CLOUD,
