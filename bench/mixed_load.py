@@ -22,7 +22,10 @@ and filtered (as the HTMX table refresh), release pages, the gate queue, the boo
 /integrations/ and the HTMX progress poll of the run it shows, with 0-200 ms of think time (seeded).
 Every answer other than 2xx/3xx, a redirect to the login page, or an exception is an error.
 Reported: p50/p95/p99/max and counts per page and overall, the first errors, the sync runs and issues/s
-during the load, and the machine's load average before and after (other work on the machine adds noise).
+during the load, and the noise: the machine's load average before and after, and the cores each part kept
+busy (web, worker, sandbox, this process; the rest of the machine's busy time is PostgreSQL and other
+work). On PostgreSQL it also names the large tables never analyzed: with autovacuum off (as on the
+project's CI machine) a fresh seed has no planner statistics; --analyze runs ANALYZE before the load.
 Every process started here is stopped on exit, also on Ctrl-C, SIGTERM or an exception.
 """
 
@@ -113,6 +116,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--broker-url", default="", help=f"Celery broker (default: {DEFAULT_REDIS} with PostgreSQL)"
     )
+    parser.add_argument(
+        "--analyze", action="store_true", help="ANALYZE the PostgreSQL database before the load"
+    )
     parser.add_argument("--think-ms", type=int, default=200, help="the most think time between requests")
     parser.add_argument("--seed", type=int, default=1, help="seeds the users' choices and think times")
     return parser.parse_args()
@@ -140,6 +146,8 @@ def run(options: argparse.Namespace, var_dir: Path) -> dict:
     call_command("migrate", "--noinput", verbosity=0)
     call_command("seed_demo", "--scale", options.scale, stdout=sys.stderr)
     setup_seconds = time.perf_counter() - started
+    analyzed = analyze_database() if options.analyze and db.vendor == "postgresql" else None
+    statistics_before_load = planner_statistics()
     subjects = find_subjects()
     log_dir = var_dir / "mixed-load-logs"
     log_dir.mkdir(exist_ok=True)
@@ -160,6 +168,8 @@ def run(options: argparse.Namespace, var_dir: Path) -> dict:
         "scale": subjects["scale"],
         "releases": subjects["releases"],
         "setup_seconds": round(setup_seconds, 1),
+        "analyze_seconds": analyzed,
+        "planner_statistics": statistics_before_load,
         "minutes": options.minutes,
         "users": list(USERS),
         "think_ms": [0, options.think_ms],
@@ -376,9 +386,9 @@ def run_load(options, base: str, subjects: dict, connection, processes: dict) ->
         thread.start()
     try:
         signed_in.wait(timeout=120)  # everyone signed in: the clock starts
-        started = time.monotonic()
+        started, cpu_before = time.monotonic(), cpu_seconds(processes)
         syncs = drive_syncs(connection, started + options.minutes * 60, processes)
-        seconds = time.monotonic() - started
+        seconds, cpu_after = time.monotonic() - started, cpu_seconds(processes)
     finally:
         stop.set()
         with contextlib.suppress(threading.BrokenBarrierError):
@@ -391,6 +401,7 @@ def run_load(options, base: str, subjects: dict, connection, processes: dict) ->
         "logins_ms": {user.name: round(user.login_ms, 1) for user in users},
         **report(users, seconds),
         "sync": syncs,
+        "cpu": cpu_report(cpu_before, cpu_after, seconds),
     }
 
 
@@ -550,6 +561,60 @@ def _stats(samples: list[Sample]) -> dict:
 
 def _percentile(ordered: list[float], q: float) -> float:
     return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)], 1)
+
+
+def cpu_seconds(processes: dict) -> dict:
+    """CPU time (user + system) used so far by each child's process group, by this process (the users
+    and the sync driver) and by the whole machine (busy time of every core)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    groups = {process.pid: name for name, process in processes.items()}  # each leads its own group
+    used = dict.fromkeys(processes, 0.0)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rpartition(")")[2].split()
+            if (name := groups.get(int(fields[2]))) is not None:  # fields[2]: the process group
+                used[name] += sum(int(f) for f in fields[11:15]) / tick  # utime stime cutime cstime
+    used["bench (users, sync driver)"] = sum(os.times()[:2])
+    machine = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    used["machine busy"] = (sum(machine[:8]) - machine[3] - machine[4]) / tick  # all but idle, iowait
+    return used
+
+
+def cpu_report(before: dict, after: dict, seconds: float) -> dict:
+    """CPU seconds per second of load (2.0 = both cores of a 2-core machine) of each part; the
+    remainder of the machine's busy time is PostgreSQL, Redis and whatever else runs there."""
+    per_second = {name: round((after[name] - before[name]) / seconds, 2) for name in before}
+    ours = sum(value for name, value in per_second.items() if name != "machine busy")
+    per_second["postgres, redis and other work"] = round(per_second["machine busy"] - ours, 2)
+    return {"cores_busy": per_second, "cores": os.cpu_count()}
+
+
+def planner_statistics() -> dict | None:
+    """On PostgreSQL: whether autovacuum runs, and the large tables never analyzed (the planner then
+    guesses their sizes, and may pick plans that read every row)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW autovacuum")
+        autovacuum = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT relname FROM pg_stat_user_tables WHERE n_live_tup >= 1000"
+            " AND last_analyze IS NULL AND last_autoanalyze IS NULL ORDER BY n_live_tup DESC"
+        )
+        never = [row[0] for row in cursor.fetchall()]
+    return {"autovacuum": autovacuum, "large_tables_never_analyzed": never}
+
+
+def analyze_database() -> float:
+    """ANALYZE, as autovacuum would have done after the seed; the seconds it took."""
+    from django.db import connection
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return round(time.perf_counter() - started, 1)
 
 
 def machine_load() -> dict:
