@@ -229,7 +229,10 @@ def bench_connection(sandbox_url: str):
     if connection is None:
         return make_connection(sandbox_url, CONNECTION_NAME, suffix=APP_SUFFIX)
     connection.base_url = sandbox_url
-    connection.save(update_fields=["base_url"])
+    # Encrypted again under this run's key: a PostgreSQL instance kept with --reuse gets a new temporary
+    # folder, so a new SECRET_KEY, each run, and could not read what an earlier run stored.
+    connection.credentials = {"username": "sync-bot@example.com", "token": "sandbox-token"}
+    connection.save()
     fail_active_runs(connection)  # left by an earlier bench that was killed
     return connection
 
@@ -483,7 +486,7 @@ def visit(client, user: User, page: str, url: str, headers: dict) -> str:
 def drive_syncs(connection, deadline: float, processes: dict) -> dict:
     """Full re-syncs back to back until the deadline: the cursor cleared, a run queued (the worker picks
     it up from the broker), its row read every half second until it ends."""
-    from integrations.models import SyncCursor
+    from integrations.models import SyncCursor, SyncRun
     from integrations.sync.base import ACTIVE, sync_run_queue
 
     runs, current = [], None
@@ -497,6 +500,8 @@ def drive_syncs(connection, deadline: float, processes: dict) -> dict:
             current.refresh_from_db()
         if current.status not in ACTIVE:
             runs.append(_run_summary(current))
+            if current.status == SyncRun.Status.FAILED:
+                time.sleep(5)  # reported below; a sync that fails at once is not queued in a tight loop
             current = None
     completed = [r for r in runs if r["status"] == "succeeded"]
     unfinished = _run_summary(current) if current else None
