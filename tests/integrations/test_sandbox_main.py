@@ -4,10 +4,11 @@ and a demo seed synced from it brings builds, test runs and deployments to its o
 
 import base64
 import json
-import select
+import queue
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -63,17 +64,35 @@ def sandbox_process(*args: str, lines: int = 3):
         yield [line.rsplit(" ", 1)[-1] for line in read_lines(process, lines)], process
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def read_lines(process: subprocess.Popen, count: int, timeout: float = 15) -> list[str]:
+    """The first `count` lines, read by a thread (a pipe read cannot time out); if they do not come,
+    the sandbox is killed before its stderr is read, so a failure never hangs."""
+    printed: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        for line in process.stdout:
+            printed.put(line.strip())
+        printed.put(None)  # the sandbox closed its stdout: it has ended
+
+    threading.Thread(target=pump, daemon=True).start()
     lines, deadline = [], time.monotonic() + timeout
     while len(lines) < count:
-        ready, _, _ = select.select([process.stdout], [], [], max(0, deadline - time.monotonic()))
-        line = process.stdout.readline() if ready else ""
-        if not line:
-            raise AssertionError(f"the sandbox printed {lines} and then {process.stderr.read()!r}")
-        lines.append(line.strip())
+        try:
+            line = printed.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            line = None
+        if line is None:
+            process.kill()
+            process.wait()
+            raise AssertionError(f"the sandbox printed {lines}, then: {process.stderr.read()!r}")
+        lines.append(line)
     return lines
 
 
