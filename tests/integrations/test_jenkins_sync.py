@@ -13,6 +13,7 @@ from integrations.sync.base import sync_run_queue
 from integrations.sync.runner import connection_sync, connection_test
 from releases import tasks
 from releases.models import Build, Release, TestRun
+from releases.services.evidence import gate_evidence_refresh
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -250,3 +251,19 @@ def test_test_connection_names_the_jobs_and_their_last_build(jenkins, pay):
     ok, message = connection_test(connection=jenkins_connection(server, pay))
     assert ok, message
     assert f"{JOB} (last build #42)" in message
+
+
+def test_a_qa_gate_reads_the_newest_report_of_each_job_not_every_build_ever(jenkins, pay):
+    server = jenkins(builds=30)
+    sync(jenkins_connection(server, pay))
+    release = Release.objects.get(application=pay, version="4.2")
+    gate = f.GateFactory(release=release, kind="qa")
+    runs = TestRun.objects.filter(release=release)
+    assert runs.count() > 1 and set(runs.values_list("name", flat=True)) == {JOB}
+
+    gate_evidence_refresh(release_ids=[release.pk])
+    gate.refresh_from_db()
+    newest = runs.latest("executed_at")
+    assert gate.evidence_failed_tests == newest.failed + newest.errors
+    assert "suites" not in gate.evidence_summary  # one suite: the job
+    assert gate.evidence_summary.startswith(f"{newest.passed} of ")
