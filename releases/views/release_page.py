@@ -248,7 +248,9 @@ def deployments_of(release: Release):
         deployed_at__gt=OuterRef("deployed_at"),
     )
     return (
-        Deployment.objects.filter(application_id=release.application_id, version=release.version)
+        Deployment.objects.filter(  # a tool may name the version its own way ("v4.2"): the link counts
+            Q(release=release) | Q(application_id=release.application_id, version=release.version)
+        )
         .annotate(
             rank=Window(RowNumber(), partition_by=[F("environment_id")], order_by=F("deployed_at").desc()),
             replaced=Exists(newer),

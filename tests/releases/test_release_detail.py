@@ -236,6 +236,16 @@ def test_latest_builds_test_runs_and_where_it_is_deployed(office):
     assert "newer version has replaced it" in uat_line and "replaced" not in sit_line
 
 
+def test_a_deployment_the_tool_tagged_its_own_way_shows_through_its_release_link(office):
+    release = _release()
+    prod = f.EnvironmentFactory(name="PROD-EU")
+    f.DeploymentFactory(
+        environment=prod, application=release.application, version=f"v{release.version}", release=release
+    )
+    deployed = _section(office.get(f"/releases/{release.pk}/").content.decode(), "deployed-title")
+    assert re.findall(r"<strong>([^<]+)</strong>", deployed) == ["PROD-EU"]
+
+
 def test_timeline_lists_this_releases_events_newest_first(office, manager_user):
     from django.db import transaction
 
