@@ -13,6 +13,7 @@ import pytest
 from django.apps import apps
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
+from django.db import connection as db
 
 from integrations.models import Connection
 from integrations.sandbox.dataset import JiraDataset
@@ -267,6 +268,15 @@ def test_rerunning_is_a_no_op():
 
     assert output.strip() == "Demo data already present (scale small, seed 1); nothing to do."
     assert row_counts() == before
+
+
+@pytest.mark.skipif(db.vendor != "postgresql", reason="planner statistics are PostgreSQL's")
+def test_the_seeded_tables_have_planner_statistics():
+    seed_small()
+    with db.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'releases_release'")
+        (estimated,) = cursor.fetchone()
+    assert estimated == Release.objects.count()  # -1 until the table is analyzed
 
 
 def test_refuses_a_database_with_real_releases():
