@@ -20,6 +20,7 @@ from integrations.sync.base import sync_run_queue
 from integrations.sync.runner import connection_sync
 from portal import roles
 from releases.models import AuditEvent, PullRequest, Release
+from releases.services.audit import audit_verify
 from releases.services.code_facts import PullRequestFact, pull_requests_upsert
 from tests import factories as f
 
@@ -247,6 +248,7 @@ def test_a_published_github_release_marks_its_release_released_once_with_an_audi
     assert writes(queries) == []
     assert (run.items_fetched, run.items_updated, run.items_unchanged) == (6, 0, 6)
     assert AuditEvent.objects.filter(action="release.sync_update").count() == 1
+    assert audit_verify().ok, "the evidence rides in the hashed event"
 
 
 def test_releases_are_paged_by_link(github, pay):
