@@ -65,7 +65,8 @@ class Outcome:
 
 
 def github_sync(*, context: RunContext, client: GithubClient, mode: str = "incremental") -> None:
-    """Every mapped repository; deployments are never deleted, so a reconcile is a pass."""
+    """Every mapped repository's three streams. Nothing GitHub holds here is deleted, so a reconcile
+    sweeps nothing: it re-reads pull requests and releases whole (deployments as a normal pass)."""
     connection = context.connection
     for repo, application_id in _mappings(connection).items():
         cursor = cursor_get(connection, f"deployments:{repo}")
