@@ -146,7 +146,9 @@ def test_a_running_sync_without_an_expected_count_shows_no_bar_and_no_eta(client
         items_fetched=12_000,
     )
     html = _progress_html(client_for(roles.PROJECT_OFFICE), run)
-    assert re.search(r"1 page · 12,000 items · 2,9\d\d items/s</span>", html)  # 12,000 in 4 s and a bit
+    rate = re.search(r"1 page · 12,000 items · ([\d,]+) items/s</span>", html)
+    assert rate, html
+    assert 1_500 <= int(rate[1].replace(",", "")) <= 3_000  # 12,000 in 4 s and however long the render took
     assert "<progress" not in html and " left" not in html
 
 
