@@ -15,6 +15,10 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 
+class Undecryptable(ImproperlyConfigured):
+    """Stored secrets this instance's key cannot read: the key changed since they were saved."""
+
+
 def _fernet() -> Fernet:
     key = os.environ.get("FIELD_ENCRYPTION_KEY")
     if not key:
@@ -36,6 +40,7 @@ def decrypt_json(token: str) -> dict:
     try:
         return json.loads(_fernet().decrypt(token.encode()))
     except InvalidToken as exc:
-        raise ImproperlyConfigured(
-            "Stored credentials cannot be decrypted: FIELD_ENCRYPTION_KEY changed?"
+        raise Undecryptable(
+            "The stored credentials cannot be decrypted with this instance's key (FIELD_ENCRYPTION_KEY "
+            "changed since they were saved): enter them again in the connection's admin page."
         ) from exc

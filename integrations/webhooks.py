@@ -16,6 +16,7 @@ reads the tool through its API as usual (so a forged or replayed body could at m
 
 import hashlib
 import hmac
+import logging
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -25,9 +26,11 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from integrations.crypto import Undecryptable
 from integrations.models import Connection, ConnectionKind, WebhookDelivery
 from integrations.sync.base import SyncAlreadyRunning, sync_run_queue
 
+logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_DELIVERY_ID = 200
 
@@ -92,7 +95,13 @@ def _connection(tool: str, connection_id: int) -> Connection:
     connection = Connection.objects.filter(pk=connection_id, kind__in=kinds, enabled=True).first()
     if connection is None:
         raise Refused(f"No enabled {tool} connection with id {connection_id}.", 404)
-    if not connection.webhook_secret:
+    try:
+        secret = connection.webhook_secret
+    except Undecryptable:  # our key changed, not the sender's fault: the tool retries later
+        logger.error("Webhook for %s refused: its secret cannot be decrypted.", connection)
+        message = "Flightdeck cannot read this connection's webhook secret (its key changed)."
+        raise Refused(message, 503) from None
+    if not secret:
         raise Refused("This connection has no webhook secret: set one before sending webhooks.", 401)
     return connection
 

@@ -10,6 +10,7 @@ from django.db import InterfaceError, OperationalError
 from integrations.clients.github import GithubClient
 from integrations.clients.jenkins import JenkinsClient
 from integrations.clients.jira import JiraClient
+from integrations.crypto import Undecryptable
 from integrations.http import RateLimited, SyncError, ToolUnavailable
 from integrations.models import Connection, ConnectionKind
 from integrations.sync.base import run_context, sync_run_fail, sync_run_finish, sync_run_start, sync_run_wait
@@ -49,13 +50,14 @@ def connection_sync(*, run_id: int, mode: str = "incremental", client_options: d
             run_id=run_id, error=f"No sync for {run.connection.get_kind_display()} connections yet."
         )
         return {"run": run_id, "status": "failed"}
-    client = CLIENTS[kind](run.connection, budget=context.budget, **(client_options or {}))
+    client = None
     try:
+        client = CLIENTS[kind](run.connection, budget=context.budget, **(client_options or {}))
         SYNCS[kind](context=context, client=client, mode=mode)
     except (RateLimited, ToolUnavailable) as exc:
         sync_run_wait(context=context, message=f"Waiting to retry: {exc}")
         raise
-    except SyncError as exc:
+    except (SyncError, Undecryptable) as exc:
         sync_run_fail(run_id=run_id, error=str(exc), requests=context.requests_before + context.budget.used)
         return {"run": run_id, "status": "failed", "error": str(exc)}
     except (OperationalError, InterfaceError):
@@ -64,7 +66,8 @@ def connection_sync(*, run_id: int, mode: str = "incremental", client_options: d
         sync_run_fail(run_id=run_id, error=f"Unexpected {type(exc).__name__}: {exc}"[:2000])
         raise
     finally:
-        client.close()
+        if client is not None:
+            client.close()
     run = sync_run_finish(context=context)
     return {"run": run_id, "status": run.status, "requests": run.requests}
 
@@ -73,7 +76,10 @@ def connection_test(*, connection: Connection, client_options: dict | None = Non
     """(ok, a readable line) after a few read-only requests to the tool."""
     if connection.kind not in TESTS:
         return False, f"No test for {connection.get_kind_display()} connections yet."
-    client = CLIENTS[connection.kind](connection, **(client_options or {}))
+    try:
+        client = CLIENTS[connection.kind](connection, **(client_options or {}))
+    except Undecryptable as exc:
+        return False, str(exc)
     try:
         return True, TESTS[connection.kind](connection=connection, client=client)
     except SyncError as exc:

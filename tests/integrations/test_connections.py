@@ -1,6 +1,7 @@
 """Connection credentials are encrypted at rest, never shown back, and never written to the audit trail."""
 
 import pytest
+from cryptography.fernet import Fernet
 from django.urls import reverse
 
 from integrations.models import Connection
@@ -171,3 +172,30 @@ def test_mapping_changes_in_the_admin_are_audited(superuser_client, superuser):
     assert events["applicationmapping.delete"].object_id == str(dropped.pk)
     assert events["applicationmapping.create"].after["application_id"] == added_app.pk
     assert all(event.actor == superuser for event in events.values())
+
+
+@pytest.fixture
+def key_changed(monkeypatch):
+    """The instance's key after the credentials were saved with the one before."""
+    monkeypatch.setenv("FIELD_ENCRYPTION_KEY", Fernet.generate_key().decode())
+
+
+def test_credentials_saved_under_another_key_fail_the_sync_readably_not_stuck_running(key_changed):
+    from integrations.models import SyncRun
+    from integrations.sync.base import sync_run_queue
+    from integrations.sync.runner import connection_sync, connection_test
+
+    connection = ConnectionFactory(kind=Connection.Kind.JIRA_CLOUD)
+    with pytest.MonkeyPatch.context() as undo:
+        undo.delenv("FIELD_ENCRYPTION_KEY")
+        connection.credentials = {"username": "bot@example.com", "token": SECRET}
+        connection.save()
+    run = sync_run_queue(connection=connection, by=None)
+
+    assert connection_sync(run_id=run.pk)["status"] == "failed"
+    run.refresh_from_db()
+    assert run.status == SyncRun.Status.FAILED
+    assert "cannot be decrypted with this instance's key" in run.error
+    assert "enter them again in the connection's admin page" in run.error
+    ok, message = connection_test(connection=connection)
+    assert not ok and "cannot be decrypted" in message

@@ -7,6 +7,7 @@ import hmac
 import json
 
 import pytest
+from cryptography.fernet import Fernet
 from django.db import connection as db
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -257,3 +258,13 @@ def test_the_secret_is_stored_encrypted_set_in_the_admin_and_never_shown(superus
     assert superuser_client.post(url, _connection_form(github)).status_code == 302  # blank keeps it
     github.refresh_from_db()
     assert github.webhook_secret == "rotated-hook"
+
+
+def test_a_secret_saved_under_another_key_is_503_and_stores_nothing(client, queued, monkeypatch):
+    github = tool_connection()
+    monkeypatch.setenv("FIELD_ENCRYPTION_KEY", Fernet.generate_key().decode())
+    response = post_github(client, github, PUSH_BODY, PUSH_SIGNATURE)
+    assert response.status_code == 503
+    assert "cannot read this connection's webhook secret" in response.json()["detail"]
+    assert not WebhookDelivery.objects.exists()
+    assert not queued
