@@ -25,6 +25,7 @@ from releases.models import (
     GatePolicy,
     GateRequirement,
     Portfolio,
+    PullRequest,
     Release,
     ReleaseDependency,
     ReleaseTrain,
@@ -252,6 +253,18 @@ class BuildFactory(DjangoModelFactory):
     result = Build.Result.SUCCESS
     started_at = factory.Sequence(lambda n: moment(n))
     duration_ms = 90_000
+
+
+class PullRequestFactory(DjangoModelFactory):
+    class Meta:
+        model = PullRequest
+
+    application = factory.SubFactory(ApplicationFactory)
+    repository = "acme/app"
+    number = factory.Sequence(lambda n: n + 1)
+    title = factory.Sequence(lambda n: f"Change {n}")
+    created_at = factory.Sequence(lambda n: moment(n))
+    updated_at = factory.LazyAttribute(lambda pull: pull.created_at)
 
 
 class TestRunFactory(DjangoModelFactory):

@@ -36,6 +36,7 @@ def a_few_of_everything(superuser):
         f.WorkItemLinkFactory,
         f.BuildFactory,
         f.TestRunFactory,
+        f.PullRequestFactory,
         f.ApplicationMappingFactory,
         f.SyncCursorFactory,
         f.SyncRunFactory,

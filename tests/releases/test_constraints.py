@@ -2,6 +2,7 @@
 (and the error names that constraint), and valid rows at the edges are accepted."""
 
 from contextlib import contextmanager
+from datetime import timedelta
 from functools import partial
 
 import pytest
@@ -22,6 +23,7 @@ from releases.models import (
     GatePolicy,
     GateRequirement,
     Portfolio,
+    PullRequest,
     Release,
     ReleaseDependency,
     SignOff,
@@ -58,6 +60,8 @@ ALSO_REFUSED_BY = {
     "freeze_scope_valid": ["freeze_scope_matches_target"],
     # A status outside the choices is not "pending", so it also lacks the decision time decided gates have.
     "gate_status_valid": ["gate_decided_at_iff_decided"],
+    # A state outside the choices is not "open", so it also lacks the time closed ones have.
+    "pullrequest_state_valid": ["pullrequest_closed_at_iff_not_open"],
 }
 
 
@@ -105,6 +109,7 @@ ENUM_COLUMNS = [
     ("workitem_type_valid", f.WorkItemFactory, "type"),
     ("workitem_status_category_valid", f.WorkItemFactory, "status_category"),
     ("build_result_valid", f.BuildFactory, "result"),
+    ("pullrequest_state_valid", f.PullRequestFactory, "state"),
     ("connection_kind_valid", f.ConnectionFactory, "kind"),
     ("syncrun_status_valid", f.SyncRunFactory, "status"),
 ]
@@ -428,6 +433,42 @@ def run_same_external_id():
     return lambda: f.TestRunFactory(source="jenkins#2", external_id="ci/41/junit")
 
 
+@case("pullrequest_unique_external_id")
+def pull_request_same_external_id():
+    f.PullRequestFactory(source="github#3", external_id="acme/app#7")
+    return lambda: f.PullRequestFactory(source="github#3", external_id="acme/app#7")
+
+
+@case("pullrequest_merged_at_iff_merged", "merged-without-time")
+def pull_request_merged_without_time():
+    pull = f.PullRequestFactory()
+    return _set(PullRequest, pull.pk, state="merged", closed_at=pull.created_at)
+
+
+@case("pullrequest_merged_at_iff_merged", "open-with-merge-time")
+def pull_request_open_with_merge_time():
+    pull = f.PullRequestFactory()
+    return _set(PullRequest, pull.pk, merged_at=pull.created_at)
+
+
+@case("pullrequest_closed_at_iff_not_open", "open-with-close-time")
+def pull_request_open_with_close_time():
+    pull = f.PullRequestFactory()
+    return _set(PullRequest, pull.pk, closed_at=pull.created_at)
+
+
+@case("pullrequest_closed_at_iff_not_open", "closed-without-time")
+def pull_request_closed_without_time():
+    pull = f.PullRequestFactory()
+    return _set(PullRequest, pull.pk, state="closed")
+
+
+@case("pullrequest_updated_not_before_created")
+def pull_request_updated_before_created():
+    pull = f.PullRequestFactory()
+    return _set(PullRequest, pull.pk, updated_at=pull.created_at - timedelta(seconds=1))
+
+
 # --- audit trail ---------------------------------------------------------------------------------
 
 
@@ -580,6 +621,7 @@ ALL_FACTORIES = [
     f.WorkItemLinkFactory,
     f.BuildFactory,
     f.TestRunFactory,
+    f.PullRequestFactory,
     f.WorkerHeartbeatFactory,
     f.ConnectionFactory,
     f.ApplicationMappingFactory,
