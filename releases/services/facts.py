@@ -341,6 +341,9 @@ def releases_upsert(*, source: str, application_id: int, facts: list[ReleaseFact
     Jira decides the version name, dates and whether it shipped or was archived; a release manager's
     in-between status (in progress, code freeze, ready) is kept while Jira says "unreleased", and a
     version without a date keeps the target it has (a new one starts on its start date or today).
+    Shipping is one-way for a sync: a released release stays released when Jira says "unreleased"
+    (another tool saw it ship, e.g. a published GitHub release, and Jira's flag lags; otherwise each
+    pass of the two would flip it back and forth). A person can reopen it on the release page.
     """
     result = UpsertResult()
     by_external = {r.external_id: r for r in _by_external_id(Release, source, [f.external_id for f in facts])}
@@ -384,8 +387,8 @@ def _apply_release_fact(release: Release, fact: ReleaseFact, source: str) -> Non
         release.actual_date = fact.release_date or release.actual_date or today
     elif fact.archived:
         release.status, release.actual_date = Release.Status.CANCELLED, None
-    else:
-        if release.status in (Release.Status.RELEASED, Release.Status.CANCELLED):
+    elif release.status != Release.Status.RELEASED:
+        if release.status == Release.Status.CANCELLED:  # unarchived in Jira
             release.status = Release.Status.PLANNED
         release.actual_date = None
     if release.code_freeze_date and release.code_freeze_date > release.target_date:

@@ -228,3 +228,22 @@ def test_each_stored_batch_costs_a_fixed_number_of_queries(jira_sandbox, jira_co
     queries_for(5)  # first use: content types and other per-process caches
     one, two, three = queries_for(STORE_BATCH), queries_for(2 * STORE_BATCH), queries_for(3 * STORE_BATCH)
     assert 0 < two - one == three - two <= 15
+
+
+def test_a_release_that_shipped_stays_released_when_jira_says_unreleased(jira_sandbox, jira_connection):
+    server = jira_sandbox(issues=20, projects=("PAY",))
+    connection = jira_connection(server)
+    sync(connection)
+    dataset = server.routes.dataset
+    shipped = Release.objects.get(application__key="PAY", version="PAY 1.0")
+    archived_id = dataset.version_id("PAY", 5)
+    dataset.edit_version(dataset.version_id("PAY", 0), released=False)
+    dataset.edit_version(archived_id, archived=True)
+    sync(connection)
+    dataset.edit_version(archived_id, archived=False)
+    run = sync(connection)
+
+    shipped_again = Release.objects.get(pk=shipped.pk)
+    assert (shipped_again.status, shipped_again.actual_date) == ("released", shipped.actual_date)
+    assert Release.objects.get(external_id=archived_id).status == "planned"  # unarchived: planned again
+    assert run.items_updated == 1  # only the unarchived one; the shipped one is left alone
