@@ -21,6 +21,7 @@ from integrations.sync.runner import SYNCS, connection_test
 TEMPLATE = "integrations/integrations.html"
 RUNS_SHOWN = 10
 RUN_PERMISSION = "integrations.run_sync"
+SILENCE_WORTH_SAYING = 30  # seconds: a healthy run stores a page far more often, unless it waits
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,13 @@ class Progress:
         if not expected or not self.rate or fetched >= expected:
             return None
         return round((expected - fetched) / self.rate)
+
+    @property
+    def silence(self) -> str | None:
+        """How long since the run last showed progress (a page, a wait), once that is worth saying."""
+        beat = self.run.heartbeat_at
+        seconds = (timezone.now() - beat).total_seconds() if beat else 0
+        return duration_text(seconds, tenths=False) if seconds >= SILENCE_WORTH_SAYING else None
 
     @property
     def eta(self) -> str | None:

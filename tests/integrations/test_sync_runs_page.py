@@ -152,6 +152,17 @@ def test_a_running_sync_without_an_expected_count_shows_no_bar_and_no_eta(client
     assert "<progress" not in html and " left" not in html
 
 
+def test_a_running_sync_silent_for_a_while_says_since_when_and_which_attempt(client_for):
+    now = timezone.now()
+    silent = SyncRunFactory(
+        status=SyncRun.Status.RUNNING, finished_at=None, heartbeat_at=now - timedelta(minutes=12), attempts=3
+    )
+    lively = SyncRunFactory(status=SyncRun.Status.RUNNING, finished_at=None, heartbeat_at=now, attempts=1)
+    client = client_for(roles.PROJECT_OFFICE)
+    assert re.search(r"last sign of life 12 min \d+ s ago · attempt 3", _progress_html(client, silent))
+    assert "last sign of life" not in _progress_html(client, lively)
+
+
 def test_a_sync_waiting_to_retry_says_so_while_it_runs(client_for):
     run = SyncRunFactory(
         status=SyncRun.Status.RUNNING,
