@@ -10,18 +10,27 @@ from tests.factories import ApplicationFactory, ApplicationMappingFactory, Conne
 
 
 @pytest.fixture
-def jira_sandbox():
-    """jira_sandbox(issues=60, time_zone="America/New_York", dc_max_results=50) -> a running server."""
+def serve():
+    """serve(routes) -> a sandbox server answering with them on loopback, stopped after the test."""
     servers = []
 
-    def start(*, dc_max_results: int = 50, **dataset) -> SandboxServer:
-        server = SandboxServer(JiraRoutes(JiraDataset(**dataset), dc_max_results=dc_max_results)).start()
-        servers.append(server)
-        return server
+    def start(routes) -> SandboxServer:
+        servers.append(SandboxServer(routes).start())
+        return servers[-1]
 
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def jira_sandbox(serve):
+    """jira_sandbox(issues=60, time_zone="America/New_York", dc_max_results=50) -> a running server."""
+
+    def start(*, dc_max_results: int = 50, **dataset) -> SandboxServer:
+        return serve(JiraRoutes(JiraDataset(**dataset), dc_max_results=dc_max_results))
+
+    return start
 
 
 @pytest.fixture

@@ -31,17 +31,11 @@ LATER = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)  # after every generated pull re
 
 
 @pytest.fixture
-def github():
-    servers = []
-
+def github(serve):
     def start(*, pulls: int = 250) -> SandboxServer:
-        dataset = GithubDataset(repos={REPO: 0}, pulls={REPO: pulls})
-        servers.append(SandboxServer(GithubRoutes(dataset)).start())
-        return servers[-1]
+        return serve(GithubRoutes(GithubDataset(repos={REPO: 0}, pulls={REPO: pulls})))
 
-    yield start
-    for server in servers:
-        server.stop()
+    return start
 
 
 @pytest.fixture

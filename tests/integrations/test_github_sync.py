@@ -26,16 +26,11 @@ REPO = "acme/payments"
 
 
 @pytest.fixture
-def github():
-    servers = []
-
+def github(serve):
     def start(*, deployments: int = 250) -> SandboxServer:
-        servers.append(SandboxServer(GithubRoutes(GithubDataset(repos={REPO: deployments}))).start())
-        return servers[-1]
+        return serve(GithubRoutes(GithubDataset(repos={REPO: deployments})))
 
-    yield start
-    for server in servers:
-        server.stop()
+    return start
 
 
 @pytest.fixture

@@ -22,18 +22,13 @@ JOB = "payments/payments-ci"  # in a folder: /job/payments/job/payments-ci
 
 
 @pytest.fixture
-def jenkins():
+def jenkins(serve):
     """jenkins(builds=250, versions=(...)) -> a running sandbox with one job."""
-    servers = []
 
     def start(*, builds: int = 250, versions=("4.2", "4.3", "9.9")) -> SandboxServer:
-        dataset = JenkinsDataset(jobs={JOB: builds}, versions=versions)
-        servers.append(SandboxServer(JenkinsRoutes(dataset)).start())
-        return servers[-1]
+        return serve(JenkinsRoutes(JenkinsDataset(jobs={JOB: builds}, versions=versions)))
 
-    yield start
-    for server in servers:
-        server.stop()
+    return start
 
 
 @pytest.fixture
