@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from releases.models import PullRequest, Release
 from releases.services.audit import audit_record, snapshot
-from releases.services.facts import UpsertResult
+from releases.services.facts import UpsertResult, keyed_facts_upsert
 from releases.services.gates import gates_sync_for_release
 from releases.tasks import forecast_refresh_task
 
@@ -58,38 +58,7 @@ class PullRequestFact:
 
 def pull_requests_upsert(*, source: str, facts: list[PullRequestFact]) -> UpsertResult:
     """Create, update or leave each pull request: one read, one insert, one update per page."""
-    facts = list({fact.external_id: fact for fact in facts}.values())  # overlapping pages repeat them
-    result = UpsertResult()
-    if not facts:
-        return result
-    stored = {p.external_id: p for p in _stored_pulls(source, [f.external_id for f in facts])}
-    new, changed = [], []
-    for fact in facts:
-        values = {name: getattr(fact, name) for name in PULL_REQUEST_FIELDS}
-        pull = stored.get(fact.external_id)
-        if pull is None:
-            new.append(PullRequest(source=source, external_id=fact.external_id, **values))
-        elif any(getattr(pull, k) != v for k, v in values.items()):
-            result.release_ids |= {pull.release_id} - {None}  # the release it leaves changes too
-            for name, value in values.items():
-                setattr(pull, name, value)
-            changed.append(pull)
-    PullRequest.objects.bulk_create(new, batch_size=1000)
-    PullRequest.objects.bulk_update(changed, list(PULL_REQUEST_FIELDS), batch_size=500)
-    result.created, result.updated = len(new), len(changed)
-    result.unchanged = len(facts) - len(new) - len(changed)
-    result.rows_written = len(new) + len(changed)
-    result.release_ids |= {p.release_id for p in (*new, *changed)} - {None}
-    return result
-
-
-def _stored_pulls(source: str, external_ids: list[str]):
-    """Through the partial unique index: its `external_id <> ''` restated, as facts.py does."""
-    return (
-        PullRequest.objects.filter(source=source, external_id__in=external_ids)
-        .exclude(external_id="")
-        .order_by()
-    )
+    return keyed_facts_upsert(PullRequest, source=source, facts=facts, fields=PULL_REQUEST_FIELDS)
 
 
 @dataclass(frozen=True)

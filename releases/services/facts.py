@@ -531,23 +531,31 @@ class DeploymentFact:
 
 def deployments_upsert(*, source: str, facts: list[DeploymentFact]) -> UpsertResult:
     """What ran where, keyed by (source, external id); unchanged deployments are not written."""
-    facts = list({fact.external_id: fact for fact in facts}.values())
+    return keyed_facts_upsert(Deployment, source=source, facts=facts, fields=DEPLOYMENT_FIELDS)
+
+
+def keyed_facts_upsert(model, *, source: str, facts: list, fields: tuple[str, ...]) -> UpsertResult:
+    """Create or update rows of `model` (one with a `release`) keyed by (source, external_id), from
+    facts carrying `fields`: one read, one insert and one update a page; an unchanged row is not
+    written. The releases that change are those of the rows written, and those a row left."""
+    facts = list({fact.external_id: fact for fact in facts}.values())  # overlapping pages repeat them
     result = UpsertResult()
-    stored = {d.external_id: d for d in _by_external_id(Deployment, source, [f.external_id for f in facts])}
+    stored = {row.external_id: row for row in _by_external_id(model, source, [f.external_id for f in facts])}
     new, changed = [], []
     for fact in facts:
-        values = {name: getattr(fact, name) for name in DEPLOYMENT_FIELDS}
-        deployment = stored.get(fact.external_id)
-        if deployment is None:
-            new.append(Deployment(source=source, external_id=fact.external_id, **values))
-        elif any(getattr(deployment, k) != v for k, v in values.items()):
+        values = {name: getattr(fact, name) for name in fields}
+        row = stored.get(fact.external_id)
+        if row is None:
+            new.append(model(source=source, external_id=fact.external_id, **values))
+        elif any(getattr(row, name) != value for name, value in values.items()):
+            result.release_ids.add(row.release_id)  # the release it leaves, if it moves
             for name, value in values.items():
-                setattr(deployment, name, value)
-            changed.append(deployment)
-    Deployment.objects.bulk_create(new, batch_size=1000)
-    Deployment.objects.bulk_update(changed, list(DEPLOYMENT_FIELDS), batch_size=500)
+                setattr(row, name, value)
+            changed.append(row)
+    model.objects.bulk_create(new, batch_size=1000)
+    model.objects.bulk_update(changed, list(fields), batch_size=500)
     result.created, result.updated = len(new), len(changed)
     result.unchanged = len(facts) - len(new) - len(changed)
     result.rows_written = len(new) + len(changed)
-    result.release_ids = {d.release_id for d in (*new, *changed)} - {None}
+    result.release_ids = (result.release_ids | {row.release_id for row in (*new, *changed)}) - {None}
     return result
