@@ -27,6 +27,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.db import models, transaction
+from django.db.models import Count, F, Q
 
 from integrations.models import ApplicationMapping, Connection
 from portal.roles import (
@@ -1786,7 +1787,7 @@ def _sandbox_connection(name, kind, url, credentials: dict, scope: dict, keys: d
     )
 
 
-# --- the sandbox's plan: what Jenkins and GitHub did the day before the anchor ---------------------
+# --- the sandbox's plan: Jira's versions, and what Jenkins and GitHub did the day before the anchor ---
 
 OPEN_RELEASES_PER_APPLICATION = 8
 # Each open release's CI builds that day: (hour, result, failed tests). The first one broke before
@@ -1801,17 +1802,19 @@ SANDBOX_DEPLOY_TO = {
 
 
 def sandbox_plan() -> dict:
-    """The sandbox's Jenkins builds and GitHub deployments (integrations/sandbox/plan.py), made of the
-    seeded releases: each mapped application's next open releases were built three times and
-    deployed as far as their status allows, on the day before the anchor. Read from the
-    database, so it matches the seed this instance holds; the same seed gives the same plan."""
+    """The sandbox's Jira versions, Jenkins builds and GitHub deployments (integrations/sandbox/plan.py),
+    made of the seeded releases: each mapped application's next open releases were built three times
+    and deployed as far as their status allows, on the day before the anchor; its Jira project lists
+    its recent and open releases as versions (see _planned_jira). Read from the database, so it
+    matches the seed this instance holds; the same seed gives the same plan."""
     summary = demo_seed_summary()
     if summary is None:
-        return {"jenkins": {}, "github": {}}
+        return {"jira": {}, "jenkins": {}, "github": {}}
     anchor = date.fromisoformat(summary["anchor"])
     releases = _next_open_releases(set(SANDBOX_JOBS.values()) | set(SANDBOX_REPOS.values()))
     day = anchor - timedelta(days=1)
     return {
+        "jira": _planned_jira(anchor),
         "jenkins": {
             job: _planned_builds(releases[app], day) for job, app in SANDBOX_JOBS.items() if app in releases
         },
@@ -1821,6 +1824,69 @@ def sandbox_plan() -> dict:
             if app in releases
         },
     }
+
+
+# Jira lists the releases under way (what the Jenkins builds and GitHub deployments are for) and
+# those shipped in the last weeks. Planned ones are left out: a synced release gets its gates at
+# once, and the scope gate of work not yet started fails, which reads as a problem that is not one.
+JIRA_RELEASED_DAYS = 90  # as far back as the seed gives shipped releases gates
+JIRA_ISSUES_FROM_DAYS = 90  # issues were created over the weeks before the anchor
+# An open release's share of issues (todo, in progress) when the seed has open work for it; the rest
+# is done. Without open seeded work its issues are all done: the seed's scope gate passed, and a sync
+# must not fail it.
+JIRA_OPEN_SHARE = {"in_progress": (0.3, 0.3), "code_freeze": (0.0, 0.2), "ready": (0.0, 0.0)}
+
+
+def _planned_jira(anchor: date) -> dict:
+    """Each mapped project's versions: the application's releases as Jira knows them, with the
+    seed's version, summary and dates, so the sync adopts each (same version, no external id) and
+    changes neither its dates nor its status. A shipped version's one date is its target: only
+    releases that shipped on their target are listed (Jira would move a late one's target)."""
+    apps = {key: project for project, key in SANDBOX_PROJECTS.items()}
+    rows = (
+        Release.objects.filter(application__key__in=apps)
+        .filter(
+            Q(status__in=list(SANDBOX_DEPLOY_TO))
+            | Q(
+                status="released",
+                actual_date=F("target_date"),
+                target_date__gte=anchor - timedelta(days=JIRA_RELEASED_DAYS),
+            )
+        )
+        .annotate(open_items=Count("work_items", filter=_OPEN_WORK))
+        .order_by("application__key", "target_date", "version")
+        .values_list("application__key", "version", "summary", "status", "target_date", "open_items")
+    )
+    projects: dict[str, list[dict]] = {}
+    for n, (key, version, summary, status, target, open_items) in enumerate(rows):
+        versions = projects.setdefault(apps[key], [])
+        versions.append(
+            {
+                "id": str(40000 + n),
+                "name": version,
+                "description": summary,
+                "released": status == "released",
+                "archived": False,
+                "startDate": (target - timedelta(days=14)).isoformat(),
+                "releaseDate": target.isoformat(),
+                "issues": _planned_issues(version, status, open_items),
+            }
+        )
+    return {
+        "created_from": _at(anchor - timedelta(days=JIRA_ISSUES_FROM_DAYS), 8).isoformat(),
+        "created_until": _at(anchor - timedelta(days=1), 18).isoformat(),
+        "projects": projects,
+    }
+
+
+_OPEN_WORK = Q(work_items__descoped=False) & ~Q(work_items__status_category="done")
+
+
+def _planned_issues(version: str, status: str, open_items: int) -> dict[str, int]:
+    total = 4 + sum(map(ord, version)) % 6  # 4 to 9, the same for the same version
+    todo_share, in_progress_share = JIRA_OPEN_SHARE.get(status, (0.0, 0.0)) if open_items else (0.0, 0.0)
+    todo, in_progress = round(total * todo_share), round(total * in_progress_share)
+    return {"todo": todo, "in_progress": in_progress, "done": total - todo - in_progress}
 
 
 def _next_open_releases(keys: set[str]) -> dict[str, list[tuple[str, str]]]:

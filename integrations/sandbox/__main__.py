@@ -7,17 +7,23 @@ ends with the URL (dev.py and bench/sync.py read it there).
 .venv/bin/python -m integrations.sandbox --port 0
     every tool on a free port
 .venv/bin/python -m integrations.sandbox --plan var/sandbox-plan.json
-    Jenkins builds and GitHub deployments of the demo's releases (see plan.py; dev.py writes it)
+    Jira versions and issues, Jenkins builds and GitHub deployments of the demo's releases (see
+    plan.py; dev.py writes it); a plan with Jira versions replaces --issues and --projects
 """
 
 import argparse
 import signal
 
-from integrations.sandbox.dataset import JiraDataset
 from integrations.sandbox.github import GithubRoutes
 from integrations.sandbox.jenkins import JenkinsRoutes
 from integrations.sandbox.jira import JiraRoutes
-from integrations.sandbox.plan import PlanError, github_from_plan, jenkins_from_plan, plan_load
+from integrations.sandbox.plan import (
+    PlanError,
+    github_from_plan,
+    jenkins_from_plan,
+    jira_from_plan,
+    plan_load,
+)
 from integrations.sandbox.server import SandboxServer
 
 
@@ -34,13 +40,21 @@ def parse_options() -> argparse.Namespace:
     parser.add_argument("--issues", type=int, default=2000, help="generated issues (up to 100,000)")
     parser.add_argument("--projects", default="PAY", help="comma-separated Jira project keys")
     parser.add_argument("--time-zone", default="Europe/Berlin", help="the API user's time zone")
-    parser.add_argument("--plan", help="a JSON file naming the Jenkins builds and GitHub deployments")
+    parser.add_argument(
+        "--plan", help="a JSON file naming the Jira versions, Jenkins builds and GitHub deployments"
+    )
     options = parser.parse_args()
     for name, offset in (("jenkins_port", 1), ("github_port", 2)):
         if getattr(options, name) is None:
             setattr(options, name, options.port + offset if options.port else 0)
     try:
         plan = plan_load(options.plan) if options.plan else {}
+        options.jira = jira_from_plan(
+            plan,
+            issues=options.issues,
+            projects=tuple(options.projects.split(",")),
+            time_zone=options.time_zone,
+        )
         options.jenkins, options.github = jenkins_from_plan(plan), github_from_plan(plan)
     except PlanError as exc:
         parser.error(str(exc))
@@ -49,12 +63,14 @@ def parse_options() -> argparse.Namespace:
 
 def start_servers(options: argparse.Namespace) -> list[SandboxServer]:
     """Jira, Jenkins, GitHub, started and announced in that order; stopped again if one cannot bind."""
-    jira = JiraDataset(
-        issues=options.issues, projects=tuple(options.projects.split(",")), time_zone=options.time_zone
-    )
     jobs, repos = ", ".join(options.jenkins.jobs) or "none", ", ".join(options.github.repos) or "none"
+    projects = ", ".join(options.jira.projects)
     tools = [
-        ("Jira sandbox (Cloud /rest/api/3, Data Center /rest/api/2)", JiraRoutes(jira), options.port),
+        (
+            f"Jira sandbox (projects {projects}; Cloud /rest/api/3, Data Center /rest/api/2)",
+            JiraRoutes(options.jira),
+            options.port,
+        ),
         (f"Jenkins sandbox (jobs {jobs})", JenkinsRoutes(options.jenkins), options.jenkins_port),
         (f"GitHub sandbox (repositories {repos})", GithubRoutes(options.github), options.github_port),
     ]

@@ -27,6 +27,7 @@ class JiraDataset:
     versions_per_project: int = 6
     time_zone: str = "UTC"
     base_time: datetime = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    issue_step: timedelta = ISSUE_STEP  # between two issues' creation
     username: str = "sync-bot@example.com"
     token: str = "sandbox-token"  # noqa: S105 - the sandbox's own fixed test credential
     edits: dict[int, dict] = field(default_factory=dict)
@@ -55,7 +56,7 @@ class JiraDataset:
         return self.projects[i % len(self.projects)]
 
     def created(self, i: int) -> datetime:
-        return self.edits.get(i, {}).get("created") or self.base_time + i * ISSUE_STEP
+        return self.edits.get(i, {}).get("created") or self.base_time + i * self.issue_step
 
     def updated(self, i: int) -> datetime:
         return self.edits.get(i, {}).get("updated") or self.created(i) + UPDATED_AFTER_CREATED
@@ -88,11 +89,11 @@ class JiraDataset:
     def first_index_updated_since(self, since: datetime) -> int:
         """Unedited issues are updated in index order: the first one at or after `since`."""
         offset = since - self.base_time - UPDATED_AFTER_CREATED
-        return max(0, -(-offset // ISSUE_STEP))
+        return max(0, -(-offset // self.issue_step))
 
     def issue_fields(self, i: int, base_url: str) -> dict:
         edit = self.edits.get(i, {})
-        status_name, category = STATUSES[edit.get("status", i % 3)]
+        status_name, category = STATUSES[edit.get("status", self.default_status(i))]
         type_name, subtask = TYPES[i % 4]
         done = category["key"] == "done"
         project = self.project_of(i)
@@ -100,7 +101,7 @@ class JiraDataset:
             self.projects
         )  # the default links: every tenth issue blocks the next of its project
         blocked_by = [blocker] if blocker >= 0 and i in self.blocks(blocker) else []
-        versions = edit.get("fix_versions", [self.version_id(project, i % self.versions_per_project)])
+        versions = edit.get("fix_versions", self.default_fix_versions(i))
         return {
             "summary": edit.get("summary", f"{type_name} {i}: make the payment flow faster"),
             "status": {
@@ -127,6 +128,13 @@ class JiraDataset:
             "issuelinks": [self.link(j, "outwardIssue") for j in self.blocks(i) if self.exists(j)]
             + [self.link(j, "inwardIssue") for j in blocked_by if self.exists(j)],
         }
+
+    def default_status(self, i: int) -> int:
+        """An index into STATUSES for an issue nobody edited."""
+        return i % 3
+
+    def default_fix_versions(self, i: int) -> list[str]:
+        return [self.version_id(self.project_of(i), i % self.versions_per_project)]
 
     def blocks(self, i: int) -> list[int]:
         return self.edits.get(i, {}).get("blocks", [i + len(self.projects)] if i % 10 == 0 else [])

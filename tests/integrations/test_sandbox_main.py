@@ -1,6 +1,7 @@
 """The sandbox's entry point: Jira, Jenkins and GitHub in one process, each on its own port and each
-announced on a line of its own (Jira's first); a plan file lines Jenkins and GitHub up with the demo;
-and a demo seed synced from it brings builds, test runs and deployments to its own releases."""
+announced on a line of its own (Jira's first); a plan file lines the three tools up with the demo;
+and a demo seed synced from it brings work items, builds, test runs and deployments to its own
+releases."""
 
 import base64
 import json
@@ -23,13 +24,14 @@ from integrations.models import Connection, SyncRun
 from integrations.sandbox.dataset import JiraDataset
 from integrations.sandbox.github import GithubDataset, GithubRoutes
 from integrations.sandbox.jenkins import JenkinsDataset, JenkinsRoutes
-from integrations.sandbox.plan import github_from_plan, jenkins_from_plan
+from integrations.sandbox.jira import JiraRoutes
+from integrations.sandbox.plan import github_from_plan, jenkins_from_plan, jira_from_plan
 from integrations.sandbox.server import SandboxServer
 from integrations.sync.base import sync_run_queue
 from integrations.sync.runner import connection_sync
 from portal.demo import SANDBOX_GITHUB_ENVIRONMENTS, sandbox_plan
 from releases import tasks
-from releases.models import Build, Deployment, Gate, TestRun
+from releases.models import Build, Deployment, Gate, Release, TestRun, WorkItem
 from releases.services.evidence import gate_evidence_refresh
 
 REPO = Path(__file__).resolve().parents[2]
@@ -208,11 +210,12 @@ def free_pair() -> int:
 
 @pytest.fixture
 def demo_sandbox(db):
-    """A small demo seed, and Jenkins and GitHub sandboxes serving its plan, with the demo's
+    """A small demo seed, and Jira, Jenkins and GitHub sandboxes serving its plan, with the demo's
     connections pointed at them (ports are free ones, not dev.py's)."""
     call_command("seed_demo", "--scale", "small", "--seed", "1", "--anchor", ANCHOR.isoformat(), verbosity=0)
     plan = json.loads(json.dumps(sandbox_plan()))  # through JSON, as dev.py hands it over
     servers = {
+        Connection.Kind.JIRA_CLOUD: SandboxServer(JiraRoutes(jira_from_plan(plan))).start(),
         Connection.Kind.JENKINS: SandboxServer(JenkinsRoutes(jenkins_from_plan(plan))).start(),
         Connection.Kind.GITHUB: SandboxServer(GithubRoutes(github_from_plan(plan))).start(),
     }
@@ -269,9 +272,62 @@ def test_a_demo_sync_brings_builds_test_runs_and_deployments_to_the_demo_release
         (p["ref"], p["ref"], SANDBOX_GITHUB_ENVIRONMENTS[p["environment"]]) for p in planned_deployments
     )
     assert all(d.status == "success" and d.release.application.key == "MOB" for d in deployments)
-    # The sandbox's story keeps the seed's: no gate the seed had not failed fails after the syncs.
-    gates_after = gate_statuses()
-    assert [pk for pk, status in gates_after.items() if status == "failed" != gates_before[pk]] == []
 
-    again = sync(Connection.Kind.JENKINS), sync(Connection.Kind.GITHUB)
-    assert [(run.items_created, run.items_updated) for run in again] == [(0, 0), (0, 0)]
+    with django_capture_on_commit_callbacks(execute=True):
+        sync(Connection.Kind.JIRA_CLOUD)
+    # The sandbox's story keeps the seed's: no gate the seed had not failed fails after the syncs.
+    assert newly_failed(gates_before) == []
+
+    kinds = (Connection.Kind.JENKINS, Connection.Kind.GITHUB, Connection.Kind.JIRA_CLOUD)
+    again = [sync(kind) for kind in kinds]
+    assert [(run.items_created, run.items_updated) for run in again] == [(0, 0)] * 3
+
+
+def newly_failed(before: dict) -> list[int]:
+    """Gates failed now that were not failed before (or did not exist)."""
+    return [pk for pk, status in gate_statuses().items() if status == "failed" != before.get(pk)]
+
+
+def release_state(release: Release) -> tuple:
+    fields = ("status", "target_date", "code_freeze_date", "actual_date", "summary")
+    return tuple(getattr(release, name) for name in fields)
+
+
+def test_a_demo_jira_sync_adopts_the_demo_releases_and_fails_no_gate_the_seed_passed(
+    demo_sandbox, monkeypatch, django_capture_on_commit_callbacks
+):
+    planned = {v["name"]: v for v in demo_sandbox["jira"]["projects"]["MOBILE"]}
+    assert "PORTAL" not in demo_sandbox["jira"]["projects"]  # the small seed has no WEB to map it to
+    assert {v["released"] for v in planned.values()} == {True, False}
+    monkeypatch.setattr(tasks.gate_evidence_refresh_task, "delay", lambda **kw: gate_evidence_refresh(**kw))
+    releases_before = Release.objects.count()
+    mob = {r.version: r for r in Release.objects.filter(application__key="MOB")}
+    state_before = {version: release_state(mob[version]) for version in planned}
+    gates_before = gate_statuses()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = sync(Connection.Kind.JIRA_CLOUD)
+
+    # Every version is a demo release, adopted as it was: no duplicate, no date or status moved.
+    assert Release.objects.count() == releases_before
+    adopted = {r.version: r for r in Release.objects.filter(application__key="MOB", version__in=planned)}
+    assert {version: r.external_id for version, r in adopted.items()} == {
+        version: v["id"] for version, v in planned.items()
+    }
+    assert {version: release_state(r) for version, r in adopted.items()} == state_before
+    # Each version's issues are work items of its release, done as the plan says.
+    items = WorkItem.objects.filter(source=run.connection.source_key)
+    issues = sum(sum(v["issues"].values()) for v in planned.values())
+    assert run.items_created == items.count() == issues
+    done = items.filter(status_category="done").values_list("fix_releases__version", flat=True)
+    assert sorted(done) == sorted(name for name, v in planned.items() for _ in range(v["issues"]["done"]))
+    assert all(v["issues"]["done"] == sum(v["issues"].values()) for v in planned.values() if v["released"])
+
+    assert newly_failed(gates_before) == []
+    # An open release's scope gate now counts its Jira issues next to the seed's own work items.
+    under_way = next(v for v in planned.values() if v["issues"]["todo"])
+    scope = Gate.objects.get(release=adopted[under_way["name"]], kind="scope")
+    in_scope = adopted[under_way["name"]].work_items.count()
+    assert scope.status == "failed" and f" of {in_scope} work items done" in scope.evidence_summary
+    assert in_scope > sum(under_way["issues"].values())
+
