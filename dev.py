@@ -27,7 +27,8 @@ BIN = VENV / "bin"
 PYTHON = BIN / "python"
 CHROMIUM = Path("/usr/bin/chromium")
 # The tool sandbox the demo connections point at (portal/demo.py SANDBOX_*): Jira on 8765, Jenkins on
-# 8766, GitHub on 8767; its Jenkins builds and GitHub deployments are the demo's plan (sandbox_plan()).
+# 8766, GitHub on 8767; its Jira versions and issues, Jenkins builds and GitHub deployments are the
+# demo's plan (sandbox_plan()), which replaces the generated issues --issues and --projects describe.
 SANDBOX_PLAN = ROOT / "var" / "sandbox-plan.json"
 SANDBOX = [
     *("-m", "integrations.sandbox", "--port", "8765", "--issues", "3000", "--projects", "MOBILE,PORTAL"),
@@ -103,7 +104,8 @@ print(json.dumps(sandbox_plan(), indent=1))
 
 
 def write_sandbox_plan() -> None:
-    """The Jenkins builds and GitHub deployments the sandbox serves, made of the seeded releases."""
+    """The Jira versions, Jenkins builds and GitHub deployments the sandbox serves, made of the seeded
+    releases."""
     result = subprocess.run(
         [str(PYTHON), "manage.py", "shell", "-v", "0", "-c", WRITE_PLAN],
         cwd=ROOT,

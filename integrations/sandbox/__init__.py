@@ -8,5 +8,8 @@ standard library (no Django), so it runs as its own process too:
     .venv/bin/python -m integrations.sandbox --port 8765 --issues 5000
 
 Layout: dataset.py (the generated Jira data and its mutations), jira.py (the Jira Cloud and Data
-Center routes), server.py (the HTTP server, fault injection and the request log).
+Center routes), jenkins.py (jobs, builds and test reports), github.py (pull requests, releases and
+deployments), plan.py (the demo's plan: the Jira versions and issues, Jenkins builds and GitHub
+deployments of the seeded releases, read from `--plan FILE`), server.py (the HTTP server, fault
+injection and the request log), __main__.py (all three tools in one process).
 """

@@ -37,6 +37,13 @@ from releases.services.evidence import gate_evidence_refresh
 REPO = Path(__file__).resolve().parents[2]
 ANCHOR = date(2026, 11, 23)
 PLAN = {
+    "jira": {
+        "created_from": "2026-08-25T08:00:00+00:00",
+        "created_until": "2026-11-22T18:00:00+00:00",
+        "projects": {
+            "MOBILE": [{"id": "40000", "name": "5.3.2", "releaseDate": "2026-11-30", "issues": {"done": 4}}]
+        },
+    },
     "jenkins": {
         "mob-ci": [
             {
@@ -140,9 +147,13 @@ def test_jenkins_listens_next_to_jira_unless_told_otherwise():
 def test_a_plan_file_gives_the_builds_and_deployments(tmp_path):
     plan = tmp_path / "plan.json"
     plan.write_text(json.dumps(PLAN))
-    with sandbox_process("--port", "0", "--plan", str(plan)) as (urls, _):
-        _, jenkins_url, github_url = urls
-        jenkins, github = JenkinsDataset(), GithubDataset()
+    with sandbox_process("--port", "0", "--issues", "30", "--plan", str(plan)) as (urls, _):
+        jira_url, jenkins_url, github_url = urls
+        jira, jenkins, github = JiraDataset(), JenkinsDataset(), GithubDataset()
+        _, versions = get(f"{jira_url}/rest/api/3/project/MOBILE/versions", basic(jira.username, jira.token))
+        _, found = get(
+            f"{jira_url}/rest/api/2/search?jql=project%20%3D%20MOBILE", basic(jira.username, jira.token)
+        )
         tree = "allBuilds%5Bnumber,result,parameters%5Bname,value%5D%5D%7B0,10%7D"
         _, builds = get(
             f"{jenkins_url}/job/mob-ci/api/json?tree={tree}", basic(jenkins.username, jenkins.token)
@@ -151,6 +162,8 @@ def test_a_plan_file_gives_the_builds_and_deployments(tmp_path):
             f"{jenkins_url}/job/mob-ci/1/testReport/api/json", basic(jenkins.username, jenkins.token)
         )
         _, deployments = get(f"{github_url}/repos/acme/mobile-banking/deployments", f"Bearer {github.token}")
+    assert [(v["id"], v["name"], v["releaseDate"]) for v in versions] == [("40000", "5.3.2", "2026-11-30")]
+    assert found["total"] == 4  # the plan's issues; --issues is for the generated dataset
     assert [(b["number"], b["result"]) for b in builds["allBuilds"]] == [(2, "SUCCESS"), (1, "UNSTABLE")]
     assert report["failCount"] == 3
     assert [(d["ref"], d["environment"], d["created_at"]) for d in deployments] == [
@@ -164,6 +177,7 @@ def test_a_plan_file_gives_the_builds_and_deployments(tmp_path):
     [
         ("{not json", "cannot read the plan"),
         ('{"jenkins": {"mob-ci": [{"version": "1.0"}]}}', "a Jenkins build in the plan is malformed"),
+        ('{"jira": {"projects": {"MOBILE": [{"name": "1.0"}]}}}', "a Jira version in the plan is malformed"),
         (
             '{"github": {"a/b": [{"ref": "v1", "environment": "uat", "created_at": "2026-11-22T17:00"}]}}',
             "no UTC offset",
@@ -330,4 +344,3 @@ def test_a_demo_jira_sync_adopts_the_demo_releases_and_fails_no_gate_the_seed_pa
     in_scope = adopted[under_way["name"]].work_items.count()
     assert scope.status == "failed" and f" of {in_scope} work items done" in scope.evidence_summary
     assert in_scope > sum(under_way["issues"].values())
-

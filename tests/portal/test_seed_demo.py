@@ -353,7 +353,7 @@ def test_dev_py_starts_the_sandbox_on_the_ports_the_connections_name():
 
 
 def test_the_sandbox_plan_builds_and_deploys_the_next_open_releases_the_day_before_the_anchor():
-    assert sandbox_plan() == {"jenkins": {}, "github": {}}  # nothing seeded, nothing planned
+    assert sandbox_plan() == {"jira": {}, "jenkins": {}, "github": {}}  # nothing seeded, nothing planned
     seed_small()
 
     plan = sandbox_plan()
@@ -375,6 +375,41 @@ def test_the_sandbox_plan_builds_and_deploys_the_next_open_releases_the_day_befo
         assert deployment["environment"] in demo.SANDBOX_DEPLOY_TO[statuses[deployment["ref"]]]
     assert {d["ref"] for d in deployments} == set(statuses)
     assert sandbox_plan() == plan  # read again: the same plan
+
+
+def test_the_sandbox_plan_lists_the_recent_and_open_releases_as_jira_versions_with_their_dates():
+    seed_small()
+
+    jira = sandbox_plan()["jira"]
+    assert set(jira["projects"]) == {"MOBILE"}  # the small scale has no WEB for PORTAL
+    assert jira["created_from"] < jira["created_until"] < f"{ANCHOR.isoformat()}T00"
+    versions = jira["projects"]["MOBILE"]
+    assert len({v["id"] for v in versions}) == len(versions)
+    releases = Release.objects.filter(application__key="MOB")
+    shown = {r.version: r for r in releases.filter(version__in=[v["name"] for v in versions])}
+    since = ANCHOR - timedelta(days=demo.JIRA_RELEASED_DAYS)
+    wanted = releases.filter(status__in=["in_progress", "code_freeze", "ready"]) | releases.filter(
+        status="released", target_date__gte=since
+    )
+    assert set(shown) == set(wanted.values_list("version", flat=True))  # no planned, no cancelled
+    for v in versions:
+        release = shown[v["name"]]
+        # The seed's own facts, so the sync changes none of them.
+        assert (v["description"], v["releaseDate"], v["released"], v["archived"]) == (
+            release.summary,
+            release.target_date.isoformat(),
+            release.status == "released",
+            False,
+        )
+        assert release.actual_date in (None, release.target_date)
+        open_seeded = release.work_items.filter(descoped=False).exclude(status_category="done").exists()
+        issues = v["issues"]
+        assert 4 <= sum(issues.values()) <= 9
+        if release.status in ("released", "ready") or not open_seeded:
+            assert issues["todo"] == issues["in_progress"] == 0  # a gate the seed passed stays passed
+        else:
+            assert issues["todo"] + issues["in_progress"] > 0
+    assert any(v["issues"]["todo"] for v in versions)  # some release under way is far from done
 
 
 # --- (6) invariants of generated data ------------------------------------------------------------
