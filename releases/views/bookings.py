@@ -205,12 +205,25 @@ def _queued_booking(pk: int) -> Booking:
 @permission_required(DECIDE_PERMISSION, raise_exception=True)
 @in_user_zone
 def booking_approve_view(request, pk: int):
+    return _decide(request, pk, BookingApproveForm, booking_approve, "approved", "The reason is too long.")
+
+
+@require_POST
+@permission_required(DECIDE_PERMISSION, raise_exception=True)
+@in_user_zone
+def booking_reject_view(request, pk: int):
+    why = "Say why the request is rejected."
+    return _decide(request, pk, BookingRejectForm, booking_reject, "rejected", why)
+
+
+def _decide(request, pk: int, form_class, decide, decided: str, invalid: str):
+    """Approve or reject a queued request: 422 for a bad form or a freeze, 409 when it no longer fits."""
     booking = _queued_booking(pk)
-    form = BookingApproveForm(request.POST)
+    form = form_class(request.POST)
     if not form.is_valid():
-        return _decided(request, booking, status=422, error="The reason is too long.")
+        return _decided(request, booking, status=422, error=invalid)
     try:
-        booking = booking_approve(booking=booking, by=request.user, reason=form.cleaned_data["reason"])
+        booking = decide(booking=booking, by=request.user, reason=form.cleaned_data["reason"])
     except BookingConflict as conflict:
         return _decided(request, booking, status=409, error=str(conflict))
     except BookingFrozen as frozen:
@@ -218,24 +231,7 @@ def booking_approve_view(request, pk: int):
     except ValidationError as error:
         return _decided(request, booking, status=409, error=" ".join(error.messages))
     if not request.htmx:
-        messages.success(request, f"Booking #{booking.pk} approved.")
-    return _decided(request, booking)
-
-
-@require_POST
-@permission_required(DECIDE_PERMISSION, raise_exception=True)
-@in_user_zone
-def booking_reject_view(request, pk: int):
-    booking = _queued_booking(pk)
-    form = BookingRejectForm(request.POST)
-    if not form.is_valid():
-        return _decided(request, booking, status=422, error="Say why the request is rejected.")
-    try:
-        booking = booking_reject(booking=booking, by=request.user, reason=form.cleaned_data["reason"])
-    except ValidationError as error:
-        return _decided(request, booking, status=409, error=" ".join(error.messages))
-    if not request.htmx:
-        messages.success(request, f"Booking #{booking.pk} rejected.")
+        messages.success(request, f"Booking #{booking.pk} {decided}.")
     return _decided(request, booking)
 
 
