@@ -1833,7 +1833,7 @@ JIRA_RELEASED_DAYS = 90  # as far back as the seed gives shipped releases gates
 JIRA_ISSUES_FROM_DAYS = 90  # issues were created over the weeks before the anchor
 # An open release's share of issues (todo, in progress) when the seed has open work for it; the rest
 # is done. Without open seeded work its issues are all done: the seed's scope gate passed, and a sync
-# must not fail it.
+# must not fail it. Without any seeded work (too far ahead) its version is empty: the gate waits.
 JIRA_OPEN_SHARE = {"in_progress": (0.3, 0.3), "code_freeze": (0.0, 0.2), "ready": (0.0, 0.0)}
 
 
@@ -1853,12 +1853,17 @@ def _planned_jira(anchor: date) -> dict:
                 target_date__gte=anchor - timedelta(days=JIRA_RELEASED_DAYS),
             )
         )
-        .annotate(open_items=Count("work_items", filter=_OPEN_WORK))
+        .annotate(
+            in_scope=Count("work_items", filter=Q(work_items__descoped=False)),
+            open_items=Count("work_items", filter=_OPEN_WORK),
+        )
         .order_by("application__key", "target_date", "version")
-        .values_list("application__key", "version", "summary", "status", "target_date", "open_items")
+        .values_list(
+            "application__key", "version", "summary", "status", "target_date", "in_scope", "open_items"
+        )
     )
     projects: dict[str, list[dict]] = {}
-    for n, (key, version, summary, status, target, open_items) in enumerate(rows):
+    for n, (key, version, summary, status, target, in_scope, open_items) in enumerate(rows):
         versions = projects.setdefault(apps[key], [])
         versions.append(
             {
@@ -1869,7 +1874,7 @@ def _planned_jira(anchor: date) -> dict:
                 "archived": False,
                 "startDate": (target - timedelta(days=14)).isoformat(),
                 "releaseDate": target.isoformat(),
-                "issues": _planned_issues(version, status, open_items),
+                "issues": _planned_issues(version, status, in_scope, open_items),
             }
         )
     return {
@@ -1882,7 +1887,9 @@ def _planned_jira(anchor: date) -> dict:
 _OPEN_WORK = Q(work_items__descoped=False) & ~Q(work_items__status_category="done")
 
 
-def _planned_issues(version: str, status: str, open_items: int) -> dict[str, int]:
+def _planned_issues(version: str, status: str, in_scope: int, open_items: int) -> dict[str, int]:
+    if not in_scope and status != "released":
+        return {"todo": 0, "in_progress": 0, "done": 0}
     total = 4 + sum(map(ord, version)) % 6  # 4 to 9, the same for the same version
     todo_share, in_progress_share = JIRA_OPEN_SHARE.get(status, (0.0, 0.0)) if open_items else (0.0, 0.0)
     todo, in_progress = round(total * todo_share), round(total * in_progress_share)

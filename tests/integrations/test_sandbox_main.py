@@ -338,6 +338,11 @@ def test_a_demo_jira_sync_adopts_the_demo_releases_and_fails_no_gate_the_seed_pa
     assert all(v["issues"]["done"] == sum(v["issues"].values()) for v in planned.values() if v["released"])
 
     assert newly_failed(gates_before) == []
+    # A release too far ahead for seeded work has an empty version: its scope gate keeps waiting.
+    waiting = Gate.objects.filter(
+        pk__in=[pk for pk, s in gates_before.items() if s == "pending"], kind="scope"
+    )
+    assert waiting.exists() and set(waiting.values_list("status", flat=True)) == {"pending"}
     # An open release's scope gate now counts its Jira issues next to the seed's own work items.
     under_way = next(v for v in planned.values() if v["issues"]["todo"])
     scope = Gate.objects.get(release=adopted[under_way["name"]], kind="scope")

@@ -402,8 +402,12 @@ def test_the_sandbox_plan_lists_the_recent_and_open_releases_as_jira_versions_wi
             False,
         )
         assert release.actual_date in (None, release.target_date)
-        open_seeded = release.work_items.filter(descoped=False).exclude(status_category="done").exists()
+        seeded = release.work_items.filter(descoped=False)
+        open_seeded = seeded.exclude(status_category="done").exists()
         issues = v["issues"]
+        if release.status != "released" and not seeded.exists():
+            assert sum(issues.values()) == 0  # too far ahead for work: its scope gate keeps waiting
+            continue
         assert 4 <= sum(issues.values()) <= 9
         if release.status in ("released", "ready") or not open_seeded:
             assert issues["todo"] == issues["in_progress"] == 0  # a gate the seed passed stays passed
