@@ -19,18 +19,14 @@ Query counts are every query of the request, the session, user, role badge and p
 
 import argparse
 import json
-import math
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from common import REPO, bench_instance, percentiles
+
 TARGETS = {"signoff_p95_ms": 100, "queue_queries": 10, "audit_verify_seconds": 30, "can_deploy_p95_ms": 30}
 QUEUES = {"waiting_for_me": "", "all_pending": "?show=pending", "decided": "?show=decided"}
 CHEAP_HASHER = "django.contrib.auth.hashers.MD5PasswordHasher"
@@ -40,8 +36,8 @@ REVIEWER, REVIEWER_PASSWORD = "sec", "flightdeck-sec"
 def main() -> None:
     options = parse_args()
     if options.part:
-        with _instance(options) as var_dir:
-            _setup_django(var_dir, options.database_url)
+        # No --reuse here: a database URL (the enterprise part's) is dropped and created every run.
+        with bench_instance(options, f"flightdeck-bench-gates-{options.part}-"):
             result = PARTS[options.part](options)
         print(json.dumps(result))
         return
@@ -71,25 +67,6 @@ def _run_part(part: str, options) -> dict:
     if done.returncode != 0:
         return {"error": done.stderr[-2000:]}
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def _instance(options):
-    if options.var_dir:
-        return nullcontext(options.var_dir)
-    return tempfile.TemporaryDirectory(prefix=f"flightdeck-bench-gates-{options.part}-")
-
-
-def _setup_django(var_dir: str, database_url: str) -> None:
-    os.environ.update(FLIGHTDECK_VAR_DIR=str(var_dir), DATABASE_URL=database_url)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-    if database_url:
-        from seed import recreate_database  # bench/seed.py, next to this file
-
-        recreate_database(database_url)
-    sys.path.insert(0, str(REPO))
-    import django
-
-    django.setup()
 
 
 def _seed(scale: str) -> float:
@@ -175,7 +152,7 @@ def _measure_get(client, url: str, *, n: int, **headers) -> dict:
         "url": url,
         "status": response.status_code,
         "rows": rows,
-        **_percentiles(times),
+        **percentiles(times),
         "queries": len(queries),
     }
 
@@ -233,7 +210,7 @@ def _sign_each(gate_ids: list[int]) -> dict:
         )
         times.append((time.perf_counter() - started) * 1000)
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-    return {"statuses": statuses, **_percentiles(times)}
+    return {"statuses": statuses, **percentiles(times)}
 
 
 def _timed(work) -> float:
@@ -383,12 +360,6 @@ def _report(small: dict, enterprise: dict, audit: dict) -> dict:
         "audit": audit,
         "verdicts": verdicts,
     }
-
-
-def _percentiles(times: list[float]) -> dict:
-    ordered = sorted(times)
-    p95 = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
-    return {"p50_ms": round(statistics.median(ordered), 1), "p95_ms": round(p95, 1)}
 
 
 if __name__ == "__main__":

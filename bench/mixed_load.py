@@ -32,7 +32,6 @@ Every process started here is stopped on exit, also on Ctrl-C, SIGTERM or an exc
 import argparse
 import contextlib
 import json
-import math
 import os
 import random
 import re
@@ -41,16 +40,16 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import defaultdict
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from common import REPO, add_instance_options, bench_instance, percentile, postgres_seeded
+
 BIN = Path(sys.executable).parent
 TARGETS = {"p95_ms": 300, "errors": 0}
 CONNECTION_NAME = "Bench mixed-load Jira"
@@ -80,22 +79,9 @@ def main() -> None:
     options = parse_args()
     load_before = machine_load()
     stop_on_signals()
-    with (
-        nullcontext(options.var_dir)
-        if options.var_dir
-        else tempfile.TemporaryDirectory(prefix="flightdeck-bench-mixed-") as var_dir
-    ):
-        configure_environment(options, Path(var_dir))
-        if options.database_url and not (
-            options.reuse and _postgres_seeded(options.database_url, options.scale)
-        ):
-            from seed import recreate_database  # bench/seed.py, next to this file
-
-            recreate_database(options.database_url)
-        sys.path.insert(0, str(REPO))
-        import django
-
-        django.setup()
+    configure_environment(options)
+    seeded = partial(postgres_seeded, scale=options.scale)  # --reuse keeps a seed of the same scale only
+    with bench_instance(options, "flightdeck-bench-mixed-", seeded=seeded) as var_dir:
         result = run(options, Path(var_dir))
     result["machine_load"] = {"before": load_before, "after": machine_load()}
     print(json.dumps(result, indent=2))
@@ -106,13 +92,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--scale", default="enterprise", choices=["small", "medium", "enterprise"])
     parser.add_argument("--minutes", type=float, default=5)
     parser.add_argument("--issues", type=int, default=100_000, help="Jira sandbox issues a sync reads")
-    parser.add_argument(
-        "--var-dir", default="", help="instance folder kept between runs (default: temporary)"
-    )
-    parser.add_argument(
-        "--database-url", default="", help="postgres://... (dropped and created); default SQLite"
-    )
-    parser.add_argument("--reuse", action="store_true", help="keep a PostgreSQL database already seeded")
+    add_instance_options(parser, reuse=True)
     parser.add_argument(
         "--broker-url", default="", help=f"Celery broker (default: {DEFAULT_REDIS} with PostgreSQL)"
     )
@@ -124,11 +104,10 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def configure_environment(options: argparse.Namespace, var_dir: Path) -> None:
-    """The environment this process and its children share: instance folder, database, broker."""
+def configure_environment(options: argparse.Namespace) -> None:
+    """The environment this process and its children share besides the instance (bench_instance sets
+    its folder and database): settings, log level, broker."""
     os.environ.update(
-        FLIGHTDECK_VAR_DIR=str(var_dir),
-        DATABASE_URL=options.database_url,
         DJANGO_SETTINGS_MODULE="portal.settings",
         LOG_LEVEL="WARNING",  # a log line per sync request would be measured too
     )
@@ -558,14 +537,10 @@ def _stats(samples: list[Sample]) -> dict:
         "requests": len(ordered),
         "errors": sum(1 for s in samples if s.error),
         "p50_ms": round(statistics.median(ordered), 1),
-        "p95_ms": _percentile(ordered, 0.95),
-        "p99_ms": _percentile(ordered, 0.99),
+        "p95_ms": percentile(ordered, 0.95),
+        "p99_ms": percentile(ordered, 0.99),
         "max_ms": round(ordered[-1], 1),
     }
-
-
-def _percentile(ordered: list[float], q: float) -> float:
-    return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)], 1)
 
 
 def cpu_seconds(processes: dict) -> dict:
@@ -625,19 +600,6 @@ def analyze_database() -> float:
 def machine_load() -> dict:
     one, five, fifteen = os.getloadavg()
     return {"load_1_5_15": [round(one, 2), round(five, 2), round(fifteen, 2)], "cpus": os.cpu_count()}
-
-
-def _postgres_seeded(url: str, scale: str) -> bool:
-    import psycopg
-
-    try:
-        with psycopg.connect(url.replace("postgres://", "postgresql://", 1)) as db:
-            row = db.execute(
-                "SELECT after ->> 'scale' FROM releases_auditevent WHERE action = 'demo.seed'"
-            ).fetchone()
-    except psycopg.Error:
-        return False
-    return bool(row) and row[0] == scale
 
 
 if __name__ == "__main__":

@@ -20,16 +20,13 @@ forecast_refresh.
 import argparse
 import json
 import math
-import os
 import statistics
 import sys
-import tempfile
 import time
-from contextlib import nullcontext
 from datetime import date, timedelta
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from common import add_instance_options, bench_instance, judged, own_queries, percentiles, postgres_seeded
+
 SCALE = "enterprise"
 TARGETS = {
     "calendar_month": {"p95_ms": 50, "queries": 3},
@@ -50,40 +47,18 @@ FLOOR_TEMPLATE = (
     "href='/releases/{{ id }}/'>{{ key }} {{ version }}</a>{% if at_risk %} at risk{% endif %}</li>"
     "{% endfor %}</ul></td>{% endfor %}</tr>{% endfor %}</table>"
 )
-# The queries every signed-in request spends before the view runs: session, user, role badge (groups).
-AUTH_QUERY_MARKS = ('FROM "django_session"', 'FROM "portal_user" WHERE', '"auth_group"')
 
 
 def main() -> None:
     options = parse_args()
-    with (
-        nullcontext(options.var_dir)
-        if options.var_dir
-        else tempfile.TemporaryDirectory(prefix="flightdeck-bench-pages-") as var_dir
-    ):
-        os.environ.update(FLIGHTDECK_VAR_DIR=str(var_dir), DATABASE_URL=options.database_url)
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-        if options.database_url and not (options.reuse and _postgres_seeded(options.database_url)):
-            from seed import recreate_database  # bench/seed.py, next to this file
-
-            recreate_database(options.database_url)
-        sys.path.insert(0, str(REPO))
-        import django
-
-        django.setup()
+    with bench_instance(options, "flightdeck-bench-pages-", seeded=postgres_seeded):
         result = run(options)
     print(json.dumps(result, indent=2))
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--var-dir", default="", help="instance folder kept between runs (default: temporary)"
-    )
-    parser.add_argument(
-        "--database-url", default="", help="postgres://... (dropped and created); default SQLite"
-    )
-    parser.add_argument("--reuse", action="store_true", help="keep a PostgreSQL database already seeded")
+    add_instance_options(parser, reuse=True)
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
     return parser.parse_args()
@@ -203,27 +178,21 @@ def measure_page(client, url: str, *, n: int, warmup: int) -> dict:
         times.append((time.perf_counter() - started) * 1000)
     with CaptureQueriesContext(connection) as queries:
         response = client.get(url)
-    own = [q for q in queries.captured_queries if not any(mark in q["sql"] for mark in AUTH_QUERY_MARKS)]
     return {
         "url": url,
         "status": response.status_code,
         "stub": b"card-soon" in response.content,  # the "being built" placeholder
         "bytes": len(response.content),
-        **_percentiles(times),
+        **percentiles(times),
         "queries_total": len(queries),
-        "queries_page": len(own),
+        "queries_page": own_queries(queries.captured_queries),
     }
 
 
 def _judge(page: dict, target: dict | None) -> dict:
     """A page meets its target when it answered 200, is the real page (not the placeholder), and its
     p95 and own query count are within the targets it has."""
-    if not target:
-        return page
-    meets = page["status"] == 200 and not page["stub"]
-    meets &= page["p95_ms"] <= target.get("p95_ms", math.inf)
-    meets &= page["queries_page"] <= target.get("queries", math.inf)
-    return page | {"target": target, "meets_target": meets}
+    return judged(page, target, answered=page["status"] == 200 and not page["stub"])
 
 
 def measure_floor(month: date, *, n: int, warmup: int) -> dict:
@@ -263,7 +232,7 @@ def measure_floor(month: date, *, n: int, warmup: int) -> dict:
     return {
         "month": f"{month:%Y-%m}",
         "releases_shown": runs[0][0],
-        **_percentiles([sql_ms + render_ms for _, sql_ms, render_ms in runs]),
+        **percentiles([sql_ms + render_ms for _, sql_ms, render_ms in runs]),
         "sql_p50_ms": round(statistics.median(sql_ms for _, sql_ms, _ in runs), 1),
         "render_p50_ms": round(statistics.median(render_ms for _, _, render_ms in runs), 1),
     }
@@ -301,7 +270,7 @@ def measure_forecast(portfolio, runs: int = 20) -> dict:
         started = time.perf_counter()
         forecast_all(facts.values(), today=today)
         times.append((time.perf_counter() - started) * 1000)
-    timing = _percentiles(times)
+    timing = percentiles(times)
     return {
         "portfolio": portfolio.name,
         "open_releases": len(rows),
@@ -326,25 +295,9 @@ def measure_refresh() -> dict:
     return {"first": runs[0], "second": runs[1]}
 
 
-def _percentiles(times: list[float]) -> dict:
-    ordered = sorted(times)
-    p95 = ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
-    return {"p50_ms": round(statistics.median(ordered), 1), "p95_ms": round(p95, 1)}
-
-
 def _ratio(value: float, base: float, target: float) -> dict:
     ratio = value / base if base else math.inf
     return {"value": round(ratio, 2), "target": target, "meets_target": ratio <= target}
-
-
-def _postgres_seeded(url: str) -> bool:
-    import psycopg
-
-    try:
-        with psycopg.connect(url.replace("postgres://", "postgresql://", 1)) as db:
-            return bool(db.execute("SELECT 1 FROM releases_auditevent WHERE action = 'demo.seed'").fetchone())
-    except psycopg.Error:
-        return False
 
 
 if __name__ == "__main__":

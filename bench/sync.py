@@ -22,16 +22,13 @@ created) and the Jira sandbox in its own process (so its CPU and memory are not 
 import argparse
 import json
 import logging
-import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from common import REPO, add_instance_options, bench_instance
+
 PROJECTS = ("PAY", "WEB", "APP", "OPS")
 TARGETS = {"end_to_end_s": 20, "naive_over_ours": 20, "ours_over_copy": 3, "rss_mb": 250}
 PAGE = 1000  # issues per transaction, as integrations.sync.jira.STORE_BATCH
@@ -39,17 +36,7 @@ PAGE = 1000  # issues per transaction, as integrations.sync.jira.STORE_BATCH
 
 def main() -> None:
     options = parse_args()
-    with tempfile.TemporaryDirectory(prefix="flightdeck-bench-sync-") as var_dir:
-        os.environ.update(FLIGHTDECK_VAR_DIR=var_dir, DATABASE_URL=options.database_url)
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
-        if options.database_url:
-            sys.path.insert(0, str(REPO / "bench"))
-            from seed import recreate_database
-
-            recreate_database(options.database_url)
-        import django
-
-        django.setup()
+    with bench_instance(options, "flightdeck-bench-sync-"):
         logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request would be measured too
         sandbox, url = start_sandbox(options.issues)
         try:
@@ -62,9 +49,7 @@ def main() -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--database-url", default="", help="postgres://... (dropped and created); default SQLite"
-    )
+    add_instance_options(parser, var_dir=False, reuse=False)  # always a fresh instance
     parser.add_argument("--issues", type=int, default=100_000)
     parser.add_argument("--naive-rows", type=int, default=5000)
     return parser.parse_args()
