@@ -4,14 +4,17 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import beat_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+HEARTBEAT_TASK = "portal.tasks.worker_heartbeat_task"
 
 app = Celery("flightdeck")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.conf.beat_schedule = {
-    "worker-heartbeat": {"task": "portal.tasks.worker_heartbeat_task", "schedule": 30.0},
+    "worker-heartbeat": {"task": HEARTBEAT_TASK, "schedule": 30.0},
     "forecast-refresh": {"task": "releases.tasks.forecast_refresh_task", "schedule": 5 * 60.0},
     "audit-verify-nightly": {"task": "releases.tasks.audit_verify_task", "schedule": 24 * 60 * 60.0},
     "gates-overdue-notify": {"task": "releases.tasks.gates_overdue_notify_task", "schedule": 60 * 60.0},
@@ -24,3 +27,10 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=2, minute=30),
     },
 }
+
+
+@beat_init.connect
+def heartbeat_at_beat_start(sender, **kwargs) -> None:
+    """Beat's first heartbeat goes out as it starts, not at its first tick 30 s later: a portal just
+    started shows its worker up as soon as the worker has read the message."""
+    sender.app.send_task(HEARTBEAT_TASK)

@@ -1,12 +1,17 @@
 """/healthz: public, JSON, 200 when the database and the broker answer, 503 when either does not."""
 
+from types import SimpleNamespace
 from unittest import mock
 
 import pytest
+from celery.signals import beat_init
 from django.db import OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 
+from portal import celery as celery_module
 from portal import health
+from portal.models import WorkerHeartbeat
+from portal.tasks import worker_heartbeat_task
 from tests.factories import WorkerHeartbeatFactory
 
 pytestmark = pytest.mark.django_db
@@ -75,3 +80,16 @@ def test_healthz_is_503_when_the_database_is_down(client):
 
 def test_healthz_answers_get_only(client):
     assert client.post("/healthz").status_code == 405
+
+
+def test_beat_sends_a_heartbeat_as_it_starts_not_30_s_later():
+    sent = []
+
+    class Beat:  # what beat_init sends: the beat service, with its app
+        app = SimpleNamespace(send_task=sent.append)
+
+    beat_init.send(sender=Beat())
+    assert sent == [celery_module.HEARTBEAT_TASK]
+    assert celery_module.app.conf.beat_schedule["worker-heartbeat"]["task"] == sent[0]
+    worker_heartbeat_task.run()  # what the worker does with it
+    assert WorkerHeartbeat.objects.filter(name="worker").exists()
