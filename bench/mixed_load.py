@@ -24,8 +24,9 @@ Every answer other than 2xx/3xx, a redirect to the login page, or an exception i
 Reported: p50/p95/p99/max and counts per page and overall, the first errors, the sync runs and issues/s
 during the load, and the noise: the machine's load average before and after, and the cores each part kept
 busy (web, worker, sandbox, this process; the rest of the machine's busy time is PostgreSQL and other
-work). On PostgreSQL it also names the large tables never analyzed: with autovacuum off (as on the
-project's CI machine) a fresh seed has no planner statistics; --analyze runs ANALYZE before the load.
+work). On PostgreSQL it also names the large tables never analyzed (autovacuum is off on the project's
+CI machine; seed_demo analyzes what it loads, so only an instance seeded before it did is affected);
+--analyze runs ANALYZE before the load.
 Every process started here is stopped on exit, also on Ctrl-C, SIGTERM or an exception.
 """
 
