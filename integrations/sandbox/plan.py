@@ -15,8 +15,9 @@ in full:
      "github": {"acme/mobile-banking": [{"ref": "3.4.1", "environment": "uat",
                                          "created_at": "2026-11-30T17:00:00+00:00", "state": "success"}]}}
 
-Builds are numbered 1..n and deployments 1..n in the order given (oldest first); anything a test
-adds later (JenkinsDataset.start, GithubDataset.deploy) follows the sandboxes' own rules. Jira's
+Builds are numbered 1..n and deployments 1..n in the order given (oldest first); GitHub also
+generates PULLS_PER_VERSION pull requests a deployed version, in milestones named after it; anything a
+test adds later (JenkinsDataset.start, GithubDataset.deploy) follows the sandboxes' own rules. Jira's
 issues are exactly those the versions count (--issues and --projects no longer apply), created evenly
 between the two times, older versions' first; a done issue was resolved an hour after it was created.
 """
@@ -31,6 +32,8 @@ from integrations.sandbox.github import GithubDataset
 from integrations.sandbox.jenkins import JenkinsDataset, PlannedBuild
 
 STATUS_STEP = timedelta(minutes=2)  # between a deployment's statuses, as in github.py
+PULLS_PER_VERSION = 4  # pull requests generated for each planned version's milestone
+PULLS_BEFORE = timedelta(days=3)  # the first one opened this long before the first deployment
 
 
 class PlanError(ValueError):
@@ -75,6 +78,15 @@ class PlannedGithubDataset(GithubDataset):
             "created_at": _iso(planned.created_at),
             "updated_at": _iso(updated),
         }
+
+    def pull_fields(self, repo: str, number: int) -> dict:
+        """The generated pull requests, each in a milestone named after one of the repository's
+        planned versions, so they land on the demo's releases."""
+        fields = super().pull_fields(repo, number)
+        versions = list(dict.fromkeys(d.ref for d in self.planned.get(repo, ())))
+        if versions and (repo, number) not in self.pull_edits:
+            fields["milestone"] = versions[number % len(versions)]
+        return fields
 
 
 # The plan's issue counts, named in the order of dataset.STATUSES (Offen, In Arbeit, Erledigt).
@@ -276,7 +288,9 @@ def github_from_plan(plan: dict) -> GithubDataset:
     if not planned:
         return GithubDataset()
     repos = {repo: len(deployments) for repo, deployments in planned.items()}
-    return PlannedGithubDataset(repos=repos, planned=planned)
+    pulls = {repo: PULLS_PER_VERSION * len({d.ref for d in planned[repo]}) for repo in planned}
+    first = min(d.created_at for deployments in planned.values() for d in deployments)
+    return PlannedGithubDataset(repos=repos, planned=planned, pulls=pulls, base_time=first - PULLS_BEFORE)
 
 
 def _moment(text: str) -> datetime:

@@ -25,13 +25,13 @@ from integrations.sandbox.dataset import JiraDataset
 from integrations.sandbox.github import GithubDataset, GithubRoutes
 from integrations.sandbox.jenkins import JenkinsDataset, JenkinsRoutes
 from integrations.sandbox.jira import JiraRoutes
-from integrations.sandbox.plan import github_from_plan, jenkins_from_plan, jira_from_plan
+from integrations.sandbox.plan import PULLS_PER_VERSION, github_from_plan, jenkins_from_plan, jira_from_plan
 from integrations.sandbox.server import SandboxServer
 from integrations.sync.base import sync_run_queue
 from integrations.sync.runner import connection_sync
 from portal.demo import SANDBOX_GITHUB_ENVIRONMENTS, sandbox_plan
 from releases import tasks
-from releases.models import Build, Deployment, Gate, Release, TestRun, WorkItem
+from releases.models import Build, Deployment, Gate, PullRequest, Release, TestRun, WorkItem
 from releases.services.evidence import gate_evidence_refresh
 
 REPO = Path(__file__).resolve().parents[2]
@@ -286,6 +286,10 @@ def test_a_demo_sync_brings_builds_test_runs_and_deployments_to_the_demo_release
         (p["ref"], p["ref"], SANDBOX_GITHUB_ENVIRONMENTS[p["environment"]]) for p in planned_deployments
     )
     assert all(d.status == "success" and d.release.application.key == "MOB" for d in deployments)
+    pulls = PullRequest.objects.filter(source=github.connection.source_key).select_related("release")
+    versions = {p["ref"] for p in planned_deployments}
+    assert len(pulls) == PULLS_PER_VERSION * len(versions)
+    assert {p.release.version for p in pulls} == versions  # each in its release's milestone
 
     with django_capture_on_commit_callbacks(execute=True):
         sync(Connection.Kind.JIRA_CLOUD)
