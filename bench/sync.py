@@ -21,7 +21,6 @@ created) and the Jira sandbox in its own process (so its CPU and memory are not 
 
 import argparse
 import json
-import logging
 import resource
 import subprocess
 import sys
@@ -37,7 +36,6 @@ PAGE = 1000  # issues per transaction, as integrations.sync.jira.STORE_BATCH
 def main() -> None:
     options = parse_args()
     with bench_instance(options, "flightdeck-bench-sync-"):
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request would be measured too
         sandbox, url = start_sandbox(options.issues)
         try:
             result = run(options, url)

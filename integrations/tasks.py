@@ -18,6 +18,7 @@ from integrations.http import MAX_RETRY_AFTER, RateLimited, ToolUnavailable
 from integrations.models import Connection
 from integrations.sync.base import SyncAlreadyRunning, sync_run_fail, sync_run_queue, sync_runs_fail_stale
 from integrations.sync.runner import SYNCS, connection_sync
+from integrations.webhooks import webhook_deliveries_prune
 
 MAX_RETRIES = 8
 UNAVAILABLE_BACKOFF = 30  # seconds, doubled per retry: 30 s ... about an hour at the eighth
@@ -67,6 +68,12 @@ def sync_runs_sweep_task() -> dict:
 def connections_sync_due_task() -> dict:
     """Beat, every minute: queue an incremental sync of each enabled connection whose schedule is due."""
     return {"queued": _queue(mode="incremental", due_only=True)}
+
+
+@shared_task
+def webhook_deliveries_prune_task() -> dict:
+    """Beat, nightly: forget webhook deliveries too old to be redelivered."""
+    return {"deleted": webhook_deliveries_prune()}
 
 
 @shared_task

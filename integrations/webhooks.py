@@ -19,10 +19,12 @@ import hmac
 import logging
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth.decorators import login_not_required
 from django.db import IntegrityError, transaction
 from django.http import JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -31,6 +33,7 @@ from integrations.models import Connection, ConnectionKind, WebhookDelivery
 from integrations.sync.base import SyncAlreadyRunning, sync_run_queue
 
 logger = logging.getLogger(__name__)
+KEEP_DELIVERIES = timedelta(days=30)  # GitHub offers redelivery for 3 days; Jira and Jenkins retry for hours
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_DELIVERY_ID = 200
 
@@ -122,6 +125,13 @@ def webhook_delivery_accept(*, connection: Connection, delivery: Delivery) -> bo
     except IntegrityError:  # the unique (connection, delivery id): a redelivery
         return False
     return True
+
+
+def webhook_deliveries_prune(*, now=None) -> int:
+    """Forget deliveries older than KEEP_DELIVERIES (no tool redelivers that late); how many."""
+    cutoff = (now or timezone.now()) - KEEP_DELIVERIES
+    deleted, _ = WebhookDelivery.objects.filter(received_at__lt=cutoff).delete()
+    return deleted
 
 
 @csrf_exempt  # signed by the tool, not by a browser session: there is no cookie to ride

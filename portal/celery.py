@@ -22,6 +22,10 @@ app.conf.beat_schedule = {
     "connections-sync-due": {"task": "integrations.tasks.connections_sync_due_task", "schedule": 60.0},
     # Fail sync runs whose heartbeat is stale (their worker or message was lost), freeing the connection.
     "sync-runs-sweep": {"task": "integrations.tasks.sync_runs_sweep_task", "schedule": 5 * 60.0},
+    "webhook-deliveries-prune-nightly": {
+        "task": "integrations.tasks.webhook_deliveries_prune_task",
+        "schedule": crontab(hour=3, minute=15),
+    },
     "connections-reconcile-nightly": {
         "task": "integrations.tasks.connections_reconcile_task",
         "schedule": crontab(hour=2, minute=30),

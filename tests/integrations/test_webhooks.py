@@ -5,6 +5,7 @@ and queues nothing."""
 import hashlib
 import hmac
 import json
+from datetime import timedelta
 
 import pytest
 from cryptography.fernet import Fernet
@@ -12,9 +13,11 @@ from django.db import connection as db
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from integrations import tasks, webhooks
 from integrations.models import Connection, SyncRun, WebhookDelivery
+from portal.celery import app as celery_app
 from tests import factories as f
 from tests.integrations.payloads import PAYLOADS, load_json
 from tests.integrations.test_connections import _connection_form
@@ -268,3 +271,16 @@ def test_a_secret_saved_under_another_key_is_503_and_stores_nothing(client, queu
     assert "cannot read this connection's webhook secret" in response.json()["detail"]
     assert not WebhookDelivery.objects.exists()
     assert not queued
+
+
+def test_deliveries_too_old_to_be_redelivered_are_forgotten_nightly():
+    github = tool_connection()
+    now = timezone.now()
+    for days, delivery_id in ((31, "old"), (29, "recent")):
+        f.WebhookDeliveryFactory(
+            connection=github, delivery_id=delivery_id, received_at=now - timedelta(days=days)
+        )
+    assert tasks.webhook_deliveries_prune_task.run() == {"deleted": 1}
+    assert list(WebhookDelivery.objects.values_list("delivery_id", flat=True)) == ["recent"]
+    beat = celery_app.conf.beat_schedule["webhook-deliveries-prune-nightly"]
+    assert beat["task"] == tasks.webhook_deliveries_prune_task.name
