@@ -1,0 +1,36 @@
+// HTMX swaps 409 and 422 answers like successes (base.html's htmx-config). Any other refusal or
+// failure would change nothing on the page, so the click seems ignored: say what happened instead.
+(function () {
+  "use strict";
+
+  var REASONS = {
+    401: "Your session has ended: sign in again.",
+    403: "You are not allowed to do that. Nothing was changed.",
+    404: "That is no longer there: reload the page.",
+    429: "Too many attempts: wait a moment and try again.",
+  };
+
+  function say(text) {
+    var main = document.getElementById("main");
+    if (!main) return;
+    var list = main.querySelector(".messages");
+    if (!list) {
+      list = document.createElement("ul");
+      list.className = "messages";
+      main.prepend(list);
+    }
+    var item = document.createElement("li");
+    item.className = "message message-error";
+    item.setAttribute("role", "alert");
+    item.textContent = text;
+    list.replaceChildren(item);
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr.status;
+    say(REASONS[status] || "The server could not do that (" + status + "). Nothing was changed; try again.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    say("Flightdeck could not be reached. Nothing was changed; check the connection and try again.");
+  });
+})();
