@@ -1,6 +1,7 @@
 """The admin: every registered model opens, list pages keep a constant query count, autocomplete works."""
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog
 from django.contrib import admin
 from django.db import connection
 from django.test import RequestFactory
@@ -49,6 +50,9 @@ def a_few_of_everything(superuser):
     f.ReleaseTrainFactory()
     f.WorkItemFactory().fix_releases.add(f.ReleaseFactory())
     audit_record(actor=superuser, action="test.event", object_type="test", object_id="1")
+    guess = {"username": "pat", "ip_address": "192.0.2.7", "user_agent": "test", "path_info": "/login/"}
+    AccessAttempt.objects.create(**guess, http_accept="*/*", failures_since_start=5)  # django-axes
+    AccessFailureLog.objects.create(**guess, http_accept="*/*", locked_out=True)
 
 
 def test_every_model_of_the_domain_is_registered():

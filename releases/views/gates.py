@@ -4,7 +4,9 @@ An HTMX POST answers with the gate's panel and the "gatesChanged" event (the que
 on it); without HTMX a success redirects to the release page and a refusal renders the gate's page.
 """
 
+from axes.handlers.proxy import AxesProxyHandler
 from django.contrib import messages
+from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
@@ -75,6 +77,9 @@ def gate_sign_view(request, pk: int):
         if not form.is_valid():
             return _panel_response(request, pk, status=422, sign_form=form)
         data = form.cleaned_data
+        if not _password_guesses_allowed(request):
+            form.add_error("password", GUESSING_PAUSED)
+            return _panel_response(request, pk, status=429, sign_form=form)
         gate_sign(
             gate=gate,
             by=request.user,
@@ -87,6 +92,7 @@ def gate_sign_view(request, pk: int):
     except SignOffRefused as refusal:
         return _refused(request, pk, refusal)
     except BadPassword as wrong:
+        _password_guess_failed(request)
         form.add_error("password", str(wrong))
         return _panel_response(request, pk, status=422, sign_form=form)
     except ValidationError as error:
@@ -115,6 +121,19 @@ def gate_waive_view(request, pk: int):
 
 def _gate(pk: int) -> Gate:
     return get_object_or_404(gates_with_signoffs().select_related("release__application"), pk=pk)
+
+
+GUESSING_PAUSED = "Too many wrong passwords: signing is paused for a while. Nothing was signed."
+
+
+def _password_guesses_allowed(request) -> bool:
+    """A signature re-enters the password, so it is guarded like the login page (django-axes)."""
+    return AxesProxyHandler.is_allowed(request, {"username": request.user.get_username()})
+
+
+def _password_guess_failed(request) -> None:
+    user_login_failed.send(__name__, credentials={"username": request.user.get_username()}, request=request)
+    request.axes_locked_out = False  # the panel says so itself; not the login page's lockout page
 
 
 def _refused(request, pk: int, refusal: SignOffRefused):

@@ -27,3 +27,21 @@ def test_a_pbkdf2_hash_signs_in_and_is_rehashed_as_argon2id():
     assert response.status_code == 302
     user.refresh_from_db()
     assert user.password.startswith("argon2$argon2id$")
+
+
+def test_the_login_page_pauses_a_username_after_too_many_wrong_passwords(settings):
+    user = UserFactory(password="correct horse battery")
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        response = client.post("/login/", {"username": user.username, "password": "guess"})
+        assert response.status_code == 200 and "Please enter a correct username" in response.content.decode()
+    locked = client.post("/login/", {"username": user.username, "password": "guess"})
+    assert locked.status_code == 429
+    assert "Too many wrong passwords" in locked.content.decode()
+    right = client.post("/login/", {"username": user.username, "password": "correct horse battery"})
+    assert right.status_code == 429, "the right password is not even tried while paused"
+    other = UserFactory(password="correct horse battery")
+    assert (
+        client.post("/login/", {"username": other.username, "password": "correct horse battery"}).status_code
+        == 302
+    )

@@ -14,6 +14,7 @@ from django.apps import apps
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 from django.db import connection as db
+from django.test import RequestFactory
 
 from integrations.models import Connection
 from integrations.sandbox.dataset import JiraDataset
@@ -238,7 +239,8 @@ def test_seed_small_creates_every_model_the_accounts_and_one_audit_event():
     assert "releases" in output and "Seeded small demo data" in output
 
     for account in DEMO_USERS:
-        user = authenticate(username=account["username"], password=account["password"])
+        sign_in = RequestFactory().post("/login/")  # as the login page asks (django-axes wants the request)
+        user = authenticate(sign_in, username=account["username"], password=account["password"])
         assert user is not None, account["username"]
         assert user.get_full_name() == account["full_name"]
         if account["role"] == "Admin":

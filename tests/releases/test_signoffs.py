@@ -479,3 +479,14 @@ def test_without_htmx_a_refusal_or_bad_input_renders_the_gates_own_page(gate, ow
     assert "<h1>Security gate of PAY 4.2</h1>" in invalid.content.decode()
     assert "Tick “I agree” to sign" in invalid.content.decode()
     assert not SignOff.objects.exists()
+
+
+def test_password_guessing_at_a_sign_off_is_paused_after_the_limit(gate, sofia, settings):
+    client = _client(sofia)
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        assert _post_sign(client, gate, password="guess").status_code == 422
+    paused = _post_sign(client, gate)  # the right password, now refused unread
+    assert paused.status_code == 429
+    assert "Too many wrong passwords: signing is paused" in paused.content.decode()
+    assert "Sign in to Flightdeck" not in paused.content.decode()  # the panel, not a lockout page
+    assert not SignOff.objects.exists()
