@@ -23,6 +23,7 @@ from releases.models import AuditEvent, PullRequest, Release
 from releases.services.audit import audit_verify
 from releases.services.code_facts import PullRequestFact, pull_requests_upsert
 from tests import factories as f
+from tests.integrations.helpers import sync
 
 pytestmark = pytest.mark.django_db
 
@@ -55,14 +56,6 @@ def github_connection(server, application) -> Connection:
     )
     f.ApplicationMappingFactory(connection=connection, application=application, external_key=REPO)
     return connection
-
-
-def sync(connection, *, mode="incremental") -> SyncRun:
-    run = sync_run_queue(connection=connection, by=None, mode=mode)
-    connection_sync(run_id=run.pk, mode=mode, client_options={"backoff_seconds": 0})
-    run.refresh_from_db()
-    assert run.status == SyncRun.Status.SUCCEEDED, run.error
-    return run
 
 
 def stored(connection) -> dict:

@@ -19,6 +19,7 @@ from integrations.sync.base import sync_run_queue
 from integrations.sync.runner import connection_sync, connection_test
 from releases.models import Deployment, PullRequest, Release
 from tests import factories as f
+from tests.integrations.helpers import sync
 
 pytestmark = pytest.mark.django_db
 
@@ -56,14 +57,6 @@ def github_connection(server, application, token=None) -> Connection:
 
 def queue(connection) -> SyncRun:
     return sync_run_queue(connection=connection, by=None)
-
-
-def sync(connection, *, expect=SyncRun.Status.SUCCEEDED) -> SyncRun:
-    run = queue(connection)
-    connection_sync(run_id=run.pk, client_options={"backoff_seconds": 0})
-    run.refresh_from_db()
-    assert run.status == expect, run.error
-    return run
 
 
 def stored(connection) -> dict:

@@ -9,12 +9,12 @@ from django.test.utils import CaptureQueriesContext
 from integrations.models import Connection, SyncCursor, SyncRun
 from integrations.sandbox.jenkins import JenkinsDataset, JenkinsRoutes
 from integrations.sandbox.server import Fault, SandboxServer
-from integrations.sync.base import sync_run_queue
-from integrations.sync.runner import connection_sync, connection_test
+from integrations.sync.runner import connection_test
 from releases import tasks
 from releases.models import Build, Release, TestRun
 from releases.services.evidence import gate_evidence_refresh
 from tests import factories as f
+from tests.integrations.helpers import sync
 
 pytestmark = pytest.mark.django_db
 
@@ -50,14 +50,6 @@ def jenkins_connection(server, application, **credentials) -> Connection:
     )
     f.ApplicationMappingFactory(connection=connection, application=application, external_key=JOB)
     return connection
-
-
-def sync(connection, *, expect=SyncRun.Status.SUCCEEDED) -> SyncRun:
-    run = sync_run_queue(connection=connection, by=None)
-    connection_sync(run_id=run.pk, client_options={"backoff_seconds": 0})
-    run.refresh_from_db()
-    assert run.status == expect, run.error
-    return run
 
 
 def stored(connection) -> dict:

@@ -13,18 +13,11 @@ from integrations.sync.base import sync_run_queue
 from integrations.sync.jira import OVERLAP, STORE_BATCH
 from integrations.sync.runner import connection_sync
 from releases.models import Release, WorkItem, WorkItemLink
+from tests.integrations.helpers import sync
 
 pytestmark = pytest.mark.django_db
 
 KINDS = ["jira_cloud", "jira_dc"]
-
-
-def sync(connection, mode: str = "incremental") -> SyncRun:
-    run = sync_run_queue(connection=connection, by=None, mode=mode)
-    connection_sync(run_id=run.pk, mode=mode)
-    run.refresh_from_db()
-    assert run.status == SyncRun.Status.SUCCEEDED, run.error
-    return run
 
 
 def stored_state(source: str) -> dict:

@@ -27,12 +27,11 @@ from integrations.sandbox.jenkins import JenkinsDataset, JenkinsRoutes
 from integrations.sandbox.jira import JiraRoutes
 from integrations.sandbox.plan import PULLS_PER_VERSION, github_from_plan, jenkins_from_plan, jira_from_plan
 from integrations.sandbox.server import SandboxServer
-from integrations.sync.base import sync_run_queue
-from integrations.sync.runner import connection_sync
 from portal.demo import SANDBOX_GITHUB_ENVIRONMENTS, sandbox_plan
 from releases import tasks
 from releases.models import Build, Deployment, Gate, PullRequest, Release, TestRun, WorkItem
 from releases.services.evidence import gate_evidence_refresh
+from tests.integrations.helpers import sync as sync_connection
 
 REPO = Path(__file__).resolve().parents[2]
 ANCHOR = date(2026, 11, 23)
@@ -241,11 +240,7 @@ def demo_sandbox(db):
 
 
 def sync(kind: str) -> SyncRun:
-    run = sync_run_queue(connection=Connection.objects.get(kind=kind), by=None)
-    connection_sync(run_id=run.pk, client_options={"backoff_seconds": 0})
-    run.refresh_from_db()
-    assert run.status == SyncRun.Status.SUCCEEDED, run.error
-    return run
+    return sync_connection(Connection.objects.get(kind=kind))
 
 
 def gate_statuses() -> dict:
