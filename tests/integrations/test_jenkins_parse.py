@@ -1,7 +1,5 @@
-"""The Jenkins parsers read every recorded Jenkins payload in ../shared/payloads/jenkins."""
+"""The Jenkins parsers read every Jenkins payload in tests/fixtures/payloads/jenkins."""
 
-import csv
-import json
 from datetime import UTC, datetime
 
 import pytest
@@ -15,62 +13,63 @@ from integrations.parse.jenkins import (
     parse_test_report,
 )
 from releases.models import Build
-from tests.integrations.payloads import PAYLOADS, load_json, payload_files
-
-JENKINS = PAYLOADS / "jenkins"
+from tests.integrations.payloads import load_json, payload_files
 
 
 def test_every_jenkins_payload_is_covered_here():
     assert {p.name for p in payload_files("jenkins")} == {
-        "jenkins_allBuilds_tree_range_raw.devlake.csv",
-        "jenkins_build_api_json_with_changeSets.jenkins-rest.json",
-        "jenkins_job_api_json_with_builds.jenkins-rest.json",
-        "jenkins_testReport_api_json.jenkinsapi.json",
+        "allBuilds_tree_range.json",
+        "build_with_changeSets.json",
+        "job_with_builds.json",
+        "testReport.json",
     }
 
 
 def test_job_gives_the_newest_build_number():
-    job = parse_job(load_json("jenkins", "jenkins_job_api_json_with_builds.jenkins-rest.json"))
-    assert (job.name, job.url, job.last_build) == ("fish", "http://localhost:32769/job/fish/", 7)
+    job = parse_job(load_json("jenkins", "job_with_builds.json"))
+    assert (job.name, job.url, job.last_build) == (
+        "payments-build",
+        "http://127.0.0.1:8080/job/payments-build/",
+        42,
+    )
 
 
 def test_build_with_change_sets_gives_commit_result_and_times():
-    build = parse_build(load_json("jenkins", "jenkins_build_api_json_with_changeSets.jenkins-rest.json"))
-    assert build.number == 10
+    build = parse_build(load_json("jenkins", "build_with_changeSets.json"))
+    assert build.number == 42
     assert build.result == "success"
     assert not build.running
-    assert build.started_at == datetime(2016, 4, 19, 18, 51, 32, 486000, tzinfo=UTC)
-    assert build.duration_ms == 60750
-    assert build.commit == "d27afa0805201322d846d7defc29b82c88d9b5ce"
-    assert build.url == "http://localhost:32769/job/fish/10/"
-    assert build.parameters == (("bear", "True"), ("fish", "salmon"))
+    assert build.started_at == datetime(2025, 6, 3, 14, 5, 9, 731000, tzinfo=UTC)
+    assert build.duration_ms == 95125
+    assert build.commit == "9b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f1a3b5c"  # the last of two change set items
+    assert build.url == "http://127.0.0.1:8080/job/payments-build/42/"
+    assert build.parameters == (("DEPLOY", "True"), ("TARGET", "uat"))
 
 
-def _tree_range_cells() -> list[dict]:
-    with (JENKINS / "jenkins_allBuilds_tree_range_raw.devlake.csv").open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert all("tree=allBuilds" in row["url"] and "%7B0%2C100%7D" in row["url"] for row in rows)
-    return [json.loads(row["data"]) for row in rows]
+def _tree_range_answer() -> dict:
+    exchange = load_json("jenkins", "allBuilds_tree_range.json")
+    assert "tree=allBuilds" in exchange["url"] and exchange["url"].endswith("%7B0%2C100%7D")
+    return exchange["body"]
 
 
-def test_every_tree_range_cell_parses_to_a_domain_result():
-    builds = parse_builds({"allBuilds": _tree_range_cells()})
-    assert len(builds) == 14
+def test_every_build_of_a_tree_range_answer_parses_to_a_domain_result():
+    builds = parse_builds(_tree_range_answer())
+    assert len(builds) == 9
     assert {b.result for b in builds} <= set(Build.Result.values)
     by_number = {b.number: b for b in builds}
-    assert by_number[31].commit == "0f886c74949c3ee7e489188911c7dc0c1d547418"  # lastBuiltRevision
-    assert by_number[11].commit == "ceeffdfdd06bce232f9adb3a656265bad13a8473"
-    assert by_number[23].commit == ""  # no git data on this build
-    assert by_number[31].started_at == datetime.fromtimestamp(1650024049.161, tz=UTC)
-    assert by_number[31].duration_ms == 1587
+    assert by_number[130].commit == "3c5e7a9b1d2f4e6a8c0b2d4f6e8a0c1e3b5d7f90"  # lastBuiltRevision
+    assert by_number[129].commit == "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678"  # and no changeSet at all
+    assert by_number[122].commit == ""  # no git data on this build
+    assert by_number[130].started_at == datetime.fromtimestamp(1748855564.161, tz=UTC)
+    assert by_number[130].duration_ms == 1587
 
 
 def test_results_and_running_builds():
-    by_number = {b.number: b for b in parse_builds({"allBuilds": _tree_range_cells()})}
+    by_number = {b.number: b for b in parse_builds(_tree_range_answer())}
     # "building": true wins over a result: the build is re-checked until it finishes.
-    assert by_number[27].running and by_number[10001].running and by_number[10002].running
-    assert (by_number[17].result, by_number[10003].result) == ("success", "aborted")
-    assert (by_number[10004].result, by_number[10005].result) == ("aborted", "unstable")
+    assert by_number[128].running and by_number[127].running
+    assert (by_number[126].result, by_number[125].result) == ("success", "aborted")
+    assert (by_number[124].result, by_number[123].result) == ("aborted", "unstable")  # NOT_BUILD
     assert parse_build({"number": 5, "timestamp": 0, "result": None}).running
 
 
@@ -84,9 +83,10 @@ def test_unknown_result_and_missing_fields_are_readable_errors():
 
 
 def test_test_report_counts():
-    counts = parse_test_report(load_json("jenkins", "jenkins_testReport_api_json.jenkinsapi.json"))
-    assert (counts.passed, counts.failed, counts.skipped, counts.errors) == (0, 2, 0, 0)
-    assert counts.duration_ms == 0
+    counts = parse_test_report(load_json("jenkins", "testReport.json"))
+    # Jenkins counts a FIXED case as passed and a REGRESSION as failed.
+    assert (counts.passed, counts.failed, counts.skipped, counts.errors) == (3, 1, 1, 0)
+    assert counts.duration_ms == 2500
     aggregated = parse_test_report({"failCount": 1, "skipCount": 2, "totalCount": 10, "duration": 1.25})
     assert (aggregated.passed, aggregated.duration_ms) == (7, 1250)
 

@@ -1,55 +1,53 @@
-"""Every recorded Jira payload in ../shared/payloads/jira parses; status categories, never localised
+"""Every Jira payload in tests/fixtures/payloads/jira parses; status categories, never localised
 status names, decide whether a work item is done."""
 
-import json
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
 from integrations.clients.jira import parse_issue, parse_search_page, parse_versions
 from integrations.http import BadPayload
-from tests.conftest import REPO
-
-PAYLOADS = REPO.parent / "shared" / "payloads" / "jira"
+from tests.integrations.payloads import load_json, payload_files
 
 
 def load(name: str):
-    return json.loads((PAYLOADS / name).read_text())
+    return load_json("jira", name)
 
 
 def test_every_jira_payload_is_covered_here():
     covered = {
-        "jira_cloud_agile_issue_with_fixVersions_changelog.devlake.json",
-        "jira_cloud_v3_project_versions_all.atlassian-openapi-example.json",
-        "jira_cloud_v3_project_versions_paginated.atlassian-openapi-example.json",
-        "jira_cloud_v3_search_jql_response.atlassian-openapi-example.json",
-        "jira_server_agile_board_issues_with_issuelinks.devlake.json",
-        "jira_server_v2_project_ABDERA_with_versions.go-jira.json",
-        "jira_server_v2_search_by_fixVersion.sling-committer-cli.json",
+        "cloud_agile_issue_localised.json",
+        "cloud_project_versions_all.json",
+        "cloud_project_versions_page.json",
+        "cloud_search_jql_last_page.json",
+        "server_board_issues_links.json",
+        "server_project_with_versions.json",
+        "server_search_by_fixVersion.json",
     }
-    assert {path.name for path in PAYLOADS.glob("*.json")} == covered
+    assert {path.name for path in payload_files("jira")} == covered
 
 
 def test_a_localised_cloud_issue_maps_through_its_status_category():
-    issue = parse_issue(load("jira_cloud_agile_issue_with_fixVersions_changelog.devlake.json"))
-    assert issue.key == "EE-23"
-    assert issue.project_key == "EE"
-    assert issue.status_name == "已完成"
+    issue = parse_issue(load("cloud_agile_issue_localised.json"))
+    assert issue.key == "PAY-205"
+    assert issue.project_key == "PAY"
+    assert issue.status_name == "完了"
     assert issue.status_category == "done"  # from statusCategory.key "done", not from the name
-    assert issue.type == "other"  # "缺陷" is not a name Flightdeck guesses at
+    assert issue.type == "other"  # "バグ" is not a name Flightdeck guesses at
     assert issue.priority == "Medium"
-    assert issue.created == datetime(2020, 6, 12, 8, 33, 57, 204000, tzinfo=timezone(timedelta(hours=8)))
-    assert issue.resolved.astimezone(UTC) == datetime(2020, 6, 15, 9, 7, 56, 798000, tzinfo=UTC)
-    assert issue.fix_version_ids == ("10014",)
+    assert issue.created == datetime(2025, 3, 4, 9, 15, 30, 250000, tzinfo=timezone(timedelta(hours=9)))
+    assert issue.resolved.astimezone(UTC) == datetime(2025, 3, 6, 9, 45, 0, 500000, tzinfo=UTC)
+    assert issue.fix_version_ids == ("20031",)
 
 
 def test_cloud_search_page_is_the_last_and_reads_dependent_links_as_not_blocking():
-    page = parse_search_page(load("jira_cloud_v3_search_jql_response.atlassian-openapi-example.json"))
-    assert page.next_token is None
+    page = parse_search_page(load("cloud_search_jql_last_page.json"))
+    assert page.next_token is None  # isLast, and no startAt or total on a Cloud page
     (issue,) = page.issues
-    assert (issue.id, issue.key, issue.project_key) == ("10002", "ED-1", "EX")
+    # A moved issue keeps its key; its project is the one it is in now.
+    assert (issue.id, issue.key, issue.project_key) == ("30017", "PAY-117", "LEDG")
     assert issue.blocks == issue.blocked_by == ()  # "Dependent" links are not "blocks"
-    assert issue.updated == datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=UTC)  # the example's epoch ms
+    assert issue.updated == datetime(2026, 1, 1, 9, 0, 0, 123000, tzinfo=UTC)  # epoch milliseconds
 
 
 def test_cloud_search_page_with_a_token_has_a_next_page():
@@ -58,15 +56,13 @@ def test_cloud_search_page_with_a_token_has_a_next_page():
 
 
 def test_server_board_issues_read_blocks_in_both_directions():
-    issues = {
-        raw["key"]: parse_issue(raw)
-        for raw in load("jira_server_agile_board_issues_with_issuelinks.devlake.json")
-    }
-    assert set(issues) == {"DZFNK0168-1", "DZFNK0168-2", "DZFNK0168-5", "DZFNK0168-11"}
-    assert issues["DZFNK0168-1"].blocked_by == ("DZFNK0168-5",)
-    assert issues["DZFNK0168-5"].blocks == ("DZFNK0168-1",)
-    assert issues["DZFNK0168-11"].blocks == issues["DZFNK0168-11"].blocked_by == ()  # clones, duplicates
-    one = issues["DZFNK0168-1"]
+    issues = {raw["key"]: parse_issue(raw) for raw in load("server_board_issues_links.json")}
+    assert set(issues) == {"LEDG-1", "LEDG-2", "LEDG-5", "LEDG-9"}
+    assert issues["LEDG-1"].blocked_by == ("LEDG-5",)
+    assert issues["LEDG-5"].blocks == ("LEDG-1",)
+    assert issues["LEDG-2"].blocks == ("LEDG-22",)  # an issue outside this page
+    assert issues["LEDG-9"].blocks == issues["LEDG-9"].blocked_by == ()  # clones, duplicates
+    one = issues["LEDG-1"]
     assert (one.type, one.status_name, one.status_category, one.priority) == (
         "bug",
         "To Do",
@@ -74,18 +70,24 @@ def test_server_board_issues_read_blocks_in_both_directions():
         "Medium",
     )
     assert one.resolved is None
-    assert one.created == datetime(2023, 5, 29, 3, 57, 6, tzinfo=UTC)
+    assert one.created == datetime(2025, 5, 12, 7, 30, 5, tzinfo=UTC)
 
 
 def test_server_offset_search_reads_the_page_the_server_chose():
-    payload = load("jira_server_v2_search_by_fixVersion.sling-committer-cli.json")
+    payload = load("server_search_by_fixVersion.json")
     page = parse_search_page(payload, start_at=0)
-    assert page.total == 9
-    assert page.next_token is None  # all 9 on this page
+    assert page.total == 6
+    assert page.next_token is None  # all 6 on this page
     statuses = {(issue.key, issue.status_name, issue.status_category) for issue in page.issues}
     # No status category in this old payload: the resolution decides, never the status name.
-    assert ("SLING-8707", "Resolved", "done") in statuses
-    assert ("SLING-8337", "Open", "todo") in statuses
+    assert statuses == {
+        ("PAY-88", "Resolved", "done"),
+        ("PAY-79", "Closed", "done"),  # resolved as "Won't Do": done all the same
+        ("PAY-74", "In Progress", "todo"),
+        ("PAY-70", "Resolved", "done"),
+        ("PAY-70", "Reopened", "todo"),  # the same issue twice on one page: both are read
+        ("PAY-61", "Open", "todo"),
+    }
 
 
 def test_a_server_page_shorter_than_total_continues_with_an_overlap():
@@ -97,29 +99,26 @@ def test_a_server_page_shorter_than_total_continues_with_an_overlap():
 @pytest.mark.parametrize(
     ("name", "count", "first"),
     [
-        ("jira_cloud_v3_project_versions_all.atlassian-openapi-example.json", 2, ("10000", "New Version 1")),
-        (
-            "jira_cloud_v3_project_versions_paginated.atlassian-openapi-example.json",
-            2,
-            ("10000", "New Version 1"),
-        ),
-        ("jira_server_v2_project_ABDERA_with_versions.go-jira.json", None, ("12312506", "0.2.2")),
+        ("cloud_project_versions_all.json", 2, ("20030", "4.1.0")),
+        ("cloud_project_versions_page.json", 2, ("20030", "4.1.0")),
+        ("server_project_with_versions.json", 3, ("11001", "1.0.0")),
     ],
 )
 def test_version_payloads_parse(name, count, first):
     versions = parse_versions(load(name))
     assert (versions[0].id, versions[0].name) == first
-    assert count is None or len(versions) == count
+    assert len(versions) == count
     assert versions[0].released is True
 
 
 def test_version_dates_come_as_days_or_epoch_milliseconds():
-    by_day = parse_versions(load("jira_cloud_v3_project_versions_paginated.atlassian-openapi-example.json"))
-    by_ms = parse_versions(load("jira_cloud_v3_project_versions_all.atlassian-openapi-example.json"))
-    assert by_day[0].release_date == by_ms[0].release_date == date(2010, 7, 6)
-    assert by_day[1].release_date is None
-    abdera = parse_versions(load("jira_server_v2_project_ABDERA_with_versions.go-jira.json"))
-    assert abdera[0].release_date == date(2007, 2, 19)
+    by_day = parse_versions(load("cloud_project_versions_page.json"))
+    by_ms = parse_versions(load("cloud_project_versions_all.json"))
+    assert by_day[0].release_date == by_ms[0].release_date == date(2025, 3, 14)
+    assert by_day[1].release_date is by_ms[1].release_date is None
+    ledger = parse_versions(load("server_project_with_versions.json"))
+    assert ledger[0].release_date == date(2019, 2, 19)
+    assert (ledger[0].archived, ledger[2].released, ledger[2].release_date) == (True, False, None)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The JUnit parser reads every dialect in ../shared/payloads/junit and refuses hostile XML."""
+"""The JUnit parser reads every dialect in tests/fixtures/payloads/junit and refuses hostile XML."""
 
 import pytest
 
@@ -10,15 +10,16 @@ JUNIT = PAYLOADS / "junit"
 
 # file -> (passed, failed, skipped, errors, flaky, duration_ms, name)
 EXPECTED = {
-    # JUnit 3 (2009): errors with stack traces, no classname attribute.
-    "junit3_errors_stacktraces_2009.junit-plugin.xml": (5, 0, 0, 3, 0, 14398, ""),
-    # Three levels of suites; an <error> of a suite that has no test case; the root claims tests="186".
-    "nested_testsuites.junit-plugin.xml": (2, 0, 0, 1, 0, 4486, "Automated Tests"),
-    "pytest_failure.junitparser.xml": (0, 1, 0, 0, 0, 39, "pytest"),
-    # Surefire 3 says failures="2", but both were flaky failures of a test that then passed.
-    "surefire_3_flaky_reruns.junit-plugin.xml": (1, 0, 0, 0, 1, 46, "io.olamy.FlakyTest"),
+    # JUnit 3: errors with stack traces (CR LF as &#13;), no classname attribute.
+    "junit3_errors_stacktraces.xml": (3, 0, 0, 2, 0, 7250, ""),
+    # Three levels of suites; an <error> of a suite that has no test case; the root claims tests="120".
+    "nested_testsuites.xml": (2, 0, 1, 1, 0, 2750, "Ledger Integration"),
+    "pytest_failure.xml": (0, 1, 0, 0, 0, 52, "pytest"),
+    # Surefire 3 says failures="3": two flaky failures of a test that then passed (flaky, passed),
+    # and a test that failed its rerun too (failed).
+    "surefire_flaky_reruns.xml": (1, 1, 0, 0, 1, 81, "com.example.payments.GatewayClientTest"),
     # Ant-style aggregate of two suites: the duration is the sum of both.
-    "testsuites_two_suites.junit-plugin.xml": (3, 0, 0, 0, 0, 123, ""),
+    "testsuites_two_suites.xml": (3, 0, 0, 0, 0, 128, ""),
 }
 
 
