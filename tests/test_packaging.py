@@ -114,3 +114,21 @@ def test_every_installed_package_is_pinned_at_its_version():
         if pins.get(name) != distribution.version:
             unpinned.append(f"{name}=={distribution.version} (constraints.txt: {pins.get(name, 'absent')})")
     assert sorted(unpinned) == []
+
+
+MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+@pytest.mark.parametrize(
+    "document", ["README.md", *sorted(p.relative_to(REPO).as_posix() for p in (REPO / "docs").glob("*.md"))]
+)
+def test_documentation_links_stay_inside_the_repository(document):
+    """A clone with nothing beside it has every page its documents link to."""
+    path, broken = REPO / document, []
+    for target in MARKDOWN_LINK.findall(path.read_text()):
+        if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            continue  # a web address or an anchor on the same page
+        linked = (path.parent / target.split("#", 1)[0]).resolve()
+        if not linked.is_relative_to(REPO) or not linked.exists():
+            broken.append(target)
+    assert broken == []
