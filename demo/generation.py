@@ -1,47 +1,52 @@
-"""Demo data: a realistic release portfolio laid out around an anchor date, at three scales.
+"""Generation: a realistic release portfolio laid out around an anchor date, built in memory.
 
-`generate()` builds every row in memory from `random.Random` streams seeded by the seed alone: no
-database, no clock, no set ordering. The same (scale, seed, anchor) therefore gives the same rows, and
-`DemoData.fingerprint()` proves it. `demo_seed()` inserts the rows with bulk_create, parents first,
-in one transaction, and records one "demo.seed" audit event: the demo is an import, so it writes no
-per-row audit events.
+`generate()` builds every row from `random.Random` streams seeded by the seed alone: no database, no
+clock, no set ordering. The same (scale, seed, anchor) therefore gives the same rows, and
+`DemoData.fingerprint()` proves it. demo.seeding inserts them.
 
 The story the data tells, relative to the anchor ("today"): two years of shipped history, a year of
 plans, and a quarterly release week a few weeks ahead (1,600+ releases at enterprise scale), most of
 whose releases wait for the slow quarterly Core Ledger release.
+
+Where the data must obey a domain rule (freeze windows, a policy's effective gates, gate evidence),
+it asks the domain rather than restating the rule.
 """
 
 import bisect
-import gc
 import hashlib
 import json
 import random
-import re
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import make_password
-from django.contrib.auth.models import Group
-from django.db import models, transaction
-from django.db.models import Count, F, Q
+from django.db import models
 
-from integrations.models import ApplicationMapping, Connection
-from portal.roles import (
-    ADMIN,
-    AUDITOR,
-    ENVIRONMENT_ADMIN,
-    PROJECT_OFFICE,
-    RELEASE_MANAGER,
-    ROLES,
-    SECURITY_REVIEWER,
+from demo.catalogue import (
+    APPLICATIONS,
+    BUG_TITLES,
+    COMPOSITES,
+    DEMO_USERS,
+    FIXES,
+    GLOBAL_REQUIREMENTS,
+    LEDGER_KEY,
+    NOUNS,
+    PORTFOLIO_REQUIREMENTS,
+    PORTFOLIOS,
+    REJECT_COMMENTS,
+    SCALES,
+    STATUS_NAMES,
+    STATUS_NAMES_DE,
+    STORY_TITLES,
+    TASK_TITLES,
+    TEAM_USERS,
+    THEMES,
+    WAIVER_REASONS,
+    AppSpec,
+    Scale,
 )
+from portal.roles import ENVIRONMENT_ADMIN, RELEASE_MANAGER, ROLES
 from releases.models import (
     Application,
-    AuditEvent,
     Booking,
     Build,
     Deployment,
@@ -60,48 +65,7 @@ from releases.models import (
     WorkItem,
     WorkItemLink,
 )
-from releases.services.audit import audit_record
-from releases.services.evidence import (
-    NO_EVIDENCE,
-    SuiteRun,
-    build_evidence,
-    qa_evidence,
-    scope_evidence,
-)
-from releases.services.forecasting import forecast_refresh
-
-
-def _account(username: str, password: str, role: str, full_name: str) -> dict:
-    return {"username": username, "password": password, "role": role, "full_name": full_name}
-
-
-# The accounts people log in with. The passwords are public on purpose: these are demo accounts.
-DEMO_USERS = [
-    _account("admin", "flightdeck-admin", ADMIN, "Alex Morgan"),
-    _account("po", "flightdeck-po", PROJECT_OFFICE, "Priya Shah"),
-    _account("rm", "flightdeck-rm", RELEASE_MANAGER, "Tom Becker"),
-    _account("sec", "flightdeck-sec", SECURITY_REVIEWER, "Sofia Martins"),
-    # A second reviewer, so gates that need two approvals (quorum) can be shown end to end.
-    _account("sec2", "flightdeck-sec2", SECURITY_REVIEWER, "Daniel Okafor"),
-    _account("envadmin", "flightdeck-env", ENVIRONMENT_ADMIN, "Grace Liu"),
-    _account("auditor", "flightdeck-auditor", AUDITOR, "Henrik Larsen"),
-]
-# Colleagues who own releases and sign CAB gates. They cannot log in (no password).
-TEAM_USERS = [
-    _account(username, None, RELEASE_MANAGER, full_name)
-    for username, full_name in [
-        ("jokoro", "Jasmine Okoro"),
-        ("mfischer", "Markus Fischer"),
-        ("aduval", "Amelie Duval"),
-        ("rpatel", "Rohan Patel"),
-        ("lnguyen", "Linh Nguyen"),
-        ("cobrien", "Ciaran O'Brien"),
-        ("ekowalski", "Ewa Kowalski"),
-    ]
-]
-
-DEMO_SEED_ACTION = "demo.seed"
-BATCH_SIZE = 2000
+from releases.services.evidence import NO_EVIDENCE, SuiteRun, build_evidence, qa_evidence, scope_evidence
 
 # Windows around the anchor, in days. Older releases predate the gate policy and the tool sync.
 GATE_DAYS_BACK = 90
@@ -111,309 +75,6 @@ DEPLOYMENT_DAYS_BACK = 120
 HISTORY_WEEKS, PLAN_WEEKS = 104, 52
 PEAK_WEEK_MIN_DAYS_AHEAD = 21
 LEDGER_EVERY_WEEKS = 13
-
-
-@dataclass(frozen=True)
-class Scale:
-    name: str
-    tier: int  # catalogue entries (portfolios, applications, environments) up to this tier are used
-    releases: int  # over the three years, the peak week included
-    peak_week_releases: int
-    sit_environments: int
-    booking_days: tuple[int, int]  # bookings start between these days around the anchor
-
-
-SCALES = {
-    "small": Scale("small", 1, 150, 24, sit_environments=2, booking_days=(-45, 45)),
-    "medium": Scale("medium", 2, 5_200, 170, sit_environments=6, booking_days=(-240, 90)),
-    "enterprise": Scale("enterprise", 3, 52_000, 1_650, sit_environments=18, booking_days=(-600, 120)),
-}
-
-
-# --- the catalogue ------------------------------------------------------------------------------
-
-# (name, slug, code, parent slug, tier). Programmes are child portfolios.
-PORTFOLIOS = [
-    ("Payments", "payments", "PAY", None, 1),
-    ("Core Platforms", "core-platforms", "CORE", None, 1),
-    ("Digital Channels", "digital-channels", "DIG", None, 1),
-    ("Retail Banking", "retail-banking", "RET", None, 2),
-    ("Claims", "claims", "CLM", None, 2),
-    ("Policy Administration", "policy-administration", "POL", None, 2),
-    ("Data & Analytics", "data-analytics", "DATA", None, 2),
-    ("Corporate Functions", "corporate-functions", "CORP", None, 2),
-    ("Instant Payments Programme", "instant-payments", "IP", "payments", 2),
-    ("Claims Transformation", "claims-transformation", "CT", "claims", 3),
-    ("Mobile First", "mobile-first", "MF", "digital-channels", 3),
-    ("Cloud Migration", "cloud-migration", "CM", "core-platforms", 3),
-]
-LEDGER_KEY = "LEDG"
-
-
-@dataclass(frozen=True)
-class AppSpec:
-    key: str
-    name: str
-    portfolio: str
-    criticality: str
-    cadence: str
-    scheme: str  # "semver" (4.12.0) or "calver" (2026.11.2)
-    weight: int  # share of the release volume
-    tier: int
-    uses_ledger: bool
-    needs: tuple[str, ...]  # provider applications whose releases this one's may wait for
-
-
-# key, name, portfolio, criticality, cadence, versions, weight (share of releases), tier,
-# whether its releases wait for the Core Ledger, the applications it needs; columns split on 2+ spaces.
-_APPLICATION_TABLE = """
-PAY    Payments Hub                payments               critical  weekly     semver  10  1  yes  IAM
-CARD   Card Issuing                payments               high      biweekly   semver  6   1  yes  PAY
-FRD    Fraud Screening             payments               high      weekly     semver  6   2  no   PAY
-FXR    FX Rates Service            payments               medium    weekly     calver  4   3  no   -
-SEPA   SEPA Gateway                instant-payments       high      weekly     semver  5   2  yes  PAY
-IPG    Instant Payments Gateway    instant-payments       critical  weekly     semver  7   3  yes  PAY FRD
-LEDG   Core Ledger                 core-platforms         critical  quarterly  calver  0   1  no   -
-IAM    Identity & Access           core-platforms         critical  biweekly   semver  4   1  no   -
-MQ     Integration Bus             core-platforms         high      monthly    semver  3   2  no   -
-DOC    Document Store              core-platforms         medium    monthly    semver  3   3  no   -
-BATCH  Batch Scheduler             core-platforms         medium    monthly    calver  2   3  no   -
-K8S    Container Platform          cloud-migration        high      weekly     calver  5   3  no   -
-APIG   API Gateway                 digital-channels       high      weekly     semver  6   1  no   IAM PAY
-MOB    Mobile Banking App          digital-channels       high      biweekly   semver  8   1  no   APIG
-WEB    Customer Web                digital-channels       high      weekly     calver  8   2  no   APIG
-NOTIF  Notification Hub            digital-channels       medium    weekly     semver  4   3  no   -
-CHAT   Digital Assistant           mobile-first           low       weekly     calver  4   3  no   APIG
-ACCT   Current Accounts            retail-banking         critical  biweekly   semver  6   2  yes  PAY
-SAV    Savings Engine              retail-banking         high      monthly    semver  4   3  yes  -
-LOAN   Loan Origination            retail-banking         high      biweekly   semver  5   2  yes  ACCT
-MORT   Mortgage Servicing          retail-banking         high      monthly    semver  4   3  yes  -
-ONB    Customer Onboarding         retail-banking         high      weekly     calver  6   2  no   IAM
-CLM    Claims Intake               claims                 high      weekly     semver  6   2  no   DOC
-CLMS   Claims Settlement           claims                 critical  biweekly   semver  5   2  yes  CLM PAY
-FNOL   First Notice of Loss        claims-transformation  high      weekly     calver  5   3  no   CLM
-SUBR   Subrogation Tracker         claims                 low       monthly    semver  2   3  no   -
-POL    Policy Core                 policy-administration  critical  biweekly   semver  6   2  no   -
-QTE    Quote & Bind                policy-administration  high      weekly     semver  6   2  no   POL
-RNW    Renewals Engine             policy-administration  high      monthly    semver  4   3  no   POL
-UWR    Underwriting Workbench      policy-administration  medium    biweekly   calver  4   3  no   POL
-BILL   Premium Billing             policy-administration  critical  biweekly   semver  5   2  yes  POL PAY
-DWH    Enterprise Data Warehouse   data-analytics         high      weekly     calver  5   2  yes  -
-RPT    Regulatory Reporting        data-analytics         critical  monthly    calver  4   2  yes  DWH
-RISK   Risk Models                 data-analytics         high      monthly    semver  3   3  no   DWH
-BI     Management Dashboards       data-analytics         low       weekly     calver  4   3  no   DWH
-MDM    Customer Master Data        data-analytics         high      biweekly   semver  4   3  no   -
-FIN    Finance Close               corporate-functions    critical  monthly    semver  3   2  yes  -
-HR     HR Portal                   corporate-functions    low       biweekly   calver  3   2  no   -
-PROC   Procurement                 corporate-functions    medium    monthly    semver  2   3  no   -
-GRC    Risk & Compliance Register  corporate-functions    medium    monthly    semver  2   3  no   -
-EXP    Expense Claims              corporate-functions    low       biweekly   calver  2   3  no   -
-"""
-
-
-def _app_spec(line: str) -> AppSpec:
-    key, name, portfolio, criticality, cadence, scheme, weight, tier, ledger, needs = re.split(
-        r"\s{2,}", line
-    )
-    needs_keys = () if needs == "-" else tuple(needs.split())
-    return AppSpec(
-        key,
-        name,
-        portfolio,
-        criticality,
-        cadence,
-        scheme,
-        int(weight),
-        int(tier),
-        ledger == "yes",
-        needs_keys,
-    )
-
-
-APPLICATIONS = [_app_spec(line) for line in _APPLICATION_TABLE.strip().splitlines()]
-
-# What the releases of each (top-level) portfolio are about, and what their work items talk about.
-THEMES = {
-    "payments": [
-        "ISO 20022 message migration",
-        "Request to Pay for business customers",
-        "Faster refunds for card disputes",
-        "Confirmation of Payee checks",
-        "Real-time liquidity dashboard",
-        "Scheduled payments in the mobile app",
-        "Cross-border fee transparency",
-        "Strong customer authentication exemptions",
-    ],
-    "core-platforms": [
-        "Java 21 runtime upgrade",
-        "Zero-downtime database failover",
-        "Quarterly interest posting rules",
-        "Multi-currency sub-ledgers",
-        "Audit log retention to seven years",
-        "Service mesh mutual TLS",
-        "Faster end-of-day batch",
-        "Capacity for year-end volumes",
-    ],
-    "digital-channels": [
-        "Redesigned account overview",
-        "Biometric login on Android",
-        "Accessibility (WCAG 2.2 AA) fixes",
-        "In-app document upload",
-        "Push notifications for card payments",
-        "Dark mode",
-        "Personalised savings goals",
-        "New onboarding journey",
-    ],
-    "retail-banking": [
-        "Overdraft limit self-service",
-        "Fixed-rate savings bonds",
-        "Mortgage offer in one day",
-        "Joint account opening online",
-        "Consumer Duty fair value reporting",
-        "Interest rate change automation",
-        "Arrears early warning",
-        "Paperless statements",
-    ],
-    "claims": [
-        "Photo upload at first notice of loss",
-        "Straight-through motor glass claims",
-        "Fraud triage scoring",
-        "Supplier network payments",
-        "Claims handler workload balancing",
-        "Weather event bulk claims",
-        "Subrogation recovery tracking",
-        "Settlement letters in plain English",
-    ],
-    "policy-administration": [
-        "Mid-term adjustments online",
-        "Multi-car policies",
-        "Renewal price walking checks",
-        "Broker quote API v3",
-        "Telematics discounts",
-        "Policy documents as PDF/A",
-        "Instalment plans for home insurance",
-        "Underwriting referral rules",
-    ],
-    "data-analytics": [
-        "Solvency II quarterly templates",
-        "IFRS 17 reporting mart",
-        "Customer 360 data products",
-        "Data quality rules for claims",
-        "Near-real-time payments feed",
-        "Model risk validation pack",
-        "Self-service management dashboards",
-        "GDPR erasure propagation",
-    ],
-    "corporate-functions": [
-        "Month-end close checklist automation",
-        "Supplier onboarding workflow",
-        "Expense receipts by photo",
-        "Annual pay review cycle",
-        "Purchase order approvals on mobile",
-        "Risk register heat map",
-        "Hybrid working desk booking",
-        "Learning records integration",
-    ],
-}
-FIXES = [
-    "Bug fixes and dependency updates",
-    "Security patch: library upgrades from the monthly scan",
-    "Hotfix: timeouts under peak load",
-    "Hotfix: wrong time zone on confirmation emails",
-    "Performance fixes for large customers",
-    "Fixes from the last release's hypercare",
-    "Certificate rotation and configuration clean-up",
-    "Hotfix: retry handling for the downstream API",
-]
-NOUNS = {
-    "payments": ["payment", "mandate", "standing order", "refund", "card"],
-    "core-platforms": ["posting", "account", "batch job", "ledger entry", "certificate"],
-    "digital-channels": ["login", "notification", "statement", "profile", "message"],
-    "retail-banking": ["account", "loan offer", "mortgage", "overdraft", "savings pot"],
-    "claims": ["claim", "reserve", "loss report", "settlement", "supplier invoice"],
-    "policy-administration": ["policy", "quote", "renewal", "endorsement", "premium"],
-    "data-analytics": ["report", "data feed", "dashboard", "model run", "extract"],
-    "corporate-functions": ["invoice", "purchase order", "expense", "timesheet", "supplier"],
-}
-STORY_TITLES = [
-    "Show {noun} status on the customer overview",
-    "Search {noun}s by customer reference",
-    "Export {noun}s to CSV for the operations team",
-    "Notify the customer when a {noun} changes",
-    "Audit trail for {noun} changes",
-    "Bulk update of {noun}s",
-    "Validate {noun} data against the reference list",
-    "Show {noun} history for the last 24 months",
-]
-BUG_TITLES = [
-    "{Noun} list times out with more than 10,000 rows",
-    "Duplicate {noun} created on double-click",
-    "Wrong rounding in {noun} totals",
-    "{Noun} date shown in UTC instead of local time",
-    "Error 500 when a {noun} has no owner",
-    "{Noun} form fields missing accessible labels",
-]
-TASK_TITLES = [
-    "Upgrade Spring Boot to the current minor version",
-    "Rotate service certificates",
-    "Add monitoring for {noun} processing",
-    "Remove feature flag for {noun} v2",
-    "Update the runbook for {noun} failover",
-    "Load test the {noun} API at twice peak volume",
-]
-STATUS_NAMES = {
-    "todo": ["To Do", "Backlog", "Selected for Development"],
-    "in_progress": ["In Progress", "In Review", "Ready for QA"],
-    "done": ["Done", "Closed", "Resolved"],
-}
-# The Claims team's Jira speaks German: the status category, never the name, says what is done.
-STATUS_NAMES_DE = {"todo": ["Zu erledigen"], "in_progress": ["In Arbeit"], "done": ["Erledigt"]}
-REJECT_COMMENTS = [
-    "Two high-severity findings from the penetration test are still open.",
-    "Regression pass rate is below the 95% threshold; see the latest test run.",
-    "Rollback plan is missing for the database migration.",
-    "The change record does not list the customer-facing impact.",
-    "Dependency scan reports a critical vulnerability in a transitive library.",
-]
-WAIVER_REASONS = [
-    "Low-risk configuration change; evidence from the previous release accepted by the CAB.",
-    "Emergency fix for a production incident; retrospective review scheduled.",
-    "Test environment outage; compensating manual checks recorded in the change.",
-]
-
-
-def _requirement(kind, name, role, approvals, due, criteria=None) -> dict:
-    group = ROLES.index(role) if role else None
-    return {
-        "kind": kind,
-        "name": name,
-        "group": group,
-        "approvals": approvals,
-        "due": due,
-        "criteria": criteria or {},
-    }
-
-
-GLOBAL_REQUIREMENTS = [
-    _requirement("security", "Security review", SECURITY_REVIEWER, 1, 5),
-    _requirement("qa", "QA sign-off", None, 0, 3, {"min_pass_rate": 0.95, "max_failed": 0}),
-    _requirement("cab", "CAB approval", RELEASE_MANAGER, 1, 2),
-]
-# A portfolio's policy adds requirements, or overrides the global one with the same (kind, name).
-PORTFOLIO_REQUIREMENTS = {
-    # PCI scope: two different reviewers must approve (quorum).
-    "payments": [_requirement("compliance", "PCI DSS review", SECURITY_REVIEWER, 2, 7)],
-    "retail-banking": [_requirement("compliance", "Consumer Duty review", SECURITY_REVIEWER, 1, 7)],
-    "core-platforms": [
-        _requirement("custom", "Performance sign-off", ENVIRONMENT_ADMIN, 1, 4, {"max_p95_ms": 300}),
-        _requirement("build", "Green build", None, 0, 1, {"result": "success"}),
-    ],
-    "digital-channels": [
-        _requirement("scope", "Scope complete", None, 0, 1, {"max_open_blockers": 0}),
-        _requirement("qa", "QA sign-off", None, 0, 3, {"min_pass_rate": 0.98, "max_failed": 0}),
-    ],
-}
-
 
 # --- the generated dataset ----------------------------------------------------------------------
 
@@ -547,7 +208,7 @@ class _World:
 
     def __init__(self, scale: Scale, seed: int, anchor: date):
         self.scale, self.seed, self.anchor = scale, seed, anchor
-        self.now = _at(anchor)  # the start of the anchor day: everything "past" happened before it
+        self.now = utc_at(anchor)  # the start of the anchor day: everything "past" happened before it
         self.start = _monday(anchor) - timedelta(weeks=HISTORY_WEEKS)
         self.end = _monday(anchor) + timedelta(weeks=PLAN_WEEKS)
         self.tables: list[Table] = []
@@ -632,15 +293,6 @@ def _applications(world: _World) -> None:
 def _app_description(spec: AppSpec) -> str:
     versions = "date-based versions (YYYY.M.N)" if spec.scheme == "calver" else "semantic versions"
     return f"{spec.name}: {spec.cadence.replace('_', ' ')} releases, {versions}."
-
-
-COMPOSITES = [
-    ("E2E-PAYMENTS", ["UAT-PAY", "UAT-CORE"]),
-    ("E2E-DIGITAL", ["UAT-DIG", "UAT-PAY", "UAT-RET"]),
-    ("E2E-RETAIL", ["UAT-RET", "UAT-PAY", "SIT-03"]),
-    ("E2E-CLAIMS", ["UAT-CLM", "UAT-POL"]),
-    ("E2E-FINANCE", ["UAT-CORP", "UAT-CORE"]),
-]
 
 
 def _environments(world: _World) -> None:
@@ -754,7 +406,10 @@ def _freeze_windows(world: _World) -> None:
         if _overlaps_window(world, date(year, 12, 18), date(year + 1, 1, 4)):
             rows.append(
                 _freeze(
-                    "global", _at(date(year, 12, 18)), _at(date(year + 1, 1, 4)), "Year-end change freeze"
+                    "global",
+                    utc_at(date(year, 12, 18)),
+                    utc_at(date(year + 1, 1, 4)),
+                    "Year-end change freeze",
                 )
             )
     payments = world.portfolio("payments").idx
@@ -765,8 +420,8 @@ def _freeze_windows(world: _World) -> None:
         rows.append(
             _freeze(
                 "portfolio",
-                _at(thanksgiving - timedelta(days=1)),
-                _at(thanksgiving + timedelta(days=6)),
+                utc_at(thanksgiving - timedelta(days=1)),
+                utc_at(thanksgiving + timedelta(days=6)),
                 "Black Friday and Cyber Monday trading peak",
                 portfolio=payments,
             )
@@ -775,8 +430,8 @@ def _freeze_windows(world: _World) -> None:
     rows.append(
         _freeze(
             "portfolio",
-            _at(saturday),
-            _at(saturday + timedelta(days=2)),
+            utc_at(saturday),
+            utc_at(saturday + timedelta(days=2)),
             "Monthly infrastructure patching weekend",
             portfolio=world.portfolio("core-platforms").idx,
             rrule="FREQ=MONTHLY;BYDAY=1SA",
@@ -787,8 +442,8 @@ def _freeze_windows(world: _World) -> None:
         rows.append(
             _freeze(
                 "portfolio",
-                _at(friday, 18),
-                _at(friday + timedelta(days=3), 6),
+                utc_at(friday, 18),
+                utc_at(friday + timedelta(days=3), 6),
                 "Base-rate change weekend",
                 portfolio=retail.idx,
             )
@@ -797,8 +452,8 @@ def _freeze_windows(world: _World) -> None:
         rows.append(
             _freeze(
                 "portfolio",
-                _at(a - timedelta(days=75)),
-                _at(a - timedelta(days=68)),
+                utc_at(a - timedelta(days=75)),
+                utc_at(a - timedelta(days=68)),
                 "Storm season readiness",
                 portfolio=claims.idx,
             )
@@ -810,8 +465,8 @@ def _freeze_windows(world: _World) -> None:
         rows.append(
             _freeze(
                 "environment",
-                _at(a + timedelta(days=first)),
-                _at(a + timedelta(days=last)),
+                utc_at(a + timedelta(days=first)),
+                utc_at(a + timedelta(days=last)),
                 reason,
                 environment=world.env(name).idx,
             )
@@ -835,7 +490,7 @@ def _index_freezes(world: _World, rows: list[dict]) -> None:
                 world.booking_freezes.setdefault(None, []).append((start, end))
             days = days_by_scope.setdefault(row["portfolio_id"], set())
             day = start.date()
-            while _at(day) < end:
+            while utc_at(day) < end:
                 days.add(day.toordinal())
                 day += timedelta(days=1)
     for p in world.portfolios:
@@ -849,7 +504,7 @@ def _occurrences(world: _World, row: dict) -> list[tuple[datetime, datetime]]:
     # The one rule the demo writes: the first Saturday of each month, each as long as the first.
     length, found, month = row["ends_at"] - row["starts_at"], [], row["starts_at"].date().replace(day=1)
     while month < world.end:
-        saturday = _at(_nth_weekday(month.year, month.month, 5, 1))
+        saturday = utc_at(_nth_weekday(month.year, month.month, 5, 1))
         found.append((saturday, saturday + length))
         month = (month + timedelta(days=32)).replace(day=1)
     return found
@@ -1185,10 +840,10 @@ def _work_item(world: _World, rng: random.Random, r: _Release, next_number: dict
     if descoped:
         category = "todo"
     latest = world.now - timedelta(hours=rng.randint(1, 72))
-    created = min(_at(r.target - timedelta(days=rng.randint(10, 120)), rng.randint(8, 17)), latest)
+    created = min(utc_at(r.target - timedelta(days=rng.randint(10, 120)), rng.randint(8, 17)), latest)
     resolved = None
     if category == "done":
-        finished = _at(r.actual or r.target, 9) - timedelta(days=rng.randint(1, 10))
+        finished = utc_at(r.actual or r.target, 9) - timedelta(days=rng.randint(1, 10))
         resolved = max(created + timedelta(hours=4), min(finished, latest))
     names = STATUS_NAMES_DE if slug == "claims" else STATUS_NAMES
     return {
@@ -1271,7 +926,7 @@ def _builds_and_test_runs(world: _World) -> None:
 
 def _release_builds(world: _World, rng: random.Random, r: _Release) -> list[dict]:
     count = 3 if r.kind == "major" else rng.randint(1, 2)
-    end = _at(min(r.actual or r.target, world.anchor - timedelta(days=1)), 6)
+    end = utc_at(min(r.actual or r.target, world.anchor - timedelta(days=1)), 6)
     builds = []
     for n in range(count):
         started = end - timedelta(days=(count - 1 - n) * rng.randint(1, 3), minutes=rng.randint(0, 600))
@@ -1385,7 +1040,7 @@ def _gate(world: _World, rng: random.Random, r: _Release, requirement_row: int, 
         "approvals_required": req["approvals"],
         "decided_at": None
         if status == "pending"
-        else _at(decided_day, rng.randint(10, 17), rng.randrange(60)),
+        else utc_at(decided_day, rng.randint(10, 17), rng.randrange(60)),
         **evidence,
         "waived_by_id": world.user("admin") if waived else None,
         "waiver_reason": rng.choice(WAIVER_REASONS) if waived else "",
@@ -1515,7 +1170,9 @@ def _booking_candidates(world: _World, rng: random.Random, env: _Env) -> list[tu
         while day < last:
             length = rng.choice(durations)
             if day.weekday() < 5:
-                found.append((_at(day, 8), env.idx, len(found), _at(day + timedelta(days=length - 1), 18)))
+                found.append(
+                    (utc_at(day, 8), env.idx, len(found), utc_at(day + timedelta(days=length - 1), 18))
+                )
             overlap = rng.randint(1, 3) if rng.random() < 0.12 else 0
             day += timedelta(days=max(1, length + rng.choice((0, 1, 2, 3, 4, 7)) * spacing - overlap))
     return found
@@ -1625,7 +1282,7 @@ def _deployments(world: _World) -> None:
     for r in world.releases:
         app = world.apps[r.app]
         if r.status == "released" and r.actual >= since:
-            rows.append(_deployment(staging, r, _at(r.actual - timedelta(days=2), 14), "success"))
+            rows.append(_deployment(staging, r, utc_at(r.actual - timedelta(days=2), 14), "success"))
             for env in (prod_eu, prod_uk if app.top in uk else None):
                 if env is not None:
                     rows += _production_deployment(rng, env, r)
@@ -1647,9 +1304,9 @@ def _deployments(world: _World) -> None:
 
 def _production_deployment(rng: random.Random, env: _Env, r: _Release) -> list[dict]:
     status = _pick(rng, (("success", 96), ("failure", 2), ("rolled_back", 2)))
-    rows = [_deployment(env, r, _at(r.actual, 19, rng.randrange(60)), status)]
+    rows = [_deployment(env, r, utc_at(r.actual, 19, rng.randrange(60)), status)]
     if status == "failure":  # fixed forward the same evening
-        rows.append(_deployment(env, r, _at(r.actual, 21, rng.randrange(60)), "success"))
+        rows.append(_deployment(env, r, utc_at(r.actual, 21, rng.randrange(60)), "success"))
     return rows
 
 
@@ -1665,7 +1322,7 @@ def _deployment(env: _Env, r: _Release, at: datetime, status: str) -> dict:
     }
 
 
-def _at(day: date, hour: int = 0, minute: int = 0) -> datetime:
+def utc_at(day: date, hour: int = 0, minute: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
 
 
@@ -1684,372 +1341,3 @@ def _pick(rng: random.Random, weighted: tuple) -> str:
 
 
 # --- seeding the database -----------------------------------------------------------------------
-
-
-class DemoSeedRefused(Exception):
-    """The database is not an empty instance; the message says why, in one line."""
-
-
-@dataclass(frozen=True)
-class DemoSeedResult:
-    created: bool  # False: the instance already held a demo seed, and nothing was written
-    summary: dict  # scale, seed, anchor, counts and peak week, of this seed or the earlier one
-
-
-Progress = Callable[[str, int, float], None]  # (stage, rows, seconds)
-
-
-def demo_seed(*, scale: str, seed: int, anchor: date, progress: Progress | None = None) -> DemoSeedResult:
-    """Seed an empty instance in one transaction, or do nothing if it already holds a demo seed."""
-    progress = progress or _no_progress
-    with transaction.atomic(), _gc_paused():
-        existing = demo_seed_summary()
-        if existing is not None:
-            return DemoSeedResult(created=False, summary=existing)
-        _refuse_unless_empty()
-        started = time.perf_counter()
-        data = generate(scale=scale, seed=seed, anchor=anchor)
-        progress("generated in memory", sum(len(t.rows) for t in data.tables), time.perf_counter() - started)
-        demo_insert(data, progress=progress)
-        demo_connections()
-        summary = {
-            "scale": scale,
-            "seed": seed,
-            "anchor": anchor.isoformat(),
-            "fingerprint": data.fingerprint(),
-            "counts": data.counts(),
-            "peak_week": {"start": data.peak_week.isoformat(), "releases": data.peak_week_releases},
-        }
-        object_id = f"{scale}/{seed}/{anchor.isoformat()}"
-        audit_record(
-            actor=None, action=DEMO_SEED_ACTION, object_type="demo", object_id=object_id, after=summary
-        )
-        started = time.perf_counter()
-        progress("forecasts", forecast_refresh(today=anchor), time.perf_counter() - started)
-    return DemoSeedResult(created=True, summary=summary)
-
-
-# `dev.py run` starts the tool sandbox (integrations.sandbox) on these ports. Its Jira projects, Jenkins
-# jobs and GitHub repositories map to two applications; the credentials are the sandbox's own.
-SANDBOX_URL = "http://127.0.0.1:8765"
-SANDBOX_JENKINS_URL = "http://127.0.0.1:8766"
-SANDBOX_GITHUB_URL = "http://127.0.0.1:8767"
-SANDBOX_PROJECTS = {"MOBILE": "MOB", "PORTAL": "WEB"}
-SANDBOX_JOBS = {"mob-ci": "MOB", "web-ci": "WEB"}
-SANDBOX_REPOS = {"acme/mobile-banking": "MOB", "acme/customer-web": "WEB"}
-# GitHub environment names → Flightdeck's (the GitHub connection's scope renames them).
-SANDBOX_GITHUB_ENVIRONMENTS = {"integration": "INT-SHARED", "uat": "UAT-DIG", "staging": "STAGING-EU"}
-SANDBOX_CREDENTIALS = {"username": "sync-bot@example.com", "token": "sandbox-token"}
-SANDBOX_JENKINS_CREDENTIALS = {"username": "ci-bot", "token": "sandbox-jenkins-token"}
-SANDBOX_GITHUB_CREDENTIALS = {"token": "sandbox-github-token"}
-
-
-def demo_connections() -> None:
-    """Jira Cloud, Jenkins and GitHub connections to the local sandbox, so the demo worker really
-    syncs over HTTP."""
-    _sandbox_connection(
-        "Sandbox Jira Cloud",
-        Connection.Kind.JIRA_CLOUD,
-        SANDBOX_URL,
-        SANDBOX_CREDENTIALS,
-        {"projects": list(SANDBOX_PROJECTS)},
-        SANDBOX_PROJECTS,
-    )
-    _sandbox_connection(
-        "Sandbox Jenkins",
-        Connection.Kind.JENKINS,
-        SANDBOX_JENKINS_URL,
-        SANDBOX_JENKINS_CREDENTIALS,
-        {"jobs": list(SANDBOX_JOBS), "version_parameter": "VERSION"},
-        SANDBOX_JOBS,
-    )
-    _sandbox_connection(
-        "Sandbox GitHub",
-        Connection.Kind.GITHUB,
-        SANDBOX_GITHUB_URL,
-        SANDBOX_GITHUB_CREDENTIALS,
-        {"repos": list(SANDBOX_REPOS), "environments": SANDBOX_GITHUB_ENVIRONMENTS},
-        SANDBOX_REPOS,
-    )
-
-
-def _sandbox_connection(name, kind, url, credentials: dict, scope: dict, keys: dict[str, str]) -> None:
-    """One connection (credentials encrypted by the model) and its mappings to the applications this
-    scale has (the small one has no WEB)."""
-    connection = Connection(name=name, kind=kind, base_url=url, scope=scope, schedule_minutes=15)
-    connection.credentials = credentials
-    connection.save()
-    apps = dict(Application.objects.filter(key__in=keys.values()).values_list("key", "pk"))
-    ApplicationMapping.objects.bulk_create(
-        ApplicationMapping(connection=connection, application_id=apps[app], external_key=external_key)
-        for external_key, app in keys.items()
-        if app in apps
-    )
-
-
-# --- the sandbox's plan: Jira's versions, and what Jenkins and GitHub did the day before the anchor ---
-
-OPEN_RELEASES_PER_APPLICATION = 8
-# Each open release's CI builds that day: (hour, result, failed tests). The first one broke before
-# its tests ran (no report); failed tests would fail the QA gates of releases the seed has passed.
-SANDBOX_BUILDS = ((8, "FAILURE", None), (12, "SUCCESS", 0), (16, "SUCCESS", 0))
-# Where each open release was deployed that evening (GitHub environment names).
-SANDBOX_DEPLOY_TO = {
-    "in_progress": ("integration",),
-    "code_freeze": ("integration", "uat"),
-    "ready": ("uat", "staging"),
-}
-
-
-def sandbox_plan() -> dict:
-    """The sandbox's Jira versions, Jenkins builds and GitHub deployments (integrations/sandbox/plan.py),
-    made of the seeded releases: each mapped application's next open releases were built three times
-    and deployed as far as their status allows, on the day before the anchor; its Jira project lists
-    its recent and open releases as versions (see _planned_jira). Read from the database, so it
-    matches the seed this instance holds; the same seed gives the same plan."""
-    summary = demo_seed_summary()
-    if summary is None:
-        return {"jira": {}, "jenkins": {}, "github": {}}
-    anchor = date.fromisoformat(summary["anchor"])
-    releases = _next_open_releases(set(SANDBOX_JOBS.values()) | set(SANDBOX_REPOS.values()))
-    day = anchor - timedelta(days=1)
-    return {
-        "jira": _planned_jira(anchor),
-        "jenkins": {
-            job: _planned_builds(releases[app], day) for job, app in SANDBOX_JOBS.items() if app in releases
-        },
-        "github": {
-            repo: _planned_deployments(releases[app], day)
-            for repo, app in SANDBOX_REPOS.items()
-            if app in releases
-        },
-    }
-
-
-# Jira lists the releases under way (what the Jenkins builds and GitHub deployments are for) and
-# those shipped in the last weeks. Planned ones are left out: a synced release gets its gates at
-# once, and the scope gate of work not yet started fails, which reads as a problem that is not one.
-JIRA_RELEASED_DAYS = 90  # as far back as the seed gives shipped releases gates
-JIRA_ISSUES_FROM_DAYS = 90  # issues were created over the weeks before the anchor
-# An open release's share of issues (todo, in progress) when the seed has open work for it; the rest
-# is done. Without open seeded work its issues are all done: the seed's scope gate passed, and a sync
-# must not fail it. Without any seeded work (too far ahead) its version is empty: the gate waits.
-JIRA_OPEN_SHARE = {"in_progress": (0.3, 0.3), "code_freeze": (0.0, 0.2), "ready": (0.0, 0.0)}
-
-
-def _planned_jira(anchor: date) -> dict:
-    """Each mapped project's versions: the application's releases as Jira knows them, with the
-    seed's version, summary and dates, so the sync adopts each (same version, no external id) and
-    changes neither its dates nor its status. A shipped version's one date is its target: only
-    releases that shipped on their target are listed (Jira would move a late one's target)."""
-    apps = {key: project for project, key in SANDBOX_PROJECTS.items()}
-    rows = (
-        Release.objects.filter(application__key__in=apps)
-        .filter(
-            Q(status__in=list(SANDBOX_DEPLOY_TO))
-            | Q(
-                status="released",
-                actual_date=F("target_date"),
-                target_date__gte=anchor - timedelta(days=JIRA_RELEASED_DAYS),
-            )
-        )
-        .annotate(
-            in_scope=Count("work_items", filter=Q(work_items__descoped=False)),
-            open_items=Count("work_items", filter=_OPEN_WORK),
-        )
-        .order_by("application__key", "target_date", "version")
-        .values_list(
-            "application__key", "version", "summary", "status", "target_date", "in_scope", "open_items"
-        )
-    )
-    projects: dict[str, list[dict]] = {}
-    for n, (key, version, summary, status, target, in_scope, open_items) in enumerate(rows):
-        versions = projects.setdefault(apps[key], [])
-        versions.append(
-            {
-                "id": str(40000 + n),
-                "name": version,
-                "description": summary,
-                "released": status == "released",
-                "archived": False,
-                "startDate": (target - timedelta(days=14)).isoformat(),
-                "releaseDate": target.isoformat(),
-                "issues": _planned_issues(version, status, in_scope, open_items),
-            }
-        )
-    return {
-        "created_from": _at(anchor - timedelta(days=JIRA_ISSUES_FROM_DAYS), 8).isoformat(),
-        "created_until": _at(anchor - timedelta(days=1), 18).isoformat(),
-        "projects": projects,
-    }
-
-
-_OPEN_WORK = Q(work_items__descoped=False) & ~Q(work_items__status_category="done")
-
-
-def _planned_issues(version: str, status: str, in_scope: int, open_items: int) -> dict[str, int]:
-    if not in_scope and status != "released":
-        return {"todo": 0, "in_progress": 0, "done": 0}
-    total = 4 + sum(map(ord, version)) % 6  # 4 to 9, the same for the same version
-    todo_share, in_progress_share = JIRA_OPEN_SHARE.get(status, (0.0, 0.0)) if open_items else (0.0, 0.0)
-    todo, in_progress = round(total * todo_share), round(total * in_progress_share)
-    return {"todo": todo, "in_progress": in_progress, "done": total - todo - in_progress}
-
-
-def _next_open_releases(keys: set[str]) -> dict[str, list[tuple[str, str]]]:
-    """(version, status) of each application's first open releases in target order (late ones
-    first); every application of this scale has a list, perhaps empty."""
-    found = {key: [] for key in Application.objects.filter(key__in=keys).values_list("key", flat=True)}
-    open_releases = Release.objects.filter(application__key__in=keys, status__in=list(SANDBOX_DEPLOY_TO))
-    rows = open_releases.order_by("target_date", "version").values_list(
-        "application__key", "version", "status"
-    )
-    for key, version, status in rows:
-        if len(found[key]) < OPEN_RELEASES_PER_APPLICATION:
-            found[key].append((version, status))
-    return found
-
-
-def _planned_builds(releases: list[tuple[str, str]], day: date) -> list[dict]:
-    builds = [
-        {
-            "version": version,
-            "started_at": (_at(day, hour) + timedelta(minutes=5 * n)).isoformat(),
-            "result": result,
-            "failed": failed,
-        }
-        for n, (version, _status) in enumerate(releases)
-        for hour, result, failed in SANDBOX_BUILDS
-    ]
-    return sorted(builds, key=lambda build: build["started_at"])  # numbered in time order
-
-
-def _planned_deployments(releases: list[tuple[str, str]], day: date) -> list[dict]:
-    targets = [(version, env) for version, status in releases for env in SANDBOX_DEPLOY_TO[status]]
-    return [
-        {
-            "ref": version,  # the tag; the release page finds deployments by exact version
-            "environment": env,
-            "created_at": (_at(day, 17) + timedelta(minutes=10 * n)).isoformat(),
-            "state": "success",
-        }
-        for n, (version, env) in enumerate(targets)
-    ]
-
-
-def _no_progress(stage: str, rows: int, seconds: float) -> None:
-    pass
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Hundreds of thousands of short-lived rows and instances keep triggering the cyclic garbage
-    collector, which finds nothing to free here; pausing it saves seconds at enterprise scale."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def demo_seed_summary() -> dict | None:
-    """What the earlier demo seed recorded, or None if this instance was never seeded."""
-    event = AuditEvent.objects.filter(action=DEMO_SEED_ACTION).order_by("seq").first()
-    return event.after if event is not None else None
-
-
-def _refuse_unless_empty() -> None:
-    releases = Release.objects.count()
-    if releases:
-        raise DemoSeedRefused(
-            f"This database holds real data ({releases:,} releases); seed_demo only seeds an empty instance."
-        )
-    usernames = [u["username"] for u in DEMO_USERS + TEAM_USERS]
-    taken = sorted(get_user_model().objects.filter(username__in=usernames).values_list("username", flat=True))
-    if taken:
-        raise DemoSeedRefused(
-            f"Users {', '.join(taken)} already exist; seed_demo creates its accounts in an empty instance."
-        )
-
-
-def demo_insert(data: DemoData, *, progress: Progress = _no_progress) -> None:
-    """Insert the generated rows with bulk_create, parents first, swapping row indexes for primary keys."""
-    started = time.perf_counter()
-    pks = {"group": _role_group_ids(), "user": _create_users(data.users)}
-    progress("users", len(data.users), time.perf_counter() - started)
-    for label, tables in _stages(data.tables):
-        started = time.perf_counter()
-        for table in tables:
-            _insert(table, pks)
-        progress(label, sum(len(t.rows) for t in tables), time.perf_counter() - started)
-
-
-def _stages(tables: list[Table]) -> list[tuple[str, list[Table]]]:
-    """Consecutive tables with one label (parents, then their children) report as one stage."""
-    stages: list[tuple[str, list[Table]]] = []
-    for table in tables:
-        if stages and stages[-1][0] == table.label:
-            stages[-1][1].append(table)
-        else:
-            stages.append((table.label, [table]))
-    return stages
-
-
-def _role_group_ids() -> list[int]:
-    ids = dict(Group.objects.filter(name__in=ROLES).values_list("name", "pk"))
-    missing = [role for role in ROLES if role not in ids]
-    if missing:
-        raise DemoSeedRefused(f"Role groups missing ({', '.join(missing)}); run `manage.py migrate` first.")
-    return [ids[role] for role in ROLES]
-
-
-def _create_users(users: list[dict]) -> list[int]:
-    User = get_user_model()
-    objs = []
-    for u in users:
-        first_name, _, last_name = u["full_name"].partition(" ")
-        admin = u["role"] == ADMIN
-        password = make_password(u["password"] or None)
-        objs.append(
-            User(
-                username=u["username"],
-                first_name=first_name,
-                last_name=last_name,
-                email=f"{u['username']}@example.com",
-                is_staff=admin,
-                is_superuser=admin,
-                password=password,
-            )
-        )
-    User.objects.bulk_create(objs)
-    groups = dict(zip(ROLES, _role_group_ids(), strict=True))
-    memberships = [
-        User.groups.through(user_id=obj.pk, group_id=groups[u["role"]])
-        for obj, u in zip(objs, users, strict=True)
-    ]
-    User.groups.through.objects.bulk_create(memberships)
-    return [obj.pk for obj in objs]
-
-
-def _insert(table: Table, pks: dict[str, list[int]]) -> None:
-    """Build the model instances batch by batch, with positional arguments (Model.__init__'s fast path),
-    then bulk_create them; their new primary keys are appended to pks[table.key]."""
-    fields = table.model._meta.concrete_fields
-    position = {f.attname: n for n, f in enumerate(fields)}
-    template = [None if f.primary_key else f.get_default() for f in fields]
-    refs = [(column, pks[target]) for column, target in table.refs.items()]
-    ids = pks.setdefault(table.key, [])
-    for start in range(0, len(table.rows), BATCH_SIZE):
-        objs = []
-        for row in table.rows[start : start + BATCH_SIZE]:
-            values = template.copy()
-            for column, value in row.items():
-                values[position[column]] = value
-            for column, targets in refs:
-                if row.get(column) is not None:
-                    values[position[column]] = targets[row[column]]
-            objs.append(table.model(*values))
-        table.model.objects.bulk_create(objs, batch_size=BATCH_SIZE)
-        ids.extend(obj.pk for obj in objs)
