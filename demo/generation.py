@@ -65,7 +65,10 @@ from releases.models import (
     WorkItem,
     WorkItemLink,
 )
+from releases.services.bookings import occurrences, peak, portfolio_chain
 from releases.services.evidence import NO_EVIDENCE, SuiteRun, build_evidence, qa_evidence, scope_evidence
+from releases.services.forecasting import freeze_days
+from releases.services.gates import Layers, overlay
 
 # Windows around the anchor, in days. Older releases predate the gate policy and the tool sync.
 GATE_DAYS_BACK = 90
@@ -219,7 +222,7 @@ class _World:
         self.releases: list[_Release] = []
         self.requirements: dict[int, list[tuple[int, dict]]] = {}  # per portfolio: (row index, requirement)
         self.frozen_days: dict[int, set[int]] = {}  # per portfolio: date ordinals its releases avoid
-        self.booking_freezes: dict[int | None, list[tuple]] = {}  # per environment (None: global)
+        self.booking_freezes: dict[int | None, list[FreezeWindow]] = {}  # per environment (None: global)
         self.peak_monday, self.peak_count = anchor, 0
 
     def rng(self, step: str) -> random.Random:
@@ -234,6 +237,10 @@ class _World:
 
     def members(self, role: str) -> list[int]:
         return [i for i, u in enumerate(self.users) if u["role"] == role]
+
+    def parents(self) -> dict[int, int | None]:
+        """Each portfolio's parent, as the domain's ancestry walks take them."""
+        return {p.idx: None if p.top == p.idx else p.top for p in self.portfolios}
 
     def portfolio(self, slug: str) -> _Portfolio | None:
         return next((p for p in self.portfolios if p.slug == slug), None)
@@ -377,13 +384,17 @@ def _gate_policies(world: _World) -> None:
         for policy, r in requirements
     ]
     world.add("gate_requirement", GateRequirement, rows, policy_id="gate_policy", signer_group_id="group")
+    # Each portfolio's effective requirements, overlaid as the domain overlays them: the global
+    # policy, then its parents', then its own, the nearest with the same (kind, name) winning.
+    objs = [GateRequirement(**row) for row in rows]
+    own: dict[int | None, list[GateRequirement]] = {}
+    for obj, (policy, _r) in zip(objs, requirements, strict=True):
+        own.setdefault(policies[policy]["portfolio_id"], []).append(obj)
+    layers = Layers(world.parents(), {row["portfolio_id"]: GatePolicy(**row) for row in policies}, own)
+    row_of = {id(obj): n for n, obj in enumerate(objs)}
     for p in world.portfolios:
-        policy = next((n for n, row in enumerate(policies) if row["portfolio_id"] == p.top), None)
-        effective = {}  # (kind, name) -> (row index, requirement); insertion-ordered
-        for i, (owner, r) in enumerate(requirements):
-            if owner in (0, policy):
-                effective[(r["kind"], r["name"])] = (i, r)
-        world.requirements[p.idx] = list(effective.values())
+        effective = (row_of[id(layered.requirement)] for layered in overlay(p.idx, layers))
+        world.requirements[p.idx] = [(n, requirements[n][1]) for n in effective]
 
 
 def _freeze(scope, starts_at, ends_at, reason, portfolio=None, environment=None, rrule="") -> dict:
@@ -480,34 +491,25 @@ def _overlaps_window(world: _World, first: date, end: date) -> bool:
 
 
 def _index_freezes(world: _World, rows: list[dict]) -> None:
+    """The days each portfolio's releases avoid and the windows each environment's bookings avoid, by
+    the domain's rules: a day is frozen when any part of an occurrence is (freeze_days, as the forecast
+    and the release-target check count it), and a portfolio's freeze holds its programmes too
+    (portfolio_chain)."""
     days_by_scope: dict[int | None, set[int]] = {}  # portfolio index (None: global) -> date ordinals
     for row in rows:
-        for start, end in _occurrences(world, row):
-            if row["scope"] == "environment":
-                world.booking_freezes.setdefault(row["environment_id"], []).append((start, end))
-                continue
-            if row["scope"] == "global":
-                world.booking_freezes.setdefault(None, []).append((start, end))
-            days = days_by_scope.setdefault(row["portfolio_id"], set())
-            day = start.date()
-            while utc_at(day) < end:
-                days.add(day.toordinal())
-                day += timedelta(days=1)
+        window = FreezeWindow(**row)
+        if row["scope"] == "environment":
+            world.booking_freezes.setdefault(row["environment_id"], []).append(window)
+            continue
+        if row["scope"] == "global":
+            world.booking_freezes.setdefault(None, []).append(window)
+        days = days_by_scope.setdefault(row["portfolio_id"], set())
+        for first, day_after in freeze_days(window, today=world.anchor):
+            days.update(range(first.toordinal(), day_after.toordinal()))
+    parents = world.parents()
     for p in world.portfolios:
-        # A programme's releases also respect its parent portfolio's freezes.
-        world.frozen_days[p.idx] = set().union(*(days_by_scope.get(s, set()) for s in (None, p.idx, p.top)))
-
-
-def _occurrences(world: _World, row: dict) -> list[tuple[datetime, datetime]]:
-    if not row["rrule"]:
-        return [(row["starts_at"], row["ends_at"])]
-    # The one rule the demo writes: the first Saturday of each month, each as long as the first.
-    length, found, month = row["ends_at"] - row["starts_at"], [], row["starts_at"].date().replace(day=1)
-    while month < world.end:
-        saturday = utc_at(_nth_weekday(month.year, month.month, 5, 1))
-        found.append((saturday, saturday + length))
-        month = (month + timedelta(days=32)).replace(day=1)
-    return found
+        scopes = (None, *portfolio_chain(p.idx, parents))
+        world.frozen_days[p.idx] = set().union(*(days_by_scope.get(s, set()) for s in scopes))
 
 
 def _is_frozen(world: _World, portfolio: int, day: date) -> bool:
@@ -1123,23 +1125,24 @@ def _sign_offs(world: _World, rng: random.Random, r: _Release, req: dict, gate: 
 
 
 def _bookings(world: _World) -> None:
-    """Requests per environment, decided in start order against lanes (one per unit of capacity): a
-    request is approved only into a free lane, so approved bookings never exceed capacity at any instant.
-    A composite's booking needs a free lane in every component too, and books them as its parts."""
+    """Requests per environment, decided in start order: a request is approved only where it fits the
+    environment's capacity by the domain's count (releases.services.bookings.peak), so approved
+    bookings never exceed capacity at any instant. A composite's booking must fit every component
+    too, and books them as its parts."""
     rng = world.rng("bookings")
     candidates = []
     for env in world.envs:
         if env.bookable:
             candidates += _booking_candidates(world, rng, env)
     candidates.sort(key=lambda c: (c[0], c[1], c[2]))
-    lanes = {env.idx: [world.now - timedelta(days=10_000)] * env.capacity for env in world.envs}
+    running: dict[int, list[tuple]] = {env.idx: [] for env in world.envs}  # approved, not yet ended
     bookings, parts = [], []
     for starts_at, env_idx, _seq, ends_at in candidates:
         env = world.envs[env_idx]
         override = _booking_freeze(world, rng, env, starts_at, ends_at)
         if override is None:
             continue
-        booking = _booking(world, rng, env, starts_at, ends_at, lanes, override)
+        booking = _booking(world, rng, env, starts_at, ends_at, running, override)
         parts += [
             booking
             | {"part_of_id": len(bookings), "environment_id": c, "exclusive": world.envs[c].capacity == 1}
@@ -1182,9 +1185,8 @@ def _booking_freeze(world: _World, rng: random.Random, env: _Env, starts_at, end
     """Whether a request inside a global or environment freeze carries an admin's override; None drops
     it (teams plan around freezes). A few future requests stay in a freeze unresolved, as exceptions."""
     scopes = (None, env.idx, *env.components)
-    if not any(
-        s < ends_at and starts_at < e for scope in scopes for s, e in world.booking_freezes.get(scope, [])
-    ):
+    windows = [window for scope in scopes for window in world.booking_freezes.get(scope, [])]
+    if not any(occurrences(window, starts_at, ends_at) for window in windows):
         return False
     roll = rng.random()
     if roll < 0.15:
@@ -1192,14 +1194,15 @@ def _booking_freeze(world: _World, rng: random.Random, env: _Env, starts_at, end
     return False if roll < 0.25 and starts_at > world.now else None
 
 
-def _booking(world: _World, rng: random.Random, env: _Env, starts_at, ends_at, lanes, override) -> dict:
+def _booking(world: _World, rng: random.Random, env: _Env, starts_at, ends_at, running, override) -> dict:
     envs = (env.idx, *env.components)
-    free = [next((n for n, end in enumerate(lanes[e]) if end <= starts_at), None) for e in envs]
-    fits = None not in free
+    for e in envs:  # requests come in start order: a booking that has ended meets no later one
+        running[e] = [(s, end) for s, end in running[e] if end > starts_at]
+    fits = all(peak(running[e], starts_at, ends_at) < world.envs[e].capacity for e in envs)
     status = _booking_status(rng, world.now, starts_at, ends_at, fits)
     if status == "approved":
-        for e, lane in zip(envs, free, strict=True):
-            lanes[e][lane] = ends_at
+        for e in envs:
+            running[e].append((starts_at, ends_at))
     app, release = _booking_subject(world, rng, env, starts_at)
     decided = status in ("approved", "rejected")
     decided_at = min(
