@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from django.db.models import Count, F, Q
 
 from demo.catalogue import SANDBOX_JOBS, SANDBOX_PROJECTS, SANDBOX_REPOS
-from demo.generation import utc_at
+from demo.generation.world import utc_at
 from demo.seeding import demo_seed_summary
 from releases.models import Application, Release
 

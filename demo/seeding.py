@@ -34,7 +34,8 @@ from demo.catalogue import (
     SANDBOX_URL,
     TEAM_USERS,
 )
-from demo.generation import DemoData, Table, generate
+from demo.generation import generate
+from demo.generation.world import DemoData, Table
 from integrations.models import ApplicationMapping, Connection
 from portal.roles import ADMIN, ROLES
 from releases.models import Application, AuditEvent, Release
