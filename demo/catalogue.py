@@ -348,6 +348,7 @@ PORTFOLIO_REQUIREMENTS = {
 }
 
 
+# End-to-end environments and the environments each books (made where this scale has them all).
 COMPOSITES = [
     ("E2E-PAYMENTS", ["UAT-PAY", "UAT-CORE"]),
     ("E2E-DIGITAL", ["UAT-DIG", "UAT-PAY", "UAT-RET"]),
