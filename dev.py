@@ -26,7 +26,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 PYTHON = BIN / "python"
 CHROMIUM = Path("/usr/bin/chromium")
-# The tool sandbox the demo connections point at (portal/demo.py SANDBOX_*): Jira on 8765, Jenkins on
+# The tool sandbox the demo connections point at (demo/catalogue.py SANDBOX_*): Jira on 8765, Jenkins on
 # 8766, GitHub on 8767; its Jira versions and issues, Jenkins builds and GitHub deployments are the
 # demo's plan (sandbox_plan()), which replaces the generated issues --issues and --projects describe.
 SANDBOX_PLAN = ROOT / "var" / "sandbox-plan.json"
@@ -98,7 +98,7 @@ def command_run(options) -> None:
 
 WRITE_PLAN = """
 import json
-from portal.demo import sandbox_plan
+from demo.sandbox import sandbox_plan
 print(json.dumps(sandbox_plan(), indent=1))
 """
 
@@ -184,7 +184,7 @@ def print_welcome(port: int) -> None:
 
 
 PRINT_ACCOUNTS = """
-from portal.demo import DEMO_USERS
+from demo.catalogue import DEMO_USERS
 print("  Demo accounts (username / password / role):")
 for u in DEMO_USERS:
     print(f"    {u['username']:<10}  {u['password']:<24}  {u['role']}")

@@ -57,7 +57,7 @@ CONNECTION_NAME = "Bench mixed-load Jira"
 APP_SUFFIX = "MIX"  # the connection's applications, apart from the seed's (keys are unique)
 DEFAULT_REDIS = "redis://127.0.0.1:6379/14"
 ERRORS_LISTED = 10
-# Who browses and what their role looks at (portal/demo.py DEMO_USERS); the project office twice.
+# Who browses and what their role looks at (demo/catalogue.py DEMO_USERS); the project office twice.
 USERS = {
     "po": ["home", "calendar_month", "calendar_week", "release_list", "release_list_filtered",
            "release_page", "environments_board", "integrations"],
@@ -349,7 +349,7 @@ class User:
 
 
 def run_load(options, base: str, subjects: dict, connection, processes: dict) -> dict:
-    from portal.demo import DEMO_USERS
+    from demo.catalogue import DEMO_USERS
 
     passwords = {u["username"]: u["password"] for u in DEMO_USERS}
     urls = page_urls(subjects)

@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "portal",
     "releases",
     "integrations",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -1,7 +1,7 @@
 """The demo's plan: Jira versions, Jenkins builds and GitHub deployments of the demo's own releases.
 
 The sandbox cannot know which versions a seeded demo holds (it never imports Django), so the demo
-says: portal.demo.sandbox_plan() reads the seeded releases, `dev.py run` writes its answer to a JSON
+says: demo.sandbox.sandbox_plan() reads the seeded releases, `dev.py run` writes its answer to a JSON
 file and starts the sandbox with `--plan FILE`. The plan names every version, build and deployment
 in full:
 

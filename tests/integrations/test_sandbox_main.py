@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 import pytest
 from django.core.management import call_command
 
+from demo.catalogue import SANDBOX_GITHUB_ENVIRONMENTS
+from demo.sandbox import sandbox_plan
 from integrations.models import Connection, SyncRun
 from integrations.sandbox.dataset import JiraDataset
 from integrations.sandbox.github import GithubDataset, GithubRoutes
@@ -27,7 +29,6 @@ from integrations.sandbox.jenkins import JenkinsDataset, JenkinsRoutes
 from integrations.sandbox.jira import JiraRoutes
 from integrations.sandbox.plan import PULLS_PER_VERSION, github_from_plan, jenkins_from_plan, jira_from_plan
 from integrations.sandbox.server import SandboxServer
-from portal.demo import SANDBOX_GITHUB_ENVIRONMENTS, sandbox_plan
 from releases import tasks
 from releases.models import Build, Deployment, Gate, PullRequest, Release, TestRun, WorkItem
 from releases.services.evidence import gate_evidence_refresh

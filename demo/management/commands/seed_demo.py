@@ -3,10 +3,10 @@ import time
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
 from django.utils import timezone
 
-from portal.demo import SCALES, DemoSeedRefused, demo_seed
+from demo.catalogue import SCALES
+from demo.seeding import DemoSeedRefused, demo_seed
 
 
 def iso_date(value: str) -> date:
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         "Seed an empty instance with demo data: portfolios, applications, three years of releases around "
         "the anchor date (two back, one ahead), gates and sign-offs, environments and bookings, freezes, "
         "deployments, work items, builds and test runs, and one demo account per role "
-        "(portal.demo.DEMO_USERS). The data is identical for the same --scale, --seed and --anchor; "
+        "(demo.catalogue.DEMO_USERS). The data is identical for the same --scale, --seed and --anchor; "
         "dates are laid out around the anchor (default today) so the demo always looks current. "
         "Does nothing if the instance already holds a demo seed; refuses to touch real data."
     )
@@ -50,11 +50,6 @@ class Command(BaseCommand):
             scale, seed = result.summary["scale"], result.summary["seed"]
             self.stdout.write(f"Demo data already present (scale {scale}, seed {seed}); nothing to do.")
             return
-        if connection.vendor == "postgresql":
-            # Fresh tables have no planner statistics until autovacuum gets round to them (never,
-            # where it is off): the demo's first pages would be planned blind.
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE")
         peak, seconds = result.summary["peak_week"], time.perf_counter() - started
         self.stdout.write(
             self.style.SUCCESS(

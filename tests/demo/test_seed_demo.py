@@ -16,12 +16,21 @@ from django.core.management import CommandError, call_command
 from django.db import connection as db
 from django.test import RequestFactory
 
+from demo.catalogue import (
+    DEMO_USERS,
+    LEDGER_KEY,
+    SANDBOX_GITHUB_URL,
+    SANDBOX_JENKINS_URL,
+    SANDBOX_PROJECTS,
+    SANDBOX_URL,
+)
+from demo.generation import generate
+from demo.sandbox import JIRA_RELEASED_DAYS, OPEN_RELEASES_PER_APPLICATION, SANDBOX_DEPLOY_TO, sandbox_plan
+from demo.seeding import DEMO_SEED_ACTION
 from integrations.models import Connection
 from integrations.sandbox.dataset import JiraDataset
 from integrations.sandbox.github import GithubDataset
 from integrations.sandbox.jenkins import JenkinsDataset
-from portal import demo
-from portal.demo import DEMO_SEED_ACTION, DEMO_USERS, LEDGER_KEY, generate, sandbox_plan
 from releases.models import (
     Application,
     AuditEvent,
@@ -166,7 +175,7 @@ def test_same_seed_anchor_and_scale_give_identical_data():
 def test_generation_does_not_depend_on_the_process_hash_seed(tmp_path):
     """Set iteration order changes with PYTHONHASHSEED; the data must not."""
     script = (
-        "import datetime, django; django.setup(); from portal.demo import generate; "
+        "import datetime, django; django.setup(); from demo.generation import generate; "
         f"anchor = datetime.date.fromisoformat('{ANCHOR}'); "
         "print(generate(scale='medium', seed=1, anchor=anchor).fingerprint())"
     )
@@ -348,10 +357,10 @@ def test_dev_py_starts_the_sandbox_on_the_ports_the_connections_name():
     assert '"--port", "8765"' in command and '"--plan", SANDBOX_PLAN' in command
     # Jenkins and GitHub listen next to Jira (8766, 8767) unless told otherwise.
     assert "--jenkins-port" not in command and "--github-port" not in command
-    urls = (demo.SANDBOX_URL, demo.SANDBOX_JENKINS_URL, demo.SANDBOX_GITHUB_URL)
+    urls = (SANDBOX_URL, SANDBOX_JENKINS_URL, SANDBOX_GITHUB_URL)
     assert [url.rsplit(":", 1)[1] for url in urls] == ["8765", "8766", "8767"]
     projects = re.search(r'"--projects", "([^"]+)"', command).group(1)
-    assert projects.split(",") == list(demo.SANDBOX_PROJECTS)
+    assert projects.split(",") == list(SANDBOX_PROJECTS)
 
 
 def test_the_sandbox_plan_builds_and_deploys_the_next_open_releases_the_day_before_the_anchor():
@@ -362,7 +371,7 @@ def test_the_sandbox_plan_builds_and_deploys_the_next_open_releases_the_day_befo
     open_mob = list(
         Release.objects.filter(application__key="MOB", status__in=["in_progress", "code_freeze", "ready"])
         .order_by("target_date", "version")
-        .values_list("version", "status")[: demo.OPEN_RELEASES_PER_APPLICATION]
+        .values_list("version", "status")[:OPEN_RELEASES_PER_APPLICATION]
     )
     assert open_mob and set(plan["jenkins"]) == {"mob-ci"} and set(plan["github"]) == {"acme/mobile-banking"}
     builds = plan["jenkins"]["mob-ci"]
@@ -374,7 +383,7 @@ def test_the_sandbox_plan_builds_and_deploys_the_next_open_releases_the_day_befo
     deployments = plan["github"]["acme/mobile-banking"]
     statuses = dict(open_mob)
     for deployment in deployments:
-        assert deployment["environment"] in demo.SANDBOX_DEPLOY_TO[statuses[deployment["ref"]]]
+        assert deployment["environment"] in SANDBOX_DEPLOY_TO[statuses[deployment["ref"]]]
     assert {d["ref"] for d in deployments} == set(statuses)
     assert sandbox_plan() == plan  # read again: the same plan
 
@@ -389,7 +398,7 @@ def test_the_sandbox_plan_lists_the_recent_and_open_releases_as_jira_versions_wi
     assert len({v["id"] for v in versions}) == len(versions)
     releases = Release.objects.filter(application__key="MOB")
     shown = {r.version: r for r in releases.filter(version__in=[v["name"] for v in versions])}
-    since = ANCHOR - timedelta(days=demo.JIRA_RELEASED_DAYS)
+    since = ANCHOR - timedelta(days=JIRA_RELEASED_DAYS)
     wanted = releases.filter(status__in=["in_progress", "code_freeze", "ready"]) | releases.filter(
         status="released", target_date__gte=since
     )
