@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from portal import roles
 from portal.api_tokens import api_token_create, api_token_revoke
+from releases.freezes import covers
 from releases.models import AuditEvent, FreezeWindow
-from releases.services.deploy_check import can_deploy, covers
+from releases.services.deploy_check import can_deploy
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
