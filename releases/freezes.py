@@ -9,12 +9,14 @@ window lasts as long as the first. A day is frozen when any part of it is.
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Protocol
 
 from dateutil.rrule import rrulestr
+from django.utils import timezone
 
 GLOBAL, PORTFOLIO, ENVIRONMENT = "global", "portfolio", "environment"
+HORIZON_DAYS = 550  # how far ahead of a day recurring freezes are expanded for it
 
 Interval = tuple[datetime, datetime]
 DayWindow = tuple[date, date]  # [first day, day after)
@@ -100,6 +102,11 @@ def day_window(interval: Interval) -> DayWindow:
 def frozen_days(window: Window, *, start: datetime | None, end: datetime) -> list[DayWindow]:
     """occurrences() as day windows."""
     return [day_window(interval) for interval in occurrences(window, start=start, end=end)]
+
+
+def horizon_from(day: date) -> datetime:
+    """Midnight HORIZON_DAYS after `day`, in the current time zone: where expanding stops."""
+    return timezone.make_aware(datetime.combine(day + timedelta(days=HORIZON_DAYS), time()))
 
 
 def day_covered(days: Iterable[DayWindow], day: date) -> DayWindow | None:

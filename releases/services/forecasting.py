@@ -14,12 +14,11 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from releases.forecast import Forecast, ReleaseFacts, Upstream, critical_path, forecast_all
-from releases.freezes import applies, frozen_days
+from releases.freezes import applies, frozen_days, horizon_from
 from releases.models import FreezeWindow, Gate, Portfolio, Release, ReleaseDependency, WorkItem
 from releases.querysets import portfolio_lineage
 
 THROUGHPUT_DAYS = 28  # recent throughput: work items done per day over the last four weeks
-FREEZE_HORIZON_DAYS = 550  # recurring freezes are expanded this far ahead
 STORED = ["forecast_date", "forecast_slip_days", "at_risk", "forecast_waiting_for", "forecast_critical_path"]
 
 
@@ -134,11 +133,6 @@ def _freeze_days_by_portfolio(today: date) -> defaultdict[int, tuple]:
     for portfolio_id in parents:
         by_portfolio[portfolio_id] = days_of(portfolio_lineage(portfolio_id, parents))
     return by_portfolio
-
-
-def horizon_from(day: date) -> datetime:
-    """How far recurring freezes are expanded for a forecast made on `day`."""
-    return timezone.make_aware(datetime.combine(day + timedelta(days=FREEZE_HORIZON_DAYS), time()))
 
 
 def stored_forecast(forecast: Forecast, forecasts: dict[int, Forecast]) -> dict:

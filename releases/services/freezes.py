@@ -11,10 +11,9 @@ from datetime import date
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from releases.freezes import day_covered, frozen_days
+from releases.freezes import day_covered, frozen_days, horizon_from
 from releases.models import FreezeWindow, Portfolio, Release
 from releases.services.audit import audit_record, snapshot
-from releases.services.forecasting import horizon_from
 from releases.tasks import forecast_refresh_task
 
 OVERRIDE_PERMISSION = "releases.change_freezewindow"  # those who define freezes may lift one

@@ -25,9 +25,8 @@ from django.views.decorators.http import require_GET
 from releases import ics
 from releases.calendar import BadPeriod, Day, FreezeDays, Period, build_grid, period_from
 from releases.filters import GateState, ReleaseFilter
-from releases.freezes import frozen_days
+from releases.freezes import frozen_days, horizon_from
 from releases.models import Application, FreezeWindow, Portfolio, Release, ReleaseTrain
-from releases.services.forecasting import horizon_from
 
 TEMPLATE = "releases/calendar.html"
 PERIOD_PARAMS = ("month", "week", "view")
