@@ -166,7 +166,7 @@ def _measure_signoffs(signings: int) -> dict:
     from django.test import override_settings
 
     from portal.models import User
-    from releases.views.gate_panel import gate_queue
+    from releases.selectors.gate_panel import gate_queue
 
     reviewer = User.objects.get(username=REVIEWER)
     gate_ids = list(gate_queue(reviewer, "mine").values_list("pk", flat=True)[: 2 * signings])

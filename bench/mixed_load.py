@@ -178,7 +178,7 @@ def find_subjects() -> dict:
 
     seeded = AuditEvent.objects.filter(action="demo.seed").values_list("after", flat=True).first()
     peak = seeded["peak_week"]["start"]
-    closed = ["released", "cancelled"]
+    closed = Release.CLOSED_STATUSES
     open_releases = Count("applications__releases", filter=~Q(applications__releases__status__in=closed))
     largest = Portfolio.objects.annotate(n=open_releases).order_by("-n", "pk").first()
     with_gates = (

@@ -37,7 +37,6 @@ TARGETS = {
 MONTH_TO_FLOOR_TARGET = 2.5
 LIST_TO_ADMIN_TARGET = 1.0
 FORECAST_TARGET_MS = 200
-CLOSED = ["released", "cancelled"]
 # The floor shows what the month view shows (each day's first four releases, the day's count) with the
 # least machinery: one raw SQL query and a bare template of the weeks, days and release links.
 FLOOR_DAY_CAP = 4
@@ -112,7 +111,9 @@ def find_subjects() -> dict:
 
     seeded = AuditEvent.objects.filter(action="demo.seed").values_list("after", flat=True).first()
     peak_start = date.fromisoformat(seeded["peak_week"]["start"])
-    open_releases = Count("applications__releases", filter=~Q(applications__releases__status__in=CLOSED))
+    open_releases = Count(
+        "applications__releases", filter=~Q(applications__releases__status__in=Release.CLOSED_STATUSES)
+    )
     largest = Portfolio.objects.annotate(n=open_releases).order_by("-n", "pk").first()
     train = ReleaseTrain.objects.annotate(n=Count("releases")).order_by("-n", "pk").first()
     release = (

@@ -61,14 +61,12 @@ class ReleaseFilter(django_filters.FilterSet):
         fields = ["portfolio", "application", "train", "status", "gate_state", "at_risk", "q", "when"]
 
     def filter_portfolio(self, queryset, name, portfolio):
-        """A portfolio includes its programmes (child portfolios)."""
-        return queryset.filter(
-            Q(application__portfolio=portfolio) | Q(application__portfolio__parent=portfolio)
-        )
+        """A portfolio includes its programmes (child portfolios, at every level)."""
+        return queryset.filter(application__portfolio__in=Portfolio.objects.subtree(portfolio.pk))
 
     def filter_gate_state(self, queryset, name, state):
         gates = Gate.objects.filter(release=OuterRef("pk"))
-        undecided = gates.filter(status__in=[Gate.Status.PENDING, Gate.Status.FAILED])
+        undecided = gates.filter(status__in=Gate.UNSETTLED_STATUSES)
         if state == GateState.OPEN:
             return queryset.filter(Exists(undecided))
         if state == GateState.FAILED:
@@ -121,10 +119,7 @@ class GateQueueFilter(django_filters.FilterSet):
         return queryset
 
     def filter_portfolio(self, queryset, name, portfolio):
-        return queryset.filter(
-            Q(release__application__portfolio=portfolio)
-            | Q(release__application__portfolio__parent=portfolio)
-        )
+        return queryset.filter(release__application__portfolio__in=Portfolio.objects.subtree(portfolio.pk))
 
     def filter_overdue(self, queryset, name, overdue):
         if not overdue:

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from releases.querysets import CLOSED_STATUSES
+
 DEFAULT_SPAN = timedelta(days=7)  # a release without a code-freeze date is drawn as its last week
 LABEL_WIDTH = 200
 ROW_HEIGHT = 26
@@ -22,7 +24,7 @@ PLOT_WIDTH = 900  # the width the days are stretched or squeezed to fit ...
 MIN_DAY_WIDTH, MAX_DAY_WIDTH = 5.0, 30.0  # ... within these bounds; a long timeline scrolls instead
 PAD_DAYS = 2
 ONE_DAY = timedelta(days=1)
-CLOSED = {"released", "cancelled"}
+CLOSED = frozenset(CLOSED_STATUSES)
 STATUS_LABELS = {
     "planned": "planned",
     "in_progress": "in progress",

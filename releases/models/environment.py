@@ -7,7 +7,7 @@ from django.utils import timezone
 from releases.models.base import ExternalFact, choices_constraint, ends_after_start, validate_rrule
 from releases.models.portfolio import Application, Portfolio
 from releases.models.release import Release
-from releases.querysets import BookingQuerySet
+from releases.querysets import LIVE_BOOKING_STATUSES, BookingQuerySet, FreezeWindowQuerySet
 
 
 class EnvironmentKind(models.TextChoices):
@@ -78,6 +78,7 @@ class Booking(models.Model):
     exclusive environments (see migration releases 0002)."""
 
     Status = BookingStatus
+    LIVE_STATUSES = LIVE_BOOKING_STATUSES  # requested or approved: holds, or may soon hold, an environment
 
     environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="bookings")
     release = models.ForeignKey(
@@ -166,6 +167,8 @@ class FreezeWindow(models.Model):
         validators=[validate_rrule],
         help_text="RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=FR",
     )
+
+    objects = FreezeWindowQuerySet.as_manager()
 
     class Meta:
         ordering = ["starts_at"]

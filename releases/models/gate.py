@@ -7,6 +7,12 @@ from django.db.models.functions import Coalesce
 from releases.models.base import choices_constraint
 from releases.models.portfolio import Portfolio
 from releases.models.release import Release
+from releases.querysets import (
+    DECIDED_GATE_STATUSES,
+    SETTLED_GATE_STATUSES,
+    UNSETTLED_GATE_STATUSES,
+    GateQuerySet,
+)
 
 
 class GateKind(models.TextChoices):
@@ -83,6 +89,9 @@ class GateStatus(models.TextChoices):
 
 class Gate(models.Model):
     Status = GateStatus
+    UNSETTLED_STATUSES = UNSETTLED_GATE_STATUSES  # pending or failed: holds its release
+    SETTLED_STATUSES = SETTLED_GATE_STATUSES  # passed or waived
+    DECIDED_STATUSES = DECIDED_GATE_STATUSES  # anything but pending
 
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="gates")
     requirement = models.ForeignKey(
@@ -112,6 +121,8 @@ class Gate(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     waiver_reason = models.TextField(blank=True)
+
+    objects = GateQuerySet.as_manager()
 
     class Meta:
         ordering = ["due_date", "kind"]

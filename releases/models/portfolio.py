@@ -1,8 +1,10 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
 from releases.models.base import choices_constraint, ends_after_start
+from releases.querysets import PortfolioQuerySet
 
 
 class Portfolio(models.Model):
@@ -18,6 +20,8 @@ class Portfolio(models.Model):
     )
     owners = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="owned_portfolios")
 
+    objects = PortfolioQuerySet.as_manager()
+
     class Meta:
         ordering = ["name"]
         constraints = [
@@ -26,6 +30,20 @@ class Portfolio(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """No parent loop: the new parent must not be this portfolio nor one of its descendants (the
+        database refuses only the portfolio being its own parent)."""
+        super().clean()
+        looped = (
+            self.parent_id is not None
+            and self.pk is not None
+            and Portfolio.objects.lineage(self.parent_id).filter(pk=self.pk).exists()
+        )
+        if looped:
+            raise ValidationError(
+                {"parent": "A portfolio cannot sit inside itself or one of its own programmes."}
+            )
 
 
 class Criticality(models.TextChoices):

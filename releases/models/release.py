@@ -19,6 +19,7 @@ class ReleaseStatus(models.TextChoices):
 
 class Release(ExternalFact):
     Status = ReleaseStatus
+    CLOSED_STATUSES = CLOSED_STATUSES  # shipped or cancelled: forecasts nothing, holds nothing open
 
     application = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="releases")
     train = models.ForeignKey(
@@ -97,6 +98,12 @@ class Release(ExternalFact):
     @property
     def is_open(self) -> bool:
         return self.status not in CLOSED_STATUSES
+
+    @property
+    def barred_signer_ids(self) -> set[int]:
+        """Segregation of duties: its owner and whoever last changed its scope never sign its gates
+        (sign_blockers says why in words; Gate.objects.signable_by is the same rule as a query)."""
+        return {self.owner_id, self.scope_changed_by_id} - {None}
 
 
 class DependencyKind(models.TextChoices):

@@ -14,13 +14,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from dateutil.rrule import rrulestr
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from releases import tasks
+from releases.freezes import applies, occurrences
 from releases.models import (
     Application,
     Booking,
@@ -30,6 +29,7 @@ from releases.models import (
     Portfolio,
     Release,
 )
+from releases.querysets import portfolio_lineage
 from releases.services.audit import audit_record, snapshot
 
 DECIDE_PERMISSION = "releases.decide_booking"
@@ -37,7 +37,6 @@ MAX_LENGTH = timedelta(days=28)
 # A form is filled in over a minute or two: a start this little in the past still counts as now.
 PAST_GRACE = timedelta(minutes=15)
 SEARCH_HORIZON = timedelta(days=120)  # how far ahead next_free_slot looks
-LIVE = (Booking.Status.REQUESTED, Booking.Status.APPROVED)
 PURPOSE_LENGTH = Booking._meta.get_field("purpose").max_length
 
 
@@ -118,34 +117,18 @@ def _full(environments, approved: list[Booking], starts_at, ends_at) -> list[Boo
     return full
 
 
-def portfolio_chain(portfolio_id: int | None, parents: dict | None = None) -> list[int]:
-    """The portfolio and its parents: a freeze on a programme holds its portfolios too."""
-    if portfolio_id is None:
-        return []
-    parents = dict(Portfolio.objects.values_list("id", "parent_id")) if parents is None else parents
-    chain, node = [], portfolio_id
-    while node is not None and node not in chain:
-        chain.append(node)
-        node = parents.get(node)
-    return chain
-
-
 def _freezes(starts_at: datetime, ends_at: datetime) -> list[FreezeWindow]:
     """Every freeze that may have an occurrence in [starts_at, ends_at): a recurring one always may."""
-    return list(
-        FreezeWindow.objects.filter(starts_at__lt=ends_at).filter(Q(ends_at__gt=starts_at) | ~Q(rrule=""))
-    )
+    return list(FreezeWindow.objects.may_overlap(starts_at, ends_at))
 
 
-def _hits(freezes, environment_ids, chain, starts_at, ends_at) -> list[FreezeHit]:
+def _hits(freezes, environment_ids, lineage, starts_at, ends_at) -> list[FreezeHit]:
     """The occurrences of the freezes in scope (global, these environments, these portfolios)."""
     hits = [
         FreezeHit(freeze, s, e)
         for freeze in freezes
-        if freeze.scope == FreezeWindow.Scope.GLOBAL
-        or freeze.environment_id in environment_ids
-        or freeze.portfolio_id in chain
-        for s, e in occurrences(freeze, starts_at, ends_at)
+        if applies(freeze, portfolio_ids=lineage, environment_ids=environment_ids)
+        for s, e in occurrences(freeze, start=starts_at, end=ends_at)
     ]
     return sorted(hits, key=lambda hit: hit.starts_at)
 
@@ -155,9 +138,8 @@ def freeze_hits(
 ) -> list[FreezeHit]:
     """The freeze occurrences (RRULEs expanded) that overlap [starts_at, ends_at)."""
     environment_ids = {env.pk for env in environments}
-    return _hits(
-        _freezes(starts_at, ends_at), environment_ids, portfolio_chain(portfolio_id), starts_at, ends_at
-    )
+    lineage = Portfolio.objects.lineage_ids(portfolio_id)
+    return _hits(_freezes(starts_at, ends_at), environment_ids, lineage, starts_at, ends_at)
 
 
 def freeze_hits_of(bookings: list[Booking]) -> dict[int, list[FreezeHit]]:
@@ -169,31 +151,18 @@ def freeze_hits_of(bookings: list[Booking]) -> dict[int, list[FreezeHit]]:
     links = EnvironmentComponent.objects.filter(composite_id__in={b.environment_id for b in bookings})
     for composite_id, component_id in links.values_list("composite_id", "component_id"):
         components[composite_id].add(component_id)
-    parents = dict(Portfolio.objects.values_list("id", "parent_id"))
+    parents = Portfolio.objects.parents()
     freezes = _freezes(min(b.starts_at for b in bookings), max(b.ends_at for b in bookings))
     return {
         b.pk: _hits(
             freezes,
             {b.environment_id, *components[b.environment_id]},
-            portfolio_chain(_portfolio_of(b.release, b.application), parents),
+            portfolio_lineage(_portfolio_of(b.release, b.application), parents),
             b.starts_at,
             b.ends_at,
         )
         for b in bookings
     }
-
-
-def occurrences(
-    freeze: FreezeWindow, starts_at: datetime, ends_at: datetime
-) -> list[tuple[datetime, datetime]]:
-    """The freeze's occurrences overlapping [starts_at, ends_at); each lasts as long as the first."""
-    length = freeze.ends_at - freeze.starts_at
-    if not freeze.rrule:
-        starts = [freeze.starts_at]
-    else:
-        rule = rrulestr(freeze.rrule, dtstart=freeze.starts_at)
-        starts = rule.between(max(freeze.starts_at, starts_at - length), ends_at, inc=True)
-    return [(s, s + length) for s in starts if s < ends_at and s + length > starts_at]
 
 
 def _portfolio_of(release: Release | None, application: Application | None) -> int | None:
@@ -214,7 +183,11 @@ def booking_conflicts(
     """What the slot collides with: approved bookings that leave no room, other requests, freezes."""
     environments = booked_environments(environment)
     exclude_ids = [exclude.pk, *exclude.parts.values_list("pk", flat=True)] if exclude else []
-    live = list(_overlapping(environments, starts_at, ends_at, statuses=LIVE, exclude_ids=exclude_ids))
+    live = list(
+        _overlapping(
+            environments, starts_at, ends_at, statuses=Booking.LIVE_STATUSES, exclude_ids=exclude_ids
+        )
+    )
     approved = [b for b in live if b.status == Booking.Status.APPROVED]
     return Conflicts(
         full=_full(environments, approved, starts_at, ends_at),
@@ -489,7 +462,7 @@ def may_change(booking: Booking, user) -> bool:
 def _check_may_change(booking: Booking, by, verb: str, done: str) -> None:
     if not may_change(booking, by):
         raise PermissionError(f"Only the requester or an environment admin may {verb} booking #{booking.pk}.")
-    _refuse_unless(booking, LIVE, done)
+    _refuse_unless(booking, Booking.LIVE_STATUSES, done)
     if booking.ends_at <= timezone.now():
         raise ValidationError(f"Booking #{booking.pk} is over: it cannot be {done}.")
 

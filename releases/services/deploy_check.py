@@ -7,15 +7,12 @@ through a freeze, with a note saying so. Five queries, whatever the data size.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from dateutil.rrule import rrulestr
-from django.db.models import Q
 from django.utils import timezone
 
+from releases.freezes import covers
 from releases.models import Environment, FreezeWindow, Gate, Portfolio, Release
-
-SETTLED_GATES = (Gate.Status.PASSED, Gate.Status.WAIVED)
 
 
 class UnknownTarget(LookupError):
@@ -70,7 +67,9 @@ def _status_reasons(release: Release) -> list[str]:
 
 
 def _gate_reasons(release: Release) -> list[str]:
-    open_gates = Gate.objects.filter(release=release).exclude(status__in=SETTLED_GATES).order_by("due_date")
+    open_gates = (
+        Gate.objects.filter(release=release).exclude(status__in=Gate.SETTLED_STATUSES).order_by("due_date")
+    )
     return [
         f"Gate “{gate.name}” ({gate.get_kind_display()}) is {gate.get_status_display().lower()}."
         for gate in open_gates
@@ -79,29 +78,11 @@ def _gate_reasons(release: Release) -> list[str]:
 
 def active_freezes(release: Release, environment: Environment, *, at: datetime) -> list[FreezeWindow]:
     """The freeze windows covering the environment for this release's application at `at`."""
-    parents = dict(Portfolio.objects.values_list("id", "parent_id"))
-    portfolios, node = [], release.application.portfolio_id
-    while node is not None and node not in portfolios:  # the chain up to the top portfolio
-        portfolios.append(node)
-        node = parents.get(node)
-    scoped = (
-        Q(scope=FreezeWindow.Scope.GLOBAL)
-        | Q(scope=FreezeWindow.Scope.PORTFOLIO, portfolio_id__in=portfolios)
-        | Q(scope=FreezeWindow.Scope.ENVIRONMENT, environment=environment)
-    )
+    lineage = Portfolio.objects.lineage_ids(release.application.portfolio_id)
+    candidates = FreezeWindow.objects.in_scope(portfolio_ids=lineage, environment_ids=[environment.pk])
     # A recurring window may cover `at` long after its first occurrence ended: checked below.
-    candidates = FreezeWindow.objects.filter(scoped, starts_at__lte=at).filter(
-        ~Q(rrule="") | Q(ends_at__gt=at)
-    )
+    candidates = candidates.may_overlap(at, at + timedelta(microseconds=1))
     return [freeze for freeze in candidates if covers(freeze, at)]
-
-
-def covers(freeze: FreezeWindow, at: datetime) -> bool:
-    """Whether an occurrence of the window holds `at` ([start, start + length), to the second)."""
-    start = freeze.starts_at
-    if freeze.rrule:
-        start = rrulestr(freeze.rrule, dtstart=freeze.starts_at).before(at, inc=True)
-    return start is not None and start <= at < start + (freeze.ends_at - freeze.starts_at)
 
 
 def _freeze_words(freeze: FreezeWindow) -> str:

@@ -9,16 +9,16 @@ beat every few minutes, and after the demo seed.
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 
-from dateutil.rrule import rrulestr
 from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from releases.forecast import Forecast, ReleaseFacts, Upstream, critical_path, forecast_all
+from releases.freezes import applies, frozen_days, horizon_from
 from releases.models import FreezeWindow, Gate, Portfolio, Release, ReleaseDependency, WorkItem
+from releases.querysets import portfolio_lineage
 
 THROUGHPUT_DAYS = 28  # recent throughput: work items done per day over the last four weeks
-FREEZE_HORIZON_DAYS = 550  # recurring freezes are expanded this far ahead
 STORED = ["forecast_date", "forecast_slip_days", "at_risk", "forecast_waiting_for", "forecast_critical_path"]
 
 
@@ -94,7 +94,7 @@ def load_facts(rows: dict[int, dict], *, today: date) -> dict[int, ReleaseFacts]
 
 def _open_gates(rows) -> dict[int, list[date]]:
     gates = defaultdict(list)
-    pending = Gate.objects.filter(release_id__in=rows, status__in=["pending", "failed"])
+    pending = Gate.objects.unsettled().filter(release_id__in=rows)
     for rid, due in pending.values_list("release_id", "due_date"):
         gates[rid].append(due)
     return gates
@@ -116,34 +116,23 @@ def _throughput(today: date) -> dict[int, float]:
 
 def _freeze_days_by_portfolio(today: date) -> defaultdict[int, tuple]:
     """Day windows [first day, day after) that hold releases, per portfolio: global freezes, the
-    portfolio's own and its parents'. A day is frozen when any part of it is."""
-    parents = dict(Portfolio.objects.values_list("id", "parent_id"))
-    windows: dict[int | None, list] = defaultdict(list)
-    for freeze in FreezeWindow.objects.exclude(scope="environment"):
-        windows[freeze.portfolio_id].extend(freeze_days(freeze, today=today))
-    by_portfolio = defaultdict(lambda: tuple(windows[None]))
-    for portfolio_id in parents:
-        days, node = list(windows[None]), portfolio_id
-        while node is not None:
-            days += windows[node]
-            node = parents.get(node)
-        by_portfolio[portfolio_id] = tuple(sorted(days))
-    return by_portfolio
-
-
-def freeze_days(freeze: FreezeWindow, *, today: date) -> list[tuple[date, date]]:
-    """The freeze's occurrences (expanding its RRULE up to the horizon) as day windows."""
-    length = freeze.ends_at - freeze.starts_at
-    starts = [freeze.starts_at]
-    if freeze.rrule:
-        horizon = timezone.make_aware(datetime.combine(today + timedelta(days=FREEZE_HORIZON_DAYS), time()))
-        starts = list(
-            rrulestr(freeze.rrule, dtstart=freeze.starts_at).between(freeze.starts_at, horizon, inc=True)
-        )
-    return [
-        (start.date(), (start + length - timedelta(microseconds=1)).date() + timedelta(days=1))
-        for start in starts
+    portfolio's own and its ancestors'. A day is frozen when any part of it is."""
+    parents = Portfolio.objects.parents()
+    horizon = horizon_from(today)
+    windows = [
+        (freeze, frozen_days(freeze, start=None, end=horizon))
+        for freeze in FreezeWindow.objects.exclude(scope=FreezeWindow.Scope.ENVIRONMENT)
     ]
+
+    def days_of(lineage: list[int]) -> tuple:
+        return tuple(
+            sorted(day for freeze, days in windows if applies(freeze, portfolio_ids=lineage) for day in days)
+        )
+
+    by_portfolio = defaultdict(lambda: days_of([]))
+    for portfolio_id in parents:
+        by_portfolio[portfolio_id] = days_of(portfolio_lineage(portfolio_id, parents))
+    return by_portfolio
 
 
 def stored_forecast(forecast: Forecast, forecasts: dict[int, Forecast]) -> dict:

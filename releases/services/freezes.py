@@ -1,8 +1,8 @@
 """Freeze windows and releases: a release targeted inside a freeze needs an admin's override with a
 reason (bookings have their own check, in releases.services.bookings).
 
-A day is frozen when any part of it is, as the forecast counts it (forecasting.freeze_days): global
-freezes and those of the release's portfolio and its parents hold it.
+A day is frozen when any part of it is, as the forecast counts it (releases.freezes.frozen_days):
+global freezes and those of the release's portfolio and all its ancestors hold it.
 """
 
 from dataclasses import dataclass
@@ -10,12 +10,10 @@ from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
 
-from releases.models import FreezeWindow, Release
+from releases.freezes import day_covered, frozen_days, horizon_from
+from releases.models import FreezeWindow, Portfolio, Release
 from releases.services.audit import audit_record, snapshot
-from releases.services.bookings import portfolio_chain
-from releases.services.forecasting import freeze_days
 from releases.tasks import forecast_refresh_task
 
 OVERRIDE_PERMISSION = "releases.change_freezewindow"  # those who define freezes may lift one
@@ -37,12 +35,11 @@ class FrozenTarget:
 
 def release_target_freeze(*, release: Release, target_date: date) -> FrozenTarget | None:
     """The freeze that holds `target_date` for this release's portfolio, if any."""
-    chain = portfolio_chain(release.application.portfolio_id)
-    freezes = FreezeWindow.objects.filter(Q(scope=FreezeWindow.Scope.GLOBAL) | Q(portfolio_id__in=chain))
-    for freeze in freezes.order_by("starts_at"):
-        for first, day_after in freeze_days(freeze, today=target_date):  # expanded past the target
-            if first <= target_date < day_after:
-                return FrozenTarget(freeze, first, day_after)
+    lineage = Portfolio.objects.lineage_ids(release.application.portfolio_id)
+    horizon = horizon_from(target_date)  # expanded past the target
+    for freeze in FreezeWindow.objects.in_scope(portfolio_ids=lineage).order_by("starts_at"):
+        if days := day_covered(frozen_days(freeze, start=None, end=horizon), target_date):
+            return FrozenTarget(freeze, *days)
     return None
 
 

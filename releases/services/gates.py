@@ -24,7 +24,7 @@ from django.db.models import Count
 
 from releases import tasks
 from releases.models import Gate, GatePolicy, GateRequirement, Portfolio, Release
-from releases.querysets import CLOSED_STATUSES
+from releases.querysets import CLOSED_STATUSES, portfolio_lineage, portfolio_subtree
 from releases.services import evidence
 from releases.services.audit import audit_record, audit_record_many, snapshot
 
@@ -57,7 +57,7 @@ class Layers:
 def policy_layers(parents: dict[int, int | None] | None = None) -> Layers:
     """Three queries (two when the caller has read the portfolios), whatever the data size."""
     if parents is None:
-        parents = dict(Portfolio.objects.values_list("pk", "parent_id"))
+        parents = Portfolio.objects.parents()
     policies = {p.portfolio_id: p for p in GatePolicy.objects.prefetch_related("requirements")}
     return Layers(parents, policies, {pk: list(policy.requirements.all()) for pk, policy in policies.items()})
 
@@ -93,11 +93,7 @@ def effective_requirements(portfolio: Portfolio | None) -> list[GateRequirement]
 
 def lineage(pk: int | None, parents: dict[int, int | None]) -> list[int | None]:
     """None (global), then the ancestors from the top down, then the portfolio itself."""
-    chain: list[int] = []
-    while pk is not None and pk not in chain:  # `not in`: a parent loop must not hang
-        chain.append(pk)
-        pk = parents.get(pk)
-    return [None, *reversed(chain)]
+    return [None, *reversed(portfolio_lineage(pk, parents))]
 
 
 def policy_reach(portfolio_id: int | None, parents: dict[int, int | None] | None = None) -> list[int] | None:
@@ -105,18 +101,7 @@ def policy_reach(portfolio_id: int | None, parents: dict[int, int | None] | None
     None for the global policy, which reaches every portfolio."""
     if portfolio_id is None:
         return None
-    if parents is None:
-        parents = dict(Portfolio.objects.values_list("pk", "parent_id"))
-    children: dict[int | None, list[int]] = {}
-    for pk, parent in parents.items():
-        children.setdefault(parent, []).append(pk)
-    reach, todo = [], [portfolio_id]
-    while todo:
-        pk = todo.pop()
-        if pk not in reach:
-            reach.append(pk)
-            todo += children.get(pk, [])
-    return sorted(reach)
+    return portfolio_subtree(portfolio_id, Portfolio.objects.parents() if parents is None else parents)
 
 
 # --- gates of releases --------------------------------------------------------------------------------

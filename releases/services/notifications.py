@@ -93,7 +93,7 @@ def _send(gates, *, subject: str, lead, decided: bool = False) -> int:
 
 def _may_sign(release, user_id: int) -> bool:
     """Segregation of duties: the owner and the last scope changer are not asked to sign."""
-    return user_id not in {release.owner_id, release.scope_changed_by_id}
+    return user_id not in release.barred_signer_ids
 
 
 def _members_by_group(group_ids: set[int]) -> dict[int, list[tuple[int, str]]]:

@@ -16,12 +16,12 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from releases.models import Gate, Release, SignOff, WorkItem
+from releases.querysets import SIGN_PERMISSION
 from releases.services.audit import audit_record, snapshot
 from releases.tasks import gate_decided_notify_task
 
-SIGN_PERMISSION = "releases.sign_gate"
 WAIVE_PERMISSION = "releases.waive_gate"
-WAIVABLE = (Gate.Status.PENDING, Gate.Status.FAILED)
+WAIVABLE = Gate.UNSETTLED_STATUSES  # a pending or failed gate may be waived
 
 
 class SignOffRefused(Exception):
@@ -112,7 +112,8 @@ def signer_group_ids(user) -> set[int]:
 
 def sign_blockers(*, gate: Gate, user) -> list[str]:
     """Why `user` may not sign `gate`, in words; empty when they may. Reads gate.signoffs.all()
-    (prefetch it for a list) and gate.release."""
+    (prefetch it for a list) and gate.release. The same rule as a query: Gate.objects.signable_by;
+    the segregation of duties part: Release.barred_signer_ids."""
     return [blocker.words for blocker in _blockers(gate, user)]
 
 

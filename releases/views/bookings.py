@@ -240,7 +240,7 @@ def _decide(request, pk: int, form_class, decide, decided: str, invalid: str):
 
 def changeable(booking: Booking, user) -> bool:
     """Whether to offer cancel and shorten: a live booking not over yet, the user's or an admin's."""
-    live = booking.status in (Booking.Status.REQUESTED, Booking.Status.APPROVED)
+    live = booking.status in Booking.LIVE_STATUSES
     return (
         live and booking.ends_at > timezone.now() and booking.part_of_id is None and may_change(booking, user)
     )

@@ -25,8 +25,8 @@ from django.views.decorators.http import require_GET
 from releases import ics
 from releases.calendar import BadPeriod, Day, FreezeDays, Period, build_grid, period_from
 from releases.filters import GateState, ReleaseFilter
+from releases.freezes import frozen_days, horizon_from
 from releases.models import Application, FreezeWindow, Portfolio, Release, ReleaseTrain
-from releases.services.forecasting import freeze_days
 
 TEMPLATE = "releases/calendar.html"
 PERIOD_PARAMS = ("month", "week", "view")
@@ -249,14 +249,16 @@ def _options_html(options, *, chosen: str | None) -> str:
 
 
 def _relevant_freezes(filterset: ReleaseFilter, start: date, end: date):
-    """Global freezes, plus those of the filtered portfolio, its parent and its programmes (one query).
-    A recurring freeze may have started long before the period, so it is always read."""
-    scopes = Q(scope=FreezeWindow.Scope.GLOBAL)
+    """Global freezes, plus those of the filtered portfolio, all its ancestors and all its programmes
+    (one query). A recurring freeze may have started long before the period, so it is always read."""
+    portfolios = Portfolio.objects.none()
     if portfolio := _filtered_portfolio_id(filterset):
-        parent = Portfolio.objects.filter(children=portfolio).values("id")
-        scopes |= Q(portfolio_id=portfolio) | Q(portfolio__parent_id=portfolio) | Q(portfolio_id__in=parent)
-    in_range = Q(starts_at__lt=_midnight(end)) & (Q(ends_at__gt=_midnight(start)) | ~Q(rrule=""))
-    return FreezeWindow.objects.filter(scopes, in_range).select_related("portfolio")
+        portfolios = Portfolio.objects.family(portfolio)
+    return (
+        FreezeWindow.objects.in_scope(portfolio_ids=portfolios.values("pk"))
+        .may_overlap(_midnight(start), _midnight(end))
+        .select_related("portfolio")
+    )
 
 
 def _filtered_portfolio_id(filterset: ReleaseFilter) -> int | None:
@@ -282,7 +284,7 @@ def _occurrences(window: FreezeWindow, start: date, end: date | None) -> list[Fr
     reason = f"{window.portfolio.name} freeze: {window.reason}" if window.portfolio else window.reason
     return [
         FreezeDays(first, day_after, reason)
-        for first, day_after in freeze_days(window, today=start)
+        for first, day_after in frozen_days(window, start=None, end=horizon_from(start))
         if day_after > start and (end is None or first < end)
     ]
 

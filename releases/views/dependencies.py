@@ -7,6 +7,7 @@ from django.views.decorators.http import require_POST
 
 from releases.forms import DependencyAddForm
 from releases.models import ReleaseDependency
+from releases.selectors.release_page import ReleasePage, release_for_page
 from releases.services.dependencies import (
     DependencyCycle,
     DependencyRefused,
@@ -14,7 +15,6 @@ from releases.services.dependencies import (
     dependency_remove,
 )
 from releases.views.release_detail import respond
-from releases.views.release_page import ReleasePage, release_for_page
 
 
 @require_POST

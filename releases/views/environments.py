@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from icalendar import Calendar, Event
 
-from releases.models import Environment
-from releases.views import environment_reads as reads
+from releases.models import Booking, Environment
+from releases.selectors import environment_board as reads
 from releases.views.bookings import changeable, in_user_zone, user_zone
 
 FEED_DAYS_BACK, FEED_DAYS_AHEAD = 31, 183
@@ -114,7 +114,7 @@ def _feed_calendar(environment: Environment, since, until, *, page: str) -> Cale
     calendar.add("x-wr-calname", f"Flightdeck: {environment.name}")
     instance = settings.INSTANCE_NAME
     for row in reads.booking_rows(
-        statuses=["requested", "approved"], since=since, until=until, environment_ids=[environment.pk]
+        statuses=Booking.LIVE_STATUSES, since=since, until=until, environment_ids=[environment.pk]
     ):
         event = Event()
         event.add("uid", f"booking-{row['id']}@{instance}")

@@ -6,9 +6,9 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from releases.selectors.release_page import release_for_page
 from releases.services.freezes import OVERRIDE_PERMISSION, release_freeze_override
 from releases.views.release_detail import respond
-from releases.views.release_page import release_for_page
 
 REASON_LENGTH = 1000
 

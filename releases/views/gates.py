@@ -18,6 +18,7 @@ from django_htmx.http import trigger_client_event
 from releases.filters import GateQueueFilter, GateShow
 from releases.gate_forms import GateSignForm, GateWaiveForm
 from releases.models import Gate
+from releases.selectors.gate_panel import gate_panel, gate_queue, gates_with_signoffs
 from releases.services.signoffs import (
     BadPassword,
     SignOffRefused,
@@ -27,7 +28,6 @@ from releases.services.signoffs import (
     gate_waive_check,
     signoff_meaning,
 )
-from releases.views.gate_panel import gate_panel, gate_queue, gates_with_signoffs
 
 PER_PAGE = 50
 QUEUE_TEMPLATE = "releases/gate_queue.html"

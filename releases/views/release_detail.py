@@ -6,9 +6,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from releases.forms import DependencyAddForm, ReleasePlanForm
+from releases.selectors.release_page import ReleasePage, release_for_page
 from releases.services.freezes import check_release_target
 from releases.services.releases import release_update
-from releases.views.release_page import ReleasePage, release_for_page
 
 TEMPLATE = "releases/release_detail.html"
 # Parts of the page an HTMX request may ask for by their DOM id.

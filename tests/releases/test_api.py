@@ -13,7 +13,7 @@ from django.utils import timezone
 from portal import roles
 from portal.api_tokens import api_token_create, api_token_revoke
 from releases.models import AuditEvent, FreezeWindow
-from releases.services.deploy_check import can_deploy, covers
+from releases.services.deploy_check import can_deploy
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -138,14 +138,6 @@ def test_a_recurring_freeze_stops_it_in_a_later_occurrence(api, release, prod):
 def test_a_recurring_freeze_between_occurrences_does_not_stop_it(api, release, prod):
     freeze(starts_at=NOW - timedelta(weeks=3, days=2), rrule="FREQ=WEEKLY")
     assert ask(api).json()["allowed"] is True
-
-
-def test_covers_is_half_open():
-    window = f.FreezeWindowFactory(starts_at=f.moment(0), ends_at=f.moment(2), rrule="FREQ=DAILY")
-    assert covers(window, f.moment(24))
-    assert covers(window, f.moment(25.9))
-    assert not covers(window, f.moment(26))
-    assert not covers(window, f.moment(-1))
 
 
 def test_a_freeze_override_lets_it_through_with_a_note(api, release, prod):

@@ -325,6 +325,31 @@ def test_portfolio_freezes_show_when_that_portfolio_is_filtered(client):
         assert "Someone else" not in html
 
 
+def test_portfolio_freezes_follow_every_ancestor_level(client):
+    """A programme inside a programme inside a portfolio is bound by the freezes of all three; the
+    calendar once followed one parent level only."""
+    top = f.PortfolioFactory(name="Group")
+    middle = f.PortfolioFactory(name="Retail", parent=top)
+    bottom = f.PortfolioFactory(name="Cards", parent=middle)
+    f.FreezeWindowFactory(for_portfolio=True, portfolio=top, starts_at=f.moment(48), reason="Group close")
+    f.FreezeWindowFactory(
+        for_portfolio=True, portfolio=middle, starts_at=f.moment(24 * 5), reason="Retail close"
+    )
+    html = client.get(f"{JAN}&portfolio={bottom.pk}").content.decode()
+    assert 'title="Freeze: Group freeze: Group close"' in day_cell(html, date(2030, 1, 9))
+    assert 'title="Freeze: Retail freeze: Retail close"' in day_cell(html, date(2030, 1, 12))
+
+
+def test_a_portfolio_shows_the_releases_and_freezes_of_its_programmes_at_every_level(client):
+    top = f.PortfolioFactory(name="Group")
+    bottom = f.PortfolioFactory(name="Cards", parent=f.PortfolioFactory(name="Retail", parent=top))
+    f.ReleaseFactory(application__portfolio=bottom, application__key="DEEP", target_date=date(2030, 1, 9))
+    f.FreezeWindowFactory(for_portfolio=True, portfolio=bottom, starts_at=f.moment(48), reason="Cards close")
+    html = client.get(f"{JAN}&portfolio={top.pk}").content.decode()
+    assert [r.split()[0] for r in shown_releases(html)] == ["DEEP"]
+    assert 'title="Freeze: Cards freeze: Cards close"' in day_cell(html, date(2030, 1, 9))
+
+
 def test_the_page_offers_the_filtered_feed(client):
     portfolio = f.PortfolioFactory()
     response = client.get(f"{JAN}&portfolio={portfolio.pk}")

@@ -148,3 +148,29 @@ def test_query_count_does_not_grow_with_the_data(client, reviewers, query):
         assert client.get(f"/gates/{query}").status_code == 200
     assert len(few) == len(many)
     assert len(many) <= 10
+
+
+def test_the_queue_and_the_sign_off_check_agree_on_who_may_sign(sofia, reviewers, user_in_role):
+    """Who may sign has two forms, a query (Gate.objects.signable_by, the queue) and the Python check
+    (sign_blockers, the panel and the service): over every case they name the same gates."""
+    from releases.models import Gate
+    from releases.services.signoffs import sign_blockers
+
+    _gate("Open", reviewers)
+    _gate("Other group", f.GroupFactory(name="CAB"))
+    _gate("Decided", reviewers, status="failed", decided_at=f.moment(0))
+    _gate("Evidence alone", None, approvals_required=0)
+    owned = _gate("Owned", reviewers)
+    owned.release.owner = sofia
+    owned.release.save()
+    scoped = _gate("Scoped", reviewers)
+    scoped.release.scope_changed_by = sofia
+    scoped.release.save()
+    f.SignOffFactory(gate=_gate("Signed", reviewers, approvals_required=2), signer=sofia)
+    officer = user_in_role(roles.PROJECT_OFFICE)
+    gates = Gate.objects.select_related("release", "signer_group").prefetch_related("signoffs")
+    for user in (sofia, officer, user_in_role(roles.SECURITY_REVIEWER)):
+        by_query = set(Gate.objects.signable_by(user).values_list("name", flat=True))
+        by_check = {gate.name for gate in gates if not sign_blockers(gate=gate, user=user)}
+        assert by_query == by_check
+    assert set(Gate.objects.signable_by(sofia).values_list("name", flat=True)) == {"Open"}

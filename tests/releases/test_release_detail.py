@@ -13,8 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from portal import roles
 from releases.forecast import DependencyState
 from releases.models import AuditEvent, PullRequest, Release
+from releases.selectors.release_page import dependency_state
 from releases.services.audit import audit_record
-from releases.views.release_page import dependency_state
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

@@ -3,8 +3,7 @@ queue: a fixed number of queries whatever the number of gates or sign-offs."""
 
 from dataclasses import dataclass, field
 
-from django.contrib.auth.models import Group
-from django.db.models import Count, Exists, IntegerField, OuterRef, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -12,9 +11,7 @@ from django.utils import timezone
 from releases.filters import GateShow
 from releases.gate_forms import GateSignForm, GateWaiveForm
 from releases.models import Gate, Release, SignOff
-from releases.querysets import CLOSED_STATUSES
 from releases.services.signoffs import (
-    SIGN_PERMISSION,
     WAIVABLE,
     WAIVE_PERMISSION,
     gate_state_hash,
@@ -105,24 +102,11 @@ def gate_queue(user, show: str):
         approvals=_approvals()
     )
     if show == GateShow.DECIDED:
-        return gates.exclude(status=Gate.Status.PENDING).order_by("-decided_at", "pk")
-    pending = gates.filter(status=Gate.Status.PENDING).exclude(release__status__in=CLOSED_STATUSES)
+        return gates.decided().order_by("-decided_at", "pk")
+    pending = gates.filter(status=Gate.Status.PENDING).exclude(release__status__in=Release.CLOSED_STATUSES)
     if show == GateShow.PENDING:
         return pending.order_by("due_date", "pk")
-    return waiting_for(pending, user).order_by("due_date", "pk")
-
-
-def waiting_for(gates, user):
-    """The rules of releases.services.signoffs.sign_blockers, as one filter."""
-    if not user.has_perm(SIGN_PERMISSION):
-        return gates.none()
-    signed = SignOff.objects.filter(gate=OuterRef("pk"), signer=user)
-    return (
-        gates.filter(signer_group__in=Group.objects.filter(user=user).values("pk"))
-        .exclude(release__owner=user)
-        .exclude(release__scope_changed_by=user)
-        .exclude(Exists(signed))
-    )
+    return pending.signable_by(user).order_by("due_date", "pk")
 
 
 def _approvals():

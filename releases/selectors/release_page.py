@@ -28,7 +28,7 @@ from releases.models import (
     TestRun,
     WorkItem,
 )
-from releases.views.gate_panel import GatePanel, gate_panels, gates_with_signoffs
+from releases.selectors.gate_panel import GatePanel, gate_panels, gates_with_signoffs
 
 LATEST_BUILDS = 5
 LATEST_TEST_RUNS = 5

@@ -10,13 +10,13 @@ from datetime import date, datetime, time, timedelta
 from html import escape
 from zoneinfo import ZoneInfo
 
-from django.db.models import Case, F, Q, Value, When, Window
+from django.db.models import Case, F, Value, When, Window
 from django.db.models.functions import RowNumber
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
+from releases.freezes import applies, occurrences
 from releases.models import Booking, Deployment, Environment, FreezeWindow
-from releases.services.bookings import occurrences
 
 BOARD_DAYS, MAX_BOARD_DAYS = 28, 92
 ENDING_SOON = timedelta(hours=48)
@@ -53,14 +53,14 @@ def booking_rows(*, statuses, since: datetime, until: datetime, environment_ids=
 
 
 def _freeze_rows(since: datetime, until: datetime) -> list[tuple[FreezeWindow, datetime, datetime]]:
-    windows = FreezeWindow.objects.filter(Q(ends_at__gt=since) | ~Q(rrule="")).filter(starts_at__lt=until)
-    return [(w, s, e) for w in windows for s, e in occurrences(w, since, until)]
+    windows = FreezeWindow.objects.may_overlap(since, until)
+    return [(w, s, e) for w in windows for s, e in occurrences(w, start=since, end=until)]
 
 
 def _applies(freeze: FreezeWindow, environment_id: int) -> bool:
     """Board and list show freezes that hold every booking of the environment (portfolio freezes hold
     only some, so they are named on the request form instead)."""
-    return freeze.scope == FreezeWindow.Scope.GLOBAL or freeze.environment_id == environment_id
+    return applies(freeze, environment_ids=(environment_id,))
 
 
 # --- the list -------------------------------------------------------------------------------------
@@ -143,9 +143,7 @@ class Attention:
 def attention(now: datetime, environments: list[Environment]) -> Attention:
     """The four tiles: requests waiting, approved bookings ending within 48 h, bookable environments
     with no approved booking over the last 14 days, live bookings inside a freeze."""
-    live = booking_rows(
-        statuses=["requested", "approved"], since=now - IDLE_FOR, until=now + timedelta(days=400)
-    )
+    live = booking_rows(statuses=Booking.LIVE_STATUSES, since=now - IDLE_FOR, until=now + timedelta(days=400))
     busy = {b["environment_id"] for b in live if b["status"] == "approved" and b["starts_at"] <= now}
     ahead = [b for b in live if b["ends_at"] > now and b["part_of_id"] is None]
     freezes = _freeze_rows(now, max((b["ends_at"] for b in ahead), default=now))
@@ -184,16 +182,14 @@ def board(*, first: date, days: int, zone: ZoneInfo) -> Board:
     bounds = day_bounds(first, days, zone)
     chips = {env.pk: [[] for _ in range(days)] for env in environments}
     url = reverse("environments:detail", args=[0]).replace("/0/", "/{}/")
-    for row in booking_rows(statuses=["requested", "approved"], since=bounds[0], until=bounds[-1]):
+    for row in booking_rows(statuses=Booking.LIVE_STATUSES, since=bounds[0], until=bounds[-1]):
         chip = _chip(row, zone, url.format(row["environment_id"]))
         for day in _days_spanned(bounds, row["starts_at"], row["ends_at"]):
             chips[row["environment_id"]][day].append(chip)
     frozen = {env.pk: [""] * days for env in environments}
     for window, starts_at, ends_at in _freeze_rows(bounds[0], bounds[-1]):
-        if window.scope == FreezeWindow.Scope.PORTFOLIO:
-            continue  # it holds only some bookings: the request form names it
         mark = f'<span class="freeze-mark" title="Freeze: {escape(window.reason)}">Freeze</span>'
-        for env_id in frozen if window.scope == FreezeWindow.Scope.GLOBAL else [window.environment_id]:
+        for env_id in (pk for pk in frozen if _applies(window, pk)):
             for day in _days_spanned(bounds, starts_at, ends_at):
                 frozen[env_id][day] = mark
     rows = [(env, _cells(frozen[env.pk], chips[env.pk])) for env in environments]
