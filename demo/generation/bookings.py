@@ -5,8 +5,9 @@ import random
 from datetime import datetime, timedelta
 
 from demo.generation.world import DemoApp, DemoEnv, DemoRelease, World, utc_at
+from releases.freezes import occurrences
 from releases.models import Booking
-from releases.services.bookings import occurrences, peak
+from releases.services.bookings import peak
 
 
 def environment_bookings(world: World) -> None:
@@ -71,7 +72,7 @@ def _booking_freeze(world: World, rng: random.Random, env: DemoEnv, starts_at, e
     it (teams plan around freezes). A few future requests stay in a freeze unresolved, as exceptions."""
     scopes = (None, env.idx, *env.components)
     windows = [window for scope in scopes for window in world.booking_freezes.get(scope, [])]
-    if not any(occurrences(window, starts_at, ends_at) for window in windows):
+    if not any(occurrences(window, start=starts_at, end=ends_at) for window in windows):
         return False
     roll = rng.random()
     if roll < 0.15:

@@ -13,6 +13,7 @@ from demo.catalogue import (
 )
 from demo.generation.world import DemoApp, DemoEnv, DemoPortfolio, World, nth_weekday, utc_at
 from portal.roles import ENVIRONMENT_ADMIN, RELEASE_MANAGER, ROLES
+from releases.freezes import frozen_days, horizon_from
 from releases.models import (
     Application,
     Environment,
@@ -22,8 +23,7 @@ from releases.models import (
     GateRequirement,
     Portfolio,
 )
-from releases.services.bookings import portfolio_chain
-from releases.services.forecasting import freeze_days
+from releases.querysets import portfolio_lineage
 from releases.services.gates import Layers, overlay
 
 
@@ -270,9 +270,10 @@ def _overlaps_window(world: World, first: date, end: date) -> bool:
 
 def _index_freezes(world: World, rows: list[dict]) -> None:
     """The days each portfolio's releases avoid and the windows each environment's bookings avoid, by
-    the domain's rules: a day is frozen when any part of an occurrence is (freeze_days, as the forecast
+    the domain's rules: a day is frozen when any part of an occurrence is (frozen_days, as the forecast
     and the release-target check count it), and a portfolio's freeze holds its programmes too
-    (portfolio_chain)."""
+    (portfolio_lineage)."""
+    horizon = horizon_from(world.anchor)
     days_by_scope: dict[int | None, set[int]] = {}  # portfolio index (None: global) -> date ordinals
     for row in rows:
         window = FreezeWindow(**row)
@@ -282,9 +283,9 @@ def _index_freezes(world: World, rows: list[dict]) -> None:
         if row["scope"] == "global":
             world.booking_freezes.setdefault(None, []).append(window)
         days = days_by_scope.setdefault(row["portfolio_id"], set())
-        for first, day_after in freeze_days(window, today=world.anchor):
+        for first, day_after in frozen_days(window, start=None, end=horizon):
             days.update(range(first.toordinal(), day_after.toordinal()))
     parents = world.parents()
     for p in world.portfolios:
-        scopes = (None, *portfolio_chain(p.idx, parents))
+        scopes = (None, *portfolio_lineage(p.idx, parents))
         world.frozen_days[p.idx] = set().union(*(days_by_scope.get(s, set()) for s in scopes))
