@@ -164,7 +164,7 @@ def unchanged_resync(connection) -> dict:
 
 def dataset_facts(options, connection, suffix: str):
     """The sync's WorkItemFacts for every issue, built without HTTP, for applications `suffix`."""
-    from integrations.clients.jira import ISSUE_FIELDS, parse_issue
+    from integrations.parse.jira import ISSUE_FIELDS, parse_issue
     from integrations.sandbox.dataset import JiraDataset
     from integrations.sandbox.jira import JiraRoutes
     from integrations.sync.jira import _work_item_fact

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from integrations.clients.jira import parse_issue, parse_search_page, parse_versions
 from integrations.http import BadPayload
+from integrations.parse.jira import parse_issue, parse_search_page, parse_versions
 from tests.conftest import REPO
 
 PAYLOADS = REPO.parent / "shared" / "payloads" / "jira"
