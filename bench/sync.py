@@ -111,8 +111,8 @@ def make_connection(url: str, name: str, *, suffix: str = ""):
 
 
 def timed_sync(connection) -> dict:
-    from integrations.sync.base import sync_run_queue
-    from integrations.sync.runner import connection_sync
+    from integrations.runner import connection_sync
+    from integrations.tasks import sync_run_queue
 
     run = sync_run_queue(connection=connection, by=None)
     started = time.perf_counter()
