@@ -467,7 +467,8 @@ def drive_syncs(connection, deadline: float, processes: dict) -> dict:
     """Full re-syncs back to back until the deadline: the cursor cleared, a run queued (the worker picks
     it up from the broker), its row read every half second until it ends."""
     from integrations.models import SyncCursor, SyncRun
-    from integrations.sync.base import ACTIVE, sync_run_queue
+    from integrations.sync.base import ACTIVE
+    from integrations.tasks import sync_run_queue
 
     runs, current = [], None
     log_dir = Path(os.environ["FLIGHTDECK_VAR_DIR"]) / "mixed-load-logs"

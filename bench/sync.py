@@ -111,8 +111,8 @@ def make_connection(url: str, name: str, *, suffix: str = ""):
 
 
 def timed_sync(connection) -> dict:
-    from integrations.sync.base import sync_run_queue
-    from integrations.sync.runner import connection_sync
+    from integrations.runner import connection_sync
+    from integrations.tasks import sync_run_queue
 
     run = sync_run_queue(connection=connection, by=None)
     started = time.perf_counter()
@@ -164,7 +164,7 @@ def unchanged_resync(connection) -> dict:
 
 def dataset_facts(options, connection, suffix: str):
     """The sync's WorkItemFacts for every issue, built without HTTP, for applications `suffix`."""
-    from integrations.clients.jira import ISSUE_FIELDS, parse_issue
+    from integrations.parse.jira import ISSUE_FIELDS, parse_issue
     from integrations.sandbox.dataset import JiraDataset
     from integrations.sandbox.jira import JiraRoutes
     from integrations.sync.jira import _work_item_fact

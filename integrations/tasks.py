@@ -1,4 +1,6 @@
-"""Celery tasks: thin wrappers over integrations.sync, taking ids and returning JSON-safe dicts.
+"""Celery tasks: thin wrappers over the runner and the sync run services, taking ids and returning
+JSON-safe dicts; and sync_run_queue, the one way to queue a sync (a run, then its task once the run
+is committed), used by "Sync now", the webhooks and beat.
 
 acks_late with reject_on_worker_lost: a worker killed mid-sync leaves the message unacknowledged, the
 broker hands it out again and the run resumes from its cursor. Waits (Retry-After, a tool that is
@@ -10,19 +12,30 @@ message is lost for good is failed by the beat sweep (sync_runs_sweep_task) once
 from datetime import timedelta
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError, connections
+from django.db import InterfaceError, OperationalError, connections, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from integrations.deliveries import webhook_deliveries_prune
 from integrations.http import MAX_RETRY_AFTER, RateLimited, ToolUnavailable
-from integrations.models import Connection
-from integrations.sync.base import SyncAlreadyRunning, sync_run_fail, sync_run_queue, sync_runs_fail_stale
-from integrations.sync.runner import SYNCS, connection_sync
-from integrations.webhooks import webhook_deliveries_prune
+from integrations.models import Connection, SyncRun
+from integrations.runner import connection_sync
+from integrations.sync.base import SyncAlreadyRunning, sync_run_create, sync_run_fail, sync_runs_fail_stale
+from integrations.tools import TOOLS
 
 MAX_RETRIES = 8
 UNAVAILABLE_BACKOFF = 30  # seconds, doubled per retry: 30 s ... about an hour at the eighth
 DATABASE_BACKOFF = 5  # a database restart takes seconds
+
+
+def sync_run_queue(*, connection: Connection, by, mode: str = "incremental") -> SyncRun:
+    """A queued run (audited; SyncAlreadyRunning while one is queued or running), and its task sent
+    once the run is committed."""
+    run = sync_run_create(connection=connection, by=by, mode=mode)
+    transaction.on_commit(
+        lambda: connection_sync_task.delay(connection_id=connection.pk, run_id=run.pk, mode=mode)
+    )
+    return run
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
@@ -84,7 +97,7 @@ def connections_reconcile_task() -> dict:
 
 def _queue(*, mode: str, due_only: bool) -> list[int]:
     now = timezone.now()
-    connections = Connection.objects.filter(enabled=True, kind__in=list(SYNCS)).annotate(
+    connections = Connection.objects.filter(enabled=True, kind__in=list(TOOLS)).annotate(
         last_start=Max("runs__started_at")
     )
     queued = []

@@ -15,8 +15,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from integrations.models import ApplicationMapping, Connection, SyncRun
-from integrations.sync.base import SyncAlreadyRunning, sync_run_queue
-from integrations.sync.runner import SYNCS, connection_test
+from integrations.runner import connection_test
+from integrations.sync.base import SyncAlreadyRunning
+from integrations.tasks import sync_run_queue
+from integrations.tools import TOOLS
 
 TEMPLATE = "integrations/integrations.html"
 RUNS_SHOWN = 10
@@ -115,7 +117,7 @@ def page_context(request, **extra) -> dict:
     return {
         "connections": connections_with_runs(),
         "can_run": request.user.has_perm(RUN_PERMISSION),
-        "syncable": set(SYNCS),
+        "syncable": set(TOOLS),
         **extra,
     }
 
@@ -134,7 +136,7 @@ def sync_now(request, pk: int):
     problem = ""
     if not connection.enabled:
         problem = f"{connection} is disabled: enable it in the admin first."
-    elif connection.kind not in SYNCS:
+    elif connection.kind not in TOOLS:
         problem = f"{connection.get_kind_display()} connections cannot sync yet."
     else:
         try:
@@ -159,5 +161,5 @@ def test_connection(request, pk: int):
 
 def _card(request, connection: Connection, *, status: int, notice: str = ""):
     (entry,) = connections_with_runs(only=connection.pk)
-    context = {"entry": entry, "notice": notice, "can_run": True, "syncable": set(SYNCS)}
+    context = {"entry": entry, "notice": notice, "can_run": True, "syncable": set(TOOLS)}
     return render(request, TEMPLATE + "#connection-card", context, status=status)

@@ -1,10 +1,12 @@
 from django.urls import path
 
-from integrations.webhooks import RECEIVERS, webhook_receive
+from integrations.tools import TOOLS
+from integrations.webhooks import webhook_receive
 
 app_name = "webhooks"
 
 # Public but signed: /webhooks/github/<id>, /webhooks/jira/<id>, /webhooks/jenkins/<id>.
 urlpatterns = [
-    path(f"{tool}/<int:connection_id>", webhook_receive, {"tool": tool}, name=tool) for tool in RECEIVERS
+    path(f"{tool.name}/<int:connection_id>", webhook_receive, {"tool": tool}, name=tool.name)
+    for tool in dict.fromkeys(TOOLS.values())
 ]

@@ -1,87 +1,32 @@
 """Webhooks from the tools: verify, drop redeliveries, queue a sync, answer 202 at once.
 
-Each connection has its own secret (Connection.webhook_secret, encrypted at rest), and the check runs
-over the raw request body, before anything is parsed or stored:
-
-- GitHub: `X-Hub-Signature-256: sha256=<HMAC-SHA256 of the body>`; delivery id `X-GitHub-Delivery`.
-- Jira: `X-Hub-Signature: sha256=<HMAC-SHA256 of the body>`; delivery id
-  `X-Atlassian-Webhook-Identifier` (the same on Jira's retries).
-- Jenkins: its notification plugins and pipeline steps cannot compute an HMAC, but can send a header,
-  so the secret itself travels in `X-Flightdeck-Token` (compared in constant time; use HTTPS). Jenkins
-  has no delivery id: a retried notification repeats its bytes, so the body's SHA-256 stands in.
+/webhooks/<tool>/<connection id> serves the connections of that tool (integrations.tools), and checks
+the tool's signature over the raw request body (integrations.deliveries) before anything is parsed or
+stored.
 
 The webhook carries no data we store: it only says "something changed", and the sync that follows
 reads the tool through its API as usual (so a forged or replayed body could at most cause a sync).
 """
 
-import hashlib
-import hmac
 import logging
 from contextlib import suppress
-from dataclasses import dataclass
-from datetime import timedelta
 
 from django.contrib.auth.decorators import login_not_required
 from django.db import IntegrityError, transaction
 from django.http import JsonResponse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from integrations.crypto import Undecryptable
-from integrations.models import Connection, ConnectionKind, WebhookDelivery
-from integrations.sync.base import SyncAlreadyRunning, sync_run_queue
+from integrations.deliveries import Delivery, Refused
+from integrations.models import Connection, WebhookDelivery
+from integrations.sync.base import SyncAlreadyRunning
+from integrations.tasks import sync_run_queue
+from integrations.tools import Tool
 
 logger = logging.getLogger(__name__)
-KEEP_DELIVERIES = timedelta(days=30)  # GitHub offers redelivery for 3 days; Jira and Jenkins retry for hours
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_DELIVERY_ID = 200
-
-
-@dataclass(frozen=True)
-class Delivery:
-    delivery_id: str
-    event: str
-
-
-class Refused(Exception):
-    def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.status = status
-
-
-def _hmac_sha256(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def _check_hmac(header: str, secret: str, body: bytes, name: str) -> None:
-    if not hmac.compare_digest(header.strip().encode(), _hmac_sha256(secret, body).encode()):
-        raise Refused(f"The {name} signature does not match this connection's webhook secret.", 401)
-
-
-def github_delivery(headers, body: bytes, secret: str) -> Delivery:
-    _check_hmac(headers.get("X-Hub-Signature-256", ""), secret, body, "X-Hub-Signature-256")
-    return Delivery(headers.get("X-GitHub-Delivery", ""), headers.get("X-GitHub-Event", ""))
-
-
-def jira_delivery(headers, body: bytes, secret: str) -> Delivery:
-    _check_hmac(headers.get("X-Hub-Signature", ""), secret, body, "X-Hub-Signature")
-    delivery_id = headers.get("X-Atlassian-Webhook-Identifier") or hashlib.sha256(body).hexdigest()
-    return Delivery(delivery_id, "jira")
-
-
-def jenkins_delivery(headers, body: bytes, secret: str) -> Delivery:
-    if not hmac.compare_digest(headers.get("X-Flightdeck-Token", "").encode(), secret.encode()):
-        raise Refused("The X-Flightdeck-Token header does not match this connection's webhook secret.", 401)
-    return Delivery(hashlib.sha256(body).hexdigest(), "jenkins")
-
-
-# Which connection kinds each endpoint serves, and how it reads a delivery.
-RECEIVERS = {
-    "github": ((ConnectionKind.GITHUB,), github_delivery),
-    "jira": ((ConnectionKind.JIRA_CLOUD, ConnectionKind.JIRA_DC), jira_delivery),
-    "jenkins": ((ConnectionKind.JENKINS,), jenkins_delivery),
-}
 
 
 def _body(request) -> bytes:
@@ -93,11 +38,10 @@ def _body(request) -> bytes:
     return body
 
 
-def _connection(tool: str, connection_id: int) -> Connection:
-    kinds, _ = RECEIVERS[tool]
-    connection = Connection.objects.filter(pk=connection_id, kind__in=kinds, enabled=True).first()
+def _connection(tool: Tool, connection_id: int) -> Connection:
+    connection = Connection.objects.filter(pk=connection_id, kind__in=tool.kinds, enabled=True).first()
     if connection is None:
-        raise Refused(f"No enabled {tool} connection with id {connection_id}.", 404)
+        raise Refused(f"No enabled {tool.name} connection with id {connection_id}.", 404)
     try:
         secret = connection.webhook_secret
     except Undecryptable:  # our key changed, not the sender's fault: the tool retries later
@@ -127,21 +71,14 @@ def webhook_delivery_accept(*, connection: Connection, delivery: Delivery) -> bo
     return True
 
 
-def webhook_deliveries_prune(*, now=None) -> int:
-    """Forget deliveries older than KEEP_DELIVERIES (no tool redelivers that late); how many."""
-    cutoff = (now or timezone.now()) - KEEP_DELIVERIES
-    deleted, _ = WebhookDelivery.objects.filter(received_at__lt=cutoff).delete()
-    return deleted
-
-
 @csrf_exempt  # signed by the tool, not by a browser session: there is no cookie to ride
 @login_not_required
 @require_POST
-def webhook_receive(request, tool: str, connection_id: int):
+def webhook_receive(request, tool: Tool, connection_id: int):
     try:
         body = _body(request)
         connection = _connection(tool, connection_id)
-        delivery = RECEIVERS[tool][1](request.headers, body, connection.webhook_secret)
+        delivery = tool.webhook(request.headers, body, connection.webhook_secret)
         if not delivery.delivery_id or len(delivery.delivery_id) > MAX_DELIVERY_ID:
             raise Refused("The delivery id header is missing or too long.", 400)
     except Refused as refused:

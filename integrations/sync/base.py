@@ -1,10 +1,10 @@
 """The life of a sync run, and the one way a sync writes: a page and its cursor in one transaction.
 
-A run is queued (by "Sync now" or beat), started by the worker, and finished or failed. The database
-allows one queued-or-running run per connection (`syncrun_one_active`), so two workers never sync one
-connection at once. A run that waits for a rate limit or a tool that is down stays running and is
-resumed by the task's retry with the same run id; a crash resumes the same way (acks_late), from the
-cursor the last committed page left.
+A run is queued (by "Sync now", a webhook or beat, through integrations.tasks.sync_run_queue),
+started by the worker, and finished or failed. The database allows one queued-or-running run per
+connection (`syncrun_one_active`), so two workers never sync one connection at once. A run that
+waits for a rate limit or a tool that is down stays running and is resumed by the task's retry with
+the same run id; a crash resumes the same way (acks_late), from the cursor the last committed page left.
 
 Every sign of life stamps the run's heartbeat (start or resume, each page stored, a wait begun). A run
 whose message is lost for good (broker flushed, task revoked, retries exhausted while the database was
@@ -65,8 +65,9 @@ class RunContext:
 
 
 @transaction.atomic
-def sync_run_queue(*, connection: Connection, by, mode: str = "incremental") -> SyncRun:
-    """A queued run, and its task enqueued after the commit; refused while one is queued or running."""
+def sync_run_create(*, connection: Connection, by, mode: str = "incremental") -> SyncRun:
+    """A queued run, audited; refused while one is queued or running. Its task is sent by
+    integrations.tasks.sync_run_queue, which every caller uses."""
     active = SyncRun.objects.filter(connection=connection, status__in=ACTIVE).first()
     if active is not None:
         raise SyncAlreadyRunning(active)
@@ -76,11 +77,6 @@ def sync_run_queue(*, connection: Connection, by, mode: str = "incremental") -> 
     except IntegrityError:  # a concurrent queue won the race
         raise SyncAlreadyRunning(SyncRun.objects.get(connection=connection, status__in=ACTIVE)) from None
     audit_record(actor=by, action="syncrun.queue", obj=run, after={"connection": connection.pk, "mode": mode})
-    from integrations.tasks import connection_sync_task  # the task module imports this one
-
-    transaction.on_commit(
-        lambda: connection_sync_task.delay(connection_id=connection.pk, run_id=run.pk, mode=mode)
-    )
     return run
 
 

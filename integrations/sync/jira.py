@@ -14,9 +14,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.utils import timezone
 
-from integrations.clients.jira import JiraClient, JiraIssue, SearchPage
+from integrations.clients.jira import JiraClient
 from integrations.http import SyncError
 from integrations.models import ApplicationMapping, Connection
+from integrations.parse.jira import JiraIssue, JiraVersion, SearchPage
 from integrations.sync.base import RunContext, cursor_get, upsert_page
 from releases.models import WorkItem
 from releases.services.facts import (
@@ -207,7 +208,7 @@ def _zone(name: str) -> ZoneInfo:
         ) from exc
 
 
-def _release_fact(version) -> ReleaseFact:
+def _release_fact(version: JiraVersion) -> ReleaseFact:
     return ReleaseFact(
         external_id=version.id,
         version=version.name,

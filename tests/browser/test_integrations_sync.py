@@ -9,8 +9,8 @@ import pytest
 from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
-from integrations.clients.jira import PAGE_SIZE
 from integrations.models import Connection
+from integrations.parse.jira import PAGE_SIZE
 from integrations.sandbox.dataset import JiraDataset
 from integrations.sandbox.jira import JiraRoutes
 from integrations.sandbox.server import Fault, SandboxServer

@@ -1,8 +1,8 @@
 """What the sync tests share: one sync of a connection, as the worker runs it, with its outcome checked."""
 
 from integrations.models import Connection, SyncRun
-from integrations.sync.base import sync_run_queue
-from integrations.sync.runner import connection_sync
+from integrations.runner import connection_sync
+from integrations.tasks import sync_run_queue
 
 
 def sync(connection: Connection, *, mode: str = "incremental", expect=SyncRun.Status.SUCCEEDED) -> SyncRun:

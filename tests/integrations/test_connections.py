@@ -182,8 +182,8 @@ def key_changed(monkeypatch):
 
 def test_credentials_saved_under_another_key_fail_the_sync_readably_not_stuck_running(key_changed):
     from integrations.models import SyncRun
-    from integrations.sync.base import sync_run_queue
-    from integrations.sync.runner import connection_sync, connection_test
+    from integrations.runner import connection_sync, connection_test
+    from integrations.tasks import sync_run_queue
 
     connection = ConnectionFactory(kind=Connection.Kind.JIRA_CLOUD)
     with pytest.MonkeyPatch.context() as undo:

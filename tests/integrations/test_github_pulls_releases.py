@@ -14,10 +14,10 @@ from django.test.utils import CaptureQueriesContext
 
 from integrations.http import RateLimited
 from integrations.models import Connection, SyncCursor, SyncRun
+from integrations.runner import connection_sync
 from integrations.sandbox.github import GithubDataset, GithubRoutes, SecondaryLimit
 from integrations.sandbox.server import Fault, SandboxServer
-from integrations.sync.base import sync_run_queue
-from integrations.sync.runner import connection_sync
+from integrations.tasks import sync_run_queue
 from portal import roles
 from releases.models import AuditEvent, PullRequest, Release
 from releases.services.audit import audit_verify

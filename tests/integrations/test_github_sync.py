@@ -13,10 +13,10 @@ from django.test.utils import CaptureQueriesContext
 
 from integrations.http import RateLimited
 from integrations.models import Connection, SyncCursor, SyncRun
+from integrations.runner import connection_sync, connection_test
 from integrations.sandbox.github import GithubDataset, GithubRoutes
 from integrations.sandbox.server import Fault, SandboxServer
-from integrations.sync.base import sync_run_queue
-from integrations.sync.runner import connection_sync, connection_test
+from integrations.tasks import sync_run_queue
 from releases.models import Deployment, PullRequest, Release
 from tests import factories as f
 from tests.integrations.helpers import sync

@@ -7,9 +7,9 @@ from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 
 from integrations.models import Connection, SyncCursor, SyncRun
+from integrations.runner import connection_test
 from integrations.sandbox.jenkins import JenkinsDataset, JenkinsRoutes
 from integrations.sandbox.server import Fault, SandboxServer
-from integrations.sync.runner import connection_test
 from releases import tasks
 from releases.models import Build, Release, TestRun
 from releases.services.evidence import gate_evidence_refresh

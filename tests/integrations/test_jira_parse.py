@@ -5,8 +5,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from integrations.clients.jira import parse_issue, parse_search_page, parse_versions
 from integrations.http import BadPayload
+from integrations.parse.jira import parse_issue, parse_search_page, parse_versions
 from tests.integrations.payloads import load_json, payload_files
 
 

@@ -9,9 +9,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from integrations.models import SyncCursor, SyncRun
-from integrations.sync.base import sync_run_queue
+from integrations.runner import connection_sync
 from integrations.sync.jira import OVERLAP, STORE_BATCH
-from integrations.sync.runner import connection_sync
+from integrations.tasks import sync_run_queue
 from releases.models import Release, WorkItem, WorkItemLink
 from tests.integrations.helpers import sync
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from integrations.clients.jira import parse_issue, parse_search_page, parse_versions
+from integrations.deliveries import Refused, github_delivery
 from integrations.parse.github import (
     deployment_outcome,
     page_meta,
@@ -26,9 +26,9 @@ from integrations.parse.github import (
     retry_after,
 )
 from integrations.parse.jenkins import parse_build, parse_builds, parse_job, parse_test_report
+from integrations.parse.jira import parse_issue, parse_search_page, parse_versions
 from integrations.parse.junit import parse_junit
 from integrations.sandbox.github import GithubDataset
-from integrations.webhooks import Refused, github_delivery
 from releases.models import Build
 from tests.conftest import REPO
 from tests.integrations.payloads import load_json, payload_files, replay_exchanges

@@ -11,10 +11,11 @@ from django.db import OperationalError
 
 from integrations import tasks
 from integrations.models import SyncCursor, SyncRun
+from integrations.runner import connection_sync
 from integrations.sandbox.server import Fault
 from integrations.sync import jira as jira_sync_module
-from integrations.sync.base import SyncAlreadyRunning, sync_run_queue
-from integrations.sync.runner import connection_sync
+from integrations.sync.base import SyncAlreadyRunning
+from integrations.tasks import sync_run_queue
 from releases.models import WorkItem
 
 pytestmark = pytest.mark.django_db

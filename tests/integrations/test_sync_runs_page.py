@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from integrations.models import SyncRun
-from integrations.sync.base import sync_run_queue
-from integrations.sync.runner import connection_sync
+from integrations.runner import connection_sync
+from integrations.tasks import sync_run_queue
 from integrations.views import Progress, duration_text
 from portal import roles
 from releases.models import AuditEvent

@@ -14,17 +14,17 @@ from django.utils import timezone
 from integrations import tasks
 from integrations.http import MAX_RETRY_AFTER
 from integrations.models import SyncCursor, SyncRun
+from integrations.runner import connection_sync
 from integrations.sandbox.server import Fault
 from integrations.sync import jira as jira_sync_module
 from integrations.sync.base import (
     STALE_AFTER,
     SyncRunEnded,
     run_context,
-    sync_run_queue,
     sync_runs_fail_stale,
     upsert_page,
 )
-from integrations.sync.runner import connection_sync
+from integrations.tasks import sync_run_queue
 from portal.celery import app
 from releases.models import AuditEvent, WorkItem
 from releases.services.facts import UpsertResult
