@@ -349,7 +349,7 @@ def command_test(options) -> None:
     sys.exit(subprocess.run([str(a) for a in args], cwd=ROOT, check=False).returncode)
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -371,6 +371,11 @@ def main() -> None:
     test_parser = commands.add_parser("test", help="install and run the whole test suite")
     test_parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest")
     commands.add_parser("install", help="only create .venv and install")
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     # parse_known_args: pytest's own options (-x, -k ...) may come first, before any path.
     options, unknown = parser.parse_known_args()
     if unknown and options.command != "test":

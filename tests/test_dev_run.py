@@ -24,7 +24,7 @@ from integrations.sandbox.jira import JiraRoutes
 from integrations.sandbox.plan import github_from_plan, jenkins_from_plan, jira_from_plan
 from integrations.sandbox.proof import SECRET_ENV
 from integrations.sandbox.server import SandboxServer
-from portal.demo import sandbox_plan
+from portal.demo import SANDBOX_PROJECTS, sandbox_plan
 from portal.management.commands.demo_sandbox_connect import DEMO_CONNECTIONS
 from portal.management.commands.demo_sandbox_connect import SECRET_ENV as COMMAND_SECRET_ENV
 from tests.integrations.helpers import sync
@@ -62,6 +62,19 @@ def taken_port():
 
 def test_the_secret_has_one_name_in_dev_py_the_sandbox_and_the_command():
     assert load_dev().SANDBOX_SECRET_ENV == SECRET_ENV == COMMAND_SECRET_ENV
+
+
+def test_dev_py_serves_the_demo_plan_and_projects_on_free_ports_unless_told():
+    """(Moved from tests/portal/test_seed_demo.py, where it pinned the fixed ports 8765-8767.)"""
+    module = load_dev()
+    args = [str(arg) for arg in module.SANDBOX_ARGS]
+    assert args[args.index("--plan") + 1] == str(module.SANDBOX_PLAN)
+    assert args[args.index("--projects") + 1].split(",") == list(SANDBOX_PROJECTS)
+    # Jira, Jenkins and GitHub: ports are dev.py's to choose, never in the arguments it passes on.
+    assert not {"--port", "--jenkins-port", "--github-port"} & set(args)
+    assert module.build_parser().parse_args(["run"]).sandbox_port == 0  # free ports
+    options = module.build_parser().parse_args(["run", "--port", "9400", "--sandbox-port", "9410"])
+    assert (options.port, options.sandbox_port) == (9400, 9410)
 
 
 def test_the_sandbox_takes_free_ports_when_the_usual_ones_are_taken(dev, taken_port):
@@ -200,3 +213,19 @@ def test_the_pointed_demo_connections_sync_from_a_sandbox_with_the_runs_secret(d
     finally:
         for server in servers.values():
             server.stop()
+
+
+def test_the_portals_port_is_the_base_url_of_web_worker_and_beat(monkeypatch):
+    """--port 9400: links in e-mails (settings.FLIGHTDECK_BASE_URL) point at :9400, not :8000."""
+    module = load_dev()
+    started = {}
+
+    class Popen:
+        def __init__(self, command, *, env, **options):
+            started[Path(command[0]).name if "celery" not in command[0] else command[3]] = env
+
+    monkeypatch.setattr(module.subprocess, "Popen", Popen)
+    module.start_processes(9400, {})
+    assert set(started) == {"gunicorn", "worker", "beat"}
+    assert {env["FLIGHTDECK_BASE_URL"] for env in started.values()} == {"http://127.0.0.1:9400"}
+    assert all(SECRET_ENV not in env for env in started.values())  # the secret is the sandbox's alone
