@@ -3,7 +3,7 @@
 
     python3 dev.py run    create .venv, install, migrate, seed the demo, start web + Celery worker + beat
                           + the tool sandbox (Jira, Jenkins and GitHub-shaped APIs on loopback that the
-                          demo connections sync)
+                          demo connections sync; on free ports unless --sandbox-port says which)
     python3 dev.py test   create .venv, install, run the whole test suite
 
 Installing is skipped when pyproject.toml and constraints.txt have not changed since the last install.
@@ -13,10 +13,13 @@ import argparse
 import contextlib
 import hashlib
 import os
+import queue
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -26,14 +29,15 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 PYTHON = BIN / "python"
 CHROMIUM = Path("/usr/bin/chromium")
-# The tool sandbox the demo connections point at (demo/catalogue.py SANDBOX_*): Jira on 8765, Jenkins on
-# 8766, GitHub on 8767; its Jira versions and issues, Jenkins builds and GitHub deployments are the
+# The tool sandbox the demo connections point at (demo/catalogue.py SANDBOX_*). It serves Jira, Jenkins
+# and GitHub on free ports (or --sandbox-port and the two after it), and announces each on a line
+# ending with its URL; its Jira versions and issues, Jenkins builds and GitHub deployments are the
 # demo's plan (sandbox_plan()), which replaces the generated issues --issues and --projects describe.
 SANDBOX_PLAN = ROOT / "var" / "sandbox-plan.json"
-SANDBOX = [
-    *("-m", "integrations.sandbox", "--port", "8765", "--issues", "3000", "--projects", "MOBILE,PORTAL"),
-    *("--plan", SANDBOX_PLAN),
-]
+SANDBOX_ARGS = ("--issues", "3000", "--projects", "MOBILE,PORTAL", "--plan", SANDBOX_PLAN)
+SANDBOX_TOOLS = {"Jira": "jira", "Jenkins": "jenkins", "GitHub": "github"}  # a line's first word
+# integrations/sandbox/proof.py SECRET_ENV: the sandbox reads the run's secret there.
+SANDBOX_SECRET_ENV = "FLIGHTDECK_SANDBOX_SECRET"  # noqa: S105 - the variable's name, not a secret
 
 
 def say(message: str) -> None:
@@ -68,8 +72,8 @@ def install() -> None:
     stamp.write_text(wanted.hexdigest())
 
 
-def manage(*args) -> None:
-    run(PYTHON, "manage.py", *args)
+def manage(*args, **kwargs) -> None:
+    run(PYTHON, "manage.py", *args, **kwargs)
 
 
 # --- run -------------------------------------------------------------------------------------------
@@ -81,10 +85,24 @@ def command_run(options) -> None:
     manage("migrate", "--noinput", "-v", "0")
     say(f"seeding demo data ({options.scale} scale)")
     manage("seed_demo", "--scale", options.scale)
+    manage("demo_api_examples", stdout=subprocess.DEVNULL)  # the release the README's API examples name
     write_sandbox_plan()
     stop_on_signals()
     processes: dict[str, subprocess.Popen] = {}
     try:
+        # Until the sandbox this run starts has proved itself, nothing syncs from those addresses.
+        manage("demo_sandbox_connect", "--disable", stdout=subprocess.DEVNULL)
+        secret = secrets.token_urlsafe(32)  # this run's: the sandbox serves only who sends it
+        say("starting the tool sandbox")
+        urls = sandbox_start(options.sandbox_port, secret, processes)
+        refused = sandbox_refusals(urls, secret)
+        if refused:
+            fail(
+                f"the server at {', '.join(urls[tool] for tool in refused)} is not the sandbox this run "
+                "started (it cannot prove the run's secret); the demo connections stay disabled"
+            )
+        say("pointing the demo connections at the sandbox")
+        manage("demo_sandbox_connect", *sandbox_connect_args(urls), env=sandbox_env(secret))
         start_processes(options.port, processes)
         wait_until_up(f"http://127.0.0.1:{options.port}/healthz", processes)
         print_welcome(options.port)
@@ -119,10 +137,75 @@ def write_sandbox_plan() -> None:
     SANDBOX_PLAN.write_text(result.stdout)
 
 
+def sandbox_env(secret: str) -> dict[str, str]:
+    return {**os.environ, SANDBOX_SECRET_ENV: secret}
+
+
+def sandbox_start(
+    port: int,
+    secret: str,
+    processes: dict[str, subprocess.Popen],
+    *,
+    args=SANDBOX_ARGS,
+    timeout: float = 60,
+) -> dict[str, str]:
+    """Start the sandbox with this run's secret (0: each tool on a free port; else Jira on `port`,
+    Jenkins and GitHub on the two after it) and read the URL of each tool from the line it prints:
+    {"jira": "http://127.0.0.1:41234", "jenkins": ..., "github": ...}."""
+    command = [PYTHON, "-m", "integrations.sandbox", "--port", port, *args]
+    process = subprocess.Popen(
+        [str(c) for c in command],
+        cwd=ROOT,
+        env=sandbox_env(secret),  # not on the command line, where `ps` would show it
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # Ctrl-C reaches it only through stop()
+    )
+    processes["sandbox"] = process
+    printed: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        """Passes the sandbox's lines on, and hands them to the reader (a pipe read cannot time out)."""
+        for line in process.stdout:
+            print(f"    {line}", end="", flush=True)
+            printed.put(line.strip())
+        printed.put(None)  # the sandbox closed its stdout: it has ended
+
+    threading.Thread(target=pump, daemon=True, name="sandbox-stdout").start()
+    urls: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    while len(urls) < len(SANDBOX_TOOLS):
+        try:
+            line = printed.get(timeout=max(0.01, deadline - time.monotonic()))
+        except queue.Empty:
+            fail(f"the tool sandbox did not say where it listens within {timeout:.0f} s")
+        if line is None:
+            process.wait()
+            fail(f"the tool sandbox stopped during start-up ({process.returncode}; see its message above)")
+        tool = SANDBOX_TOOLS.get(line.split(" ", 1)[0])
+        if tool and " on http://" in line:
+            urls[tool] = line.rsplit(" ", 1)[-1]
+    return urls
+
+
+def sandbox_refusals(urls: dict[str, str], secret: str) -> list[str]:
+    """The tools whose server does not prove that it knows this run's secret (a foreign process on
+    the port, or a sandbox of another run); the secret itself is never sent to them."""
+    from integrations.sandbox.proof import proof_verify  # standard library only, like this script
+
+    return [tool for tool, url in urls.items() if not proof_verify(url, secret, tool)]
+
+
+def sandbox_connect_args(urls: dict[str, str]) -> list[str]:
+    """demo_sandbox_connect's options: the demo connections to each tool go to its URL."""
+    return [arg for tool in SANDBOX_TOOLS.values() for arg in (f"--{tool}", urls[tool])]
+
+
 def start_processes(port: int, processes: dict[str, subprocess.Popen]) -> None:
+    """Web, worker and beat; links in their e-mails start with the address the portal answers at."""
     celery = BIN / "celery"
+    env = {**os.environ, "FLIGHTDECK_BASE_URL": f"http://127.0.0.1:{port}"}
     commands = {
-        "sandbox": [PYTHON, *SANDBOX],
         "web": [
             BIN / "gunicorn",
             "portal.wsgi",
@@ -154,7 +237,9 @@ def start_processes(port: int, processes: dict[str, subprocess.Popen]) -> None:
     for name, command in commands.items():
         say(f"starting {name}")
         # Each child gets its own process group so Ctrl-C reaches it only through stop().
-        processes[name] = subprocess.Popen([str(c) for c in command], cwd=ROOT, start_new_session=True)
+        processes[name] = subprocess.Popen(
+            [str(c) for c in command], cwd=ROOT, env=env, start_new_session=True
+        )
 
 
 def wait_until_up(url: str, processes: dict[str, subprocess.Popen], timeout: float = 60) -> None:
@@ -264,17 +349,33 @@ def command_test(options) -> None:
     sys.exit(subprocess.run([str(a) for a in args], cwd=ROOT, check=False).returncode)
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="run the portal with demo data")
     run_parser.add_argument("--scale", choices=["small", "medium", "enterprise"], default="medium")
-    run_parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+    run_parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT", 8000)),
+        help="the portal's port; e-mail links point there too (default: 8000)",
+    )
+    run_parser.add_argument(
+        "--sandbox-port",
+        type=int,
+        default=0,
+        help="the tool sandbox's Jira port, Jenkins and GitHub on the two after it (default: free ports)",
+    )
     test_parser = commands.add_parser("test", help="install and run the whole test suite")
     test_parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest")
     commands.add_parser("install", help="only create .venv and install")
+    return parser
+
+
+def main() -> None:
+    parser = build_parser()
     # parse_known_args: pytest's own options (-x, -k ...) may come first, before any path.
     options, unknown = parser.parse_known_args()
     if unknown and options.command != "test":

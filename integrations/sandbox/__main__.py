@@ -9,9 +9,14 @@ ends with the URL (dev.py and bench/sync.py read it there).
 .venv/bin/python -m integrations.sandbox --plan var/sandbox-plan.json
     Jira versions and issues, Jenkins builds and GitHub deployments of the demo's releases (see
     plan.py; dev.py writes it); a plan with Jira versions replaces --issues and --projects
+
+With FLIGHTDECK_SANDBOX_SECRET set in its environment, every tool refuses (401) any request that does
+not carry that secret as its token, and proves that it knows it at /_sandbox/proof (see proof.py;
+dev.py sets a new one each run). Without it, the datasets' fixed test tokens apply.
 """
 
 import argparse
+import os
 import signal
 
 from integrations.sandbox.github import GithubRoutes
@@ -24,6 +29,7 @@ from integrations.sandbox.plan import (
     jira_from_plan,
     plan_load,
 )
+from integrations.sandbox.proof import SECRET_ENV
 from integrations.sandbox.server import SandboxServer
 
 
@@ -74,10 +80,10 @@ def start_servers(options: argparse.Namespace) -> list[SandboxServer]:
         (f"Jenkins sandbox (jobs {jobs})", JenkinsRoutes(options.jenkins), options.jenkins_port),
         (f"GitHub sandbox (repositories {repos})", GithubRoutes(options.github), options.github_port),
     ]
-    servers = []
+    servers, secret = [], os.environ.get(SECRET_ENV) or None
     try:
         for label, routes, port in tools:
-            servers.append(SandboxServer(routes, host=options.host, port=port).start())
+            servers.append(SandboxServer(routes, host=options.host, port=port, secret=secret).start())
             print(f"{label} on {servers[-1].url}", flush=True)
     except OSError as exc:
         for server in servers:

@@ -1,11 +1,11 @@
 """A generated GitHub: repositories with deployments and their statuses, pull requests and releases,
 paged like the REST API.
 
-Shaped as the recorded payloads in ../shared/payloads/github: lists newest first (pull requests as
-`state`, `sort` and `direction` ask), `Link` headers (next, last), an ETag per answer that a
-matching `If-None-Match` turns into a 304 (which, as on GitHub, does not count against the rate
-limit), a primary rate limit that answers 403 with `x-ratelimit-remaining: 0` and the reset time
-once it is spent, and secondary limits (403 with `Retry-After`) on the paths a test names.
+Shaped as GitHub's documented REST API: lists newest first (pull requests as `state`, `sort` and
+`direction` ask), `Link` headers (next, last), an ETag per answer that a matching `If-None-Match`
+turns into a 304 (which, as on GitHub, does not count against the rate limit), a primary rate limit
+that answers 403 with `x-ratelimit-remaining: 0` and the reset time once it is spent, and secondary
+limits (403 with `Retry-After`) on the paths a test names.
 """
 
 import hashlib
@@ -241,6 +241,8 @@ def _iso(moment: datetime) -> str:
 
 
 class GithubRoutes:
+    tool = "github"  # what it proves to be (proof.py)
+
     def __init__(self, dataset: GithubDataset):
         self.dataset = dataset
 

@@ -2,9 +2,9 @@
 
 Build n of a job is computed from n alone until a test starts or finishes one, so any number of
 builds costs no memory; or a job's first builds are given in full (`planned`: the demo's plan lines
-them up with its releases, see plan.py). Routes answer like Jenkins' JSON API, shaped as the
-recorded payloads in ../shared/payloads/jenkins, and refuse what a sync must never send: a job's
-api/json without `tree=`, or a builds tree without a `{M,N}` range.
+them up with its releases, see plan.py). Routes answer in the shapes of Jenkins' documented JSON API,
+and refuse what a sync must never send: a job's api/json without `tree=`, or a builds tree without a
+`{M,N}` range.
 """
 
 import hashlib
@@ -111,6 +111,8 @@ class JenkinsDataset:
 
 
 class JenkinsRoutes:
+    tool = "jenkins"  # what it proves to be (proof.py)
+
     def __init__(self, dataset: JenkinsDataset):
         self.dataset = dataset
 

@@ -25,6 +25,8 @@ class JqlError(ValueError):
 
 
 class JiraRoutes:
+    tool = "jira"  # what it proves to be (proof.py)
+
     def __init__(self, dataset: JiraDataset, *, dc_max_results: int = 50):
         self.dataset = dataset
         self.dc_max_results = dc_max_results

@@ -1,12 +1,14 @@
 """The sandbox's HTTP server: authentication, injected faults, a request log, a hook between requests.
 
 server = SandboxServer(JiraRoutes(JiraDataset(issues=500))).start()
+server = SandboxServer(JiraRoutes(JiraDataset()), secret="...")  # the run's secret replaces the token
 server.faults.append(Fault("429", path="/search", retry_after=2))
 ... sync against server.url ...
 server.stop()
 """
 
 import base64
+import hmac
 import json
 import threading
 import time
@@ -14,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
+
+from integrations.sandbox.proof import PROOF_PATH, proof_answer
 
 FAULT_KINDS = ("429", "500", "slow", "truncate", "drop")
 
@@ -43,8 +47,12 @@ class LoggedRequest:
 
 
 class SandboxServer:
-    def __init__(self, routes, *, host: str = "127.0.0.1", port: int = 0):
+    """`secret`: the run's credential (proof.py). Every request must carry it instead of the dataset's
+    fixed token, and PROOF_PATH answers challenges with it; None keeps the fixed token and no proof."""
+
+    def __init__(self, routes, *, host: str = "127.0.0.1", port: int = 0, secret: str | None = None):
         self.routes = routes
+        self.secret = secret
         self.faults: list[Fault] = []
         self.requests: list[LoggedRequest] = []
         self.before_answer: Callable[[str, dict], None] | None = None  # tests change data mid-sync here
@@ -89,16 +97,29 @@ class SandboxServer:
         return status, body, {}
 
     def authorised(self, header: str) -> bool:
+        """As the clients send it: a bearer token (GitHub, Jira Data Center's personal access token) or
+        basic auth with the API user and the token (Jira Cloud, Jenkins)."""
         dataset = self.routes.dataset
-        if header == f"Bearer {dataset.token}":
-            return True
+        token = self.secret or dataset.token
+        if header.startswith("Bearer "):
+            return hmac.compare_digest(header[7:].encode(), token.encode())
         if not header.startswith("Basic "):
             return False
         try:
-            user, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+            user, _, given = base64.b64decode(header[6:], validate=True).decode().partition(":")
         except ValueError:
             return False
-        return (user, secret) == (dataset.username, dataset.token)
+        return user == dataset.username and hmac.compare_digest(given.encode(), token.encode())
+
+    def proof(self, query: dict) -> tuple[int, dict]:
+        """The answer to a challenge (proof.py): only with a secret, and only to a nonce."""
+        nonce = query.get("nonce", "")
+        if not self.secret:
+            return 404, {"errorMessages": ["This sandbox has no secret to prove."], "errors": {}}
+        if not nonce or len(nonce) > 200:
+            return 400, {"errorMessages": ["A proof needs a nonce."], "errors": {}}
+        tool = getattr(self.routes, "tool", "")
+        return 200, {"tool": tool, "proof": proof_answer(self.secret, tool, nonce)}
 
 
 def _handler_for(server: SandboxServer):
@@ -112,6 +133,10 @@ def _handler_for(server: SandboxServer):
         def do_GET(self):
             parts = urlsplit(self.path)
             query = dict(parse_qsl(parts.query))
+            if parts.path == PROOF_PATH:  # unauthenticated, never faulted: the secret is not sent
+                self.logged_as = (parts.path, {})
+                self.send_json(*server.proof(query))
+                return
             if server.before_answer:
                 server.before_answer(parts.path, query)
             self.logged_as = (parts.path, query)

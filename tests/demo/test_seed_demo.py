@@ -19,10 +19,6 @@ from django.test import RequestFactory
 from demo.catalogue import (
     DEMO_USERS,
     LEDGER_KEY,
-    SANDBOX_GITHUB_URL,
-    SANDBOX_JENKINS_URL,
-    SANDBOX_PROJECTS,
-    SANDBOX_URL,
 )
 from demo.generation import generate
 from demo.sandbox import JIRA_RELEASED_DAYS, OPEN_RELEASES_PER_APPLICATION, SANDBOX_DEPLOY_TO, sandbox_plan
@@ -349,18 +345,6 @@ def test_seed_connects_jira_jenkins_and_github_in_the_sandbox_with_encrypted_cre
         "jenkins": [("mob-ci", "MOB")],
         "github": [("acme/mobile-banking", "MOB")],
     }
-
-
-def test_dev_py_starts_the_sandbox_on_the_ports_the_connections_name():
-    dev = (REPO / "dev.py").read_text()
-    command = re.search(r"SANDBOX = \[(.*?)\n\]", dev, re.S).group(1)
-    assert '"--port", "8765"' in command and '"--plan", SANDBOX_PLAN' in command
-    # Jenkins and GitHub listen next to Jira (8766, 8767) unless told otherwise.
-    assert "--jenkins-port" not in command and "--github-port" not in command
-    urls = (SANDBOX_URL, SANDBOX_JENKINS_URL, SANDBOX_GITHUB_URL)
-    assert [url.rsplit(":", 1)[1] for url in urls] == ["8765", "8766", "8767"]
-    projects = re.search(r'"--projects", "([^"]+)"', command).group(1)
-    assert projects.split(",") == list(SANDBOX_PROJECTS)
 
 
 def test_the_sandbox_plan_builds_and_deploys_the_next_open_releases_the_day_before_the_anchor():
