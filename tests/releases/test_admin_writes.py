@@ -5,12 +5,14 @@ gates, sign-offs and audit events are only read there."""
 from datetime import UTC, datetime
 
 import pytest
+from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 
 from releases import tasks
-from releases.models import AuditEvent, Gate, Release, ReleaseDependency, SignOff
+from releases.admin import ServiceAdmin
+from releases.models import AuditEvent, Environment, FreezeWindow, Gate, Release, ReleaseDependency, SignOff
 from releases.services.audit import audit_record
 from releases.services.releases import release_update
 from tests import factories as f
@@ -282,3 +284,73 @@ def test_facts_synced_from_the_tools_are_read_only_in_the_admin(superuser_client
         assert superuser_client.post(_url(model, "delete", obj.pk), {"post": "yes"}).status_code == 403
     item.refresh_from_db()
     assert item.title == "Synced title"
+
+
+# --- every admin of the domain writes through services, or not at all --------------------------------
+
+
+def test_every_domain_admin_saves_through_services_or_is_read_only(rf, superuser):
+    """Django's own save_model/delete_model write the row with no rule and no audit event: no admin
+    of the domain that may add, change or delete keeps them."""
+    request = rf.get("/admin/")
+    request.user = superuser
+    for model, model_admin in admin.site._registry.items():
+        if model._meta.app_label not in ("releases", "integrations"):
+            continue
+        saves = model_admin.has_add_permission(request) or model_admin.has_change_permission(request)
+        if saves:
+            assert type(model_admin).save_model is not admin.ModelAdmin.save_model, model._meta.label
+        if model_admin.has_delete_permission(request):
+            assert type(model_admin).delete_model is not admin.ModelAdmin.delete_model, model._meta.label
+            assert type(model_admin).delete_queryset is not admin.ModelAdmin.delete_queryset
+        if saves or model_admin.has_delete_permission(request):
+            assert isinstance(model_admin, ServiceAdmin), model._meta.label  # refusals become form errors
+
+
+def test_a_freeze_window_saved_in_the_admin_is_audited_and_refreshes_the_forecasts(
+    superuser_client, monkeypatch, django_capture_on_commit_callbacks
+):
+    refreshed = []
+    monkeypatch.setattr(tasks.forecast_refresh_task, "delay", lambda: refreshed.append(True))
+    data = {
+        "scope": "global",
+        "starts_at_0": "2030-01-04",
+        "starts_at_1": "18:00:00",
+        "ends_at_0": "2030-01-07",
+        "ends_at_1": "06:00:00",
+        "reason": "Weekend",
+        "rrule": "",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = superuser_client.post(_url(FreezeWindow, "add"), data)
+    assert response.status_code == 302
+    window = FreezeWindow.objects.get()
+    assert AuditEvent.objects.get(action="freezewindow.create").object_id == str(window.pk)
+    assert refreshed == [True]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = superuser_client.post(_url(FreezeWindow, "delete", window.pk), {"post": "yes"})
+    assert response.status_code == 302
+    assert AuditEvent.objects.get(action="freezewindow.delete").before["reason"] == "Weekend"
+    assert refreshed == [True, True]
+
+
+def test_environment_components_changed_in_the_admin_are_audited_one_by_one(superuser_client):
+    composite, part = f.EnvironmentFactory(name="E2E"), f.EnvironmentFactory(name="SIT-DB")
+    data = {
+        "name": "E2E",
+        "kind": composite.kind,
+        "capacity": "1",
+        "bookable": "on",
+        "owner_group": "",
+        "description": "",
+        "component_links-TOTAL_FORMS": "1",
+        "component_links-INITIAL_FORMS": "0",
+        "component_links-MIN_NUM_FORMS": "0",
+        "component_links-MAX_NUM_FORMS": "1000",
+        "component_links-0-component": str(part.pk),
+        "component_links-0-composite": str(composite.pk),
+    }
+    response = superuser_client.post(_url(Environment, "change", composite.pk), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert list(composite.components.all()) == [part]
+    assert AuditEvent.objects.get(action="environmentcomponent.create").after["component_id"] == part.pk
