@@ -17,19 +17,14 @@ FORECAST_INPUTS = (FreezeWindow,)
 
 
 @transaction.atomic
-def record_save(*, obj: models.Model, by, save_related=None) -> models.Model:
-    """Create or change `obj` as given. `save_related(obj)`, when given, writes its many-to-many
-    fields in the same transaction, before the audit event. Raises ValidationError (nothing written)
-    for values the model refuses. A change that changes nothing writes nothing."""
+def record_save(*, obj: models.Model, by) -> models.Model:
+    """Create or change `obj` as given. Raises ValidationError (nothing written) for values the
+    model refuses."""
     model = type(obj)
     adding = obj._state.adding or obj.pk is None
     before = None if adding else snapshot(model._default_manager.select_for_update().get(pk=obj.pk))
     obj.full_clean()
-    if before is not None and snapshot(obj) == before and save_related is None:
-        return obj
     obj.save()
-    if save_related is not None:
-        save_related(obj)
     verb = "create" if adding else "update"
     audit_record(actor=by, action=f"{model._meta.model_name}.{verb}", obj=obj, before=before)
     _after_commit(model)
