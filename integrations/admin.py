@@ -2,8 +2,7 @@ from django import forms
 from django.contrib import admin
 
 from integrations.models import ApplicationMapping, Connection, SyncCursor, SyncRun
-from releases.admin import AuditedAdmin, ReadOnlyAdmin
-from releases.services.audit import audit_record, snapshot
+from releases.admin import ReadOnlyAdmin, RecordAdmin
 
 
 class ConnectionForm(forms.ModelForm):
@@ -46,32 +45,15 @@ class MappingInline(admin.TabularInline):
 
 
 @admin.register(Connection)
-class ConnectionAdmin(AuditedAdmin):
+class ConnectionAdmin(RecordAdmin):
+    """A connection and its mappings (which decide where a tool's facts land) are saved and audited
+    by releases.services.records, each mapping on its own; runs and cursors are only read."""
+
     form = ConnectionForm
     list_display = ["name", "kind", "base_url", "enabled", "schedule_minutes"]
     list_filter = ["kind", "enabled"]
     search_fields = ["name", "base_url"]
     inlines = [MappingInline]
-
-    def save_formset(self, request, form, formset, change):
-        """Mappings decide where a tool's facts land: each change is audited, in the admin's transaction."""
-        mappings = formset.save(commit=False)
-        for mapping in formset.deleted_objects:
-            before, pk = snapshot(mapping), mapping.pk
-            mapping.delete()
-            audit_record(
-                actor=request.user,
-                action="applicationmapping.delete",
-                object_type=ApplicationMapping._meta.label_lower,
-                object_id=str(pk),
-                before=before,
-            )
-        for mapping in mappings:
-            before = snapshot(ApplicationMapping.objects.get(pk=mapping.pk)) if mapping.pk else None
-            mapping.save()
-            verb = "update" if before else "create"
-            audit_record(actor=request.user, action=f"applicationmapping.{verb}", obj=mapping, before=before)
-        formset.save_m2m()
 
 
 @admin.register(SyncRun)

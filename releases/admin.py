@@ -1,12 +1,18 @@
-"""Django admin. Every write through it is audited in the admin's own transaction; relations use
-autocomplete or raw ids so no form loads a whole table; big tables skip the full COUNT."""
+"""Django admin. It writes only through the services the pages use, so the same rules hold and the
+same audit events are written: releases, dependencies, bookings and gate policies through their own
+services, reference data (portfolios, applications, trains, environments, freeze windows) through
+releases.services.records. Gates, sign-offs, the audit trail and the facts synced from the teams'
+tools are read here, never changed. Relations use autocomplete or raw ids so no form loads a whole
+table; big tables skip the full COUNT."""
+
+from uuid import uuid4
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import HttpResponseRedirect
 
-from releases import tasks
 from releases.models import (
     Application,
     AuditEvent,
@@ -29,7 +35,7 @@ from releases.models import (
     WorkItem,
 )
 from releases.services import bookings
-from releases.services.audit import audit_record, snapshot
+from releases.services.dependencies import DependencyRefused, dependency_add, dependency_remove
 from releases.services.evidence import criteria_problems
 from releases.services.gates import (
     REQUIREMENT_FIELDS,
@@ -37,39 +43,99 @@ from releases.services.gates import (
     gate_requirement_delete,
     gate_requirement_save,
 )
+from releases.services.portfolios import EDITABLE_FIELDS as PORTFOLIO_FIELDS
+from releases.services.portfolios import portfolio_create, portfolio_update
+from releases.services.records import record_delete, record_save
+from releases.services.releases import EDITABLE_FIELDS, release_create, release_update
+from releases.services.tool_facts import COUNT_FIELDS, testrun_record
+
+# What a service raises when it refuses a write; the admin shows it, never a 500.
+REFUSALS = (ValidationError, DependencyRefused, bookings.BookingConflict, PermissionError)
 
 
-class AuditedAdmin(admin.ModelAdmin):
+def refusal_messages(refusal: Exception) -> list[str]:
+    return refusal.messages if isinstance(refusal, ValidationError) else [str(refusal)]
+
+
+def add_refusal(form: forms.BaseForm, refusal: Exception) -> None:
+    """The refusal on the fields it names when the form has them, otherwise above the form."""
+    if isinstance(refusal, ValidationError) and hasattr(refusal, "error_dict"):
+        for field, errors in refusal.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, refusal_messages(refusal))
+
+
+class ServiceAdmin(admin.ModelAdmin):
+    """Saves and deletes through services (subclasses say which).
+
+    The admin saves in one transaction; a refusal raised by a service while saving rolls all of it
+    back, and the form is shown again, as it was posted, with the refusal on it. A refusal while
+    deleting rolls the deletion back and becomes an error message."""
+
     show_full_result_count = False
 
-    def save_model(self, request, obj, form, change):
-        before = snapshot(type(obj).objects.get(pk=obj.pk)) if change else None
-        super().save_model(request, obj, form, change)
-        verb = "update" if change else "create"
-        audit_record(actor=request.user, action=f"{obj._meta.model_name}.{verb}", obj=obj, before=before)
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except REFUSALS as refusal:
+            if request.method != "POST" or hasattr(request, "service_refusal"):
+                raise
+            request.service_refusal = refusal  # the second pass validates the form with it: nothing saved
+            return super().changeform_view(request, object_id, form_url, extra_context)
 
-    def delete_model(self, request, obj):
-        self._delete_audited(request, [obj])
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        refusal = getattr(request, "service_refusal", None)
+        if refusal is None:
+            return form
+
+        class Refused(form):
+            def clean(self):
+                data = super().clean()
+                add_refusal(self, refusal)
+                return data
+
+        Refused.__name__ = form.__name__
+        return Refused
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except REFUSALS as refusal:
+            self.message_user(request, " ".join(refusal_messages(refusal)), messages.ERROR)
+            return HttpResponseRedirect(request.path)
 
     def delete_queryset(self, request, queryset):
-        self._delete_audited(request, list(queryset))
+        try:
+            with transaction.atomic():
+                for obj in queryset:
+                    self.delete_model(request, obj)
+        except REFUSALS as refusal:
+            self.message_user(request, " ".join(refusal_messages(refusal)), messages.ERROR)
 
-    @transaction.atomic
-    def _delete_audited(self, request, objects):
-        for obj in objects:
-            before, pk, label, text = snapshot(obj), obj.pk, obj._meta.label_lower, str(obj)
-            obj.delete()
-            audit_record(
-                actor=request.user,
-                action=f"{obj._meta.model_name}.delete",
-                object_type=label,
-                object_id=str(pk),
-                before=before | {"repr": text},
-            )
+    def save_formset(self, request, form, formset, change):
+        """Inline rows through the services too: by default the record services."""
+        changed = formset.save(commit=False)
+        for obj in formset.deleted_objects:
+            record_delete(obj=obj, by=request.user)
+        for obj in changed:
+            record_save(obj=obj, by=request.user)
+        formset.save_m2m()
+
+
+class RecordAdmin(ServiceAdmin):
+    """Reference data: validated, saved and audited by releases.services.records."""
+
+    def save_model(self, request, obj, form, change):
+        record_save(obj=obj, by=request.user)
+
+    def delete_model(self, request, obj):
+        record_delete(obj=obj, by=request.user)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """For append-only records: visible, never edited here."""
+    """Visible, never edited here: append-only records, the gates, and the facts the tools own."""
 
     show_full_result_count = False
 
@@ -84,16 +150,25 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Portfolio)
-class PortfolioAdmin(AuditedAdmin):
+class PortfolioAdmin(RecordAdmin):
     list_display = ["name", "slug", "parent"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     autocomplete_fields = ["parent"]
     filter_horizontal = ["owners"]
 
+    def save_model(self, request, obj, form, change):
+        """Through the portfolio services: a new parent is refused if it makes a loop, and the moved
+        portfolio's releases follow their new inherited policy and freezes."""
+        if not change:
+            obj.pk = portfolio_create(name=obj.name, slug=obj.slug, parent=obj.parent, by=request.user).pk
+            return
+        fields = {name: form.cleaned_data[name] for name in form.changed_data if name in PORTFOLIO_FIELDS}
+        portfolio_update(portfolio=obj, by=request.user, **fields)
+
 
 @admin.register(Application)
-class ApplicationAdmin(AuditedAdmin):
+class ApplicationAdmin(RecordAdmin):
     list_display = ["name", "key", "portfolio", "criticality", "release_cadence"]
     list_filter = ["criticality", "release_cadence", "portfolio"]
     list_select_related = ["portfolio"]
@@ -102,7 +177,7 @@ class ApplicationAdmin(AuditedAdmin):
 
 
 @admin.register(ReleaseTrain)
-class ReleaseTrainAdmin(AuditedAdmin):
+class ReleaseTrainAdmin(RecordAdmin):
     list_display = ["name", "portfolio", "starts_on", "ends_on"]
     list_filter = ["portfolio"]
     list_select_related = ["portfolio"]
@@ -112,31 +187,113 @@ class ReleaseTrainAdmin(AuditedAdmin):
 
 
 class UpstreamInline(admin.TabularInline):
+    """Dependencies are added and removed through the dependency services; a stored one is not
+    changed in place (remove it and add the one you mean)."""
+
     model = ReleaseDependency
     fk_name = "downstream"
     raw_id_fields = ["upstream"]
     extra = 0
     verbose_name = "depends on"
 
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+def dependencies_save(request, release: Release, formset) -> None:
+    formset.save(commit=False)
+    for dependency in formset.deleted_objects:
+        dependency_remove(dependency=dependency, by=request.user)
+    for dependency in formset.new_objects:
+        dependency_add(
+            downstream=release,
+            upstream=dependency.upstream,
+            kind=dependency.kind,
+            note=dependency.note,
+            by=request.user,
+        )
+
 
 @admin.register(Release)
-class ReleaseAdmin(AuditedAdmin):
+class ReleaseAdmin(ServiceAdmin):
+    """Added by release_create (with the gates its policy requires), changed by release_update (which
+    refuses a target inside a freeze without an override). The freeze override is given on the
+    release page; the facts a sync wrote are shown, not typed in."""
+
     list_display = ["__str__", "application", "status", "target_date", "actual_date", "train", "owner"]
     list_filter = ["status", "application__portfolio", "application__criticality"]
     list_select_related = ["application", "train", "owner"]
     search_fields = ["version", "application__key", "application__name", "summary"]
     autocomplete_fields = ["application", "train", "owner"]
-    raw_id_fields = ["freeze_override_by"]
+    fields = [
+        "application",
+        "version",
+        "summary",
+        "status",
+        "target_date",
+        "code_freeze_date",
+        "actual_date",
+        "owner",
+        "train",
+        "freeze_override_by",
+        "freeze_override_reason",
+        "scope_changed_by",
+        "scope_changed_at",
+        "source",
+        "external_id",
+    ]
     date_hierarchy = "target_date"
     inlines = [UpstreamInline]
 
+    def get_readonly_fields(self, request, obj=None):
+        shown = ["freeze_override_by", "freeze_override_reason", "scope_changed_by", "scope_changed_at"]
+        shown += ["source", "external_id"]
+        return ["application", *shown] if obj else shown  # a release stays with its application
+
+    def save_model(self, request, obj, form, change):
+        values = {name: value for name, value in form.cleaned_data.items() if name in EDITABLE_FIELDS}
+        if change:
+            release_update(release=obj, by=request.user, **values)
+            return
+        release = release_create(
+            application=form.cleaned_data["application"],
+            version=values.pop("version"),
+            target_date=values.pop("target_date"),
+            by=request.user,
+            **values,
+        )
+        obj.pk, obj._state.adding = release.pk, False
+
+    def delete_model(self, request, obj):
+        record_delete(obj=obj, by=request.user)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is ReleaseDependency:
+            return dependencies_save(request, form.instance, formset)
+        return super().save_formset(request, form, formset, change)
+
 
 @admin.register(ReleaseDependency)
-class ReleaseDependencyAdmin(AuditedAdmin):
+class ReleaseDependencyAdmin(ServiceAdmin):
+    """Added and removed by the dependency services (a cycle is refused, naming it); never changed
+    in place."""
+
     list_display = ["downstream", "upstream", "kind"]
     list_filter = ["kind"]
     list_select_related = ["downstream__application", "upstream__application"]
     raw_id_fields = ["downstream", "upstream"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        dependency = dependency_add(
+            downstream=obj.downstream, upstream=obj.upstream, kind=obj.kind, note=obj.note, by=request.user
+        )
+        obj.pk, obj._state.adding = dependency.pk, False
+
+    def delete_model(self, request, obj):
+        dependency_remove(dependency=obj, by=request.user)
 
 
 class RequirementForm(forms.ModelForm):
@@ -155,7 +312,7 @@ class RequirementInline(admin.TabularInline):
 
 
 @admin.register(GatePolicy)
-class GatePolicyAdmin(AuditedAdmin):
+class GatePolicyAdmin(ServiceAdmin):
     """Policies and their requirements change through the gate services, so the open releases follow."""
 
     list_display = ["name", "portfolio"]
@@ -171,7 +328,8 @@ class GatePolicyAdmin(AuditedAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            return super().save_model(request, obj, form, change)  # its name: audited, nothing follows
+            record_save(obj=obj, by=request.user)  # only its name changes: audited, nothing follows
+            return
         obj.pk = gate_policy_create(portfolio=obj.portfolio, by=request.user, name=obj.name).pk
         obj._state.adding = False
 
@@ -189,33 +347,15 @@ class GatePolicyAdmin(AuditedAdmin):
 
 
 @admin.register(Gate)
-class GateAdmin(AuditedAdmin):
+class GateAdmin(ReadOnlyAdmin):
+    """Gates are decided by sign-offs, waivers and evidence (releases.services.signoffs, evidence),
+    under segregation of duties, a quorum and a signature: never by a field typed in here."""
+
     list_display = ["name", "release", "kind", "status", "due_date", "evidence_pass_rate"]
     list_filter = ["status", "kind"]
     list_select_related = ["release__application"]
     search_fields = ["release__version", "release__application__key", "name"]
-    raw_id_fields = ["release", "requirement", "waived_by"]
-    autocomplete_fields = ["signer_group"]
     date_hierarchy = "due_date"
-
-
-class EvidenceFactAdmin(AuditedAdmin):
-    """Test runs, builds and work items are gate evidence: the gates of the releases they belonged to
-    and belong to now are recomputed after the commit."""
-
-    def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        ids = _evidence_release_ids(form)
-        if ids:
-            transaction.on_commit(lambda: tasks.gate_evidence_refresh_task.delay(release_ids=ids))
-
-
-def _evidence_release_ids(form) -> list[int]:
-    obj = form.instance
-    if isinstance(obj, WorkItem):
-        before = {release.pk for release in form.initial.get("fix_releases", [])}
-        return sorted(before | set(obj.fix_releases.values_list("pk", flat=True)))
-    return sorted({pk for pk in (form.initial.get("release"), obj.release_id) if pk})
 
 
 @admin.register(SignOff)
@@ -234,7 +374,7 @@ class ComponentInline(admin.TabularInline):
 
 
 @admin.register(Environment)
-class EnvironmentAdmin(AuditedAdmin):
+class EnvironmentAdmin(RecordAdmin):
     list_display = ["name", "kind", "capacity", "bookable", "owner_group"]
     list_filter = ["kind", "bookable"]
     search_fields = ["name"]
@@ -276,7 +416,9 @@ class BookingAdmin(ReadOnlyAdmin):
 
 
 @admin.register(FreezeWindow)
-class FreezeWindowAdmin(AuditedAdmin):
+class FreezeWindowAdmin(RecordAdmin):
+    """Saved by releases.services.records, which refreshes the forecasts after the commit."""
+
     list_display = ["reason", "scope", "portfolio", "environment", "starts_at", "ends_at", "rrule"]
     list_filter = ["scope"]
     list_select_related = ["portfolio", "environment"]
@@ -284,41 +426,71 @@ class FreezeWindowAdmin(AuditedAdmin):
 
 
 @admin.register(Deployment)
-class DeploymentAdmin(AuditedAdmin):
+class DeploymentAdmin(ReadOnlyAdmin):
+    """Recorded by the syncs of the teams' tools: the tool is the place to change a deployment."""
+
     list_display = ["application", "version", "environment", "status", "deployed_at", "source"]
     list_filter = ["status", "environment__kind"]
     list_select_related = ["application", "environment"]
     search_fields = ["version", "application__key", "environment__name"]
-    autocomplete_fields = ["application", "environment"]
-    raw_id_fields = ["release"]
     date_hierarchy = "deployed_at"
 
 
 @admin.register(WorkItem)
-class WorkItemAdmin(EvidenceFactAdmin):
+class WorkItemAdmin(ReadOnlyAdmin):
+    """Synced from the tracker; a release's scope changes on its page (release_scope_change)."""
+
     list_display = ["key", "title", "type", "status_category", "priority", "application"]
     list_filter = ["type", "status_category", "descoped"]
     list_select_related = ["application"]
     search_fields = ["key", "title"]
-    autocomplete_fields = ["application"]
-    raw_id_fields = ["fix_releases"]
 
 
 @admin.register(Build)
-class BuildAdmin(EvidenceFactAdmin):
+class BuildAdmin(ReadOnlyAdmin):
+    """Synced from the CI server: the tool is the place to change a build."""
+
     list_display = ["job", "number", "result", "started_at", "application", "release"]
     list_filter = ["result"]
     list_select_related = ["application", "release__application"]
     search_fields = ["job", "commit"]
-    autocomplete_fields = ["application"]
-    raw_id_fields = ["release"]
+
+
+class TestRunForm(forms.ModelForm):
+    class Meta:
+        model = TestRun
+        fields = ["release", "build", "environment", "name", *COUNT_FIELDS, "executed_at"]
 
 
 @admin.register(TestRun)
-class TestRunAdmin(EvidenceFactAdmin):
+class TestRunAdmin(ServiceAdmin):
+    """A test run is added as an uploaded report is, by testrun_record (audited; the release's gate
+    evidence is recomputed after the commit). A stored run is evidence: never changed or deleted."""
+
+    form = TestRunForm
     list_display = ["__str__", "release", "passed", "failed", "skipped", "errors", "executed_at"]
     list_select_related = ["release__application"]
     raw_id_fields = ["release", "build", "environment"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        run, _ = testrun_record(
+            release=obj.release,
+            build=obj.build,
+            environment=obj.environment,
+            name=obj.name,
+            counts={field: getattr(obj, field) for field in COUNT_FIELDS},
+            executed_at=obj.executed_at,
+            source="admin",
+            external_id=uuid4().hex,
+            by=request.user,
+        )
+        obj.pk, obj._state.adding = run.pk, False
 
 
 @admin.register(PullRequest)

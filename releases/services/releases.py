@@ -7,6 +7,7 @@ from django.utils import timezone
 from releases import tasks
 from releases.models import Application, Release, WorkItem
 from releases.services.audit import audit_record, snapshot
+from releases.services.freezes import check_release_target
 from releases.services.gates import gates_sync_for_release
 from releases.tasks import forecast_refresh_task
 
@@ -35,13 +36,17 @@ def release_create(*, application: Application, version: str, target_date, by, *
 def release_update(*, release: Release, by, **changes) -> Release:
     """Change the given fields; record the before and after state. A no-op change writes nothing.
 
-    Dates and status drive the forecast, so the stored forecasts are refreshed after the commit,
-    and the gates' due dates (or, once closed, nothing more) follow at once.
+    A new target inside a freeze window is refused (ValidationError on "target_date") unless the
+    release holds an admin's freeze override. Dates and status drive the forecast, so the stored
+    forecasts are refreshed after the commit, and the gates' due dates (or, once closed, nothing
+    more) follow at once.
     """
     unknown = set(changes) - EDITABLE_FIELDS
     if unknown:
         raise TypeError(f"release_update() got fields it does not change: {sorted(unknown)}")
     release = Release.objects.select_for_update().get(pk=release.pk)
+    if "target_date" in changes:
+        check_release_target(release=release, target_date=changes["target_date"])
     before = snapshot(release)
     for field, value in changes.items():
         setattr(release, field, value)

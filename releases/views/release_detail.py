@@ -7,7 +7,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from releases.forms import DependencyAddForm, ReleasePlanForm
 from releases.selectors.release_page import ReleasePage, release_for_page
-from releases.services.freezes import check_release_target
 from releases.services.releases import release_update
 
 TEMPLATE = "releases/release_detail.html"
@@ -41,7 +40,6 @@ def release_edit(request, pk: int):
     form = ReleasePlanForm.for_release(release, request.POST)
     if form.is_valid():
         try:
-            check_release_target(release=release, target_date=form.cleaned_data["target_date"])
             release_update(release=release, by=request.user, **form.cleaned_data)
         except ValidationError as error:
             form.add_service_errors(error)

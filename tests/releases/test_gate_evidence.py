@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from portal import roles
 from releases import tasks
-from releases.models import AuditEvent, Gate
+from releases.models import AuditEvent, Gate, TestRun
 from releases.services.audit import audit_verify
 from releases.services.evidence import gate_evidence_refresh
 from releases.services.releases import release_scope_change
@@ -391,33 +391,27 @@ def test_a_test_run_saved_in_the_admin_refreshes_its_release_after_commit(
     assert response.status_code == 302
     gate.refresh_from_db()
     assert (gate.status, gate.evidence_source) == ("passed", "JUnit: Smoke")
+    run = TestRun.objects.get()  # recorded as an uploaded report is: by testrun_record, audited
+    assert AuditEvent.objects.get(action="testrun.record").object_id == str(run.pk)
+    assert run.source == "admin" and run.external_id
+    assert superuser_client.get(f"/admin/releases/testrun/{run.pk}/delete/").status_code == 403
 
 
-def test_a_work_item_taken_out_in_the_admin_refreshes_the_release_it_left(
+def test_a_work_item_is_not_changed_in_the_admin_so_no_evidence_moves(
     superuser_client, monkeypatch, django_capture_on_commit_callbacks
 ):
+    """Work items are the tracker's (synced); a release's scope changes on its page."""
     refreshed = []
     monkeypatch.setattr(tasks.gate_evidence_refresh_task, "delay", lambda **kwargs: refreshed.append(kwargs))
     release = f.ReleaseFactory()
     (item,) = _items(release, "todo")
-    data = {
-        "application": str(item.application_id),
-        "key": item.key,
-        "title": item.title,
-        "type": item.type,
-        "status_category": "todo",
-        "status_name": "",
-        "priority": "",
-        "created_at_0": "2030-01-07",
-        "created_at_1": "09:00:00",
-        "fix_releases": "",
-        "source": "",
-        "external_id": "",
-    }
+    data = {"key": item.key, "title": item.title, "status_category": "done", "fix_releases": ""}
     with django_capture_on_commit_callbacks(execute=True):
         response = superuser_client.post(f"/admin/releases/workitem/{item.pk}/change/", data)
-    assert response.status_code == 302
-    assert refreshed == [{"release_ids": [release.pk]}]
+    assert response.status_code == 403
+    item.refresh_from_db()
+    assert (item.status_category, list(item.fix_releases.all())) == ("todo", [release])
+    assert refreshed == []
 
 
 # --- the demo seed is what the engine computes ------------------------------------------------------
