@@ -109,7 +109,7 @@ def _free_slots(environment, n: int):
     """n slots of two hours each, after every booking of the environment and outside every freeze."""
     from django.db.models import Max
 
-    from releases.services.bookings import next_free_slot
+    from releases.environments.services.bookings import next_free_slot
 
     last = environment.bookings.aggregate(end=Max("ends_at"))["end"]
     start = last.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
@@ -164,8 +164,8 @@ def measure_requests(*, n: int, warmup: int) -> dict:
 
 def measure_service(*, n: int) -> dict:
     from portal.models import User
+    from releases.environments.services.bookings import booking_request
     from releases.models import Application
-    from releases.services.bookings import booking_request
 
     environment, application = _busiest_environment(), Application.objects.order_by("pk").first()
     by = User.objects.get(username="rm")

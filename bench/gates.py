@@ -12,7 +12,7 @@ Each part runs in its own process on its own instance (a temporary folder, remov
   instance's own hasher (Argon2id, portal/hashers.py) and once, on other gates, with a cheap
   hasher, which is the action without the password check; `GET /api/can-deploy` with an API token.
 - "audit": an empty SQLite instance; --events valid chained events bulk-inserted (hashed with
-  releases.services.audit.event_hash), then `audit_verify` timed, then one row changed and verified
+  releases.audit.event_hash), then `audit_verify` timed, then one row changed and verified
   again (it must be named).
 Query counts are every query of the request, the session, user, role badge and permissions included.
 """
@@ -166,7 +166,7 @@ def _measure_signoffs(signings: int) -> dict:
     from django.test import override_settings
 
     from portal.models import User
-    from releases.selectors.gate_panel import gate_queue
+    from releases.gates.selectors.gate_panel import gate_queue
 
     reviewer = User.objects.get(username=REVIEWER)
     gate_ids = list(gate_queue(reviewer, "mine").values_list("pk", flat=True)[: 2 * signings])
@@ -191,8 +191,8 @@ def _measure_signoffs(signings: int) -> dict:
 
 
 def _sign_each(gate_ids: list[int]) -> dict:
+    from releases.gates.services.signoffs import gate_state_hash
     from releases.models import Gate
-    from releases.services.signoffs import gate_state_hash
 
     client = _reviewer_client()
     times, statuses = [], {}
@@ -256,7 +256,7 @@ def _measure_can_deploy(n: int) -> dict:
 def _measure_audit(events: int) -> dict:
     from django.db import connection, transaction
 
-    from releases.services.audit import audit_verify
+    from releases.audit import audit_verify
 
     started = time.perf_counter()
     bad_seq = events // 2 + 1
@@ -287,8 +287,8 @@ def _insert_chain(events: int, batch: int = 20_000) -> None:
     """A valid chain of `events` events, written by raw executemany (the ORM would take minutes)."""
     from django.db import connection, transaction
 
+    from releases.audit import GENESIS_HASH, event_hash
     from releases.models import AuditChainHead
-    from releases.services.audit import GENESIS_HASH, event_hash
 
     columns = (
         "seq, actor_id, actor_label, action, object_type, object_id, object_repr, before, after, "

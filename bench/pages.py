@@ -13,7 +13,7 @@ Each page is requested --warmup times, then --requests times with Django's test 
 changelist as `admin`); one more request counts its queries. A page still being built is measured as
 it is and marked "stub". Also measured: the month view's floor (one raw SQL query for the same cells
 the page shows, each day's first four releases and its count, plus a minimal template render), the
-forecast of the largest portfolio (releases.forecast.forecast_all over its facts) and a full
+forecast of the largest portfolio (releases.planning.forecast.forecast_all over its facts) and a full
 forecast_refresh.
 """
 
@@ -202,8 +202,8 @@ def measure_floor(month: date, *, n: int, warmup: int) -> dict:
     from django.db import connection
     from django.template import Context, Template
 
-    from releases.calendar import month_period
     from releases.models import Application, Release
+    from releases.planning.calendar import month_period
 
     period = month_period(month)
     sql = (
@@ -252,9 +252,9 @@ def measure_forecast(portfolio, runs: int = 20) -> dict:
     """forecast_all over the largest portfolio's open releases (the facts loaded once, not timed in)."""
     from django.utils import timezone
 
-    from releases.forecast import forecast_all
     from releases.models import Release
-    from releases.services.forecasting import load_facts
+    from releases.planning.forecast import forecast_all
+    from releases.planning.services.forecasting import load_facts
 
     today = timezone.localdate()
     columns = ["id", "target_date", "status", "actual_date", "application_id"]
@@ -286,7 +286,7 @@ def measure_forecast(portfolio, runs: int = 20) -> dict:
 
 def measure_refresh() -> dict:
     """A full forecast_refresh over every open release, twice: the second finds nothing to write."""
-    from releases.services.forecasting import forecast_refresh
+    from releases.planning.services.forecasting import forecast_refresh
 
     runs = []
     for _ in range(2):

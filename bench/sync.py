@@ -12,7 +12,7 @@ created) and the Jira sandbox in its own process (so its CPU and memory are not 
    writes are counted from the SQL it sends (INSERT/UPDATE/DELETE on releases_* tables, audit aside);
 3. the store step alone, three ways, on the same rows (work items, their fix releases and "blocks"
    links) built from the sandbox's dataset, each into its own applications:
-   - ours: releases.services.facts.work_items_upsert, 1,000 per transaction as a sync does;
+   - ours: releases.facts.services.upserts.work_items_upsert, 1,000 per transaction as a sync does;
    - naive: per row update_or_create, fix_releases.set() and a get_or_create per link, on the first
      --naive-rows rows (a per-row ingester's cost is linear; the full run would take minutes);
    - COPY (PostgreSQL only): COPY of the same work item, fix-release and link rows with ids assigned.
@@ -226,7 +226,7 @@ def _facts_for(options, synced_source: str, suffix: str):
 def store_ours(options, source: str) -> dict:
     from django.db import transaction
 
-    from releases.services.facts import work_items_upsert
+    from releases.facts.services.upserts import work_items_upsert
 
     source, facts = _facts_for(options, source, "O")
     started = time.perf_counter()
@@ -239,8 +239,8 @@ def store_ours(options, source: str) -> dict:
 def store_naive(options, source: str) -> dict:
     from django.db import transaction
 
+    from releases.facts.services.upserts import WORK_ITEM_FIELDS as FACT_FIELDS
     from releases.models import Release, WorkItem, WorkItemLink
-    from releases.services.facts import WORK_ITEM_FIELDS as FACT_FIELDS
 
     source, facts = _facts_for(options, source, "N")
     facts = facts[: options.naive_rows]
@@ -272,8 +272,8 @@ def store_copy(options, source: str) -> dict:
     from django.db import connection as db
     from django.db import transaction
 
+    from releases.facts.services.upserts import WORK_ITEM_FIELDS as FACT_FIELDS
     from releases.models import Release, WorkItem
-    from releases.services.facts import WORK_ITEM_FIELDS as FACT_FIELDS
 
     source, facts = _facts_for(options, source, "C")
     releases = dict(Release.objects.filter(source=source).values_list("external_id", "pk"))

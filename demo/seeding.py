@@ -38,9 +38,9 @@ from demo.generation import generate
 from demo.generation.world import DemoData, Table
 from integrations.models import ApplicationMapping, Connection
 from portal.roles import ADMIN, ROLES
+from releases.audit import audit_record
 from releases.models import Application, AuditEvent, Release
-from releases.services.audit import audit_record
-from releases.services.forecasting import forecast_refresh
+from releases.planning.services.forecasting import forecast_refresh
 
 DEMO_SEED_ACTION = "demo.seed"
 BATCH_SIZE = 2000

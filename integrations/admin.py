@@ -47,7 +47,7 @@ class MappingInline(admin.TabularInline):
 @admin.register(Connection)
 class ConnectionAdmin(RecordAdmin):
     """A connection and its mappings (which decide where a tool's facts land) are saved and audited
-    by releases.services.records, each mapping on its own; runs and cursors are only read."""
+    by releases.records, each mapping on its own; runs and cursors are only read."""
 
     form = ConnectionForm
     list_display = ["name", "kind", "base_url", "enabled", "schedule_minutes"]

@@ -20,9 +20,9 @@ from django.views.decorators.http import require_POST
 
 from integrations.parse import ParseError
 from integrations.parse.junit import JUnitReport, parse_junit
-from releases.api import api_denied_record, detail
+from releases.facts.services.reports import COUNT_FIELDS, testrun_record
+from releases.gates.api import api_denied_record, detail
 from releases.models import Build, Environment, Release, TestRun
-from releases.services.tool_facts import COUNT_FIELDS, testrun_record
 
 UPLOAD_PERMISSION = "releases.add_testrun"
 MAX_REPORT_BYTES = 10 * 1024 * 1024

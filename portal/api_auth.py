@@ -1,7 +1,7 @@
 """Token authentication for everything under /api/, and JSON for every answer there.
 
 Pipelines cannot log in: under /api/ the user is whoever `Authorization: Bearer <secret>` names,
-never the browser session. The views then check permissions themselves (releases.api). Placed after
+never the browser session. The views then check permissions themselves (releases.gates.api). Placed after
 AuthenticationMiddleware (which would otherwise replace the user) and before LoginRequiredMiddleware
 (which then sees an authenticated user and lets the request through).
 """

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.models import ApiToken, User
-from releases.services.audit import audit_record
+from releases.audit import audit_record
 
 SECRET_PREFIX = "fdk_"  # noqa: S105 (not a secret: marks a leaked token for secret scanners)
 PREFIX_LENGTH = 12

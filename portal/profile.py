@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from portal.api_tokens import api_token_create, api_token_create_denied, api_token_revoke
 from portal.models import ApiToken, User, new_feed_token
 from portal.roles import role_of
-from releases.services.audit import audit_record
+from releases.audit import audit_record
 
 
 class TimeZoneForm(forms.ModelForm):

@@ -104,7 +104,7 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",  # answers a locked-out sign-in with the lockout page
 ]
 
-# Password guessing, at the login page and at a gate's sign-off (releases.views.gates): after
+# Password guessing, at the login page and at a gate's sign-off (releases.gates.views.gates): after
 # AXES_FAILURE_LIMIT wrong passwords for one username from one address, that pair is refused for
 # AXES_COOLOFF_TIME (a pair, so nobody can lock a colleague out from elsewhere). django-axes counts.
 AUTHENTICATION_BACKENDS = [

@@ -5,6 +5,9 @@ from django.urls import include, path
 from integrations import api as integrations_api
 from portal import profile, views
 from portal.views import soon_page
+from releases.environments import urls as environments_urls
+from releases.gates import urls as gates_urls
+from releases.planning import urls as planning_urls
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,13 +17,13 @@ urlpatterns = [
     path("profile/", profile.profile, name="profile"),
     path("profile/tokens/", profile.api_token_create_view, name="api-token-create"),
     path("profile/tokens/<int:pk>/revoke/", profile.api_token_revoke_view, name="api-token-revoke"),
-    path("releases/", include("releases.urls")),
-    path("", include("releases.calendar_urls")),
-    path("gates/", include("releases.gate_urls")),
+    path("releases/", include(planning_urls)),
+    path("", include((planning_urls.calendar_urlpatterns, "calendar"))),
+    path("gates/", include(gates_urls)),
     path("api/junit", integrations_api.junit_upload, name="api-junit"),
-    path("api/", include("releases.api_urls")),
+    path("api/", include((gates_urls.api_urlpatterns + environments_urls.api_urlpatterns, "api"))),
     path("webhooks/", include("integrations.webhook_urls")),
-    path("environments/", include("releases.environment_urls")),
+    path("environments/", include(environments_urls)),
     path("integrations/", include("integrations.urls")),
     path(
         "metrics/",

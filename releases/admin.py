@@ -1,7 +1,7 @@
 """Django admin. It writes only through the services the pages use, so the same rules hold and the
 same audit events are written: releases, dependencies, bookings and gate policies through their own
 services, reference data (portfolios, applications, trains, environments, freeze windows) through
-releases.services.records. Gates, sign-offs, the audit trail and the facts synced from the teams'
+releases.records. Gates, sign-offs, the audit trail and the facts synced from the teams'
 tools are read here, never changed. Relations use autocomplete or raw ids so no form loads a whole
 table; big tables skip the full COUNT."""
 
@@ -13,6 +13,15 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpResponseRedirect
 
+from releases.environments.services import bookings
+from releases.facts.services.reports import COUNT_FIELDS, testrun_record
+from releases.gates.services.evidence import criteria_problems
+from releases.gates.services.policies import (
+    REQUIREMENT_FIELDS,
+    gate_policy_create,
+    gate_requirement_delete,
+    gate_requirement_save,
+)
 from releases.models import (
     Application,
     AuditEvent,
@@ -34,20 +43,11 @@ from releases.models import (
     TestRun,
     WorkItem,
 )
-from releases.services import bookings
-from releases.services.dependencies import DependencyRefused, dependency_add, dependency_remove
-from releases.services.evidence import criteria_problems
-from releases.services.gates import (
-    REQUIREMENT_FIELDS,
-    gate_policy_create,
-    gate_requirement_delete,
-    gate_requirement_save,
-)
-from releases.services.portfolios import EDITABLE_FIELDS as PORTFOLIO_FIELDS
-from releases.services.portfolios import portfolio_create, portfolio_update
-from releases.services.records import record_delete, record_save
-from releases.services.releases import EDITABLE_FIELDS, release_create, release_update
-from releases.services.tool_facts import COUNT_FIELDS, testrun_record
+from releases.planning.services.dependencies import DependencyRefused, dependency_add, dependency_remove
+from releases.planning.services.portfolios import EDITABLE_FIELDS as PORTFOLIO_FIELDS
+from releases.planning.services.portfolios import portfolio_create, portfolio_update
+from releases.planning.services.releases import EDITABLE_FIELDS, release_create, release_update
+from releases.records import record_delete, record_save
 
 # What a service raises when it refuses a write; the admin shows it, never a 500.
 REFUSALS = (ValidationError, DependencyRefused, bookings.BookingConflict, PermissionError)
@@ -125,7 +125,7 @@ class ServiceAdmin(admin.ModelAdmin):
 
 
 class RecordAdmin(ServiceAdmin):
-    """Reference data: validated, saved and audited by releases.services.records."""
+    """Reference data: validated, saved and audited by releases.records."""
 
     def save_model(self, request, obj, form, change):
         record_save(obj=obj, by=request.user)
@@ -348,7 +348,7 @@ class GatePolicyAdmin(ServiceAdmin):
 
 @admin.register(Gate)
 class GateAdmin(ReadOnlyAdmin):
-    """Gates are decided by sign-offs, waivers and evidence (releases.services.signoffs, evidence),
+    """Gates are decided by sign-offs, waivers and evidence (releases.gates.services.signoffs, evidence),
     under segregation of duties, a quorum and a signature: never by a field typed in here."""
 
     list_display = ["name", "release", "kind", "status", "due_date", "evidence_pass_rate"]
@@ -384,8 +384,8 @@ class EnvironmentAdmin(RecordAdmin):
 
 @admin.register(Booking)
 class BookingAdmin(ReadOnlyAdmin):
-    """Bookings change only through releases.services.bookings (its lock and capacity check): here
-    they are read, and approved or cancelled by the actions, which call the services."""
+    """Bookings change only through releases.environments.services.bookings (its lock and capacity check):
+    here they are read, and approved or cancelled by the actions, which call the services."""
 
     list_display = ["environment", "starts_at", "ends_at", "status", "requester", "release", "application"]
     list_filter = ["status", "environment__kind"]
@@ -417,7 +417,7 @@ class BookingAdmin(ReadOnlyAdmin):
 
 @admin.register(FreezeWindow)
 class FreezeWindowAdmin(RecordAdmin):
-    """Saved by releases.services.records, which refreshes the forecasts after the commit."""
+    """Saved by releases.records, which refreshes the forecasts after the commit."""
 
     list_display = ["reason", "scope", "portfolio", "environment", "starts_at", "ends_at", "rrule"]
     list_filter = ["scope"]

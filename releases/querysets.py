@@ -1,6 +1,6 @@
 """Reusable reads, and the rules that are reads: status sets, portfolio ancestry, freeze scope, who
 may sign a gate. Each rule that has a Python twin (releases.freezes, the parent walk below,
-releases.services.signoffs.sign_blockers) keeps it beside this one. Imported by the models, so this
+releases.gates.services.signoffs.sign_blockers) keeps it beside this one. Imported by the models, so this
 module imports no model."""
 
 from collections.abc import Collection
@@ -121,7 +121,7 @@ class GateQuerySet(models.QuerySet):
         return self.filter(status__in=DECIDED_GATE_STATUSES)
 
     def signable_by(self, user):
-        """The gates `user` may sign now: releases.services.signoffs.sign_blockers as one filter
+        """The gates `user` may sign now: releases.gates.services.signoffs.sign_blockers as one filter
         (pending, signed by people, in a group of theirs, not their release nor their scope change,
         not signed by them yet). Keep the two together."""
         if not user.has_perm(SIGN_PERMISSION):

@@ -3,11 +3,12 @@ import logging
 from celery import shared_task
 from django.contrib.auth import get_user_model
 
-from releases.services import booking_notifications, notifications
-from releases.services import gates as gate_services  # a module: gates.py enqueues these tasks
-from releases.services.audit import audit_verify
-from releases.services.evidence import gate_evidence_refresh
-from releases.services.forecasting import forecast_refresh
+from releases.audit import audit_verify
+from releases.environments.services import notifications as booking_notifications
+from releases.gates.services import notifications
+from releases.gates.services import policies as gate_services  # a module: policies.py enqueues these tasks
+from releases.gates.services.evidence import gate_evidence_refresh
+from releases.planning.services.forecasting import forecast_refresh
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """factory_boy factories for every domain model: valid by default (every CHECK constraint holds),
 deterministic (sequences and fixed dates, never random or "now").
 
-Audit events have no factory: only releases.services.audit.audit_record writes them, so tests call it.
+Audit events have no factory: only releases.audit.audit_record writes them, so tests call it.
 """
 
 import hashlib

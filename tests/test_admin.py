@@ -9,8 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from portal import roles
+from releases.audit import audit_record
 from releases.models import AuditEvent, FreezeWindow, SignOff
-from releases.services.audit import audit_record
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

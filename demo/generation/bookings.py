@@ -5,14 +5,14 @@ import random
 from datetime import datetime, timedelta
 
 from demo.generation.world import DemoApp, DemoEnv, DemoRelease, World, utc_at
+from releases.environments.services.bookings import peak
 from releases.freezes import occurrences
 from releases.models import Booking
-from releases.services.bookings import peak
 
 
 def environment_bookings(world: World) -> None:
     """Requests per environment, decided in start order: a request is approved only where it fits the
-    environment's capacity by the domain's count (releases.services.bookings.peak), so approved
+    environment's capacity by the domain's count (releases.environments.services.bookings.peak), so approved
     bookings never exceed capacity at any instant. A composite's booking must fit every component
     too, and books them as its parts."""
     rng = world.rng("bookings")

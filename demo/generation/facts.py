@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 
 from demo.catalogue import BUG_TITLES, NOUNS, STATUS_NAMES, STATUS_NAMES_DE, STORY_TITLES, TASK_TITLES
 from demo.generation.world import DemoApp, DemoEnv, DemoRelease, World, in_peak_week, pick, utc_at
+from releases.gates.services.evidence import SuiteRun
 from releases.models import Build, Deployment, TestRun, WorkItem, WorkItemLink
-from releases.services.evidence import SuiteRun
 
 WORK_ITEM_DAYS = (-90, 120)
 BUILD_DAYS = (-60, 35)

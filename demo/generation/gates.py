@@ -8,8 +8,8 @@ from datetime import timedelta
 from demo.catalogue import REJECT_COMMENTS, WAIVER_REASONS
 from demo.generation.world import DemoRelease, World, pick, utc_at
 from portal.roles import ROLES
+from releases.gates.services.evidence import NO_EVIDENCE, build_evidence, qa_evidence, scope_evidence
 from releases.models import Gate, SignOff
-from releases.services.evidence import NO_EVIDENCE, build_evidence, qa_evidence, scope_evidence
 
 GATE_DAYS_BACK = 90  # older releases predate the gate policy
 
@@ -69,7 +69,7 @@ def _gate(world: World, rng: random.Random, r: DemoRelease, requirement_row: int
 
 
 def _evidence(r: DemoRelease, req: dict) -> dict:
-    """The latest automatic evidence, computed by the same rules as releases.services.evidence (so a
+    """The latest automatic evidence, computed by the same rules as releases.gates.services.evidence (so a
     refresh of the seeded gates finds nothing to change)."""
     criteria, kind = req["criteria"], req["kind"]
     if kind == "qa":

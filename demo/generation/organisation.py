@@ -14,6 +14,7 @@ from demo.catalogue import (
 from demo.generation.world import DemoApp, DemoEnv, DemoPortfolio, World, nth_weekday, utc_at
 from portal.roles import ENVIRONMENT_ADMIN, RELEASE_MANAGER, ROLES
 from releases.freezes import frozen_days, horizon_from
+from releases.gates.services.policies import Layers, overlay
 from releases.models import (
     Application,
     Environment,
@@ -24,7 +25,6 @@ from releases.models import (
     Portfolio,
 )
 from releases.querysets import portfolio_lineage
-from releases.services.gates import Layers, overlay
 
 
 def people_and_portfolios(world: World) -> None:

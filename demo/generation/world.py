@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 from django.db import models
 
 from demo.catalogue import DEMO_USERS, TEAM_USERS, AppSpec, Scale
+from releases.gates.services.evidence import SuiteRun
 from releases.models import FreezeWindow
-from releases.services.evidence import SuiteRun
 
 HISTORY_WEEKS, PLAN_WEEKS = 104, 52  # the world's span around the anchor's week
 
@@ -96,7 +96,7 @@ class DemoRelease:
     train: int | None = None
     last_runs: dict[str, SuiteRun] = field(default_factory=dict)  # the latest run of each suite
     last_build: dict | None = None  # the latest build row
-    # Its work items, counted as releases.services.evidence counts them for scope gates.
+    # Its work items, counted as releases.gates.services.evidence counts them for scope gates.
     in_scope: int = 0
     open_items: int = 0
     descoped: int = 0

@@ -23,8 +23,8 @@ from django.utils import timezone
 
 from integrations.http import RequestBudget, SyncError
 from integrations.models import Connection, SyncCursor, SyncRun
-from releases.services.audit import audit_record
-from releases.services.facts import UpsertResult
+from releases.audit import audit_record
+from releases.facts.services.upserts import UpsertResult
 from releases.tasks import gate_evidence_refresh_task
 
 ACTIVE = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)

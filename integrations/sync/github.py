@@ -31,14 +31,14 @@ from integrations.http import SyncError
 from integrations.models import ApplicationMapping, Connection
 from integrations.parse.github import GithubDeployment, GithubPullRequest, GithubRelease
 from integrations.sync.base import RunContext, cursor_get, upsert_page
-from releases.models import Environment, Release
-from releases.services.code_facts import (
+from releases.facts.services.code_host import (
     PullRequestFact,
     ShippedFact,
     github_releases_apply,
     pull_requests_upsert,
 )
-from releases.services.facts import DeploymentFact, deployments_upsert
+from releases.facts.services.upserts import DeploymentFact, deployments_upsert
+from releases.models import Environment, Release
 
 OPEN = "in_progress"
 RECONCILE = "reconcile"

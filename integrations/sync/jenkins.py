@@ -21,8 +21,8 @@ from integrations.http import SyncError
 from integrations.models import ApplicationMapping, Connection
 from integrations.parse.jenkins import JenkinsBuild
 from integrations.sync.base import RunContext, cursor_get, upsert_page
+from releases.facts.services.upserts import BuildFact, TestRunFact, builds_upsert, testruns_upsert
 from releases.models import Release
-from releases.services.facts import BuildFact, TestRunFact, builds_upsert, testruns_upsert
 
 PAGE_SIZE = 100
 DEFAULT_VERSION_PARAMETER = "VERSION"

@@ -19,14 +19,14 @@ from integrations.http import SyncError
 from integrations.models import ApplicationMapping, Connection
 from integrations.parse.jira import JiraIssue, JiraVersion, SearchPage
 from integrations.sync.base import RunContext, cursor_get, upsert_page
-from releases.models import WorkItem
-from releases.services.facts import (
+from releases.facts.services.upserts import (
     ReleaseFact,
     WorkItemFact,
     releases_upsert,
     work_items_delete,
     work_items_upsert,
 )
+from releases.models import WorkItem
 
 OVERLAP = timedelta(minutes=5)
 ISSUES_STREAM = "issues"

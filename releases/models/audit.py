@@ -6,7 +6,7 @@ from django.db.models import Q
 class AuditEvent(models.Model):
     """One change, append-only, chained by hash: hash = SHA-256(prev_hash + canonical content).
 
-    Written in the same transaction as the change it records (releases.services.audit.audit_record).
+    Written in the same transaction as the change it records (releases.audit.audit_record).
     """
 
     seq = models.PositiveBigIntegerField(unique=True, help_text="Position in the instance's one chain.")

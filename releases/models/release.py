@@ -49,8 +49,8 @@ class Release(ExternalFact):
     scope_changed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
-    # Computed by releases.services.forecasting.forecast_refresh (one pass over the dependency graph);
-    # stored so pages read them with their rows instead of recomputing per request. Never typed in.
+    # Computed by releases.planning.services.forecasting.forecast_refresh (one pass over the dependency
+    # graph); stored so pages read them with their rows instead of recomputing per request. Never typed in.
     forecast_date = models.DateField(null=True, blank=True, editable=False)
     forecast_slip_days = models.IntegerField(default=0, editable=False)
     at_risk = models.BooleanField(default=False, editable=False)

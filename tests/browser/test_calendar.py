@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group
 
 from portal.models import User
 from portal.roles import PROJECT_OFFICE
-from releases.calendar import month_period
+from releases.planning.calendar import month_period
 from tests import factories as f
 from tests.browser.helpers import submit_login
 

@@ -8,8 +8,8 @@ from django.contrib.auth.models import Group
 
 from portal.models import User
 from portal.roles import PROJECT_OFFICE
-from releases.calendar import month_period
-from releases.services.forecasting import forecast_refresh
+from releases.planning.calendar import month_period
+from releases.planning.services.forecasting import forecast_refresh
 from tests import factories as f
 from tests.browser.helpers import submit_login
 

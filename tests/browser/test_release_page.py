@@ -12,7 +12,7 @@ from portal.models import User
 from portal.roles import RELEASE_MANAGER
 from releases import tasks
 from releases.models import AuditEvent, ReleaseDependency
-from releases.services.forecasting import forecast_refresh
+from releases.planning.services.forecasting import forecast_refresh
 from tests import factories as f
 from tests.browser.helpers import submit_login
 

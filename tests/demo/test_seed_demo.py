@@ -27,6 +27,7 @@ from integrations.models import Connection
 from integrations.sandbox.dataset import JiraDataset
 from integrations.sandbox.github import GithubDataset
 from integrations.sandbox.jenkins import JenkinsDataset
+from releases.audit import audit_verify
 from releases.models import (
     Application,
     AuditEvent,
@@ -48,7 +49,6 @@ from releases.models import (
     WorkItemLink,
 )
 from releases.models import TestRun as RecordedTestRun  # not a pytest class
-from releases.services.audit import audit_verify
 
 pytestmark = pytest.mark.django_db
 

@@ -19,9 +19,9 @@ from integrations.sandbox.github import GithubDataset, GithubRoutes, SecondaryLi
 from integrations.sandbox.server import Fault, SandboxServer
 from integrations.tasks import sync_run_queue
 from portal import roles
+from releases.audit import audit_verify
+from releases.facts.services.code_host import PullRequestFact, pull_requests_upsert
 from releases.models import AuditEvent, PullRequest, Release
-from releases.services.audit import audit_verify
-from releases.services.code_facts import PullRequestFact, pull_requests_upsert
 from tests import factories as f
 from tests.integrations.helpers import sync
 

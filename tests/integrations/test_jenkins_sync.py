@@ -11,8 +11,8 @@ from integrations.runner import connection_test
 from integrations.sandbox.jenkins import JenkinsDataset, JenkinsRoutes
 from integrations.sandbox.server import Fault, SandboxServer
 from releases import tasks
+from releases.gates.services.evidence import gate_evidence_refresh
 from releases.models import Build, Release, TestRun
-from releases.services.evidence import gate_evidence_refresh
 from tests import factories as f
 from tests.integrations.helpers import sync
 

@@ -30,8 +30,8 @@ from integrations.sandbox.jira import JiraRoutes
 from integrations.sandbox.plan import PULLS_PER_VERSION, github_from_plan, jenkins_from_plan, jira_from_plan
 from integrations.sandbox.server import SandboxServer
 from releases import tasks
+from releases.gates.services.evidence import gate_evidence_refresh
 from releases.models import Build, Deployment, Gate, PullRequest, Release, TestRun, WorkItem
-from releases.services.evidence import gate_evidence_refresh
 from tests.integrations.helpers import sync as sync_connection
 
 REPO = Path(__file__).resolve().parents[2]

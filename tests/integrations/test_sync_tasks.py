@@ -26,8 +26,8 @@ from integrations.sync.base import (
 )
 from integrations.tasks import sync_run_queue
 from portal.celery import app
+from releases.facts.services.upserts import UpsertResult
 from releases.models import AuditEvent, WorkItem
-from releases.services.facts import UpsertResult
 from tests.factories import ConnectionFactory, SyncRunFactory
 
 pytestmark = pytest.mark.django_db

@@ -141,8 +141,8 @@ def _race(calls: list) -> list[str]:
 
 
 def service_race(rounds: int, contenders: int, first_round: int = 0) -> dict:
+    from releases.environments.services.bookings import BookingConflict, booking_request
     from releases.models import Application, Environment
-    from releases.services.bookings import BookingConflict, booking_request
 
     env, app = Environment.objects.get(name=ENVIRONMENT), Application.objects.get(key="RACE")
     users = _contenders(contenders)
@@ -171,8 +171,8 @@ def service_race(rounds: int, contenders: int, first_round: int = 0) -> dict:
 def approve_race(rounds: int, contenders: int, first_round: int = 1000) -> dict:
     """Every contender approves a different request for the same slot."""
     from portal.models import User
+    from releases.environments.services.bookings import BookingConflict, booking_approve, booking_request
     from releases.models import Application, Environment
-    from releases.services.bookings import BookingConflict, booking_approve, booking_request
 
     env, app = Environment.objects.get(name=ENVIRONMENT), Application.objects.get(key="RACE")
     manager, users = User.objects.get(username="race-manager"), _contenders(contenders)

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from releases import tasks
 from releases.admin import ServiceAdmin
+from releases.audit import audit_record
 from releases.models import (
     AuditEvent,
     Environment,
@@ -22,8 +23,7 @@ from releases.models import (
     ReleaseDependency,
     SignOff,
 )
-from releases.services.audit import audit_record
-from releases.services.releases import release_update
+from releases.planning.services.releases import release_update
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

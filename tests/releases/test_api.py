@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from portal import roles
 from portal.api_tokens import api_token_create, api_token_revoke
+from releases.gates.services.deploy_check import can_deploy
 from releases.models import AuditEvent, FreezeWindow
-from releases.services.deploy_check import can_deploy
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -286,7 +286,7 @@ def test_a_server_error_is_json_too(api, release, prod, monkeypatch):
     def broken(**_):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("releases.api.can_deploy", broken)
+    monkeypatch.setattr("releases.gates.api.can_deploy", broken)
     client = Client(raise_request_exception=False, headers={"Authorization": f"Bearer {api.secret}"})
     response = ask(client)
     assert response.status_code == 500

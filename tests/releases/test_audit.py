@@ -10,9 +10,9 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
+from releases.audit import GENESIS_HASH, audit_record, audit_verify, event_hash, snapshot
 from releases.models import AuditChainHead, AuditEvent, Release, SignOff
-from releases.services.audit import GENESIS_HASH, audit_record, audit_verify, event_hash, snapshot
-from releases.services.releases import release_create, release_update
+from releases.planning.services.releases import release_create, release_update
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -244,7 +244,7 @@ def test_release_update_rolls_back_when_the_audit_write_fails(monkeypatch):
     def broken_audit(**kwargs):
         raise RuntimeError("audit storage unavailable")
 
-    monkeypatch.setattr("releases.services.releases.audit_record", broken_audit)
+    monkeypatch.setattr("releases.planning.services.releases.audit_record", broken_audit)
     with pytest.raises(RuntimeError):
         release_update(release=release, by=f.UserFactory(), target_date=f.day(20))
     assert Release.objects.get(pk=release.pk).target_date == f.day(10)

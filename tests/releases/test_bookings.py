@@ -14,8 +14,7 @@ from django.utils import timezone
 
 from portal import roles
 from releases import tasks
-from releases.models import AuditEvent, Booking
-from releases.services.bookings import (
+from releases.environments.services.bookings import (
     BookingConflict,
     BookingFrozen,
     booking_approve,
@@ -26,6 +25,7 @@ from releases.services.bookings import (
     booking_shorten,
     next_free_slot,
 )
+from releases.models import AuditEvent, Booking
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -275,7 +275,7 @@ def test_an_environment_with_an_owner_group_tells_that_group(manager, admin, set
     env = f.EnvironmentFactory(owner_group=team)
     booking = request_slot(env, manager, at(0), at(4))
     booking_reject(booking=booking, by=admin, reason="Perf lab closed")
-    from releases.services.booking_notifications import booking_notify
+    from releases.environments.services.notifications import booking_notify
 
     assert booking_notify(booking_id=booking.pk, event="rejected") == 2
     assert sorted(m.to[0] for m in mail.outbox) == sorted([manager.email, "perf@example.com"])

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from portal import roles
-from releases.calendar import (
+from releases.planning.calendar import (
     BadPeriod,
     FreezeDays,
     build_grid,

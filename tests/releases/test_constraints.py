@@ -12,6 +12,7 @@ from django.db.models import UniqueConstraint
 
 from integrations.models import Connection, SyncCursor, SyncRun, WebhookDelivery
 from portal.models import ApiToken
+from releases.audit import audit_record
 from releases.models import (
     Application,
     AuditChainHead,
@@ -28,7 +29,6 @@ from releases.models import (
     ReleaseDependency,
     SignOff,
 )
-from releases.services.audit import audit_record
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from django.test import Client
 from portal import roles
 from releases import tasks
 from releases.models import AuditEvent, ReleaseDependency
-from releases.services.dependencies import (
+from releases.planning.services.dependencies import (
     DependencyCycle,
     DependencyRefused,
     dependency_add,

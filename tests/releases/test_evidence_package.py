@@ -12,9 +12,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from portal import roles
-from releases.evidence_package import evidence_package_build
+from releases.audit import audit_record, snapshot
+from releases.gates.evidence_package import evidence_package_build
 from releases.models import AuditEvent
-from releases.services.audit import audit_record, snapshot
 from tests import factories as f
 from tests.releases.test_audit import switch_off_append_only_guard
 

@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from releases.forecast import (
+from releases.planning.forecast import (
     SHIPS_WITH,
     DependencyCycle,
     DependencyState,

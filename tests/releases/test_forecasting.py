@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from releases.models import Release
-from releases.services.forecasting import forecast_refresh
+from releases.planning.services.forecasting import forecast_refresh
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

@@ -71,7 +71,7 @@ def test_scope_in_python_and_as_a_query_agree():
 
 
 def test_a_release_target_is_frozen_by_every_ancestors_freeze():
-    from releases.services.freezes import release_target_freeze
+    from releases.planning.services.freezes import release_target_freeze
 
     top = f.PortfolioFactory()
     bottom = f.PortfolioFactory(parent=f.PortfolioFactory(parent=top))

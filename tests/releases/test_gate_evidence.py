@@ -14,10 +14,10 @@ from django.test.utils import CaptureQueriesContext
 
 from portal import roles
 from releases import tasks
+from releases.audit import audit_verify
+from releases.gates.services.evidence import gate_evidence_refresh
 from releases.models import AuditEvent, Gate, TestRun
-from releases.services.audit import audit_verify
-from releases.services.evidence import gate_evidence_refresh
-from releases.services.releases import release_scope_change
+from releases.planning.services.releases import release_scope_change
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -420,8 +420,8 @@ def test_a_work_item_is_not_changed_in_the_admin_so_no_evidence_moves(
 def test_the_seeded_gates_are_what_the_gate_engine_computes():
     from django.core.management import call_command
 
+    from releases.gates.services.policies import gates_propagate
     from releases.models import Release
-    from releases.services.gates import gates_propagate
 
     call_command("seed_demo", "--scale", "small", "--anchor", "2026-11-23", stdout=io.StringIO())
     open_ids = list(Release.objects.open().values_list("pk", flat=True))

@@ -11,16 +11,16 @@ from django.test.utils import CaptureQueriesContext
 
 from portal import roles
 from releases import tasks
-from releases.models import AuditEvent, Gate, GatePolicy, GateRequirement
-from releases.services.audit import audit_verify
-from releases.services.gates import (
+from releases.audit import audit_verify
+from releases.gates.services.policies import (
     effective_requirements,
     gate_policy_create,
     gate_requirement_delete,
     gate_requirement_save,
     gates_sync_for_release,
 )
-from releases.services.releases import release_create, release_update
+from releases.models import AuditEvent, Gate, GatePolicy, GateRequirement
+from releases.planning.services.releases import release_create, release_update
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -355,7 +355,7 @@ def test_a_renamed_requirement_renames_its_pending_gates(world, manager, propaga
 
 
 def test_a_global_change_reaches_every_portfolio_in_batches(world, manager, propagate_now, monkeypatch):
-    from releases.services import gates as gate_services
+    from releases.gates.services import policies as gate_services
 
     monkeypatch.setattr(gate_services, "PROPAGATION_BATCH", 2)
     releases = [_release(f.PortfolioFactory()) for _ in range(5)]
@@ -375,7 +375,7 @@ def test_a_global_change_reaches_every_portfolio_in_batches(world, manager, prop
 
 
 def test_a_propagation_batch_takes_the_same_queries_whatever_it_changes(world):
-    from releases.services.gates import gates_propagate
+    from releases.gates.services.policies import gates_propagate
 
     def queries(n: int) -> int:
         for _ in range(n):
@@ -830,7 +830,7 @@ def test_the_queue_links_to_the_policies(client_for):
 def test_audit_record_many_continues_the_one_chain(manager):
     from django.db import transaction
 
-    from releases.services.audit import audit_record, audit_record_many
+    from releases.audit import audit_record, audit_record_many
 
     with transaction.atomic():
         audit_record(actor=manager, action="test.one", object_type="test", object_id="1")

@@ -148,7 +148,7 @@ def test_the_feed_takes_get_only(owner):
 
 
 def test_a_huge_feed_keeps_the_releases_nearest_to_today_and_says_so(owner, monkeypatch):
-    monkeypatch.setattr("releases.views.calendar.FEED_MAX_RELEASES", 3)
+    monkeypatch.setattr("releases.planning.views.calendar.FEED_MAX_RELEASES", 3)
     for days in (-60, -1, 0, 5, 40, 200):
         f.ReleaseFactory(target_date=today() + timedelta(days=days), application__key=f"D{days + 1000}")
     calendar = feed(owner.feed_token)

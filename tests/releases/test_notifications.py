@@ -11,9 +11,13 @@ from django.utils import timezone
 from portal import roles
 from portal.celery import app as celery_app
 from releases import tasks
+from releases.gates.services.notifications import (
+    gate_decided_notify,
+    gate_waiting_notify,
+    gates_overdue_notify,
+)
+from releases.gates.services.signoffs import gate_waive
 from releases.models import Gate
-from releases.services.notifications import gate_decided_notify, gate_waiting_notify, gates_overdue_notify
-from releases.services.signoffs import gate_waive
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from portal import roles
 from releases.models import AuditEvent, Portfolio
+from releases.planning.services.portfolios import portfolio_set_parent, portfolio_update
 from releases.querysets import portfolio_lineage, portfolio_subtree
-from releases.services.portfolios import portfolio_set_parent, portfolio_update
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -106,11 +106,11 @@ def plant_loop(a: Portfolio, b: Portfolio) -> None:
 
 
 def test_a_parent_loop_planted_in_sql_hangs_nothing(client_for):
-    from releases.services.bookings import freeze_hits
-    from releases.services.deploy_check import can_deploy
-    from releases.services.forecasting import forecast_refresh
-    from releases.services.freezes import release_target_freeze
-    from releases.services.gates import effective_requirements_by_portfolio, policy_reach
+    from releases.environments.services.bookings import freeze_hits
+    from releases.gates.services.deploy_check import can_deploy
+    from releases.gates.services.policies import effective_requirements_by_portfolio, policy_reach
+    from releases.planning.services.forecasting import forecast_refresh
+    from releases.planning.services.freezes import release_target_freeze
 
     a, b = f.PortfolioFactory(name="Alpha"), f.PortfolioFactory(name="Beta")
     release = f.ReleaseFactory(application__portfolio=a, target_date=timezone.localdate() + timedelta(days=5))

@@ -11,10 +11,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from portal import roles
-from releases.forecast import DependencyState
+from releases.audit import audit_record
 from releases.models import AuditEvent, PullRequest, Release
-from releases.selectors.release_page import dependency_state
-from releases.services.audit import audit_record
+from releases.planning.forecast import DependencyState
+from releases.planning.selectors.release_page import dependency_state
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

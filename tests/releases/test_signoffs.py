@@ -12,9 +12,8 @@ from django.test import Client
 
 from portal import roles
 from releases import tasks
-from releases.models import AuditEvent, Gate, SignOff
-from releases.services.audit import audit_verify
-from releases.services.signoffs import (
+from releases.audit import audit_verify
+from releases.gates.services.signoffs import (
     BadPassword,
     SignOffRefused,
     gate_sign,
@@ -23,6 +22,7 @@ from releases.services.signoffs import (
     sign_blockers,
     signoff_meaning,
 )
+from releases.models import AuditEvent, Gate, SignOff
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from releases.gantt import GanttLink, GanttRelease, critical_chain, gantt_layout, waiting_text
 from releases.models import Release
+from releases.planning.gantt import GanttLink, GanttRelease, critical_chain, gantt_layout, waiting_text
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

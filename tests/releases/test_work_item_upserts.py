@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection
 
+from releases.facts.services import upserts as facts_module
+from releases.facts.services.upserts import PlannerStatistics, WorkItemFact, work_items_upsert
 from releases.models import WorkItem, WorkItemLink
-from releases.services import facts as facts_module
-from releases.services.facts import PlannerStatistics, WorkItemFact, work_items_upsert
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

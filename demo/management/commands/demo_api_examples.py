@@ -15,7 +15,7 @@ from django.db import transaction
 
 from demo.seeding import demo_seed_summary
 from releases.models import Application, Release
-from releases.services.releases import release_create
+from releases.planning.services.releases import release_create
 
 EXAMPLE_APPLICATION, EXAMPLE_VERSION = "PAY", "4.2.0"
 EXAMPLE_OWNER = "rm"  # demo.catalogue.DEMO_USERS' release manager

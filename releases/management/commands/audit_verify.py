@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from releases.services.audit import audit_verify
+from releases.audit import audit_verify
 
 
 class Command(BaseCommand):

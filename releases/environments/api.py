@@ -1,0 +1,200 @@
+"""The bookings API: list environments and bookings, request a booking, cancel one. JSON only.
+
+The caller is whoever their API token names (portal.api_auth); the writes go through the same
+services as the pages, so the API books under the same lock and rules. A taken slot is 409 naming the
+winning booking. POSTs are exempt from CSRF: a Bearer token, not a cookie, authenticates them, and
+the middleware never lets a browser session in under /api/.
+"""
+
+import json
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.http import JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from releases.environments.services.bookings import BookingConflict, booking_cancel, booking_request
+from releases.gates.api import api_denied_record, detail, permitted
+from releases.models import Application, Booking, Environment, Release
+
+LIST_PERMISSION = "releases.view_booking"
+REQUEST_PERMISSION = "releases.add_booking"
+DEFAULT_DAYS, MAX_BOOKINGS = 28, 1000
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def environment_data(env: Environment, component_ids: list[int]) -> dict:
+    return {
+        "id": env.pk,
+        "name": env.name,
+        "kind": env.kind,
+        "capacity": env.capacity,
+        "bookable": env.bookable,
+        "owner_group": env.owner_group.name if env.owner_group else None,
+        "components": component_ids,
+    }
+
+
+def booking_data(booking: Booking) -> dict:
+    release = booking.release
+    return {
+        "id": booking.pk,
+        "environment": booking.environment.name,
+        "environment_id": booking.environment_id,
+        "part_of": booking.part_of_id,
+        "application": booking.application.key if booking.application else None,
+        "release": f"{release.application.key} {release.version}" if release else None,
+        "starts_at": _iso(booking.starts_at),
+        "ends_at": _iso(booking.ends_at),
+        "status": booking.status,
+        "purpose": booking.purpose,
+        "requester": booking.requester.get_username(),
+        "decided_by": booking.decided_by.get_username() if booking.decided_by else None,
+        "reason": booking.reason,
+    }
+
+
+def _bookings():
+    return Booking.objects.select_related(
+        "environment", "application", "release__application", "requester", "decided_by"
+    )
+
+
+@require_GET
+@permitted(LIST_PERMISSION)
+def environments_view(request):
+    links = Environment.components.through.objects.order_by("component_id")
+    components: dict[int, list[int]] = {}
+    for composite_id, component_id in links.values_list("composite_id", "component_id"):
+        components.setdefault(composite_id, []).append(component_id)
+    environments = Environment.objects.select_related("owner_group").order_by("name")
+    return JsonResponse(
+        {"environments": [environment_data(e, components.get(e.pk, [])) for e in environments]}
+    )
+
+
+def _moment(value: str, name: str) -> datetime:
+    """An ISO 8601 time with its offset: a time without one would be a guess."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValidationError({name: f"Give {name} as ISO 8601, e.g. 2030-01-07T10:00:00+01:00."}) from None
+    if timezone.is_naive(moment):
+        raise ValidationError({name: f"Give {name} with its UTC offset, e.g. 2030-01-07T10:00:00Z."})
+    return moment
+
+
+@csrf_exempt
+def bookings_view(request):
+    if request.method == "POST":
+        return booking_request_view(request)
+    return booking_list_view(request)
+
+
+@require_GET
+@permitted(LIST_PERMISSION)
+def booking_list_view(request):
+    """?environment=<id or name>&from=<ISO>&to=<ISO>&status=approved: default the next four weeks."""
+    try:
+        since = _moment(request.GET["from"], "from") if "from" in request.GET else timezone.now()
+        until = (
+            _moment(request.GET["to"], "to") if "to" in request.GET else since + timedelta(days=DEFAULT_DAYS)
+        )
+    except ValidationError as error:
+        return JsonResponse({"detail": "Bad query parameters.", "errors": error.message_dict}, status=400)
+    rows = _bookings().overlapping(since, until).order_by("starts_at", "pk")
+    if request.GET.get("environment"):
+        env = _environment(request.GET["environment"])
+        if env is None:
+            return detail(f"No environment {request.GET['environment']!r}.", 404)
+        rows = rows.filter(environment=env)
+    if request.GET.get("status"):
+        rows = rows.filter(status=request.GET["status"])
+    bookings = list(rows[: MAX_BOOKINGS + 1])
+    return JsonResponse(
+        {
+            "bookings": [booking_data(b) for b in bookings[:MAX_BOOKINGS]],
+            "truncated": len(bookings) > MAX_BOOKINGS,
+        }
+    )
+
+
+def _environment(key) -> Environment | None:
+    key = str(key)
+    lookup = {"pk": int(key)} if key.isdigit() else {"name": key}
+    return Environment.objects.filter(**lookup).first()
+
+
+@require_POST
+@permitted(REQUEST_PERMISSION)
+def booking_request_view(request):
+    """JSON body: environment (id or name), application (key), version (optional), starts_at,
+    ends_at (ISO 8601 with offset), purpose, freeze_override_reason (admins, optional)."""
+    body = _json_object(request)
+    if body is None:
+        return detail("Send a JSON object.", 400)
+    env = _environment(body.get("environment", ""))
+    application = Application.objects.filter(key=str(body.get("application", ""))).first()
+    if env is None or application is None:
+        return detail("Unknown environment or application.", 404)
+    try:
+        booking = booking_request(
+            environment=env,
+            by=request.user,
+            application=application,
+            release=_release(application, body.get("version")),
+            starts_at=_moment(body.get("starts_at"), "starts_at"),
+            ends_at=_moment(body.get("ends_at"), "ends_at"),
+            purpose=str(body.get("purpose", "")),
+            freeze_override_reason=str(body.get("freeze_override_reason", "")),
+        )
+    except BookingConflict as conflict:
+        return JsonResponse(
+            {"detail": str(conflict), "winner": booking_data(_bookings().get(pk=conflict.winner.pk))},
+            status=409,
+        )
+    except ValidationError as error:
+        return JsonResponse({"detail": "The booking was not made.", "errors": error.message_dict}, status=400)
+    return JsonResponse({"booking": booking_data(_bookings().get(pk=booking.pk))}, status=201)
+
+
+def _json_object(request) -> dict | None:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _release(application: Application, version) -> Release | None:
+    if not version:
+        return None
+    release = Release.objects.filter(application=application, version=str(version)).first()
+    if release is None:
+        raise ValidationError({"version": f"{application.key} has no release {version}."})
+    return release
+
+
+@csrf_exempt
+@require_POST
+def booking_cancel_view(request, pk: int):
+    """JSON body (optional): {"reason": "..."}."""
+    booking = _bookings().filter(pk=pk, part_of__isnull=True).first()
+    body = _json_object(request) if request.content_type == "application/json" else {}
+    if booking is None:
+        return detail(f"No booking with id {pk}.", 404)
+    if body is None:
+        return detail("Send a JSON object (or nothing).", 400)
+    try:
+        booking = booking_cancel(booking=booking, by=request.user, reason=str(body.get("reason", ""))[:1000])
+    except PermissionError as refusal:
+        api_denied_record(request=request, permission="releases.decide_booking")
+        return detail(str(refusal), 403)
+    except ValidationError as error:
+        return detail(" ".join(error.messages), 409)
+    return JsonResponse({"booking": booking_data(_bookings().get(pk=booking.pk))})

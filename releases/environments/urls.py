@@ -1,0 +1,28 @@
+from django.urls import path
+
+from releases.environments import api
+from releases.environments.views import bookings, environments
+
+app_name = "environments"
+
+urlpatterns = [
+    path("", environments.environment_list, name="list"),
+    path("board/", environments.booking_board, name="board"),
+    path("what-runs-where/", environments.what_runs_where, name="matrix"),
+    path("<int:pk>/", environments.environment_detail, name="detail"),
+    path("<int:pk>/bookings.ics", environments.environment_feed, name="ics"),
+    path("bookings/new/", bookings.booking_request_view, name="booking-request"),
+    path("bookings/check/", bookings.booking_check_view, name="booking-check"),
+    path("bookings/queue/", bookings.booking_queue, name="queue"),
+    path("bookings/<int:pk>/approve/", bookings.booking_approve_view, name="booking-approve"),
+    path("bookings/<int:pk>/reject/", bookings.booking_reject_view, name="booking-reject"),
+    path("bookings/<int:pk>/cancel/", bookings.booking_cancel_view, name="booking-cancel"),
+    path("bookings/<int:pk>/shorten/", bookings.booking_shorten_view, name="booking-shorten"),
+]
+
+# Under /api/, in the "api" namespace with the other areas' (portal/urls.py).
+api_urlpatterns = [
+    path("environments", api.environments_view, name="environments"),
+    path("bookings", api.bookings_view, name="bookings"),
+    path("bookings/<int:pk>/cancel", api.booking_cancel_view, name="booking-cancel"),
+]

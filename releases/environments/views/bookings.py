@@ -1,0 +1,292 @@
+"""Booking pages: the request form with its live conflict check, the admins' queue, and the decisions
+(approve, reject, cancel, shorten). Every write goes through releases.environments.services.bookings."""
+
+from datetime import timedelta
+from functools import wraps
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from releases.environments.forms import (
+    BookingApproveForm,
+    BookingRejectForm,
+    BookingRequestForm,
+    BookingShortenForm,
+)
+from releases.environments.services.bookings import (
+    DECIDE_PERMISSION,
+    MAX_LENGTH,
+    BookingConflict,
+    BookingFrozen,
+    booking_approve,
+    booking_cancel,
+    booking_conflicts,
+    booking_reject,
+    booking_request,
+    booking_shorten,
+    freeze_hits_of,
+    may_change,
+    next_free_slot,
+    peak,
+)
+from releases.models import Booking
+
+REQUEST_PERMISSION = "releases.add_booking"
+REQUEST_TEMPLATE = "releases/booking_request.html"
+QUEUE_TEMPLATE = "releases/booking_queue.html"
+DETAIL_TEMPLATE = "releases/environment_detail.html"
+QUEUE_PAGE_SIZE = 50
+SLOT_FIELDS = ("environment", "application", "version", "purpose")
+
+
+def user_zone(user) -> ZoneInfo:
+    return ZoneInfo(user.time_zone or "UTC")
+
+
+def in_user_zone(view):
+    """Times are typed and shown in the user's time zone; the database keeps UTC."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        with timezone.override(user_zone(request.user)):
+            return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+# --- the request form ---------------------------------------------------------------------------
+
+
+def _form(request, data=None, **kwargs) -> BookingRequestForm:
+    return BookingRequestForm(data, may_override=request.user.has_perm(DECIDE_PERMISSION), **kwargs)
+
+
+def slot_check(form: BookingRequestForm) -> dict | None:
+    """What the slot typed so far collides with, and the next free slot of the same length."""
+    if not form.is_bound or not {"environment", "starts_at", "ends_at"} <= form.cleaned_data.keys():
+        return None
+    data = form.cleaned_data
+    if not timedelta(0) < data["ends_at"] - data["starts_at"] <= MAX_LENGTH:
+        return None  # the form says what is wrong with the times
+    target = {"release": data.get("release"), "application": data.get("application")}
+    slot = {"environment": data["environment"], "starts_at": data["starts_at"], "ends_at": data["ends_at"]}
+    conflicts = booking_conflicts(**slot, **target)
+    free = next_free_slot(**slot, **target) if conflicts.any else None
+    return {"conflicts": conflicts, "free": free, "take_url": _take_url(form, free) if free else ""}
+
+
+def _take_url(form: BookingRequestForm, free) -> str:
+    zone = timezone.get_current_timezone()
+    query = {name: form.data.get(name, "") for name in SLOT_FIELDS}
+    query |= {
+        "starts_at": free[0].astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": free[1].astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
+    }
+    return reverse("environments:booking-request") + "?" + urlencode(query)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(REQUEST_PERMISSION, raise_exception=True)
+@in_user_zone
+def booking_request_view(request):
+    if request.method == "GET":
+        # Values in the address (a board link, "take the next free slot") fill the form in.
+        if "starts_at" in request.GET:
+            form = _form(request, request.GET)
+        else:
+            form = _form(
+                request, initial={name: request.GET[name] for name in SLOT_FIELDS if name in request.GET}
+            )
+        return _render_request(request, form)
+    form = _form(request, request.POST)
+    if not form.is_valid():
+        return _render_request(request, form, status=422)
+    try:
+        booking = booking_request(by=request.user, **form.service_arguments())
+    except BookingConflict as conflict:
+        return _render_request(request, form, status=409, conflict=conflict)
+    except ValidationError as error:
+        form.add_service_errors(error)
+        return _render_request(request, form, status=422)
+    state = "booked" if booking.status == Booking.Status.APPROVED else "requested: it waits for an admin"
+    messages.success(request, f"Booking #{booking.pk} {state}.")
+    return redirect(reverse("environments:detail", args=[booking.environment_id]) + f"#booking-{booking.pk}")
+
+
+def _render_request(request, form, *, status: int = 200, conflict=None):
+    if form.is_bound:
+        form.is_valid()  # errors and cleaned data for the check panel
+    template = REQUEST_TEMPLATE
+    if request.htmx and request.htmx.target == "booking-form":
+        template += "#booking-form"
+    context = {"form": form, "check": slot_check(form), "conflict": conflict}
+    return render(request, template, context, status=status)
+
+
+@require_GET
+@permission_required(REQUEST_PERMISSION, raise_exception=True)
+@in_user_zone
+def booking_check_view(request):
+    """The live warning under the form, as the user types (HTMX), without saving anything."""
+    form = _form(request, request.GET)
+    form.is_valid()
+    return render(request, REQUEST_TEMPLATE + "#booking-check", {"form": form, "check": slot_check(form)})
+
+
+# --- the admins' queue ----------------------------------------------------------------------------
+
+
+@require_GET
+@permission_required(DECIDE_PERMISSION, raise_exception=True)
+@in_user_zone
+def booking_queue(request):
+    waiting = (
+        Booking.objects.filter(
+            status=Booking.Status.REQUESTED, part_of__isnull=True, ends_at__gt=timezone.now()
+        )
+        .select_related("environment", "requester", "application", "release__application")
+        .order_by("starts_at", "pk")
+    )
+    page = Paginator(waiting, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    shown = list(page.object_list)
+    approved, frozen = _approved_near(shown), freeze_hits_of(shown)
+    rows = [{"booking": b, "clash": _clash(b, approved), "frozen": frozen[b.pk]} for b in shown]
+    return render(request, QUEUE_TEMPLATE, {"page": page, "rows": rows})
+
+
+def _approved_near(shown: list[Booking]) -> list[Booking]:
+    """The approved bookings of the shown requests' environments over their time span: one query."""
+    if not shown:
+        return []
+    return list(
+        Booking.objects.approved()
+        .filter(environment_id__in={b.environment_id for b in shown})
+        .overlapping(min(b.starts_at for b in shown), max(b.ends_at for b in shown))
+        .order_by("starts_at")
+    )
+
+
+def _clash(booking: Booking, approved: list[Booking]) -> list[Booking]:
+    """The approved bookings that leave the environment itself no room for this request (approving
+    checks it all again, components included, under the lock)."""
+    overlapping = [
+        b
+        for b in approved
+        if b.environment_id == booking.environment_id
+        and b.starts_at < booking.ends_at
+        and b.ends_at > booking.starts_at
+    ]
+    held = peak([(b.starts_at, b.ends_at) for b in overlapping], booking.starts_at, booking.ends_at)
+    return overlapping if held >= booking.environment.capacity else []
+
+
+def _decided(request, booking: Booking, *, status: int = 200, error: str = ""):
+    if request.htmx:
+        context = {"row": {"booking": booking, "clash": [], "frozen": []}, "error": error}
+        return render(request, QUEUE_TEMPLATE + "#queue-row", context, status=status)
+    if error:
+        messages.error(request, error)
+    return redirect("environments:queue")
+
+
+def _queued_booking(pk: int) -> Booking:
+    return get_object_or_404(Booking.objects.select_related("environment"), pk=pk, part_of__isnull=True)
+
+
+@require_POST
+@permission_required(DECIDE_PERMISSION, raise_exception=True)
+@in_user_zone
+def booking_approve_view(request, pk: int):
+    return _decide(request, pk, BookingApproveForm, booking_approve, "approved", "The reason is too long.")
+
+
+@require_POST
+@permission_required(DECIDE_PERMISSION, raise_exception=True)
+@in_user_zone
+def booking_reject_view(request, pk: int):
+    why = "Say why the request is rejected."
+    return _decide(request, pk, BookingRejectForm, booking_reject, "rejected", why)
+
+
+def _decide(request, pk: int, form_class, decide, decided: str, invalid: str):
+    """Approve or reject a queued request: 422 for a bad form or a freeze, 409 when it no longer fits."""
+    booking = _queued_booking(pk)
+    form = form_class(request.POST)
+    if not form.is_valid():
+        return _decided(request, booking, status=422, error=invalid)
+    try:
+        booking = decide(booking=booking, by=request.user, reason=form.cleaned_data["reason"])
+    except BookingConflict as conflict:
+        return _decided(request, booking, status=409, error=str(conflict))
+    except BookingFrozen as frozen:
+        return _decided(request, booking, status=422, error=" ".join(frozen.messages))
+    except ValidationError as error:
+        return _decided(request, booking, status=409, error=" ".join(error.messages))
+    if not request.htmx:
+        messages.success(request, f"Booking #{booking.pk} {decided}.")
+    return _decided(request, booking)
+
+
+# --- cancel and shorten, from the environment's page ------------------------------------------------
+
+
+def changeable(booking: Booking, user) -> bool:
+    """Whether to offer cancel and shorten: a live booking not over yet, the user's or an admin's."""
+    live = booking.status in Booking.LIVE_STATUSES
+    return (
+        live and booking.ends_at > timezone.now() and booking.part_of_id is None and may_change(booking, user)
+    )
+
+
+def _changeable(request, pk: int) -> Booking:
+    booking = _queued_booking(pk)
+    if not may_change(booking, request.user):
+        raise PermissionDenied("Only the requester or an environment admin may change this booking.")
+    return booking
+
+
+def _changed(request, booking: Booking, *, status: int = 200, error: str = ""):
+    if request.htmx:
+        booking = Booking.objects.select_related(
+            "requester", "decided_by", "application", "release__application", "environment"
+        ).get(pk=booking.pk)
+        context = {"booking": booking, "error": error, "may_change": changeable(booking, request.user)}
+        return render(request, DETAIL_TEMPLATE + "#booking-row", context, status=status)
+    if error:
+        messages.error(request, error)
+    return redirect(reverse("environments:detail", args=[booking.environment_id]) + f"#booking-{booking.pk}")
+
+
+@require_POST
+@in_user_zone
+def booking_cancel_view(request, pk: int):
+    booking = _changeable(request, pk)
+    try:
+        booking = booking_cancel(
+            booking=booking, by=request.user, reason=request.POST.get("reason", "")[:1000]
+        )
+    except ValidationError as error:
+        return _changed(request, booking, status=409, error=" ".join(error.messages))
+    return _changed(request, booking)
+
+
+@require_POST
+@in_user_zone
+def booking_shorten_view(request, pk: int):
+    booking = _changeable(request, pk)
+    form = BookingShortenForm(request.POST)
+    if not form.is_valid():
+        return _changed(request, booking, status=422, error="Give the new end as a date and time.")
+    try:
+        booking = booking_shorten(booking=booking, by=request.user, ends_at=form.cleaned_data["ends_at"])
+    except ValidationError as error:
+        return _changed(request, booking, status=422, error=" ".join(error.messages))
+    return _changed(request, booking)

@@ -1,0 +1,561 @@
+"""Bulk upserts of facts a sync brings: work items (with fix releases and "blocks" links), releases,
+builds, test runs and deployments.
+
+The caller (a sync, one page at a time) holds the transaction. Rows are keyed by (source,
+external_id); a row that matches what is stored is not written at all, so an unchanged re-sync
+writes nothing. Reads and writes are a fixed number of bulk statements per page, never one per row.
+Releases are the exception that proves it: few per project, each created or changed one is audited
+and gets its gates, like a release typed in by hand.
+"""
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from releases.audit import audit_record, snapshot
+from releases.gates.services.policies import gates_sync_for_release
+from releases.models import Build, Deployment, Release, TestRun, WorkItem, WorkItemLink
+from releases.tasks import forecast_refresh_task
+
+WORK_ITEM_FIELDS = (
+    "application_id",
+    "key",
+    "title",
+    "type",
+    "status_category",
+    "status_name",
+    "priority",
+    "created_at",
+    "resolved_at",
+    "updated_at",
+)
+FixThrough = WorkItem.fix_releases.through
+
+
+@dataclass(frozen=True)
+class WorkItemFact:
+    external_id: str
+    application_id: int
+    key: str
+    title: str
+    type: str
+    status_category: str
+    status_name: str
+    priority: str
+    created_at: datetime
+    resolved_at: datetime | None
+    updated_at: datetime | None
+    fix_release_ids: tuple[str, ...] = ()  # external ids of the releases, same source
+    # (application id, key) of the work items this one blocks / is blocked by, same source
+    blocks: tuple[tuple[int, str], ...] = ()
+    blocked_by: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ReleaseFact:
+    external_id: str
+    version: str
+    summary: str
+    released: bool
+    archived: bool
+    release_date: date | None
+    start_date: date | None
+
+
+@dataclass
+class UpsertResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    rows_written: int = 0  # every row inserted, updated or deleted, links and fix releases included
+    release_ids: set[int] = field(default_factory=set)  # releases whose facts changed
+
+    def __iadd__(self, other: "UpsertResult") -> "UpsertResult":
+        for name in ("created", "updated", "unchanged", "deleted", "rows_written"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.release_ids |= other.release_ids
+        return self
+
+
+# --- work items -------------------------------------------------------------------------------------
+
+
+def work_items_upsert(*, source: str, facts: list[WorkItemFact]) -> UpsertResult:
+    """Create, update or leave each work item; then its fix releases and blocking links."""
+    facts = list({fact.external_id: fact for fact in facts}.values())  # overlapping pages repeat items
+    result = UpsertResult()
+    if not facts:
+        return result
+    stored = _stored_items(source, facts)
+    releases = dict(
+        _by_external_id(
+            Release, source, list({rid for fact in facts for rid in fact.fix_release_ids})
+        ).values_list("external_id", "pk")
+    )
+    new, changed = [], []
+    for fact in facts:
+        values = (source, fact.external_id, *(getattr(fact, name) for name in WORK_ITEM_FIELDS))
+        if fact.external_id not in stored:
+            new.append(values)
+        elif stored[fact.external_id][1:] != values:
+            changed.append((values, stored[fact.external_id][0]))
+    pk_of = {external_id: row[0] for external_id, row in stored.items()}
+    pk_of |= dict(_insert_rows(WORK_ITEM_TABLE, new, returning="external_id, id"))
+    _update_rows([[*_adapted(row), pk] for row, pk in changed])
+    result.created, result.updated = len(new), len(changed)
+    result.unchanged = len(facts) - len(new) - len(changed)
+    result.rows_written = len(new) + len(changed)
+    existing = {row[0] for row in stored.values()}  # only these can have fix releases and links yet
+    written = {pk_of[row[1]] for row in new} | {pk for _, pk in changed}
+    _sync_fix_releases(facts, pk_of, releases, existing, written, result)
+    _sync_links(source, facts, pk_of, existing, result)
+    if connection.vendor == "postgresql" and _planner_statistics.grown(source, len(new)):
+        transaction.on_commit(_analyze_work_item_tables)
+    return result
+
+
+class PlannerStatistics:
+    """When a source has grown enough that PostgreSQL's statistics no longer describe it.
+
+    PostgreSQL plans by statistics that autovacuum refreshes a minute or more after a bulk load. A
+    first sync grows the tables faster than that, and a source (or application) the statistics have
+    never seen looks empty to the planner, which then reads all of the source's rows for each page's
+    lookups instead of probing the index per key: ten times slower at 100,000 items. So each time a
+    source's inserted rows double (10,000, 20,000, 40,000, ...) the tables are analyzed: four times
+    in a first sync of 100,000 issues, never in an incremental one. Kept per worker process.
+    """
+
+    FIRST = 10_000
+
+    def __init__(self):
+        self.inserted: dict[str, int] = defaultdict(int)
+        self.next_analyze: dict[str, int] = defaultdict(lambda: self.FIRST)
+
+    def grown(self, source: str, rows: int) -> bool:
+        self.inserted[source] += rows
+        if self.inserted[source] < self.next_analyze[source]:
+            return False
+        self.next_analyze[source] = 2 * self.inserted[source]
+        return True
+
+
+_planner_statistics = PlannerStatistics()
+
+
+def _analyze_work_item_tables() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(ANALYZE_SQL)
+
+
+# Raw statements: the ORM's per-object work costs more than the database does at sync volumes. Rows
+# go in as ONE parameter, a JSON list of rows that the database unpacks (PostgreSQL:
+# jsonb_array_elements; SQLite: json_each): encoding it is one C call, and the statement's text is
+# the same for every page. Changed rows, few after the first sync, are one UPDATE each. Table and
+# column names are this module's constants, never input.
+_COLUMNS = ("source", "external_id", *WORK_ITEM_FIELDS, "descoped")
+_PG_TYPES = ("varchar", "varchar", "bigint", *["varchar"] * 6, *["timestamptz"] * 3, "boolean")
+UPDATE_SQL = f"UPDATE releases_workitem SET {', '.join(f'{c} = %s' for c in _COLUMNS)} WHERE id = %s"  # noqa: S608
+WORK_ITEM_TABLE = ("releases_workitem", _COLUMNS, _PG_TYPES)
+FIX_TABLE = ("releases_workitem_fix_releases", ("workitem_id", "release_id"), ("bigint", "bigint"))
+LINK_TABLE = ("releases_workitemlink", ("blocker_id", "blocked_id"), ("bigint", "bigint"))
+ON_LINK_CONFLICT = "ON CONFLICT (blocker_id, blocked_id) DO NOTHING"
+# Only the columns the page's lookups filter on: it keeps each ANALYZE short.
+ANALYZE_SQL = (
+    "ANALYZE releases_workitem (source, external_id, application_id, key), "
+    "releases_workitem_fix_releases (workitem_id), releases_workitemlink (blocker_id, blocked_id)"
+)
+
+
+def _adapted(row: tuple, *, json_text: bool = False) -> list:
+    """A work item row with `descoped` appended and datetimes as the database takes them: the driver
+    adapts them on PostgreSQL, except inside JSON (ISO 8601 text); SQLite stores Django's own text."""
+    if connection.vendor == "postgresql":
+        if not json_text:
+            return [*row, False]
+        return [value.isoformat() if isinstance(value, datetime) else value for value in (*row, False)]
+    adapt = connection.ops.adapt_datetimefield_value
+    return [adapt(value) if isinstance(value, datetime) else value for value in (*row, False)]
+
+
+def _insert_rows(table: tuple, rows: list, *, returning: str = "", on_conflict: str = "") -> list:
+    """Insert the rows in one statement; what `returning` names, for each row inserted."""
+    if not rows:
+        return []
+    name, columns, types = table
+    if connection.vendor == "postgresql":
+        select = ", ".join(f"(r->>{i})::{kind}" for i, kind in enumerate(types))
+        unpacked = "jsonb_array_elements(%s::jsonb) AS r"
+    else:
+        select = ", ".join(f"json_extract(r.value, '$[{i}]')" for i in range(len(columns)))
+        unpacked = "json_each(%s) AS r"
+    if name == WORK_ITEM_TABLE[0]:
+        rows = [_adapted(row, json_text=True) for row in rows]
+    sql = f"INSERT INTO {name} ({', '.join(columns)}) SELECT {select} FROM {unpacked} WHERE true"  # noqa: S608
+    sql += f" {on_conflict}" if on_conflict else ""  # (SQLite needs the WHERE before an ON CONFLICT)
+    sql += f" RETURNING {returning}" if returning else ""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [json.dumps(rows)])
+        return cursor.fetchall() if returning else []
+
+
+def _update_rows(rows: list[list]) -> None:
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.executemany(UPDATE_SQL, rows)
+
+
+def _by_external_id(model, source: str, external_ids: list[str]):
+    """The rows of `source` with these external ids, through the partial unique index (restating
+    its `external_id <> ''` lets PostgreSQL use it)."""
+    return (
+        model.objects.filter(source=source, external_id__any_of=external_ids)
+        .exclude(external_id="")
+        .order_by()
+    )
+
+
+def _stored_items(source: str, facts: list[WorkItemFact]) -> dict[str, tuple]:
+    """(pk, source, external_id, *fields) by external id; an item typed in by hand with the same key
+    (no external id yet) is adopted."""
+    fields = ("pk", "source", "external_id", *WORK_ITEM_FIELDS)
+    found = {
+        row[2]: row
+        for row in _by_external_id(WorkItem, source, [f.external_id for f in facts]).values_list(*fields)
+    }
+    missing = {
+        (fact.application_id, fact.key): fact.external_id for fact in facts if fact.external_id not in found
+    }
+    if missing:
+        unmatched = (
+            WorkItem.objects.filter(
+                application_id__any_of=list({app for app, _ in missing}),
+                key__any_of=list({key for _, key in missing}),
+                external_id="",
+            )
+            .order_by()
+            .values_list(*fields)
+        )
+        for row in unmatched:
+            if (row[3], row[4]) in missing:
+                found[missing[(row[3], row[4])]] = row
+    return found
+
+
+def _sync_fix_releases(facts, pk_of, releases, existing: set[int], written: set[int], result) -> None:
+    """Fix releases follow the page; a release changes when an item joins or leaves it, or one of its
+    items changed (a status flip moves its scope gate)."""
+    stored = (
+        {
+            (w, r): pk
+            for pk, w, r in FixThrough.objects.filter(workitem_id__any_of=list(existing)).values_list(
+                "pk", "workitem_id", "release_id"
+            )
+        }
+        if existing
+        else {}
+    )
+    wanted = {
+        (pk_of[fact.external_id], releases[rid])
+        for fact in facts
+        for rid in fact.fix_release_ids
+        if rid in releases
+    }
+    gone = [pk for pair, pk in stored.items() if pair not in wanted]
+    added = sorted(wanted - stored.keys())
+    if gone:
+        FixThrough.objects.filter(pk__any_of=gone).delete()
+    _insert_rows(FIX_TABLE, added)
+    result.rows_written += len(gone) + len(added)
+    result.release_ids |= {r for _, r in stored.keys() ^ wanted}
+    result.release_ids |= {r for w, r in stored.keys() | wanted if w in written}
+
+
+def _sync_links(source: str, facts, pk_of: dict[str, int], existing: set[int], result: UpsertResult) -> None:
+    """Each issue reports all its blocking links, so a link touching a page's issue that none of them
+    reports is gone; a link to an issue not synced yet is made when that issue arrives."""
+    ends = {end for fact in facts for end in (*fact.blocks, *fact.blocked_by)}
+    by_key = {}
+    if ends:  # by (application, key): the unique index, probed once per key, whatever the table's size
+        keys_of = defaultdict(set)
+        for app, key in ends:
+            keys_of[app].add(key)
+        by_app = Q.create(
+            [Q(application_id=app, key__any_of=list(keys)) for app, keys in keys_of.items()], Q.OR
+        )
+        found = (
+            WorkItem.objects.filter(by_app, source=source)
+            .order_by()
+            .values_list("application_id", "key", "pk")
+        )
+        by_key = {(app, key): pk for app, key, pk in found}
+    wanted = set()
+    for fact in facts:
+        own = pk_of[fact.external_id]
+        wanted |= {(own, by_key[key]) for key in fact.blocks if key in by_key}
+        wanted |= {(by_key[key], own) for key in fact.blocked_by if key in by_key}
+    wanted = {(a, b) for a, b in wanted if a != b}
+    stored = {}
+    if existing:
+        ids = list(existing)
+        stored = {
+            (a, b): pk
+            for pk, a, b in WorkItemLink.objects.filter(
+                Q(blocker_id__any_of=ids) | Q(blocked_id__any_of=ids)
+            ).values_list("pk", "blocker_id", "blocked_id")
+        }
+    gone = [pk for pair, pk in stored.items() if pair not in wanted]
+    added = sorted(wanted - stored.keys())
+    if gone:
+        WorkItemLink.objects.filter(pk__any_of=gone).delete()
+    _insert_rows(LINK_TABLE, added, on_conflict=ON_LINK_CONFLICT)  # the other issue's page may add it too
+    result.rows_written += len(gone) + len(added)
+
+
+def work_items_delete(*, source: str, external_ids) -> UpsertResult:
+    """Remove the work items the tool no longer has (found by a reconcile); their releases change."""
+    ids = list(external_ids)
+    result = UpsertResult()
+    for start in range(0, len(ids), 1000):
+        chunk = WorkItem.objects.filter(source=source, external_id__in=ids[start : start + 1000])
+        result.release_ids |= set(
+            FixThrough.objects.filter(workitem__in=chunk).values_list("release_id", flat=True)
+        )
+        deleted, _ = chunk.delete()
+        result.deleted += len(ids[start : start + 1000])
+        result.rows_written += deleted
+    return result
+
+
+# --- releases ---------------------------------------------------------------------------------------
+
+
+def releases_upsert(*, source: str, application_id: int, facts: list[ReleaseFact]) -> UpsertResult:
+    """Each tool version becomes (or updates) a release of the application, audited as the system.
+
+    Jira decides the version name, dates and whether it shipped or was archived; a release manager's
+    in-between status (in progress, code freeze, ready) is kept while Jira says "unreleased", and a
+    version without a date keeps the target it has (a new one starts on its start date or today).
+    Shipping is one-way for a sync: a released release stays released when Jira says "unreleased"
+    (another tool saw it ship, e.g. a published GitHub release, and Jira's flag lags; otherwise each
+    pass of the two would flip it back and forth). A person can reopen it on the release page.
+    """
+    result = UpsertResult()
+    by_external = {r.external_id: r for r in _by_external_id(Release, source, [f.external_id for f in facts])}
+    by_version = {
+        r.version: r
+        for r in Release.objects.filter(
+            application_id=application_id, external_id="", version__in=[f.version for f in facts]
+        )
+    }
+    for fact in facts:
+        release = by_external.get(fact.external_id) or by_version.get(fact.version)
+        created = release is None
+        release = release or Release(application_id=application_id)
+        before = None if created else snapshot(release)
+        _apply_release_fact(release, fact, source)
+        if not created and snapshot(release) == before:
+            result.unchanged += 1
+            continue
+        release.full_clean()
+        release.save()
+        audit_record(
+            actor=None, action=f"release.sync_{'create' if created else 'update'}", obj=release, before=before
+        )
+        gates_sync_for_release(release=release, by=None)
+        result.created += created
+        result.updated += not created
+        result.rows_written += 1
+        result.release_ids.add(release.pk)
+    if result.rows_written:
+        transaction.on_commit(lambda: forecast_refresh_task.delay())
+    return result
+
+
+def _apply_release_fact(release: Release, fact: ReleaseFact, source: str) -> None:
+    today = timezone.localdate()
+    release.source, release.external_id = source, fact.external_id
+    release.version, release.summary = fact.version, fact.summary
+    release.target_date = fact.release_date or release.target_date or fact.start_date or today
+    if fact.released:
+        release.status = Release.Status.RELEASED
+        release.actual_date = fact.release_date or release.actual_date or today
+    elif fact.archived:
+        release.status, release.actual_date = Release.Status.CANCELLED, None
+    elif release.status != Release.Status.RELEASED:
+        if release.status == Release.Status.CANCELLED:  # unarchived in Jira
+            release.status = Release.Status.PLANNED
+        release.actual_date = None
+    if release.code_freeze_date and release.code_freeze_date > release.target_date:
+        release.code_freeze_date = None
+
+
+# --- builds and test runs ---------------------------------------------------------------------------
+
+BUILD_FIELDS = ("result", "started_at", "duration_ms", "commit", "url", "release_id")
+TEST_RUN_FIELDS = ("name", "passed", "failed", "skipped", "errors", "duration_ms", "executed_at")
+
+
+@dataclass(frozen=True)
+class BuildFact:
+    application_id: int
+    job: str
+    number: int
+    result: str
+    started_at: datetime
+    duration_ms: int
+    commit: str
+    url: str
+    release_id: int | None  # the release the build was made for, when the tool says
+
+    @property
+    def external_id(self) -> str:
+        return f"{self.job}#{self.number}"
+
+
+@dataclass(frozen=True)
+class TestRunFact:
+    __test__ = False  # a dataclass, not a test class for pytest to collect
+    build_external_id: str  # the stored build (same source) the report belongs to
+    name: str
+    passed: int
+    failed: int
+    skipped: int
+    errors: int
+    duration_ms: int
+    executed_at: datetime
+
+
+def builds_upsert(*, source: str, facts: list[BuildFact]) -> UpsertResult:
+    """Create or update builds by their natural key (application, job, number); unchanged ones are
+    not written. A release gains evidence when one of its builds changes."""
+    facts = list({(f.application_id, f.job, f.number): f for f in facts}.values())
+    result = UpsertResult()
+    if not facts:
+        return result
+    stored = {
+        (b.application_id, b.job, b.number): b
+        for b in Build.objects.filter(
+            application_id__in={f.application_id for f in facts},
+            job__in={f.job for f in facts},
+            number__in={f.number for f in facts},
+        )
+    }
+    new, changed = [], []
+    for fact in facts:
+        values = {name: getattr(fact, name) for name in BUILD_FIELDS}
+        build = stored.get((fact.application_id, fact.job, fact.number))
+        if build is None:
+            new.append(
+                Build(
+                    source=source,
+                    external_id=fact.external_id,
+                    application_id=fact.application_id,
+                    job=fact.job,
+                    number=fact.number,
+                    **values,
+                )
+            )
+        elif build.source != source or any(getattr(build, k) != v for k, v in values.items()):
+            result.release_ids |= {build.release_id} - {None}
+            build.source, build.external_id = source, fact.external_id
+            for name, value in values.items():
+                setattr(build, name, value)
+            changed.append(build)
+    Build.objects.bulk_create(new, batch_size=1000)
+    Build.objects.bulk_update(changed, ["source", "external_id", *BUILD_FIELDS], batch_size=500)
+    result.created, result.updated = len(new), len(changed)
+    result.unchanged = len(facts) - len(new) - len(changed)
+    result.rows_written = len(new) + len(changed)
+    result.release_ids |= {b.release_id for b in (*new, *changed)} - {None}
+    return result
+
+
+def testruns_upsert(*, source: str, facts: list[TestRunFact]) -> UpsertResult:
+    """One test run per stored build report, for builds made for a release (a test run belongs to
+    a release); keyed by (source, the build's external id)."""
+    result = UpsertResult()
+    builds = {
+        b.external_id: b
+        for b in Build.objects.filter(
+            source=source, external_id__in=[f.build_external_id for f in facts], release__isnull=False
+        )
+    }
+    facts = [f for f in facts if f.build_external_id in builds]
+    stored = {
+        run.external_id: run for run in _by_external_id(TestRun, source, [f.build_external_id for f in facts])
+    }
+    new, changed = [], []
+    for fact in facts:
+        build = builds[fact.build_external_id]
+        values = {name: getattr(fact, name) for name in TEST_RUN_FIELDS} | {
+            "release_id": build.release_id,
+            "build_id": build.pk,
+        }
+        run = stored.get(fact.build_external_id)
+        if run is None:
+            new.append(TestRun(source=source, external_id=fact.build_external_id, **values))
+        elif any(getattr(run, k) != v for k, v in values.items()):
+            for name, value in values.items():
+                setattr(run, name, value)
+            changed.append(run)
+    TestRun.objects.bulk_create(new, batch_size=1000)
+    TestRun.objects.bulk_update(changed, [*TEST_RUN_FIELDS, "release_id", "build_id"], batch_size=500)
+    result.created, result.updated = len(new), len(changed)
+    result.unchanged = len(facts) - len(new) - len(changed)
+    result.rows_written = len(new) + len(changed)
+    result.release_ids = {run.release_id for run in (*new, *changed)}
+    return result
+
+
+# --- deployments ------------------------------------------------------------------------------------
+
+DEPLOYMENT_FIELDS = ("environment_id", "application_id", "version", "release_id", "deployed_at", "status")
+
+
+@dataclass(frozen=True)
+class DeploymentFact:
+    external_id: str
+    application_id: int
+    environment_id: int
+    version: str
+    release_id: int | None
+    deployed_at: datetime
+    status: str
+
+
+def deployments_upsert(*, source: str, facts: list[DeploymentFact]) -> UpsertResult:
+    """What ran where, keyed by (source, external id); unchanged deployments are not written."""
+    return keyed_facts_upsert(Deployment, source=source, facts=facts, fields=DEPLOYMENT_FIELDS)
+
+
+def keyed_facts_upsert(model, *, source: str, facts: list, fields: tuple[str, ...]) -> UpsertResult:
+    """Create or update rows of `model` (one with a `release`) keyed by (source, external_id), from
+    facts carrying `fields`: one read, one insert and one update a page; an unchanged row is not
+    written. The releases that change are those of the rows written, and those a row left."""
+    facts = list({fact.external_id: fact for fact in facts}.values())  # overlapping pages repeat them
+    result = UpsertResult()
+    stored = {row.external_id: row for row in _by_external_id(model, source, [f.external_id for f in facts])}
+    new, changed = [], []
+    for fact in facts:
+        values = {name: getattr(fact, name) for name in fields}
+        row = stored.get(fact.external_id)
+        if row is None:
+            new.append(model(source=source, external_id=fact.external_id, **values))
+        elif any(getattr(row, name) != value for name, value in values.items()):
+            result.release_ids.add(row.release_id)  # the release it leaves, if it moves
+            for name, value in values.items():
+                setattr(row, name, value)
+            changed.append(row)
+    model.objects.bulk_create(new, batch_size=1000)
+    model.objects.bulk_update(changed, list(fields), batch_size=500)
+    result.created, result.updated = len(new), len(changed)
+    result.unchanged = len(facts) - len(new) - len(changed)
+    result.rows_written = len(new) + len(changed)
+    result.release_ids = (result.release_ids | {row.release_id for row in (*new, *changed)}) - {None}
+    return result

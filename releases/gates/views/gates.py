@@ -1,0 +1,168 @@
+"""The reviewer queue, one gate's panel, and its actions: sign (password re-entered) and waive.
+
+An HTMX POST answers with the gate's panel and the "gatesChanged" event (the queue refreshes itself
+on it); without HTMX a success redirects to the release page and a refusal renders the gate's page.
+"""
+
+from axes.handlers.proxy import AxesProxyHandler
+from django.contrib import messages
+from django.contrib.auth.signals import user_login_failed
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import trigger_client_event
+
+from releases.gates.forms import GateSignForm, GateWaiveForm
+from releases.gates.selectors.gate_panel import gate_panel, gate_queue, gates_with_signoffs
+from releases.gates.services.signoffs import (
+    BadPassword,
+    SignOffRefused,
+    gate_sign,
+    gate_sign_check,
+    gate_waive,
+    gate_waive_check,
+    signoff_meaning,
+)
+from releases.models import Gate
+from releases.planning.filters import GateQueueFilter, GateShow
+
+PER_PAGE = 50
+QUEUE_TEMPLATE = "releases/gate_queue.html"
+GATE_TEMPLATE = "releases/gate_detail.html"
+SELECTS = {"show": None, "kind": "All kinds", "portfolio": "All portfolios"}
+
+
+@require_GET
+def gate_queue_view(request):
+    data = request.GET.copy()
+    data.setdefault("show", GateShow.MINE)
+    filterset = GateQueueFilter(data, queryset=gate_queue(request.user, data["show"]))
+    page = Paginator(filterset.qs, PER_PAGE).get_page(request.GET.get("page"))
+    template = QUEUE_TEMPLATE
+    if request.htmx and request.htmx.target == "gate-queue":
+        template += "#gate-queue"
+    context = {
+        "filterset": filterset,
+        "selects": _selects(filterset),
+        "page": page,
+        "today": timezone.localdate(),
+    }
+    return render(request, template, context)
+
+
+def _selects(filterset: GateQueueFilter) -> list[tuple]:
+    """(bound field, its choices), the options read once (see releases.planning.views.release_list)."""
+    form = filterset.form
+    for name, everything in SELECTS.items():
+        if everything:
+            form.fields[name].empty_label = everything
+    form.fields["show"].choices = GateShow.CHOICES  # no empty choice: it defaults to "mine"
+    return [(form[name], list(iter(form.fields[name].choices))) for name in SELECTS]
+
+
+@require_GET
+def gate_detail(request, pk: int):
+    return _panel_response(request, pk)
+
+
+@require_POST
+def gate_sign_view(request, pk: int):
+    gate = _gate(pk)
+    form = GateSignForm(request.POST, gate_id=pk)
+    try:
+        gate_sign_check(gate=gate, by=request.user)
+        if not form.is_valid():
+            return _panel_response(request, pk, status=422, sign_form=form)
+        data = form.cleaned_data
+        if not _password_guesses_allowed(request):
+            form.add_error("password", GUESSING_PAUSED)
+            return _panel_response(request, pk, status=429, sign_form=form)
+        gate_sign(
+            gate=gate,
+            by=request.user,
+            decision=data["decision"],
+            meaning=signoff_meaning(gate, data["decision"]),
+            comment=data["comment"],
+            password=data["password"],
+            state_hash=data["state_hash"],
+        )
+    except SignOffRefused as refusal:
+        return _refused(request, pk, refusal)
+    except BadPassword as wrong:
+        _password_guess_failed(request)
+        form.add_error("password", str(wrong))
+        return _panel_response(request, pk, status=422, sign_form=form)
+    except ValidationError as error:
+        _add_errors(form, error)
+        return _panel_response(request, pk, status=422, sign_form=form)
+    verb = "approved" if data["decision"] == "approve" else "rejected"
+    return _done(request, gate, f"You {verb} the {gate.name} gate; your signature is stored.")
+
+
+@require_POST
+def gate_waive_view(request, pk: int):
+    gate = _gate(pk)
+    form = GateWaiveForm(request.POST, gate_id=pk)
+    try:
+        gate_waive_check(gate=gate, by=request.user)
+        if not form.is_valid():
+            return _panel_response(request, pk, status=422, waive_form=form)
+        gate_waive(gate=gate, by=request.user, reason=form.cleaned_data["reason"])
+    except SignOffRefused as refusal:
+        return _refused(request, pk, refusal)
+    except ValidationError as error:
+        _add_errors(form, error)
+        return _panel_response(request, pk, status=422, waive_form=form)
+    return _done(request, gate, f"The {gate.name} gate is waived; the waiver is shown with it from now on.")
+
+
+def _gate(pk: int) -> Gate:
+    return get_object_or_404(gates_with_signoffs().select_related("release__application"), pk=pk)
+
+
+GUESSING_PAUSED = "Too many wrong passwords: signing is paused for a while. Nothing was signed."
+
+
+def _password_guesses_allowed(request) -> bool:
+    """A signature re-enters the password, so it is guarded like the login page (django-axes)."""
+    return AxesProxyHandler.is_allowed(request, {"username": request.user.get_username()})
+
+
+def _password_guess_failed(request) -> None:
+    user_login_failed.send(__name__, credentials={"username": request.user.get_username()}, request=request)
+    request.axes_locked_out = False  # the panel says so itself; not the login page's lockout page
+
+
+def _refused(request, pk: int, refusal: SignOffRefused):
+    return _panel_response(request, pk, status=409 if refusal.conflict else 403, refusal=refusal.reasons)
+
+
+def _done(request, gate, words: str):
+    if not request.htmx:
+        messages.success(request, words)
+        return redirect(reverse("releases:detail", args=[gate.release_id]) + f"#gate-{gate.pk}")
+    response = _panel_response(request, gate.pk, done=words)
+    return trigger_client_event(response, "gatesChanged")
+
+
+def _panel_response(request, pk: int, *, status: int = 200, sign_form=None, waive_form=None, **shown):
+    """The gate's panel as stored now: the partial for HTMX, the gate's page without it. A bound form
+    is kept (typed comment, errors) while the user may still use it."""
+    panel = gate_panel(pk, request.user)
+    panel.expanded = True
+    if sign_form is not None and panel.sign_form is not None:
+        panel.sign_form = sign_form
+    if waive_form is not None and panel.waive_form is not None:
+        panel.waive_form = waive_form
+    for name, value in shown.items():
+        setattr(panel, name, value)
+    template = GATE_TEMPLATE + "#gate-card" if request.htmx else GATE_TEMPLATE
+    return render(request, template, {"panel": panel, "release": panel.gate.release}, status=status)
+
+
+def _add_errors(form, error: ValidationError) -> None:
+    for field, words in error.message_dict.items():
+        form.add_error(field if field in form.fields else None, words)

@@ -1,0 +1,182 @@
+"""Refresh the stored forecasts of every open release.
+
+The facts are read in a fixed number of queries whatever the data size, releases.planning.forecast computes
+them in one pass over the dependency graph, and only the rows whose forecast changed are written
+(one bulk UPDATE). Run after writes that move dates (through forecast_refresh_task, after commit), by
+beat every few minutes, and after the demo seed.
+"""
+
+from collections import defaultdict
+from datetime import date, datetime, time, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from releases.freezes import applies, frozen_days, horizon_from
+from releases.models import FreezeWindow, Gate, Portfolio, Release, ReleaseDependency, WorkItem
+from releases.planning.forecast import Forecast, ReleaseFacts, Upstream, critical_path, forecast_all
+from releases.querysets import portfolio_lineage
+
+THROUGHPUT_DAYS = 28  # recent throughput: work items done per day over the last four weeks
+STORED = ["forecast_date", "forecast_slip_days", "at_risk", "forecast_waiting_for", "forecast_critical_path"]
+
+
+def forecast_refresh(*, today: date | None = None) -> int:
+    """Recompute every open release's forecast; returns how many rows changed."""
+    today = today or timezone.localdate()
+    rows = {
+        row["id"]: row
+        for row in Release.objects.open().values(
+            "id",
+            "target_date",
+            "status",
+            "actual_date",
+            "application_id",
+            "application__portfolio_id",
+            "freeze_override_by_id",
+            *STORED,
+        )
+    }
+    facts = load_facts(rows, today=today)
+    forecasts = forecast_all(facts.values(), today=today)
+    return _store_changed(rows, forecasts) + _settle_closed()
+
+
+def _settle_closed() -> int:
+    """Released and cancelled releases forecast nothing: their date is what happened. Only rows closed
+    since their last refresh are touched."""
+    stale = Release.objects.closed().filter(
+        Q(forecast_updated_at__isnull=True) | Q(forecast_updated_at__lt=F("updated_at"))
+    )
+    settled = {
+        rid: {
+            "forecast_date": actual,
+            "forecast_slip_days": (actual - target).days if actual else 0,
+            "at_risk": False,
+            "forecast_waiting_for": [],
+            "forecast_critical_path": [],
+        }
+        for rid, target, actual in stale.values_list("id", "target_date", "actual_date").iterator()
+    }
+    _write(settled)
+    return len(settled)
+
+
+def load_facts(rows: dict[int, dict], *, today: date) -> dict[int, ReleaseFacts]:
+    """ReleaseFacts for the open releases in `rows` and for the closed releases they depend on."""
+    upstream = defaultdict(list)
+    for down, up, kind in ReleaseDependency.objects.filter(downstream_id__in=rows).values_list(
+        "downstream_id", "upstream_id", "kind"
+    ):
+        upstream[down].append(Upstream(up, kind))
+    closed_ids = {u.release_id for ups in upstream.values() for u in ups} - rows.keys()
+    closed = Release.objects.filter(id__in=closed_ids).values_list(
+        "id", "target_date", "status", "actual_date"
+    )
+    facts = {rid: ReleaseFacts(rid, target=t, status=s, actual=a) for rid, t, s, a in closed}
+
+    gates, remaining, per_day = _open_gates(rows), _remaining_items(rows), _throughput(today)
+    freezes = _freeze_days_by_portfolio(today)
+    for rid, row in rows.items():
+        facts[rid] = ReleaseFacts(
+            rid,
+            target=row["target_date"],
+            status=row["status"],
+            upstream=tuple(upstream[rid]),
+            remaining_items=remaining.get(rid, 0),
+            items_per_day=per_day.get(row["application_id"], 0.0),
+            open_gate_due_dates=tuple(gates[rid]),
+            freezes=() if row["freeze_override_by_id"] else freezes[row["application__portfolio_id"]],
+        )
+    return facts
+
+
+def _open_gates(rows) -> dict[int, list[date]]:
+    gates = defaultdict(list)
+    pending = Gate.objects.unsettled().filter(release_id__in=rows)
+    for rid, due in pending.values_list("release_id", "due_date"):
+        gates[rid].append(due)
+    return gates
+
+
+def _remaining_items(rows) -> dict[int, int]:
+    through = WorkItem.fix_releases.through.objects.filter(
+        release_id__in=rows, workitem__descoped=False, workitem__status_category__in=["todo", "in_progress"]
+    )
+    return dict(through.values("release_id").annotate(n=Count("id")).values_list("release_id", "n"))
+
+
+def _throughput(today: date) -> dict[int, float]:
+    since = timezone.make_aware(datetime.combine(today - timedelta(days=THROUGHPUT_DAYS), time()))
+    done = WorkItem.objects.filter(status_category="done", resolved_at__gte=since)
+    counts = done.values("application_id").annotate(n=Count("id")).values_list("application_id", "n")
+    return {app: n / THROUGHPUT_DAYS for app, n in counts}
+
+
+def _freeze_days_by_portfolio(today: date) -> defaultdict[int, tuple]:
+    """Day windows [first day, day after) that hold releases, per portfolio: global freezes, the
+    portfolio's own and its ancestors'. A day is frozen when any part of it is."""
+    parents = Portfolio.objects.parents()
+    horizon = horizon_from(today)
+    windows = [
+        (freeze, frozen_days(freeze, start=None, end=horizon))
+        for freeze in FreezeWindow.objects.exclude(scope=FreezeWindow.Scope.ENVIRONMENT)
+    ]
+
+    def days_of(lineage: list[int]) -> tuple:
+        return tuple(
+            sorted(day for freeze, days in windows if applies(freeze, portfolio_ids=lineage) for day in days)
+        )
+
+    by_portfolio = defaultdict(lambda: days_of([]))
+    for portfolio_id in parents:
+        by_portfolio[portfolio_id] = days_of(portfolio_lineage(portfolio_id, parents))
+    return by_portfolio
+
+
+def stored_forecast(forecast: Forecast, forecasts: dict[int, Forecast]) -> dict:
+    return {
+        "forecast_date": forecast.ship_date,
+        "forecast_slip_days": forecast.slip_days,
+        "at_risk": forecast.at_risk,
+        "forecast_waiting_for": [
+            {
+                "kind": h.kind,
+                "until": h.until.isoformat() if h.until else None,
+                "detail": h.detail,
+                "release_id": h.release_id,
+            }
+            for h in forecast.waiting_for
+        ],
+        "forecast_critical_path": critical_path(forecasts, forecast.release_id),
+    }
+
+
+def _store_changed(rows: dict[int, dict], forecasts: dict[int, Forecast]) -> int:
+    changed = {}
+    for rid, row in rows.items():
+        values = stored_forecast(forecasts[rid], forecasts)
+        if any(row[name] != value for name, value in values.items()):
+            changed[rid] = values
+    _write(changed)
+    return len(changed)
+
+
+def _write(values_by_id: dict[int, dict]) -> None:
+    """One UPDATE statement run for many rows (executemany). bulk_update's CASE per field takes
+    seconds for thousands of rows; this takes milliseconds. Each field prepares its own value."""
+    if not values_by_id:
+        return
+    names = [*STORED, "forecast_updated_at"]
+    fields = [Release._meta.get_field(name) for name in names]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    sql = f"UPDATE {quote(Release._meta.db_table)} SET {assignments} WHERE id = %s"  # noqa: S608 (names from the model)
+    now = timezone.now()
+    params = [
+        [f.get_db_prep_value(values.get(f.name, now), connection, prepared=False) for f in fields] + [rid]
+        for rid, values in values_by_id.items()
+    ]
+    with transaction.atomic(), connection.cursor() as cursor:  # one commit, not one per row
+        cursor.executemany(sql, params)

@@ -1,0 +1,99 @@
+"""Writes on releases. Each runs in one transaction with its audit event."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from releases import tasks
+from releases.audit import audit_record, snapshot
+from releases.gates.services.policies import gates_sync_for_release
+from releases.models import Application, Release, WorkItem
+from releases.planning.services.freezes import check_release_target
+from releases.tasks import forecast_refresh_task
+
+EDITABLE_FIELDS = frozenset(
+    {"version", "summary", "status", "target_date", "code_freeze_date", "actual_date", "owner", "train"}
+)
+
+
+@transaction.atomic
+def release_create(*, application: Application, version: str, target_date, by, **fields) -> Release:
+    """A new release, audited, with the gates its portfolio's policy requires; its forecast is
+    computed after the commit."""
+    unknown = set(fields) - EDITABLE_FIELDS
+    if unknown:
+        raise TypeError(f"release_create() got fields it does not set: {sorted(unknown)}")
+    release = Release(application=application, version=version, target_date=target_date, **fields)
+    release.full_clean()
+    release.save()
+    audit_record(actor=by, action="release.create", obj=release)
+    gates_sync_for_release(release=release, by=by)
+    transaction.on_commit(lambda: forecast_refresh_task.delay())
+    return release
+
+
+@transaction.atomic
+def release_update(*, release: Release, by, **changes) -> Release:
+    """Change the given fields; record the before and after state. A no-op change writes nothing.
+
+    A new target inside a freeze window is refused (ValidationError on "target_date") unless the
+    release holds an admin's freeze override. Dates and status drive the forecast, so the stored
+    forecasts are refreshed after the commit, and the gates' due dates (or, once closed, nothing
+    more) follow at once.
+    """
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise TypeError(f"release_update() got fields it does not change: {sorted(unknown)}")
+    release = Release.objects.select_for_update().get(pk=release.pk)
+    if "target_date" in changes:
+        check_release_target(release=release, target_date=changes["target_date"])
+    before = snapshot(release)
+    for field, value in changes.items():
+        setattr(release, field, value)
+    if snapshot(release) == before:
+        return release
+    release.full_clean()
+    release.save()
+    audit_record(actor=by, action="release.update", obj=release, before=before)
+    after = snapshot(release)
+    if any(before[name] != after[name] for name in ("target_date", "status")):
+        gates_sync_for_release(release=release, by=by)
+    transaction.on_commit(lambda: forecast_refresh_task.delay())
+    return release
+
+
+@transaction.atomic
+def release_scope_change(*, release: Release, by, add=(), remove=(), descope=()) -> Release:
+    """Take work items into the release's scope, out of it, or descope them (out of every release's
+    scope); records who changed the scope, whom segregation of duties then keeps from signing its
+    gates. The scope gates' evidence is recomputed after the commit."""
+    release = Release.objects.select_for_update().get(pk=release.pk)
+    add, remove, descope = list(add), list(remove), list(descope)
+    _check_scope_items(release, add, remove, descope)
+    if not (add or remove or descope):
+        return release
+    release.work_items.add(*add)
+    release.work_items.remove(*remove)
+    WorkItem.objects.filter(pk__in=[item.pk for item in descope]).update(descoped=True)
+    release.scope_changed_by, release.scope_changed_at = by, timezone.now()
+    release.save(update_fields=["scope_changed_by", "scope_changed_at", "updated_at"])
+    change = {
+        name: sorted(item.key for item in items)
+        for name, items in (("added", add), ("removed", remove), ("descoped", descope))
+    }
+    audit_record(actor=by, action="release.scope_change", obj=release, before=None, after=change)
+    transaction.on_commit(lambda: tasks.gate_evidence_refresh_task.delay(release_ids=[release.pk]))
+    return release
+
+
+def _check_scope_items(release: Release, add: list, remove: list, descope: list) -> None:
+    """Work items of the release's own application; removed or descoped ones must be in its scope."""
+    foreign = sorted(
+        item.key for item in [*add, *remove, *descope] if item.application_id != release.application_id
+    )
+    if foreign:
+        raise ValidationError(f"Not work items of {release.application.key}: {', '.join(foreign)}.")
+    in_scope = set(release.work_items.values_list("pk", flat=True)) | {item.pk for item in add}
+    outside = sorted(item.key for item in [*remove, *descope] if item.pk not in in_scope)
+    if outside:
+        raise ValidationError(f"Not in the scope of {release}: {', '.join(outside)}.")

@@ -1,0 +1,36 @@
+from django.urls import path
+
+from releases.gates.views import evidence
+from releases.planning.views import (
+    calendar,
+    dependencies,
+    freeze_override,
+    release_detail,
+    release_list,
+    train,
+)
+
+# /releases/... under the "releases" namespace, and the calendar under "calendar" (portal/urls.py).
+app_name = "releases"
+
+urlpatterns = [
+    path("", release_list.release_list, name="list"),
+    path("export.csv", release_list.release_export, name="export"),
+    path("<int:pk>/", release_detail.release_detail, name="detail"),
+    path("<int:pk>/edit/", release_detail.release_edit, name="edit"),
+    path("<int:pk>/freeze-override/", freeze_override.release_freeze_override_view, name="freeze-override"),
+    path("<int:pk>/evidence.zip", evidence.evidence_package, name="evidence-package"),
+    path("<int:pk>/dependencies/add/", dependencies.dependency_add_view, name="dependency-add"),
+    path(
+        "<int:pk>/dependencies/<int:dependency_pk>/remove/",
+        dependencies.dependency_remove_view,
+        name="dependency-remove",
+    ),
+    path("trains/<int:pk>/", train.train_detail, name="train"),
+]
+
+calendar_urlpatterns = [
+    path("calendar/", calendar.calendar_page, name="month"),
+    path("calendar/day/<str:day>/", calendar.day_page, name="day"),
+    path("calendar.ics", calendar.feed, name="ics"),
+]
