@@ -111,10 +111,13 @@ def test_only_the_latest_runs_are_shown(client_for):
 # --- live progress -----------------------------------------------------------------------------------
 
 
-def test_a_running_sync_shows_pages_items_rate_and_eta_and_asks_to_be_polled(client_for):
+def test_a_running_sync_shows_pages_items_rate_and_eta_and_asks_to_be_polled(client_for, monkeypatch):
+    now = timezone.now()
+    # The page reads the clock once per figure: pinned, a slow render cannot move the rate or the ETA.
+    monkeypatch.setattr("integrations.views.timezone.now", lambda: now)
     run = SyncRunFactory(
         status=SyncRun.Status.RUNNING,
-        started_at=timezone.now() - timedelta(seconds=10),
+        started_at=now - timedelta(seconds=10),
         finished_at=None,
         pages=4,
         items_fetched=400,
