@@ -31,6 +31,7 @@ from django.views.decorators.http import require_POST
 from integrations.crypto import Undecryptable
 from integrations.models import Connection, ConnectionKind, WebhookDelivery
 from integrations.sync.base import SyncAlreadyRunning, sync_run_queue
+from releases.errors import DomainError
 
 logger = logging.getLogger(__name__)
 KEEP_DELIVERIES = timedelta(days=30)  # GitHub offers redelivery for 3 days; Jira and Jenkins retry for hours
@@ -44,10 +45,9 @@ class Delivery:
     event: str
 
 
-class Refused(Exception):
+class Refused(DomainError):
     def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status=status)
 
 
 def _hmac_sha256(secret: str, body: bytes) -> str:

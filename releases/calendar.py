@@ -8,10 +8,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from releases.errors import DomainError
+
 DAY_CAP = {"month": 4, "week": 25}  # releases shown per day before "+N more"
 
 
-class BadPeriod(ValueError):
+class BadPeriod(DomainError, ValueError):
     """A month or week parameter that names no period (the view answers 400 with this message)."""
 
 

@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from releases import tasks
+from releases.errors import Conflict
 from releases.models import (
     Application,
     Booking,
@@ -41,7 +42,7 @@ LIVE = (Booking.Status.REQUESTED, Booking.Status.APPROVED)
 PURPOSE_LENGTH = Booking._meta.get_field("purpose").max_length
 
 
-class BookingConflict(Exception):
+class BookingConflict(Conflict):
     """The slot is taken: `winner` is an approved booking that holds it."""
 
     def __init__(self, *, winner: Booking, environment: Environment):
@@ -52,7 +53,7 @@ class BookingConflict(Exception):
         )
 
 
-class BookingFrozen(ValidationError):
+class BookingFrozen(Conflict, ValidationError):
     """The slot lies in a freeze window and nobody allowed to override it gave a reason."""
 
 

@@ -13,12 +13,13 @@ from dateutil.rrule import rrulestr
 from django.db.models import Q
 from django.utils import timezone
 
+from releases.errors import NotFound
 from releases.models import Environment, FreezeWindow, Gate, Portfolio, Release
 
 SETTLED_GATES = (Gate.Status.PASSED, Gate.Status.WAIVED)
 
 
-class UnknownTarget(LookupError):
+class UnknownTarget(NotFound, LookupError):
     """The application, version or environment asked about does not exist (the API answers 404)."""
 
 

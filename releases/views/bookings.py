@@ -21,6 +21,7 @@ from releases.booking_forms import (
     BookingRequestForm,
     BookingShortenForm,
 )
+from releases.errors import form_add_errors
 from releases.models import Booking
 from releases.services.bookings import (
     DECIDE_PERMISSION,
@@ -114,7 +115,7 @@ def booking_request_view(request):
     except BookingConflict as conflict:
         return _render_request(request, form, status=409, conflict=conflict)
     except ValidationError as error:
-        form.add_service_errors(error)
+        form_add_errors(form, error)
         return _render_request(request, form, status=422)
     state = "booked" if booking.status == Booking.Status.APPROVED else "requested: it waits for an admin"
     messages.success(request, f"Booking #{booking.pk} {state}.")
