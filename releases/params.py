@@ -59,9 +59,11 @@ def object_id(value, *, name: str = "id") -> int | None:
     return integer(value, name=name, minimum=1)
 
 
-def day(value, *, name: str, default: date | None = None) -> date | None:
-    """An ISO day (YYYY-MM-DD) between MIN_DAY and MAX_DAY."""
+def day(value, *, name: str, default: date | None = None, required: bool = False) -> date | None:
+    """An ISO day (YYYY-MM-DD) between MIN_DAY and MAX_DAY; a missing one is `default`, or refused."""
     if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise DomainError(f"The {name} is missing: give it as YYYY-MM-DD.", field=name)
         return default
     raw = text(value, name=name, max_length=40)
     try:

@@ -1,7 +1,7 @@
 """Environment pages: the list with its attention tiles, the booking board (environments x days),
 one environment's timeline, what runs where, and an environment's ICS feed."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -13,6 +13,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from icalendar import Calendar, Event
 
+from releases import params
+from releases.errors import DomainError
 from releases.models import Environment
 from releases.views import environment_reads as reads
 from releases.views.bookings import changeable, in_user_zone, user_zone
@@ -36,9 +38,9 @@ def booking_board(request):
     zone = user_zone(request.user)
     today = timezone.now().astimezone(zone).date()
     try:
-        first = date.fromisoformat(request.GET["start"]) if request.GET.get("start") else today
+        first = params.day(request.GET.get("start"), name="start", default=today)
         days = int(request.GET.get("days", reads.BOARD_DAYS))
-    except ValueError:
+    except (ValueError, DomainError):
         return _bad_request(
             request, "Use start=YYYY-MM-DD and days=a number, e.g. ?start=2030-01-07&days=28."
         )
