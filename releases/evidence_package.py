@@ -75,8 +75,8 @@ def evidence_package_build(*, release: Release, by, at: datetime | None = None) 
 def safe_name(text: str) -> str:
     """A file name made of the text's letters, digits and ".-_" only: the zip's folder and the download's
     name (a version is the tool's text: quotes, CR/LF or "../" must not reach a header or a zip path)."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")
-    return re.sub(r"\.{2,}", ".", name)[:150] or "evidence"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", re.sub(r"\.{2,}", "_", text))
+    return re.sub(r"_+", "_", name).strip("._")[:150] or "evidence"
 
 
 def evidence_data(release: Release, *, by, at: datetime) -> dict:
