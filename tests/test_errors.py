@@ -34,7 +34,8 @@ def test_the_services_refusals_carry_their_status():
     assert Refused("x").status == 403
     assert Conflict("x").status == 409
     assert issubclass(BookingConflict, Conflict)
-    assert issubclass(BookingFrozen, Conflict) and issubclass(BookingFrozen, ValidationError)
+    assert BookingFrozen({"starts_at": "Frozen."}).status == 422
+    assert issubclass(BookingFrozen, ValidationError)
     assert issubclass(DependencyCycle, Conflict) and issubclass(DependencyRefused, DomainError)
     assert SignOffRefused(["no"]).status == 403
     assert SignOffRefused(["moved on"], conflict=True).status == 409

@@ -18,7 +18,6 @@ import re
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from unittest import mock
 
 import pytest
@@ -43,8 +42,9 @@ MARKUP = '<b id="hostile">"\'&amp;'
 CRLF = "a\r\nb\"'../"
 NASTY_NAME = 'Pay"ments\r\n../../etc'  # stored data the pages, headers, mails and zips must survive
 
-# (label, value) for query parameters: every parameter of a request gets the same value, then each
-# parameter gets each value once in rotation, so one refused parameter cannot hide another.
+# (label, value) for query parameters. The superuser (who passes every permission check, so reaches the
+# deepest code) sends each value to each parameter a route reads, alone, so one refused parameter
+# cannot hide another; the other roles send one query in which every name holds a different value.
 QUERY_VALUES = [
     ("nul", NUL),
     ("long", LONG),
@@ -430,14 +430,3 @@ def test_the_walk_covers_every_route():
     names = {route.name for route in routes()}
     assert {"releases:detail", "calendar:day", "api:bookings", "environments:board", "login"} <= names
     assert len(names) > 100
-
-
-def test_the_feed_freezes_and_day_survive_a_recurring_freeze_far_away(client):
-    """A recurring freeze expanded around years 1 or 9999 would overflow; the range stops it first."""
-    f.FreezeWindowFactory(rrule="FREQ=YEARLY", starts_at=f.moment(0), ends_at=f.moment(0) + timedelta(days=1))
-    user = f.UserFactory()
-    client.force_login(user)
-    for query in ({"month": "0001-01"}, {"month": "9999-12"}, {"week": "9999-W52"}, {"week": "0001-W01"}):
-        assert client.get("/calendar/", query).status_code == 400
-    assert client.get("/calendar/day/9999-12-31/").status_code == 400
-    assert client.get("/calendar/day/0001-01-01/").status_code == 400

@@ -21,7 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from releases import tasks
-from releases.errors import Conflict
+from releases.errors import Conflict, DomainError
 from releases.models import (
     Application,
     Booking,
@@ -53,8 +53,11 @@ class BookingConflict(Conflict):
         )
 
 
-class BookingFrozen(Conflict, ValidationError):
-    """The slot lies in a freeze window and nobody allowed to override it gave a reason."""
+class BookingFrozen(DomainError, ValidationError):
+    """The slot lies in a freeze window and nobody allowed to override it gave a reason: the form
+    needs one (422, like any form the user must complete)."""
+
+    status = 422
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,10 @@ def booking_board(request):
     today = timezone.now().astimezone(zone).date()
     try:
         first = params.day(request.GET.get("start"), name="start", default=today)
-        days = int(request.GET.get("days", reads.BOARD_DAYS))
-    except (ValueError, DomainError):
+        days = params.integer(
+            request.GET.get("days"), name="days", default=reads.BOARD_DAYS, minimum=-(10**6), maximum=10**6
+        )
+    except DomainError:
         return _bad_request(
             request, "Use start=YYYY-MM-DD and days=a number, e.g. ?start=2030-01-07&days=28."
         )

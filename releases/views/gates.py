@@ -138,7 +138,7 @@ def _password_guess_failed(request) -> None:
 
 
 def _refused(request, pk: int, refusal: SignOffRefused):
-    return _panel_response(request, pk, status=409 if refusal.conflict else 403, refusal=refusal.reasons)
+    return _panel_response(request, pk, status=refusal.status, refusal=refusal.reasons)
 
 
 def _done(request, gate, words: str):
