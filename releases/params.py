@@ -40,14 +40,14 @@ def integer(value, *, name: str, default: int | None = None, minimum: int = 0, m
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
     if isinstance(value, bool):
-        raise DomainError(f"The {name} must be a whole number.", field=name)
+        raise DomainError(f"The {name} must be a number.", field=name)
     if isinstance(value, int):
         number = value
     else:
         raw = str(value).strip()
         digits = raw[1:] if raw[:1] in "+-" else raw
         if not (digits.isascii() and digits.isdigit()) or len(digits) > 19:
-            raise DomainError(f"The {name} must be a whole number, not {_shown(raw)}.", field=name)
+            raise DomainError(f"The {name} must be a number, not {_shown(raw)}.", field=name)
         number = int(raw)
     if not minimum <= number <= maximum:
         raise DomainError(f"The {name} must be from {minimum:,} to {maximum:,}.", field=name)

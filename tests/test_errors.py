@@ -109,7 +109,7 @@ def test_the_api_answers_refusals_in_json(superuser):
     superscript = client.get("/api/bookings", {"environment": "²"}, headers=auth)
     assert superscript.status_code == 404  # a name nothing has, not int("²")
     junit = client.post("/api/junit?release=²", b"<testsuite/>", "application/xml", headers=auth)
-    assert junit.status_code == 400 and "whole number" in junit.json()["detail"]
+    assert junit.status_code == 400 and "must be a number" in junit.json()["detail"]
     too_far = client.get("/api/releases/99999999999999999999/gates", headers=auth)
     assert too_far.status_code == 404
 
