@@ -20,6 +20,8 @@ from django.views.decorators.http import require_POST
 
 from integrations.parse import ParseError
 from integrations.parse.junit import JUnitReport, parse_junit
+from releases import params
+from releases.errors import DomainError
 from releases.facts.services.reports import COUNT_FIELDS, testrun_record
 from releases.gates.api import api_denied_record, detail
 from releases.models import Build, Environment, Release, TestRun
@@ -29,23 +31,17 @@ MAX_REPORT_BYTES = 10 * 1024 * 1024
 SOURCE = "junit-upload"
 
 
-class Refused(Exception):
+class Refused(DomainError):
     def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status=status)
 
 
-def _id(params, name: str) -> int | None:
-    value = params.get(name, "").strip()
-    if not value:
-        return None
-    if not value.isdigit():
-        raise Refused(f"The query parameter {name} must be a number, not {value[:40]!r}.")
-    return int(value)
+def _id(query, name: str) -> int | None:
+    return params.integer(query.get(name), name=f"query parameter {name}")
 
 
-def _target(params) -> tuple[Release, Build | None, Environment | None]:
-    release_id, build_id = _id(params, "release"), _id(params, "build")
+def _target(query) -> tuple[Release, Build | None, Environment | None]:
+    release_id, build_id = _id(query, "release"), _id(query, "build")
     if release_id is None:
         raise Refused("Missing query parameter: release (the id of the release the report is for).")
     release = Release.objects.select_related("application").filter(pk=release_id).first()
@@ -54,7 +50,7 @@ def _target(params) -> tuple[Release, Build | None, Environment | None]:
     build = Build.objects.filter(pk=build_id).first() if build_id is not None else None
     if build_id is not None and build is None:
         raise Refused(f"No build with id {build_id}.", 404)
-    name = params.get("environment", "").strip()
+    name = params.text(query.get("environment"), name="environment")
     environment = Environment.objects.filter(name=name).first() if name else None
     if name and environment is None:
         raise Refused(f"No environment named {name[:100]!r}.", 404)

@@ -21,6 +21,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from integrations.models import WebhookDelivery
+from releases.errors import DomainError
 
 KEEP_DELIVERIES = timedelta(days=30)  # GitHub offers redelivery for 3 days; Jira and Jenkins retry for hours
 
@@ -31,10 +32,9 @@ class Delivery:
     event: str
 
 
-class Refused(Exception):
+class Refused(DomainError):
     def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.status = status
+        super().__init__(message, status=status)
 
 
 def _hmac_sha256(secret: str, body: bytes) -> str:

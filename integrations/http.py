@@ -13,14 +13,18 @@ from dataclasses import dataclass
 
 import httpx
 
+from releases.errors import DomainError
+
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 RETRIES = 3  # attempts per request on 5xx / timeouts before the task takes over
 BACKOFF_SECONDS = 0.5  # 0.5 s, 1 s between attempts
 MAX_RETRY_AFTER = 50 * 60  # the broker's visibility timeout is an hour: a retry must come back before
 
 
-class SyncError(Exception):
-    """A failure with a message an admin can act on."""
+class SyncError(DomainError):
+    """A failure with a message an admin can act on (the tool failed us: 502)."""
+
+    status = 502
 
 
 class RateLimited(SyncError):

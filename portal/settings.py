@@ -102,6 +102,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",  # answers a locked-out sign-in with the lockout page
+    "portal.errors.DomainErrorMiddleware",  # a refusal leaving a view: its status and message, never 500
 ]
 
 # Password guessing, at the login page and at a gate's sign-off (releases.gates.views.gates): after

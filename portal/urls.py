@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from integrations import api as integrations_api
 from portal import profile, views
+from portal.forms import LoginForm
 from portal.views import soon_page
 from releases.environments import urls as environments_urls
 from releases.gates import urls as gates_urls
@@ -12,7 +13,11 @@ from releases.planning import urls as planning_urls
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True, authentication_form=LoginForm),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("profile/", profile.profile, name="profile"),
     path("profile/tokens/", profile.api_token_create_view, name="api-token-create"),

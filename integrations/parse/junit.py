@@ -20,6 +20,7 @@ from integrations.parse import ParseError
 SUITE, CASE = "testsuite", "testcase"
 # Surefire marks a test that failed and then passed on a rerun; it counts as passed.
 FLAKY = ("flakyFailure", "flakyError")
+MAX_SECONDS = 30 * 24 * 3600  # a month: no suite runs longer; sums of these stay far inside an int
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,19 @@ def _outcome(case: Element) -> str:
 
 
 def _seconds(element: Element) -> float | None:
+    """The element's time="..." in seconds; None when absent or not a number. A number no run can
+    take (negative, infinite, NaN, longer than MAX_SECONDS) makes the report unreadable."""
+    raw = element.get("time", "")
     try:
-        return float(element.get("time", "").replace(",", ""))
+        seconds = float(raw.replace(",", ""))
     except ValueError:
         return None
+    if not 0 <= seconds <= MAX_SECONDS:  # NaN fails every comparison
+        raise ParseError(
+            f"<{element.tag} name={element.get('name', '')[:100]!r}> has time={raw[:40]!r}: "
+            f"a duration is a number of seconds from 0 to {MAX_SECONDS:,}."
+        )
+    return seconds
 
 
 def _duration_ms(root: Element) -> int:

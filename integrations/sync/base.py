@@ -36,6 +36,8 @@ STALE_AFTER = timedelta(hours=3)
 
 
 class SyncAlreadyRunning(SyncError):
+    status = 409
+
     def __init__(self, run: SyncRun):
         super().__init__(f"{run.connection} is already syncing (run {run.pk}, {run.status}).")
         self.run = run

@@ -6,8 +6,7 @@ winning booking. POSTs are exempt from CSRF: a Bearer token, not a cookie, authe
 the middleware never lets a browser session in under /api/.
 """
 
-import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse
@@ -15,7 +14,9 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from releases import params
 from releases.environments.services.bookings import BookingConflict, booking_cancel, booking_request
+from releases.errors import DomainError, error_messages
 from releases.gates.api import api_denied_record, detail, permitted
 from releases.models import Application, Booking, Environment, Release
 
@@ -78,17 +79,6 @@ def environments_view(request):
     )
 
 
-def _moment(value: str, name: str) -> datetime:
-    """An ISO 8601 time with its offset: a time without one would be a guess."""
-    try:
-        moment = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise ValidationError({name: f"Give {name} as ISO 8601, e.g. 2030-01-07T10:00:00+01:00."}) from None
-    if timezone.is_naive(moment):
-        raise ValidationError({name: f"Give {name} with its UTC offset, e.g. 2030-01-07T10:00:00Z."})
-    return moment
-
-
 @csrf_exempt
 def bookings_view(request):
     if request.method == "POST":
@@ -101,20 +91,22 @@ def bookings_view(request):
 def booking_list_view(request):
     """?environment=<id or name>&from=<ISO>&to=<ISO>&status=approved: default the next four weeks."""
     try:
-        since = _moment(request.GET["from"], "from") if "from" in request.GET else timezone.now()
+        since = params.moment(request.GET["from"], name="from") if "from" in request.GET else timezone.now()
         until = (
-            _moment(request.GET["to"], "to") if "to" in request.GET else since + timedelta(days=DEFAULT_DAYS)
+            params.moment(request.GET["to"], name="to")
+            if "to" in request.GET
+            else since + timedelta(days=DEFAULT_DAYS)
         )
-    except ValidationError as error:
-        return JsonResponse({"detail": "Bad query parameters.", "errors": error.message_dict}, status=400)
+    except DomainError as error:
+        return JsonResponse({"detail": "Bad query parameters.", "errors": error_messages(error)}, status=400)
     rows = _bookings().overlapping(since, until).order_by("starts_at", "pk")
-    if request.GET.get("environment"):
-        env = _environment(request.GET["environment"])
+    if key := params.text(request.GET.get("environment"), name="environment"):
+        env = _environment(key)
         if env is None:
-            return detail(f"No environment {request.GET['environment']!r}.", 404)
+            return detail(f"No environment {key!r}.", 404)
         rows = rows.filter(environment=env)
-    if request.GET.get("status"):
-        rows = rows.filter(status=request.GET["status"])
+    if status := params.text(request.GET.get("status"), name="status"):
+        rows = rows.filter(status=status)
     bookings = list(rows[: MAX_BOOKINGS + 1])
     return JsonResponse(
         {
@@ -125,9 +117,11 @@ def booking_list_view(request):
 
 
 def _environment(key) -> Environment | None:
-    key = str(key)
-    lookup = {"pk": int(key)} if key.isdigit() else {"name": key}
-    return Environment.objects.filter(**lookup).first()
+    """An environment by id (a number) or by name."""
+    key = params.text(key, name="environment")
+    if key.isascii() and key.isdigit():
+        return Environment.objects.filter(pk=params.object_id(key, name="environment")).first()
+    return Environment.objects.filter(name=key).first()
 
 
 @require_POST
@@ -135,11 +129,10 @@ def _environment(key) -> Environment | None:
 def booking_request_view(request):
     """JSON body: environment (id or name), application (key), version (optional), starts_at,
     ends_at (ISO 8601 with offset), purpose, freeze_override_reason (admins, optional)."""
-    body = _json_object(request)
-    if body is None:
-        return detail("Send a JSON object.", 400)
+    body = params.json_object(request.body, empty={})
     env = _environment(body.get("environment", ""))
-    application = Application.objects.filter(key=str(body.get("application", ""))).first()
+    application_key = params.text(body.get("application"), name="application")
+    application = Application.objects.filter(key=application_key).first()
     if env is None or application is None:
         return detail("Unknown environment or application.", 404)
     try:
@@ -148,33 +141,29 @@ def booking_request_view(request):
             by=request.user,
             application=application,
             release=_release(application, body.get("version")),
-            starts_at=_moment(body.get("starts_at"), "starts_at"),
-            ends_at=_moment(body.get("ends_at"), "ends_at"),
-            purpose=str(body.get("purpose", "")),
-            freeze_override_reason=str(body.get("freeze_override_reason", "")),
+            starts_at=params.moment(body.get("starts_at"), name="starts_at"),
+            ends_at=params.moment(body.get("ends_at"), name="ends_at"),
+            purpose=params.text(body.get("purpose"), name="purpose", max_length=10_000),
+            freeze_override_reason=params.text(
+                body.get("freeze_override_reason"), name="freeze_override_reason", max_length=1000
+            ),
         )
     except BookingConflict as conflict:
         return JsonResponse(
             {"detail": str(conflict), "winner": booking_data(_bookings().get(pk=conflict.winner.pk))},
             status=409,
         )
-    except ValidationError as error:
-        return JsonResponse({"detail": "The booking was not made.", "errors": error.message_dict}, status=400)
+    except (DomainError, ValidationError) as error:
+        errors = error_messages(error)
+        return JsonResponse({"detail": "The booking was not made.", "errors": errors}, status=400)
     return JsonResponse({"booking": booking_data(_bookings().get(pk=booking.pk))}, status=201)
-
-
-def _json_object(request) -> dict | None:
-    try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
 
 
 def _release(application: Application, version) -> Release | None:
     if not version:
         return None
-    release = Release.objects.filter(application=application, version=str(version)).first()
+    version = params.text(version, name="version")
+    release = Release.objects.filter(application=application, version=version).first()
     if release is None:
         raise ValidationError({"version": f"{application.key} has no release {version}."})
     return release
@@ -185,13 +174,12 @@ def _release(application: Application, version) -> Release | None:
 def booking_cancel_view(request, pk: int):
     """JSON body (optional): {"reason": "..."}."""
     booking = _bookings().filter(pk=pk, part_of__isnull=True).first()
-    body = _json_object(request) if request.content_type == "application/json" else {}
     if booking is None:
         return detail(f"No booking with id {pk}.", 404)
-    if body is None:
-        return detail("Send a JSON object (or nothing).", 400)
+    body = params.json_object(request.body, empty={}) if request.content_type == "application/json" else {}
+    reason = params.text(str(body.get("reason", ""))[:1000], name="reason", max_length=1000)
     try:
-        booking = booking_cancel(booking=booking, by=request.user, reason=str(body.get("reason", ""))[:1000])
+        booking = booking_cancel(booking=booking, by=request.user, reason=reason)
     except PermissionError as refusal:
         api_denied_record(request=request, permission="releases.decide_booking")
         return detail(str(refusal), 403)

@@ -2,7 +2,6 @@
 come out as aware datetimes; the services check the rules and do the writes."""
 
 from django import forms
-from django.core.exceptions import ValidationError
 
 from releases.models import Application, Environment, Release
 
@@ -60,13 +59,6 @@ class BookingRequestForm(forms.Form):
             "application": data["application"],
             "freeze_override_reason": data.get("freeze_override_reason", ""),
         }
-
-    def add_service_errors(self, error: ValidationError) -> None:
-        if not hasattr(error, "error_dict"):
-            self.add_error(None, error)
-            return
-        for name, messages in error.message_dict.items():
-            self.add_error(name if name in self.fields else None, messages)
 
 
 class BookingRejectForm(forms.Form):

@@ -11,6 +11,7 @@ later can be matched to the event that produced it.
 import hashlib
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,7 +60,7 @@ def _record(*, actor, action: str, release: Release, after: dict) -> None:
 def evidence_package_build(*, release: Release, by, at: datetime | None = None) -> EvidencePackage:
     at = at or timezone.now()
     data = json_safe(evidence_data(release, by=by, at=at))  # the report shows what the JSON says
-    stem = f"evidence-{release.application.key}-{release.version}-{at:%Y%m%dT%H%M%SZ}"
+    stem = safe_name(f"evidence-{release.application.key}-{release.version}-{at:%Y%m%dT%H%M%SZ}")
     files = {
         "report.html": render_to_string(REPORT_TEMPLATE, {"data": data}).encode(),
         "evidence.json": json.dumps(data, indent=2, ensure_ascii=False).encode(),
@@ -69,6 +70,13 @@ def evidence_package_build(*, release: Release, by, at: datetime | None = None) 
         for name, content in files.items():
             archive.writestr(zipfile.ZipInfo(f"{stem}/{name}", date_time=at.timetuple()[:6]), content)
     return EvidencePackage(filename=f"{stem}.zip", content=buffer.getvalue())
+
+
+def safe_name(text: str) -> str:
+    """A file name made of the text's letters, digits and ".-_" only: the zip's folder and the download's
+    name (a version is the tool's text: quotes, CR/LF or "../" must not reach a header or a zip path)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", re.sub(r"\.{2,}", "_", text))
+    return re.sub(r"_+", "_", name).strip("._")[:150] or "evidence"
 
 
 def evidence_data(release: Release, *, by, at: datetime) -> dict:

@@ -3,7 +3,6 @@ services do the writes."""
 
 from django import forms
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
 
 from releases.gates.services.evidence import DEFAULT_BUILD_RESULT, DEFAULT_MAX_FAILED, DEFAULT_MIN_PASS_RATE
 from releases.models import Build, GateKind, GatePolicy, GateRequirement
@@ -127,10 +126,6 @@ class GateRequirementForm(forms.Form):
             "due_days_before_target": data["due_days_before_target"],
             "criteria": criteria,
         }
-
-    def add_service_errors(self, error: ValidationError) -> None:
-        for field, messages in error.message_dict.items():
-            self.add_error(field if field in self.fields else None, messages)
 
 
 def initial_of(requirement: GateRequirement) -> dict:

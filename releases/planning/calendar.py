@@ -8,10 +8,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from releases.errors import DomainError
+from releases.params import day_in_range
+
 DAY_CAP = {"month": 4, "week": 25}  # releases shown per day before "+N more"
 
 
-class BadPeriod(ValueError):
+class BadPeriod(DomainError, ValueError):
     """A month or week parameter that names no period (the view answers 400 with this message)."""
 
 
@@ -79,12 +82,17 @@ def week_period(day: date) -> Period:
     return Period("week", monday, monday, monday + timedelta(days=7))
 
 
+def _in_range(day: date) -> date:
+    """Days far from today's years are refused: the grid's arithmetic must not run off the calendar."""
+    return day_in_range(day, name="period")
+
+
 def parse_month(value: str) -> Period:
     """ "2030-01" -> that month."""
     try:
         year, month = (int(part) for part in value.split("-"))
-        return month_period(date(year, month, 1))
-    except (ValueError, OverflowError):
+        return month_period(_in_range(date(year, month, 1)))
+    except (ValueError, OverflowError, DomainError):
         raise BadPeriod(f"“{value}” is not a month: use YYYY-MM, e.g. 2030-01.") from None
 
 
@@ -92,8 +100,8 @@ def parse_week(value: str) -> Period:
     """ "2030-W02" (ISO 8601 week) -> that week."""
     try:
         year, week = value.upper().split("-W")
-        return week_period(date.fromisocalendar(int(year), int(week), 1))
-    except (ValueError, OverflowError):
+        return week_period(_in_range(date.fromisocalendar(int(year), int(week), 1)))
+    except (ValueError, OverflowError, DomainError):
         raise BadPeriod(f"“{value}” is not an ISO week: use YYYY-Www, e.g. 2030-W02.") from None
 
 

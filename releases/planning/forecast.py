@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 
+from releases.errors import Conflict
+
 SHIPPED = "released"
 CANCELLED = "cancelled"
 SHIPS_BEFORE = "ships_before"
@@ -82,7 +84,7 @@ class Forecast:
         )
 
 
-class DependencyCycle(ValueError):
+class DependencyCycle(Conflict, ValueError):
     def __init__(self, cycle: list[int]):
         self.cycle = cycle
         super().__init__("dependency cycle: " + " -> ".join(str(r) for r in cycle))

@@ -48,11 +48,6 @@ class ReleasePlanForm(forms.Form):
             )
         return data
 
-    def add_service_errors(self, error: ValidationError) -> None:
-        """Errors the model raised (its constraints), on the field they name when the form has it."""
-        for field, messages in error.message_dict.items():
-            self.add_error(field if field in self.fields else None, messages)
-
 
 class DependencyAddForm(forms.Form):
     """The upstream release is typed as "KEY version" (e.g. "PAY 4.2") and looked up on the server."""

@@ -27,7 +27,14 @@
   }
 
   document.addEventListener("htmx:responseError", function (event) {
-    var status = event.detail.xhr.status;
+    var xhr = event.detail.xhr;
+    var status = xhr.status;
+    // A refusal the server explains (portal/errors.py) comes as plain text: show its own words.
+    var own = /^text\/plain/.test(xhr.getResponseHeader("Content-Type") || "") && xhr.responseText;
+    if (own) {
+      say(own.slice(0, 500) + " Nothing was changed.");
+      return;
+    }
     say(REASONS[status] || "The server could not do that (" + status + "). Nothing was changed; try again.");
   });
   document.addEventListener("htmx:sendError", function () {

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from releases import tasks
 from releases.audit import audit_record, snapshot
+from releases.errors import Conflict, DomainError
 from releases.freezes import applies, occurrences
 from releases.models import (
     Application,
@@ -40,7 +41,7 @@ SEARCH_HORIZON = timedelta(days=120)  # how far ahead next_free_slot looks
 PURPOSE_LENGTH = Booking._meta.get_field("purpose").max_length
 
 
-class BookingConflict(Exception):
+class BookingConflict(Conflict):
     """The slot is taken: `winner` is an approved booking that holds it."""
 
     def __init__(self, *, winner: Booking, environment: Environment):
@@ -51,8 +52,11 @@ class BookingConflict(Exception):
         )
 
 
-class BookingFrozen(ValidationError):
-    """The slot lies in a freeze window and nobody allowed to override it gave a reason."""
+class BookingFrozen(DomainError, ValidationError):
+    """The slot lies in a freeze window and nobody allowed to override it gave a reason: the form
+    needs one (422, like any form the user must complete)."""
+
+    status = 422
 
 
 @dataclass(frozen=True)

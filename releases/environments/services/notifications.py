@@ -7,9 +7,9 @@ everyone whose role decides bookings when it has none) are told, one message eac
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mass_mail
 from django.urls import reverse
 
+from releases.mail import mail_send_each
 from releases.models import Booking
 
 SUBJECT_PREFIX = "[Flightdeck]"
@@ -33,7 +33,7 @@ def booking_notify(*, booking_id: int, event: str) -> int:
         return 0
     subject = f"{SUBJECT_PREFIX} {booking.environment.name} booking #{booking.pk} {EVENT_WORDS[event]}"
     body = _body(booking, event)
-    return send_mass_mail([(subject, body, None, [email]) for email in _recipients(booking)])
+    return mail_send_each([(subject, body, None, [email]) for email in _recipients(booking)])
 
 
 def _recipients(booking: Booking) -> list[str]:

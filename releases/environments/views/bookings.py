@@ -37,6 +37,7 @@ from releases.environments.services.bookings import (
     next_free_slot,
     peak,
 )
+from releases.errors import form_add_errors
 from releases.models import Booking
 
 REQUEST_PERMISSION = "releases.add_booking"
@@ -112,9 +113,9 @@ def booking_request_view(request):
     try:
         booking = booking_request(by=request.user, **form.service_arguments())
     except BookingConflict as conflict:
-        return _render_request(request, form, status=409, conflict=conflict)
+        return _render_request(request, form, status=conflict.status, conflict=conflict)
     except ValidationError as error:
-        form.add_service_errors(error)
+        form_add_errors(form, error)
         return _render_request(request, form, status=422)
     state = "booked" if booking.status == Booking.Status.APPROVED else "requested: it waits for an admin"
     messages.success(request, f"Booking #{booking.pk} {state}.")
@@ -225,9 +226,9 @@ def _decide(request, pk: int, form_class, decide, decided: str, invalid: str):
     try:
         booking = decide(booking=booking, by=request.user, reason=form.cleaned_data["reason"])
     except BookingConflict as conflict:
-        return _decided(request, booking, status=409, error=str(conflict))
+        return _decided(request, booking, status=conflict.status, error=str(conflict))
     except BookingFrozen as frozen:
-        return _decided(request, booking, status=422, error=" ".join(frozen.messages))
+        return _decided(request, booking, status=frozen.status, error=" ".join(frozen.messages))
     except ValidationError as error:
         return _decided(request, booking, status=409, error=" ".join(error.messages))
     if not request.htmx:

@@ -1,7 +1,7 @@
 """Environment pages: the list with its attention tiles, the booking board (environments x days),
 one environment's timeline, what runs where, and an environment's ICS feed."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -13,8 +13,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from icalendar import Calendar, Event
 
+from releases import params
 from releases.environments.selectors import environment_board as reads
 from releases.environments.views.bookings import changeable, in_user_zone, user_zone
+from releases.errors import DomainError
 from releases.models import Booking, Environment
 
 FEED_DAYS_BACK, FEED_DAYS_AHEAD = 31, 183
@@ -36,9 +38,11 @@ def booking_board(request):
     zone = user_zone(request.user)
     today = timezone.now().astimezone(zone).date()
     try:
-        first = date.fromisoformat(request.GET["start"]) if request.GET.get("start") else today
-        days = int(request.GET.get("days", reads.BOARD_DAYS))
-    except ValueError:
+        first = params.day(request.GET.get("start"), name="start", default=today)
+        days = params.integer(
+            request.GET.get("days"), name="days", default=reads.BOARD_DAYS, minimum=-(10**6), maximum=10**6
+        )
+    except DomainError:
         return _bad_request(
             request, "Use start=YYYY-MM-DD and days=a number, e.g. ?start=2030-01-07&days=28."
         )

@@ -11,11 +11,12 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
+from releases.errors import NotFound
 from releases.freezes import covers
 from releases.models import Environment, FreezeWindow, Gate, Portfolio, Release
 
 
-class UnknownTarget(LookupError):
+class UnknownTarget(NotFound, LookupError):
     """The application, version or environment asked about does not exist (the API answers 404)."""
 
 

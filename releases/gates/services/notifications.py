@@ -10,10 +10,10 @@ from datetime import date
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mass_mail
 from django.urls import reverse
 from django.utils import timezone
 
+from releases.mail import mail_send_each
 from releases.models import Gate
 from releases.querysets import CLOSED_STATUSES
 
@@ -88,7 +88,7 @@ def _send(gates, *, subject: str, lead, decided: bool = False) -> int:
         messages += [
             (f"{SUBJECT_PREFIX} {subject.format(**words)}", body, None, [email]) for email in recipients
         ]
-    return send_mass_mail(messages) if messages else 0
+    return mail_send_each(messages) if messages else 0
 
 
 def _may_sign(release, user_id: int) -> bool:

@@ -16,6 +16,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from releases.audit import audit_record, snapshot
+from releases.errors import Conflict, Refused
 from releases.models import Gate, Release, SignOff, WorkItem
 from releases.querysets import SIGN_PERMISSION
 from releases.tasks import gate_decided_notify_task
@@ -24,17 +25,17 @@ WAIVE_PERMISSION = "releases.waive_gate"
 WAIVABLE = Gate.UNSETTLED_STATUSES  # a pending or failed gate may be waived
 
 
-class SignOffRefused(Exception):
+class SignOffRefused(Refused):
     """The user may not do this. `conflict` is True when the gate moved on (decided, signed by them,
     changed since they opened it): the view answers 409 rather than 403."""
 
     def __init__(self, reasons: list[str], *, conflict: bool = False):
-        super().__init__(" ".join(reasons))
+        super().__init__(" ".join(reasons), status=Conflict.status if conflict else Refused.status)
         self.reasons = reasons
         self.conflict = conflict
 
 
-class BadPassword(Exception):
+class BadPassword(Refused):
     def __init__(self):
         super().__init__("The password is not correct: nothing was signed.")
 

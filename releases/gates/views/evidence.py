@@ -3,6 +3,7 @@
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 from releases.gates.evidence_package import PERMISSION, evidence_export, evidence_export_denied
@@ -17,6 +18,6 @@ def evidence_package(request, pk: int):
         raise PermissionDenied("Only auditors and administrators export evidence packages.")
     package = evidence_export(release=release, by=request.user)
     response = HttpResponse(package.content, content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{package.filename}"'
+    response["Content-Disposition"] = content_disposition_header(True, package.filename)
     response["Cache-Control"] = "no-store"
     return response

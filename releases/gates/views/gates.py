@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
+from releases.errors import form_add_errors
 from releases.gates.forms import GateSignForm, GateWaiveForm
 from releases.gates.selectors.gate_panel import gate_panel, gate_queue, gates_with_signoffs
 from releases.gates.services.signoffs import (
@@ -96,7 +97,7 @@ def gate_sign_view(request, pk: int):
         form.add_error("password", str(wrong))
         return _panel_response(request, pk, status=422, sign_form=form)
     except ValidationError as error:
-        _add_errors(form, error)
+        form_add_errors(form, error)
         return _panel_response(request, pk, status=422, sign_form=form)
     verb = "approved" if data["decision"] == "approve" else "rejected"
     return _done(request, gate, f"You {verb} the {gate.name} gate; your signature is stored.")
@@ -114,7 +115,7 @@ def gate_waive_view(request, pk: int):
     except SignOffRefused as refusal:
         return _refused(request, pk, refusal)
     except ValidationError as error:
-        _add_errors(form, error)
+        form_add_errors(form, error)
         return _panel_response(request, pk, status=422, waive_form=form)
     return _done(request, gate, f"The {gate.name} gate is waived; the waiver is shown with it from now on.")
 
@@ -137,7 +138,7 @@ def _password_guess_failed(request) -> None:
 
 
 def _refused(request, pk: int, refusal: SignOffRefused):
-    return _panel_response(request, pk, status=409 if refusal.conflict else 403, refusal=refusal.reasons)
+    return _panel_response(request, pk, status=refusal.status, refusal=refusal.reasons)
 
 
 def _done(request, gate, words: str):
@@ -161,8 +162,3 @@ def _panel_response(request, pk: int, *, status: int = 200, sign_form=None, waiv
         setattr(panel, name, value)
     template = GATE_TEMPLATE + "#gate-card" if request.htmx else GATE_TEMPLATE
     return render(request, template, {"panel": panel, "release": panel.gate.release}, status=status)
-
-
-def _add_errors(form, error: ValidationError) -> None:
-    for field, words in error.message_dict.items():
-        form.add_error(field if field in form.fields else None, words)

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from releases.errors import form_add_errors
 from releases.gates.policy_forms import CRITERIA_KINDS, GateRequirementForm, initial_of
 from releases.gates.services.evidence import percent
 from releases.gates.services.policies import (
@@ -223,7 +224,7 @@ def requirement_add(request, pk: int | None = None):
         try:
             gate_requirement_save(policy=policy, by=request.user, **form.values())
         except ValidationError as error:
-            form.add_service_errors(error)
+            form_add_errors(form, error)
     if form.errors:
         return respond(request, page, add_form=form, status=422)
     return _saved(request, page)
@@ -241,7 +242,7 @@ def requirement_edit(request, pk: int):
                 policy=requirement.policy, requirement=requirement, by=request.user, **form.values()
             )
         except ValidationError as error:
-            form.add_service_errors(error)
+            form_add_errors(form, error)
     if form.errors:
         return respond(request, page, edit_form=form, status=422)
     return _saved(request, page)

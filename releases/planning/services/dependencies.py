@@ -10,6 +10,7 @@ after it; on SQLite writers are serialised at BEGIN IMMEDIATE.
 from django.db import connection, transaction
 
 from releases.audit import audit_record, snapshot
+from releases.errors import Conflict, DomainError
 from releases.models import Release, ReleaseDependency
 from releases.planning.forecast import would_create_cycle
 from releases.tasks import forecast_refresh_task
@@ -17,11 +18,11 @@ from releases.tasks import forecast_refresh_task
 GRAPH_LOCK = 0x466C_6465_7031  # "Fldep1": the advisory lock key of the dependency graph
 
 
-class DependencyRefused(ValueError):
+class DependencyRefused(DomainError, ValueError):
     """A dependency the rules do not allow; the message is written for the person who asked."""
 
 
-class DependencyCycle(DependencyRefused):
+class DependencyCycle(DependencyRefused, Conflict):
     def __init__(self, names: list[str]):
         self.names = names
         super().__init__("That would make a cycle: " + " → ".join(names) + ".")

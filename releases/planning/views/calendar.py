@@ -22,6 +22,8 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
+from releases import params
+from releases.errors import DomainError
 from releases.freezes import frozen_days, horizon_from
 from releases.models import Application, FreezeWindow, Portfolio, Release, ReleaseTrain
 from releases.planning import ics
@@ -80,8 +82,8 @@ def calendar_page(request):
 def day_page(request, day: str):
     """Every release of one day: the "+N more" of a grid cell, swapped in place or as its own page."""
     try:
-        the_day = date.fromisoformat(day)
-    except ValueError:
+        the_day = params.day(day, name="day", required=True)
+    except DomainError:
         return _bad_request(request, f"“{day}” is not a day: use YYYY-MM-DD, e.g. 2030-01-07.")
     today = _user_today(request.user)
     filterset = _filterset(request)

@@ -34,7 +34,7 @@ def dependency_add_view(request, pk: int):
         )
     except DependencyCycle as cycle:
         form.add_error(None, str(cycle))
-        return respond(request, release, "dependencies", status=409, dependency_form=form)
+        return respond(request, release, "dependencies", status=cycle.status, dependency_form=form)
     except DependencyRefused as refusal:
         form.add_error("upstream", str(refusal))
         return respond(request, release, "dependencies", status=422, dependency_form=form)

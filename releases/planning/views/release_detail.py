@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from releases.errors import form_add_errors
 from releases.planning.forms import DependencyAddForm, ReleasePlanForm
 from releases.planning.selectors.release_page import ReleasePage, release_for_page
 from releases.planning.services.releases import release_update
@@ -42,7 +43,7 @@ def release_edit(request, pk: int):
         try:
             release_update(release=release, by=request.user, **form.cleaned_data)
         except ValidationError as error:
-            form.add_service_errors(error)
+            form_add_errors(form, error)
     if form.errors:
         return respond(request, release, "release-plan", status=422, plan_form=form)
     if not request.htmx:

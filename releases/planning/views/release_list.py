@@ -7,11 +7,12 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django_tables2 import RequestConfig
 
+from releases import params
 from releases.models import Release
 from releases.planning.filters import ReleaseFilter, When
 from releases.planning.tables import ReleaseTable
 
-PER_PAGE = 50
+PER_PAGE, MAX_PER_PAGE = 50, 500
 # The filters shown as a select, with the label of their empty choice.
 SELECTS = {
     "portfolio": "All portfolios",
@@ -44,7 +45,8 @@ CSV_COLUMNS = [
 def release_list(request):
     filterset = release_filter(request, Release.objects.for_list())
     table = ReleaseTable(filterset.qs)
-    RequestConfig(request, paginate={"per_page": PER_PAGE}).configure(table)
+    per_page = params.integer(request.GET.get("per_page"), name="per_page", minimum=1, maximum=MAX_PER_PAGE)
+    RequestConfig(request, paginate={"per_page": per_page or PER_PAGE}).configure(table)
     template = "releases/release_list.html"
     if request.htmx and request.htmx.target == "release-table":
         template += "#release-table"
