@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from releases.errors import form_add_errors
-from releases.gates.policy_forms import CRITERIA_KINDS, GateRequirementForm, initial_of
+from releases.gates.forms import CRITERIA_KINDS, GateRequirementForm, initial_of
 from releases.gates.services.evidence import percent
 from releases.gates.services.policies import (
     Layered,
