@@ -31,6 +31,20 @@ def record_save(*, obj: models.Model, by) -> models.Model:
     return obj
 
 
+def record_update(*, obj: models.Model, by, changes: dict) -> dict | None:
+    """Set `changes` on `obj` (locked by the caller), then validate, save and audit it as
+    "<model>.update". Returns the state from before, or None when nothing changed (nothing written)."""
+    before = snapshot(obj)
+    for field, value in changes.items():
+        setattr(obj, field, value)
+    if snapshot(obj) == before:
+        return None
+    obj.full_clean()
+    obj.save()
+    audit_record(actor=by, action=f"{obj._meta.model_name}.update", obj=obj, before=before)
+    return before
+
+
 @transaction.atomic
 def record_delete(*, obj: models.Model, by) -> None:
     """Delete `obj`; the event keeps its last state and what it was called."""

@@ -3,8 +3,9 @@
 from django.db import transaction
 
 from releases import tasks
-from releases.audit import audit_record, snapshot
+from releases.audit import audit_record
 from releases.models import Portfolio
+from releases.records import record_update
 
 EDITABLE_FIELDS = frozenset({"name", "slug", "parent"})
 
@@ -32,15 +33,8 @@ def portfolio_update(*, portfolio: Portfolio, by, **changes) -> Portfolio:
     locked = {portfolio.pk} | ({parent.pk} if parent is not None else set())
     list(Portfolio.objects.select_for_update().filter(pk__in=locked).order_by("pk"))
     portfolio = Portfolio.objects.get(pk=portfolio.pk)
-    before = snapshot(portfolio)
-    for field, value in changes.items():
-        setattr(portfolio, field, value)
-    if snapshot(portfolio) == before:
-        return portfolio
-    portfolio.full_clean()
-    portfolio.save()
-    audit_record(actor=by, action="portfolio.update", obj=portfolio, before=before)
-    if before["parent_id"] != portfolio.parent_id:
+    before = record_update(obj=portfolio, by=by, changes=changes)
+    if before is not None and before["parent_id"] != portfolio.parent_id:
         _follow_new_parent(portfolio, by)
     return portfolio
 

@@ -9,6 +9,7 @@ from releases.audit import audit_record, snapshot
 from releases.gates.services.policies import gates_sync_for_release
 from releases.models import Application, Release, WorkItem
 from releases.planning.services.freezes import check_release_target
+from releases.records import record_update
 from releases.tasks import forecast_refresh_task
 
 EDITABLE_FIELDS = frozenset(
@@ -47,14 +48,9 @@ def release_update(*, release: Release, by, **changes) -> Release:
     release = Release.objects.select_for_update().get(pk=release.pk)
     if "target_date" in changes:
         check_release_target(release=release, target_date=changes["target_date"])
-    before = snapshot(release)
-    for field, value in changes.items():
-        setattr(release, field, value)
-    if snapshot(release) == before:
+    before = record_update(obj=release, by=by, changes=changes)
+    if before is None:
         return release
-    release.full_clean()
-    release.save()
-    audit_record(actor=by, action="release.update", obj=release, before=before)
     after = snapshot(release)
     if any(before[name] != after[name] for name in ("target_date", "status")):
         gates_sync_for_release(release=release, by=by)
