@@ -244,7 +244,7 @@ def test_release_update_rolls_back_when_the_audit_write_fails(monkeypatch):
     def broken_audit(**kwargs):
         raise RuntimeError("audit storage unavailable")
 
-    monkeypatch.setattr("releases.planning.services.releases.audit_record", broken_audit)
+    monkeypatch.setattr("releases.records.audit_record", broken_audit)
     with pytest.raises(RuntimeError):
         release_update(release=release, by=f.UserFactory(), target_date=f.day(20))
     assert Release.objects.get(pk=release.pk).target_date == f.day(10)
