@@ -8,6 +8,7 @@ The client never sleeps for a Retry-After: it raises, and the task is retried la
 """
 
 import json
+import math
 import time
 from dataclasses import dataclass
 
@@ -65,12 +66,16 @@ class RequestBudget:
         self.used += 1
 
 
-def retry_after_seconds(value: str | None, default: int = 60) -> int:
-    """Retry-After in seconds (the HTTP-date form is rare from these tools: the default covers it)."""
+def retry_after_seconds(value: str | None, default: int | None = 60) -> int | None:
+    """Retry-After in whole seconds, from 1 to MAX_RETRY_AFTER; `default` when it is missing or not a
+    finite number (the HTTP-date form is rare from these tools: the default covers it)."""
     try:
-        return min(max(int(float(value)), 1), MAX_RETRY_AFTER)
+        seconds = float(value)
     except (TypeError, ValueError):
         return default
+    if not math.isfinite(seconds):  # "inf" and "nan" parse as floats
+        return default
+    return min(max(int(seconds), 1), MAX_RETRY_AFTER)
 
 
 class ToolClient:

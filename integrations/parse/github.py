@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from integrations.http import retry_after_seconds
 from integrations.parse import ParseError
 
 # Deployment status state -> the domain's Deployment.Status value. GitHub marks an earlier
@@ -188,12 +189,14 @@ def parse_link_header(value: str) -> dict[str, str]:
 def retry_after(status: int, headers: dict, *, now: float) -> int | None:
     """Seconds to wait, from GitHub's headers: `Retry-After` (secondary limits, any status), or an
     exhausted primary limit (`x-ratelimit-remaining: 0` on a 403/429) until `x-ratelimit-reset`."""
-    if headers.get("retry-after", "").strip().isdigit():
-        return int(headers["retry-after"])
+    asked = retry_after_seconds(headers.get("retry-after"), default=None)
+    if asked is not None:
+        return asked
     if status not in (403, 429):
         return None
-    if headers.get("x-ratelimit-remaining") == "0" and headers.get("x-ratelimit-reset", "").isdigit():
-        return max(1, int(headers["x-ratelimit-reset"]) - int(now))
+    reset = headers.get("x-ratelimit-reset", "")
+    if headers.get("x-ratelimit-remaining") == "0" and reset.isascii() and reset.isdigit():
+        return max(1, int(reset) - int(now))
     if status == 429 or headers.get("x-ratelimit-remaining") == "0":
         return SECONDARY_LIMIT_WAIT
     return None  # a 403 that is not a rate limit: a permission problem, not a reason to wait

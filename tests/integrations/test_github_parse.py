@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from integrations.http import MAX_RETRY_AFTER
 from integrations.parse import ParseError
 from integrations.parse.github import (
     deployment_outcome,
@@ -209,3 +210,15 @@ def test_secondary_rate_limit_and_plain_403():
     assert retry_after(429, {}, now=NOW) == 60
     assert retry_after(403, {"x-ratelimit-remaining": "4000"}, now=NOW) is None
     assert retry_after(200, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "1"}, now=NOW) is None
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf", "²", "1e400", "soon", "Wed, 21 Oct 2026 07:28 GMT"])
+def test_a_retry_after_that_is_not_a_number_of_seconds_falls_back_to_the_limit_headers(value):
+    assert retry_after(403, {"retry-after": value}, now=NOW) is None
+    assert retry_after(429, {"retry-after": value}, now=NOW) == 60
+    assert retry_after(403, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "²"}, now=NOW) == 60
+
+
+def test_a_retry_after_is_capped_at_what_the_broker_can_wait():
+    assert retry_after(403, {"retry-after": "1e9"}, now=NOW) == MAX_RETRY_AFTER
+    assert retry_after(403, {"retry-after": "0"}, now=NOW) == 1

@@ -10,6 +10,7 @@ from celery.exceptions import Retry
 from django.db import OperationalError
 
 from integrations import tasks
+from integrations.http import retry_after_seconds
 from integrations.models import SyncCursor, SyncRun
 from integrations.runner import connection_sync
 from integrations.sandbox.server import Fault
@@ -201,3 +202,10 @@ def test_a_database_outage_mid_sync_is_retried_and_the_run_completes(
     assert run_task(run, retries_so_far=1)["status"] == SyncRun.Status.SUCCEEDED
     assert WorkItem.objects.count() == 2500
     assert "nextPageToken" in search_requests(server)[before].query  # resumed after the stored batch
+
+
+@pytest.mark.parametrize(
+    "value, seconds", [("120", 120), ("2.5", 2), ("inf", 60), ("nan", 60), (None, 60), ("x", 60)]
+)
+def test_a_retry_after_header_becomes_a_bounded_wait_in_seconds(value, seconds):
+    assert retry_after_seconds(value) == seconds
