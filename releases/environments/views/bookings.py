@@ -8,19 +8,20 @@ from zoneinfo import ZoneInfo
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from releases import lists
 from releases.environments.forms import (
     BookingApproveForm,
     BookingRejectForm,
     BookingRequestForm,
     BookingShortenForm,
 )
+from releases.environments.selectors import booking_queue
 from releases.environments.services import bookings as booking_services
 from releases.errors import form_add_errors
 from releases.models import Booking
@@ -29,7 +30,6 @@ REQUEST_PERMISSION = "releases.add_booking"
 REQUEST_TEMPLATE = "releases/booking_request.html"
 QUEUE_TEMPLATE = "releases/booking_queue.html"
 DETAIL_TEMPLATE = "releases/environment_detail.html"
-QUEUE_PAGE_SIZE = 50
 SLOT_FIELDS = ("environment", "application", "version", "purpose")
 
 
@@ -136,46 +136,10 @@ def booking_check(request):
 @permission_required(booking_services.DECIDE_PERMISSION, raise_exception=True)
 @in_user_zone
 def booking_list(request):
-    waiting = (
-        Booking.objects.filter(
-            status=Booking.Status.REQUESTED, part_of__isnull=True, ends_at__gt=timezone.now()
-        )
-        .select_related("environment", "requester", "application", "release__application")
-        .order_by("starts_at", "pk")
-    )
-    page = Paginator(waiting, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
-    shown = list(page.object_list)
-    approved, frozen = _approved_near(shown), booking_services.freeze_hits_of(shown)
-    rows = [{"booking": b, "clash": _clash(b, approved), "frozen": frozen[b.pk]} for b in shown]
-    return render(request, QUEUE_TEMPLATE, {"page": page, "rows": rows})
-
-
-def _approved_near(shown: list[Booking]) -> list[Booking]:
-    """The approved bookings of the shown requests' environments over their time span: one query."""
-    if not shown:
-        return []
-    return list(
-        Booking.objects.approved()
-        .filter(environment_id__in={b.environment_id for b in shown})
-        .overlapping(min(b.starts_at for b in shown), max(b.ends_at for b in shown))
-        .order_by("starts_at")
-    )
-
-
-def _clash(booking: Booking, approved: list[Booking]) -> list[Booking]:
-    """The approved bookings that leave the environment itself no room for this request (approving
-    checks it all again, components included, under the lock)."""
-    overlapping = [
-        b
-        for b in approved
-        if b.environment_id == booking.environment_id
-        and b.starts_at < booking.ends_at
-        and b.ends_at > booking.starts_at
-    ]
-    held = booking_services.peak(
-        [(b.starts_at, b.ends_at) for b in overlapping], booking.starts_at, booking.ends_at
-    )
-    return overlapping if held >= booking.environment.capacity else []
+    """The admins' approval queue: the requests waiting for a decision, soonest first."""
+    page = lists.paginate(request, booking_queue.waiting_requests())
+    context = {"page": page, "rows": booking_queue.queue_rows(list(page.object_list))}
+    return lists.render_list(request, QUEUE_TEMPLATE, "booking-queue", context)
 
 
 def _decided(request, booking: Booking, *, status: int = 200, error: str = ""):

@@ -8,13 +8,13 @@ from axes.handlers.proxy import AxesProxyHandler
 from django.contrib import messages
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
+from releases import lists
 from releases.errors import form_add_errors
 from releases.gates.forms import GateSignForm, GateWaiveForm
 from releases.gates.selectors.gate_panel import gate_panel, gate_queue, gates_with_signoffs
@@ -22,7 +22,6 @@ from releases.gates.services import signoffs as signoff_services
 from releases.models import Gate
 from releases.planning.filters import GateQueueFilter, GateShow
 
-PER_PAGE = 50
 QUEUE_TEMPLATE = "releases/gate_queue.html"
 GATE_TEMPLATE = "releases/gate_detail.html"
 SELECTS = {"show": None, "kind": "All kinds", "portfolio": "All portfolios"}
@@ -30,30 +29,19 @@ SELECTS = {"show": None, "kind": "All kinds", "portfolio": "All portfolios"}
 
 @require_GET
 def gate_list(request):
+    """The reviewer queue: the gates waiting for the user's sign-off unless ?show= says otherwise."""
     data = request.GET.copy()
     data.setdefault("show", GateShow.MINE)
     filterset = GateQueueFilter(data, queryset=gate_queue(request.user, data["show"]))
-    page = Paginator(filterset.qs, PER_PAGE).get_page(request.GET.get("page"))
-    template = QUEUE_TEMPLATE
-    if request.htmx and request.htmx.target == "gate-queue":
-        template += "#gate-queue"
+    page = lists.paginate(request, filterset.qs)
+    filterset.form.fields["show"].choices = GateShow.CHOICES  # no empty choice: it defaults to "mine"
     context = {
         "filterset": filterset,
-        "selects": _selects(filterset),
+        "selects": lists.filter_selects(filterset, SELECTS),
         "page": page,
         "today": timezone.localdate(),
     }
-    return render(request, template, context)
-
-
-def _selects(filterset: GateQueueFilter) -> list[tuple]:
-    """(bound field, its choices), the options read once (see releases.planning.views.release_list)."""
-    form = filterset.form
-    for name, everything in SELECTS.items():
-        if everything:
-            form.fields[name].empty_label = everything
-    form.fields["show"].choices = GateShow.CHOICES  # no empty choice: it defaults to "mine"
-    return [(form[name], list(iter(form.fields[name].choices))) for name in SELECTS]
+    return lists.render_list(request, QUEUE_TEMPLATE, "gate-queue", context)
 
 
 @require_GET
