@@ -4,8 +4,8 @@ from integrations import views
 
 app_name = "integrations"
 urlpatterns = [
-    path("", views.integrations_page, name="index"),
-    path("runs/<int:pk>/progress/", views.run_progress, name="run-progress"),
-    path("connections/<int:pk>/sync/", views.sync_now, name="sync-now"),
-    path("connections/<int:pk>/test/", views.test_connection, name="test-connection"),
+    path("", views.connection_list, name="index"),
+    path("runs/<int:pk>/progress/", views.sync_run_detail, name="run-progress"),
+    path("connections/<int:pk>/sync/", views.sync_run_queue, name="sync-now"),
+    path("connections/<int:pk>/test/", views.connection_test, name="test-connection"),
 ]

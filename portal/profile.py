@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from portal.api_tokens import api_token_create, api_token_create_denied, api_token_revoke
+from portal import api_tokens as api_token_services
 from portal.models import ApiToken, User, new_feed_token
 from portal.roles import role_of
 from releases.audit import audit_record
@@ -47,7 +47,7 @@ def feed_token_rotate(*, user: User) -> User:
 
 
 @require_http_methods(["GET", "POST"])
-def profile(request):
+def profile_detail(request):
     user = request.user
     form = TimeZoneForm(instance=user)
     if request.method == "POST":
@@ -85,21 +85,21 @@ def _tokens_response(request, *, status: int = 200, **context):
 
 @never_cache  # the answer holds the secret: no cache keeps a copy
 @require_POST
-def api_token_create_view(request):
+def api_token_create(request):
     if not request.user.has_perm(API_PERMISSION):
-        api_token_create_denied(user=request.user, permission=API_PERMISSION)
+        api_token_services.api_token_create_denied(user=request.user, permission=API_PERMISSION)
         raise PermissionDenied("Your role cannot use the pipeline API, so it gets no API token.")
     form = ApiTokenForm(request.POST)
     if not form.is_valid():
         return _tokens_response(request, status=422, token_form=form)
-    token, secret = api_token_create(user=request.user, name=form.cleaned_data["name"])
+    token, secret = api_token_services.api_token_create(user=request.user, name=form.cleaned_data["name"])
     return _tokens_response(request, new_token=token, new_secret=secret)
 
 
 @require_POST
-def api_token_revoke_view(request, pk: int):
+def api_token_revoke(request, pk: int):
     token = get_object_or_404(ApiToken, pk=pk, user=request.user)  # only your own tokens
-    api_token_revoke(token=token, by=request.user)
+    api_token_services.api_token_revoke(token=token, by=request.user)
     if not request.htmx:
         messages.success(
             request, f"Token “{token.name}” revoked: pipelines using it are refused from now on."

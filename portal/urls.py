@@ -11,17 +11,17 @@ from releases.gates import urls as gates_urls
 from releases.planning import urls as planning_urls
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("healthz", views.healthz, name="healthz"),
+    path("", views.dashboard_detail, name="home"),
+    path("healthz", views.health_check, name="healthz"),
     path(
         "login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True, authentication_form=LoginForm),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("profile/", profile.profile, name="profile"),
-    path("profile/tokens/", profile.api_token_create_view, name="api-token-create"),
-    path("profile/tokens/<int:pk>/revoke/", profile.api_token_revoke_view, name="api-token-revoke"),
+    path("profile/", profile.profile_detail, name="profile"),
+    path("profile/tokens/", profile.api_token_create, name="api-token-create"),
+    path("profile/tokens/<int:pk>/revoke/", profile.api_token_revoke, name="api-token-revoke"),
     path("releases/", include(planning_urls)),
     path("", include((planning_urls.calendar_urlpatterns, "calendar"))),
     path("gates/", include(gates_urls)),

@@ -17,7 +17,8 @@ WORKER_SILENCE_LIMIT = timedelta(minutes=2)
 
 
 @require_GET
-def home(request):
+def dashboard_detail(request):
+    """The home page: this week's numbers and whether the background worker is alive."""
     today = timezone.localdate()
     week_start = today - timedelta(days=today.weekday())
     heartbeat = WorkerHeartbeat.objects.filter(name="worker").values_list("seen_at", flat=True).first()
@@ -31,20 +32,20 @@ def home(request):
 
 
 @require_GET
-def coming_soon(request, title: str, summary: str):
+def section_coming_soon(request, title: str, summary: str):
     """A section that is planned but not built yet says so, and what it will do."""
     return render(request, "portal/coming_soon.html", {"title": title, "summary": summary})
 
 
 def soon_page(title: str, summary: str):
     """The view of a section that is planned but not built yet (login is still required)."""
-    return partial(coming_soon, title=title, summary=summary)
+    return partial(section_coming_soon, title=title, summary=summary)
 
 
 @login_not_required
 @never_cache
 @require_GET
-def healthz(request):
+def health_check(request):
     database, broker = database_status(), broker_status()
     heartbeat = None
     if database["ok"]:

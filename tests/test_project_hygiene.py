@@ -1,11 +1,14 @@
-"""The repository stays clean: models and migrations agree, and ruff finds nothing."""
+"""The repository stays clean: models and migrations agree, ruff finds nothing, imports run one way
+and view functions are named as docs/style.md says."""
 
 import ast
+import re
 import subprocess
 import sys
 
 import pytest
 from django.core.management import call_command
+from django.urls import URLResolver, get_resolver
 
 from tests.conftest import REPO
 
@@ -46,3 +49,32 @@ def test_imports_run_one_way(package):
                 if name.split(".")[0] in FORBIDDEN_IMPORTS[package]
             ]
     assert offenders == []
+
+
+# docs/style.md: view functions are named <noun>_<verb> (release_list, gate_sign, calendar_month),
+# never after what they are (gate_queue_view, calendar_page) or a bare noun (feed, home).
+NOUN_VERB = re.compile(r"[a-z]+(_[a-z]+)+")
+
+
+def _views(patterns):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            if pattern.app_name != "admin":  # Django's own names (changelist_view, ...)
+                yield from _views(pattern.url_patterns)
+        else:
+            yield getattr(pattern.callback, "func", pattern.callback)  # a functools.partial's view
+
+
+def test_view_functions_are_named_noun_verb():
+    ours = [
+        view
+        for view in _views(get_resolver().url_patterns)
+        if view.__module__.split(".")[0] in FORBIDDEN_IMPORTS
+    ]
+    assert len(ours) > 40, "the walk found our views"
+    misnamed = sorted(
+        f"{view.__module__}.{view.__name__}"
+        for view in ours
+        if not NOUN_VERB.fullmatch(view.__name__) or view.__name__.endswith(("_view", "_page"))
+    )
+    assert misnamed == []

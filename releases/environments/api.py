@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from releases import params
-from releases.environments.services.bookings import BookingConflict, booking_cancel, booking_request
+from releases.environments.services import bookings as booking_services
 from releases.errors import DomainError, error_messages
 from releases.gates.api import api_denied_record, detail, permitted
 from releases.models import Application, Booking, Environment, Release
@@ -68,7 +68,7 @@ def _bookings():
 
 @require_GET
 @permitted(LIST_PERMISSION)
-def environments_view(request):
+def environment_list(request):
     links = Environment.components.through.objects.order_by("component_id")
     components: dict[int, list[int]] = {}
     for composite_id, component_id in links.values_list("composite_id", "component_id"):
@@ -80,15 +80,16 @@ def environments_view(request):
 
 
 @csrf_exempt
-def bookings_view(request):
+def booking_list_or_request(request):
+    """/api/bookings: GET lists them, POST requests one."""
     if request.method == "POST":
-        return booking_request_view(request)
-    return booking_list_view(request)
+        return booking_request(request)
+    return booking_list(request)
 
 
 @require_GET
 @permitted(LIST_PERMISSION)
-def booking_list_view(request):
+def booking_list(request):
     """?environment=<id or name>&from=<ISO>&to=<ISO>&status=approved: default the next four weeks."""
     try:
         since = params.moment(request.GET["from"], name="from") if "from" in request.GET else timezone.now()
@@ -126,7 +127,7 @@ def _environment(key) -> Environment | None:
 
 @require_POST
 @permitted(REQUEST_PERMISSION)
-def booking_request_view(request):
+def booking_request(request):
     """JSON body: environment (id or name), application (key), version (optional), starts_at,
     ends_at (ISO 8601 with offset), purpose, freeze_override_reason (admins, optional)."""
     body = params.json_object(request.body, empty={})
@@ -136,7 +137,7 @@ def booking_request_view(request):
     if env is None or application is None:
         return detail("Unknown environment or application.", 404)
     try:
-        booking = booking_request(
+        booking = booking_services.booking_request(
             environment=env,
             by=request.user,
             application=application,
@@ -148,7 +149,7 @@ def booking_request_view(request):
                 body.get("freeze_override_reason"), name="freeze_override_reason", max_length=1000
             ),
         )
-    except BookingConflict as conflict:
+    except booking_services.BookingConflict as conflict:
         return JsonResponse(
             {"detail": str(conflict), "winner": booking_data(_bookings().get(pk=conflict.winner.pk))},
             status=409,
@@ -171,7 +172,7 @@ def _release(application: Application, version) -> Release | None:
 
 @csrf_exempt
 @require_POST
-def booking_cancel_view(request, pk: int):
+def booking_cancel(request, pk: int):
     """JSON body (optional): {"reason": "..."}."""
     booking = _bookings().filter(pk=pk, part_of__isnull=True).first()
     if booking is None:
@@ -179,7 +180,7 @@ def booking_cancel_view(request, pk: int):
     body = params.json_object(request.body, empty={}) if request.content_type == "application/json" else {}
     reason = params.text(str(body.get("reason", ""))[:1000], name="reason", max_length=1000)
     try:
-        booking = booking_cancel(booking=booking, by=request.user, reason=reason)
+        booking = booking_services.booking_cancel(booking=booking, by=request.user, reason=reason)
     except PermissionError as refusal:
         api_denied_record(request=request, permission="releases.decide_booking")
         return detail(str(refusal), 403)

@@ -12,7 +12,7 @@ from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
 from releases.audit import audit_record
-from releases.gates.services.deploy_check import UnknownTarget, can_deploy
+from releases.gates.services import deploy_check as deploy_check_services
 from releases.models import Gate, Release, SignOff
 
 READ_PERMISSION = "releases.view_gate"
@@ -60,7 +60,7 @@ def api_view(permission: str):
 
 
 @api_view(READ_PERMISSION)
-def release_gates(request, pk: int):
+def release_gate_list(request, pk: int):
     signoffs = Prefetch("signoffs", queryset=SignOff.objects.order_by("signed_at"))
     gates = (
         Gate.objects.select_related("waived_by")
@@ -81,14 +81,16 @@ def release_gates(request, pk: int):
 
 
 @api_view(READ_PERMISSION)
-def can_deploy_view(request):
+def deploy_check(request):
     missing = [name for name in CAN_DEPLOY_PARAMETERS if not request.GET.get(name, "").strip()]
     if missing:
         return detail(f"Missing query parameter: {', '.join(missing)}.", 400)
     application, version, environment = (request.GET[name].strip() for name in CAN_DEPLOY_PARAMETERS)
     try:
-        check = can_deploy(application_key=application, version=version, environment_name=environment)
-    except UnknownTarget as unknown:
+        check = deploy_check_services.can_deploy(
+            application_key=application, version=version, environment_name=environment
+        )
+    except deploy_check_services.UnknownTarget as unknown:
         return detail(str(unknown), 404)
     return JsonResponse(
         {

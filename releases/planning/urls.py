@@ -17,20 +17,20 @@ urlpatterns = [
     path("", release_list.release_list, name="list"),
     path("export.csv", release_list.release_export, name="export"),
     path("<int:pk>/", release_detail.release_detail, name="detail"),
-    path("<int:pk>/edit/", release_detail.release_edit, name="edit"),
-    path("<int:pk>/freeze-override/", freeze_override.release_freeze_override_view, name="freeze-override"),
-    path("<int:pk>/evidence.zip", evidence.evidence_package, name="evidence-package"),
-    path("<int:pk>/dependencies/add/", dependencies.dependency_add_view, name="dependency-add"),
+    path("<int:pk>/edit/", release_detail.release_update, name="edit"),
+    path("<int:pk>/freeze-override/", freeze_override.release_freeze_override, name="freeze-override"),
+    path("<int:pk>/evidence.zip", evidence.evidence_export, name="evidence-package"),
+    path("<int:pk>/dependencies/add/", dependencies.dependency_add, name="dependency-add"),
     path(
         "<int:pk>/dependencies/<int:dependency_pk>/remove/",
-        dependencies.dependency_remove_view,
+        dependencies.dependency_remove,
         name="dependency-remove",
     ),
     path("trains/<int:pk>/", train.train_detail, name="train"),
 ]
 
 calendar_urlpatterns = [
-    path("calendar/", calendar.calendar_page, name="month"),
-    path("calendar/day/<str:day>/", calendar.day_page, name="day"),
-    path("calendar.ics", calendar.feed, name="ics"),
+    path("calendar/", calendar.calendar_month, name="month"),
+    path("calendar/day/<str:day>/", calendar.calendar_day, name="day"),
+    path("calendar.ics", calendar.calendar_feed, name="ics"),
 ]

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from integrations.models import SyncRun
 from integrations.runner import connection_sync
+from integrations.selectors import Progress, duration_text
 from integrations.tasks import sync_run_queue
-from integrations.views import Progress, duration_text
 from portal import roles
 from releases.models import AuditEvent
 from tests.factories import ApplicationMappingFactory, ConnectionFactory, SyncRunFactory
@@ -114,7 +114,7 @@ def test_only_the_latest_runs_are_shown(client_for):
 def test_a_running_sync_shows_pages_items_rate_and_eta_and_asks_to_be_polled(client_for, monkeypatch):
     now = timezone.now()
     # The page reads the clock once per figure: pinned, a slow render cannot move the rate or the ETA.
-    monkeypatch.setattr("integrations.views.timezone.now", lambda: now)
+    monkeypatch.setattr("integrations.selectors.timezone.now", lambda: now)
     run = SyncRunFactory(
         status=SyncRun.Status.RUNNING,
         started_at=now - timedelta(seconds=10),

@@ -286,7 +286,7 @@ def test_a_server_error_is_json_too(api, release, prod, monkeypatch):
     def broken(**_):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("releases.gates.api.can_deploy", broken)
+    monkeypatch.setattr("releases.gates.services.deploy_check.can_deploy", broken)
     client = Client(raise_request_exception=False, headers={"Authorization": f"Bearer {api.secret}"})
     response = ask(client)
     assert response.status_code == 500

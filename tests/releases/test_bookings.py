@@ -582,6 +582,21 @@ def test_the_queue_lists_waiting_requests_with_their_clashes(admin_client, manag
     assert "Collides" not in row  # one of two places is still free
 
 
+def test_the_queue_pages_in_place_keeping_per_page(admin_client, manager, notified):
+    waiting = [request_slot(f.EnvironmentFactory(), manager, at(i), at(i + 4)) for i in range(3)]
+    first = admin_client.get("/environments/bookings/queue/?per_page=2").content.decode()
+    assert f'id="booking-{waiting[1].pk}"' in first and f'id="booking-{waiting[2].pk}"' not in first
+    assert '<a href="?per_page=2&amp;page=2" rel="next">' in first
+    assert 'hx-target="#booking-queue"' in first
+    target = {**HTMX, "HX-Target": "booking-queue"}
+    second = admin_client.get("/environments/bookings/queue/?per_page=2&page=2", headers=target)
+    html = second.content.decode()
+    assert html.lstrip().startswith('<section id="booking-queue"')
+    assert f'id="booking-{waiting[2].pk}"' in html and f'id="booking-{waiting[0].pk}"' not in html
+    assert "<h1>" not in html
+    assert admin_client.get("/environments/bookings/queue/?per_page=0").status_code == 400
+
+
 def test_approve_and_reject_from_the_queue(admin_client, manager, env, notified):
     first, second = request_slot(env, manager, at(0), at(4)), request_slot(env, manager, at(2), at(6))
     response = admin_client.post(f"/environments/bookings/{first.pk}/approve/", {"reason": ""}, headers=HTMX)

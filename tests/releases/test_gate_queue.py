@@ -131,6 +131,27 @@ def test_paged_by_fifty(client, reviewers):
     assert "page 1 of 2" in first.content.decode()
 
 
+def test_the_pager_links_keep_the_filters_in_one_query_string(client, reviewers):
+    release = f.ReleaseFactory(target_date=timezone.localdate() + timedelta(days=30))
+    for i in range(55):
+        _gate(f"Gate {i:02d}", reviewers, release=release, due_in=i % 20)
+    first = client.get("/gates/?show=pending&kind=qa").content.decode()
+    assert '<a href="?show=pending&amp;kind=qa&amp;page=2" rel="next">' in first
+    assert "??" not in first  # the pager once wrote "??page=2"
+    second = client.get("/gates/?show=pending&kind=qa&page=2").content.decode()
+    assert '<a href="?show=pending&amp;kind=qa&amp;page=1" rel="prev">' in second
+    assert len(_names(client.get("/gates/?show=pending&kind=qa&page=2"))) == 5
+
+
+def test_per_page_is_bounded(client, reviewers):
+    for i in range(3):
+        _gate(f"Gate {i}", reviewers)
+    assert len(_names(client.get("/gates/?per_page=2"))) == 2
+    refused = client.get("/gates/?per_page=501")
+    assert refused.status_code == 400
+    assert "The per_page must be from 1 to 500." in refused.content.decode()
+
+
 def _grow(n: int, group) -> None:
     for i in range(n):
         gate = _gate(f"Grown {i}", group, due_in=i % 7 - 3, evidence_summary="ok")

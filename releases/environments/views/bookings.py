@@ -8,35 +8,21 @@ from zoneinfo import ZoneInfo
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from releases import lists
 from releases.environments.forms import (
     BookingApproveForm,
     BookingRejectForm,
     BookingRequestForm,
     BookingShortenForm,
 )
-from releases.environments.services.bookings import (
-    DECIDE_PERMISSION,
-    MAX_LENGTH,
-    BookingConflict,
-    BookingFrozen,
-    booking_approve,
-    booking_cancel,
-    booking_conflicts,
-    booking_reject,
-    booking_request,
-    booking_shorten,
-    freeze_hits_of,
-    may_change,
-    next_free_slot,
-    peak,
-)
+from releases.environments.selectors import booking_queue
+from releases.environments.services import bookings as booking_services
 from releases.errors import form_add_errors
 from releases.models import Booking
 
@@ -44,7 +30,6 @@ REQUEST_PERMISSION = "releases.add_booking"
 REQUEST_TEMPLATE = "releases/booking_request.html"
 QUEUE_TEMPLATE = "releases/booking_queue.html"
 DETAIL_TEMPLATE = "releases/environment_detail.html"
-QUEUE_PAGE_SIZE = 50
 SLOT_FIELDS = ("environment", "application", "version", "purpose")
 
 
@@ -67,7 +52,9 @@ def in_user_zone(view):
 
 
 def _form(request, data=None, **kwargs) -> BookingRequestForm:
-    return BookingRequestForm(data, may_override=request.user.has_perm(DECIDE_PERMISSION), **kwargs)
+    return BookingRequestForm(
+        data, may_override=request.user.has_perm(booking_services.DECIDE_PERMISSION), **kwargs
+    )
 
 
 def slot_check(form: BookingRequestForm) -> dict | None:
@@ -75,12 +62,12 @@ def slot_check(form: BookingRequestForm) -> dict | None:
     if not form.is_bound or not {"environment", "starts_at", "ends_at"} <= form.cleaned_data.keys():
         return None
     data = form.cleaned_data
-    if not timedelta(0) < data["ends_at"] - data["starts_at"] <= MAX_LENGTH:
+    if not timedelta(0) < data["ends_at"] - data["starts_at"] <= booking_services.MAX_LENGTH:
         return None  # the form says what is wrong with the times
     target = {"release": data.get("release"), "application": data.get("application")}
     slot = {"environment": data["environment"], "starts_at": data["starts_at"], "ends_at": data["ends_at"]}
-    conflicts = booking_conflicts(**slot, **target)
-    free = next_free_slot(**slot, **target) if conflicts.any else None
+    conflicts = booking_services.booking_conflicts(**slot, **target)
+    free = booking_services.next_free_slot(**slot, **target) if conflicts.any else None
     return {"conflicts": conflicts, "free": free, "take_url": _take_url(form, free) if free else ""}
 
 
@@ -97,7 +84,7 @@ def _take_url(form: BookingRequestForm, free) -> str:
 @require_http_methods(["GET", "POST"])
 @permission_required(REQUEST_PERMISSION, raise_exception=True)
 @in_user_zone
-def booking_request_view(request):
+def booking_request(request):
     if request.method == "GET":
         # Values in the address (a board link, "take the next free slot") fill the form in.
         if "starts_at" in request.GET:
@@ -111,8 +98,8 @@ def booking_request_view(request):
     if not form.is_valid():
         return _render_request(request, form, status=422)
     try:
-        booking = booking_request(by=request.user, **form.service_arguments())
-    except BookingConflict as conflict:
+        booking = booking_services.booking_request(by=request.user, **form.service_arguments())
+    except booking_services.BookingConflict as conflict:
         return _render_request(request, form, status=conflict.status, conflict=conflict)
     except ValidationError as error:
         form_add_errors(form, error)
@@ -135,7 +122,7 @@ def _render_request(request, form, *, status: int = 200, conflict=None):
 @require_GET
 @permission_required(REQUEST_PERMISSION, raise_exception=True)
 @in_user_zone
-def booking_check_view(request):
+def booking_check(request):
     """The live warning under the form, as the user types (HTMX), without saving anything."""
     form = _form(request, request.GET)
     form.is_valid()
@@ -146,47 +133,13 @@ def booking_check_view(request):
 
 
 @require_GET
-@permission_required(DECIDE_PERMISSION, raise_exception=True)
+@permission_required(booking_services.DECIDE_PERMISSION, raise_exception=True)
 @in_user_zone
-def booking_queue(request):
-    waiting = (
-        Booking.objects.filter(
-            status=Booking.Status.REQUESTED, part_of__isnull=True, ends_at__gt=timezone.now()
-        )
-        .select_related("environment", "requester", "application", "release__application")
-        .order_by("starts_at", "pk")
-    )
-    page = Paginator(waiting, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
-    shown = list(page.object_list)
-    approved, frozen = _approved_near(shown), freeze_hits_of(shown)
-    rows = [{"booking": b, "clash": _clash(b, approved), "frozen": frozen[b.pk]} for b in shown]
-    return render(request, QUEUE_TEMPLATE, {"page": page, "rows": rows})
-
-
-def _approved_near(shown: list[Booking]) -> list[Booking]:
-    """The approved bookings of the shown requests' environments over their time span: one query."""
-    if not shown:
-        return []
-    return list(
-        Booking.objects.approved()
-        .filter(environment_id__in={b.environment_id for b in shown})
-        .overlapping(min(b.starts_at for b in shown), max(b.ends_at for b in shown))
-        .order_by("starts_at")
-    )
-
-
-def _clash(booking: Booking, approved: list[Booking]) -> list[Booking]:
-    """The approved bookings that leave the environment itself no room for this request (approving
-    checks it all again, components included, under the lock)."""
-    overlapping = [
-        b
-        for b in approved
-        if b.environment_id == booking.environment_id
-        and b.starts_at < booking.ends_at
-        and b.ends_at > booking.starts_at
-    ]
-    held = peak([(b.starts_at, b.ends_at) for b in overlapping], booking.starts_at, booking.ends_at)
-    return overlapping if held >= booking.environment.capacity else []
+def booking_list(request):
+    """The admins' approval queue: the requests waiting for a decision, soonest first."""
+    page = lists.paginate(request, booking_queue.waiting_requests())
+    context = {"page": page, "rows": booking_queue.queue_rows(list(page.object_list))}
+    return lists.render_list(request, QUEUE_TEMPLATE, "booking-queue", context)
 
 
 def _decided(request, booking: Booking, *, status: int = 200, error: str = ""):
@@ -203,18 +156,25 @@ def _queued_booking(pk: int) -> Booking:
 
 
 @require_POST
-@permission_required(DECIDE_PERMISSION, raise_exception=True)
+@permission_required(booking_services.DECIDE_PERMISSION, raise_exception=True)
 @in_user_zone
-def booking_approve_view(request, pk: int):
-    return _decide(request, pk, BookingApproveForm, booking_approve, "approved", "The reason is too long.")
+def booking_approve(request, pk: int):
+    return _decide(
+        request,
+        pk,
+        BookingApproveForm,
+        booking_services.booking_approve,
+        "approved",
+        "The reason is too long.",
+    )
 
 
 @require_POST
-@permission_required(DECIDE_PERMISSION, raise_exception=True)
+@permission_required(booking_services.DECIDE_PERMISSION, raise_exception=True)
 @in_user_zone
-def booking_reject_view(request, pk: int):
+def booking_reject(request, pk: int):
     why = "Say why the request is rejected."
-    return _decide(request, pk, BookingRejectForm, booking_reject, "rejected", why)
+    return _decide(request, pk, BookingRejectForm, booking_services.booking_reject, "rejected", why)
 
 
 def _decide(request, pk: int, form_class, decide, decided: str, invalid: str):
@@ -225,9 +185,9 @@ def _decide(request, pk: int, form_class, decide, decided: str, invalid: str):
         return _decided(request, booking, status=422, error=invalid)
     try:
         booking = decide(booking=booking, by=request.user, reason=form.cleaned_data["reason"])
-    except BookingConflict as conflict:
+    except booking_services.BookingConflict as conflict:
         return _decided(request, booking, status=conflict.status, error=str(conflict))
-    except BookingFrozen as frozen:
+    except booking_services.BookingFrozen as frozen:
         return _decided(request, booking, status=frozen.status, error=" ".join(frozen.messages))
     except ValidationError as error:
         return _decided(request, booking, status=409, error=" ".join(error.messages))
@@ -243,13 +203,16 @@ def changeable(booking: Booking, user) -> bool:
     """Whether to offer cancel and shorten: a live booking not over yet, the user's or an admin's."""
     live = booking.status in Booking.LIVE_STATUSES
     return (
-        live and booking.ends_at > timezone.now() and booking.part_of_id is None and may_change(booking, user)
+        live
+        and booking.ends_at > timezone.now()
+        and booking.part_of_id is None
+        and booking_services.may_change(booking, user)
     )
 
 
 def _changeable(request, pk: int) -> Booking:
     booking = _queued_booking(pk)
-    if not may_change(booking, request.user):
+    if not booking_services.may_change(booking, request.user):
         raise PermissionDenied("Only the requester or an environment admin may change this booking.")
     return booking
 
@@ -268,10 +231,10 @@ def _changed(request, booking: Booking, *, status: int = 200, error: str = ""):
 
 @require_POST
 @in_user_zone
-def booking_cancel_view(request, pk: int):
+def booking_cancel(request, pk: int):
     booking = _changeable(request, pk)
     try:
-        booking = booking_cancel(
+        booking = booking_services.booking_cancel(
             booking=booking, by=request.user, reason=request.POST.get("reason", "")[:1000]
         )
     except ValidationError as error:
@@ -281,13 +244,15 @@ def booking_cancel_view(request, pk: int):
 
 @require_POST
 @in_user_zone
-def booking_shorten_view(request, pk: int):
+def booking_shorten(request, pk: int):
     booking = _changeable(request, pk)
     form = BookingShortenForm(request.POST)
     if not form.is_valid():
         return _changed(request, booking, status=422, error="Give the new end as a date and time.")
     try:
-        booking = booking_shorten(booking=booking, by=request.user, ends_at=form.cleaned_data["ends_at"])
+        booking = booking_services.booking_shorten(
+            booking=booking, by=request.user, ends_at=form.cleaned_data["ends_at"]
+        )
     except ValidationError as error:
         return _changed(request, booking, status=422, error=" ".join(error.messages))
     return _changed(request, booking)

@@ -86,7 +86,8 @@ def environment_detail(request, pk: int):
 
 @require_GET
 @in_user_zone
-def what_runs_where(request):
+def environment_matrix(request):
+    """What runs where: applications x environments, the latest deployment of each."""
     return render(request, "releases/environment_matrix.html", {"matrix": reads.matrix(timezone.now())})
 
 

@@ -8,60 +8,40 @@ from axes.handlers.proxy import AxesProxyHandler
 from django.contrib import messages
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
+from releases import lists
 from releases.errors import form_add_errors
 from releases.gates.forms import GateSignForm, GateWaiveForm
 from releases.gates.selectors.gate_panel import gate_panel, gate_queue, gates_with_signoffs
-from releases.gates.services.signoffs import (
-    BadPassword,
-    SignOffRefused,
-    gate_sign,
-    gate_sign_check,
-    gate_waive,
-    gate_waive_check,
-    signoff_meaning,
-)
+from releases.gates.services import signoffs as signoff_services
 from releases.models import Gate
 from releases.planning.filters import GateQueueFilter, GateShow
 
-PER_PAGE = 50
 QUEUE_TEMPLATE = "releases/gate_queue.html"
 GATE_TEMPLATE = "releases/gate_detail.html"
 SELECTS = {"show": None, "kind": "All kinds", "portfolio": "All portfolios"}
 
 
 @require_GET
-def gate_queue_view(request):
+def gate_list(request):
+    """The reviewer queue: the gates waiting for the user's sign-off unless ?show= says otherwise."""
     data = request.GET.copy()
     data.setdefault("show", GateShow.MINE)
     filterset = GateQueueFilter(data, queryset=gate_queue(request.user, data["show"]))
-    page = Paginator(filterset.qs, PER_PAGE).get_page(request.GET.get("page"))
-    template = QUEUE_TEMPLATE
-    if request.htmx and request.htmx.target == "gate-queue":
-        template += "#gate-queue"
+    page = lists.paginate(request, filterset.qs)
+    filterset.form.fields["show"].choices = GateShow.CHOICES  # no empty choice: it defaults to "mine"
     context = {
         "filterset": filterset,
-        "selects": _selects(filterset),
+        "selects": lists.filter_selects(filterset, SELECTS),
         "page": page,
         "today": timezone.localdate(),
     }
-    return render(request, template, context)
-
-
-def _selects(filterset: GateQueueFilter) -> list[tuple]:
-    """(bound field, its choices), the options read once (see releases.planning.views.release_list)."""
-    form = filterset.form
-    for name, everything in SELECTS.items():
-        if everything:
-            form.fields[name].empty_label = everything
-    form.fields["show"].choices = GateShow.CHOICES  # no empty choice: it defaults to "mine"
-    return [(form[name], list(iter(form.fields[name].choices))) for name in SELECTS]
+    return lists.render_list(request, QUEUE_TEMPLATE, "gate-queue", context)
 
 
 @require_GET
@@ -70,29 +50,29 @@ def gate_detail(request, pk: int):
 
 
 @require_POST
-def gate_sign_view(request, pk: int):
+def gate_sign(request, pk: int):
     gate = _gate(pk)
     form = GateSignForm(request.POST, gate_id=pk)
     try:
-        gate_sign_check(gate=gate, by=request.user)
+        signoff_services.gate_sign_check(gate=gate, by=request.user)
         if not form.is_valid():
             return _panel_response(request, pk, status=422, sign_form=form)
         data = form.cleaned_data
         if not _password_guesses_allowed(request):
             form.add_error("password", GUESSING_PAUSED)
             return _panel_response(request, pk, status=429, sign_form=form)
-        gate_sign(
+        signoff_services.gate_sign(
             gate=gate,
             by=request.user,
             decision=data["decision"],
-            meaning=signoff_meaning(gate, data["decision"]),
+            meaning=signoff_services.signoff_meaning(gate, data["decision"]),
             comment=data["comment"],
             password=data["password"],
             state_hash=data["state_hash"],
         )
-    except SignOffRefused as refusal:
+    except signoff_services.SignOffRefused as refusal:
         return _refused(request, pk, refusal)
-    except BadPassword as wrong:
+    except signoff_services.BadPassword as wrong:
         _password_guess_failed(request)
         form.add_error("password", str(wrong))
         return _panel_response(request, pk, status=422, sign_form=form)
@@ -104,15 +84,15 @@ def gate_sign_view(request, pk: int):
 
 
 @require_POST
-def gate_waive_view(request, pk: int):
+def gate_waive(request, pk: int):
     gate = _gate(pk)
     form = GateWaiveForm(request.POST, gate_id=pk)
     try:
-        gate_waive_check(gate=gate, by=request.user)
+        signoff_services.gate_waive_check(gate=gate, by=request.user)
         if not form.is_valid():
             return _panel_response(request, pk, status=422, waive_form=form)
-        gate_waive(gate=gate, by=request.user, reason=form.cleaned_data["reason"])
-    except SignOffRefused as refusal:
+        signoff_services.gate_waive(gate=gate, by=request.user, reason=form.cleaned_data["reason"])
+    except signoff_services.SignOffRefused as refusal:
         return _refused(request, pk, refusal)
     except ValidationError as error:
         form_add_errors(form, error)
@@ -137,7 +117,7 @@ def _password_guess_failed(request) -> None:
     request.axes_locked_out = False  # the panel says so itself; not the login page's lockout page
 
 
-def _refused(request, pk: int, refusal: SignOffRefused):
+def _refused(request, pk: int, refusal: signoff_services.SignOffRefused):
     return _panel_response(request, pk, status=refusal.status, refusal=refusal.reasons)
 
 

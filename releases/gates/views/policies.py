@@ -13,18 +13,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from releases.errors import form_add_errors
 from releases.gates.forms import CRITERIA_KINDS, GateRequirementForm, initial_of
+from releases.gates.services import policies as policy_services
 from releases.gates.services.evidence import percent
-from releases.gates.services.policies import (
-    Layered,
-    gate_policy_change_denied,
-    gate_policy_create,
-    gate_requirement_delete,
-    gate_requirement_save,
-    lineage,
-    overlay,
-    policy_layers,
-    policy_reach,
-)
 from releases.models import GatePolicy, GateRequirement, Portfolio, Release
 
 EDIT_PERMISSIONS = (
@@ -72,7 +62,7 @@ class Policies:
 
     def __init__(self):
         self.portfolios = {p.pk: p for p in Portfolio.objects.order_by("name")}
-        self.layers = policy_layers({pk: p.parent_id for pk, p in self.portfolios.items()})
+        self.layers = policy_services.policy_layers({pk: p.parent_id for pk, p in self.portfolios.items()})
         self.groups = list(Group.objects.order_by("name"))
 
     def rows(self, pk: int | None) -> list[Row]:
@@ -84,10 +74,10 @@ class Policies:
                 groups.get(layered.requirement.signer_group_id),
                 self._replaces(layered, pk),
             )
-            for layered in overlay(pk, self.layers)
+            for layered in policy_services.overlay(pk, self.layers)
         ]
 
-    def _replaces(self, layered: Layered, pk: int | None) -> str:
+    def _replaces(self, layered: policy_services.Layered, pk: int | None) -> str:
         if layered.overrides is None:
             return ""
         return self._origin(layered.overrides, pk)[1] or "global"
@@ -115,7 +105,7 @@ class Policies:
 
 
 @require_GET
-def gate_policies(request):
+def gate_policy_list(request):
     policies = Policies()
     portfolios = [(portfolio, depth, policies.rows(portfolio.pk)) for portfolio, depth in policies.tree()]
     context = {
@@ -154,11 +144,14 @@ class PolicyPage:
 
     @cached_property
     def ancestors(self) -> list[Portfolio]:
-        return [self.policies.portfolios[pk] for pk in lineage(self.pk, self.policies.layers.parents)[1:-1]]
+        return [
+            self.policies.portfolios[pk]
+            for pk in policy_services.lineage(self.pk, self.policies.layers.parents)[1:-1]
+        ]
 
     @cached_property
     def open_releases(self) -> int:
-        reach = policy_reach(self.pk, self.policies.layers.parents)
+        reach = policy_services.policy_reach(self.pk, self.policies.layers.parents)
         releases = Release.objects.open()
         return (releases if reach is None else releases.filter(application__portfolio_id__in=reach)).count()
 
@@ -186,22 +179,26 @@ def policy_url(portfolio: Portfolio | None) -> str:
     return reverse("gates:policy", args=[portfolio.pk]) if portfolio else reverse("gates:global-policy")
 
 
-def policy_editor(view):
+def policy_editor(attempt: str):
     """Only release managers (and whoever holds their policy permissions) change policies; a refused
-    attempt is recorded in the audit trail, then answered 403."""
+    attempt is recorded in the audit trail as `attempt`, then answered 403. The audit names the attempt
+    itself, not the view, so renaming a view does not change what the trail calls it."""
 
-    @wraps(view)
-    def check(request, *args, **kwargs):
-        if not can_edit(request.user):
-            gate_policy_change_denied(by=request.user, attempt=view.__name__, target=kwargs)
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
+    def decorator(view):
+        @wraps(view)
+        def check(request, *args, **kwargs):
+            if not can_edit(request.user):
+                policy_services.gate_policy_change_denied(by=request.user, attempt=attempt, target=kwargs)
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
 
-    return check
+        return check
+
+    return decorator
 
 
 @require_GET
-def gate_policy(request, pk: int | None = None):
+def gate_policy_detail(request, pk: int | None = None):
     page = PolicyPage(pk, request.user)
     add_form = page.form(initial=_override_initial(request, page))
     return respond(request, page, add_form=add_form)
@@ -215,14 +212,14 @@ def _override_initial(request, page: PolicyPage) -> dict | None:
 
 
 @require_POST
-@policy_editor
-def requirement_add(request, pk: int | None = None):
+@policy_editor("requirement_add")
+def gate_requirement_create(request, pk: int | None = None):
     page = PolicyPage(pk, request.user)
     form = page.form(request.POST)
     if form.is_valid():
-        policy = page.policy or gate_policy_create(portfolio=page.portfolio, by=request.user)
+        policy = page.policy or policy_services.gate_policy_create(portfolio=page.portfolio, by=request.user)
         try:
-            gate_requirement_save(policy=policy, by=request.user, **form.values())
+            policy_services.gate_requirement_save(policy=policy, by=request.user, **form.values())
         except ValidationError as error:
             form_add_errors(form, error)
     if form.errors:
@@ -231,14 +228,14 @@ def requirement_add(request, pk: int | None = None):
 
 
 @require_POST
-@policy_editor
-def requirement_edit(request, pk: int):
+@policy_editor("requirement_edit")
+def gate_requirement_update(request, pk: int):
     requirement = get_object_or_404(GateRequirement.objects.select_related("policy"), pk=pk)
     page = PolicyPage(requirement.policy.portfolio_id, request.user)
     form = page.form(request.POST, requirement=requirement)
     if form.is_valid():
         try:
-            gate_requirement_save(
+            policy_services.gate_requirement_save(
                 policy=requirement.policy, requirement=requirement, by=request.user, **form.values()
             )
         except ValidationError as error:
@@ -249,11 +246,11 @@ def requirement_edit(request, pk: int):
 
 
 @require_POST
-@policy_editor
-def requirement_delete(request, pk: int):
+@policy_editor("requirement_delete")
+def gate_requirement_delete(request, pk: int):
     requirement = get_object_or_404(GateRequirement.objects.select_related("policy"), pk=pk)
     page = PolicyPage(requirement.policy.portfolio_id, request.user)
-    gate_requirement_delete(requirement=requirement, by=request.user)
+    policy_services.gate_requirement_delete(requirement=requirement, by=request.user)
     return _saved(request, page)
 
 

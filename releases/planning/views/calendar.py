@@ -58,7 +58,7 @@ TRUNCATED_NOTE = (
 
 
 @require_GET
-def calendar_page(request):
+def calendar_month(request):
     """Month view (default: this month in the user's time zone) or ISO week view, filtered."""
     today = _user_today(request.user)
     try:
@@ -79,7 +79,7 @@ def calendar_page(request):
 
 
 @require_GET
-def day_page(request, day: str):
+def calendar_day(request, day: str):
     """Every release of one day: the "+N more" of a grid cell, swapped in place or as its own page."""
     try:
         the_day = params.day(day, name="day", required=True)
@@ -110,7 +110,7 @@ def day_page(request, day: str):
 
 @login_not_required  # calendar apps cannot log in: the personal feed token authenticates instead
 @require_GET
-def feed(request):
+def calendar_feed(request):
     user = _feed_owner(request.GET.get("token", ""))
     today = _user_today(user)
     start, end = today - timedelta(days=FEED_DAYS_BACK), today + timedelta(days=FEED_DAYS_AHEAD)

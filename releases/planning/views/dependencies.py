@@ -8,34 +8,29 @@ from django.views.decorators.http import require_POST
 from releases.models import ReleaseDependency
 from releases.planning.forms import DependencyAddForm
 from releases.planning.selectors.release_page import ReleasePage, release_for_page
-from releases.planning.services.dependencies import (
-    DependencyCycle,
-    DependencyRefused,
-    dependency_add,
-    dependency_remove,
-)
+from releases.planning.services import dependencies as dependency_services
 from releases.planning.views.release_detail import respond
 
 
 @require_POST
 @permission_required(ReleasePage.EDIT_PERMISSION, raise_exception=True)
-def dependency_add_view(request, pk: int):
+def dependency_add(request, pk: int):
     release = release_for_page(pk)
     form = DependencyAddForm(request.POST)
     if not form.is_valid():
         return respond(request, release, "dependencies", status=422, dependency_form=form)
     try:
-        dependency_add(
+        dependency_services.dependency_add(
             downstream=release,
             upstream=form.cleaned_data["upstream"],
             kind=form.cleaned_data["kind"],
             note=form.cleaned_data["note"],
             by=request.user,
         )
-    except DependencyCycle as cycle:
+    except dependency_services.DependencyCycle as cycle:
         form.add_error(None, str(cycle))
         return respond(request, release, "dependencies", status=cycle.status, dependency_form=form)
-    except DependencyRefused as refusal:
+    except dependency_services.DependencyRefused as refusal:
         form.add_error("upstream", str(refusal))
         return respond(request, release, "dependencies", status=422, dependency_form=form)
     return _updated(request, release)
@@ -43,10 +38,10 @@ def dependency_add_view(request, pk: int):
 
 @require_POST
 @permission_required(ReleasePage.EDIT_PERMISSION, raise_exception=True)
-def dependency_remove_view(request, pk: int, dependency_pk: int):
+def dependency_remove(request, pk: int, dependency_pk: int):
     release = release_for_page(pk)
     link = get_object_or_404(ReleaseDependency, pk=dependency_pk, downstream=release)
-    dependency_remove(dependency=link, by=request.user)
+    dependency_services.dependency_remove(dependency=link, by=request.user)
     return _updated(request, release)
 
 

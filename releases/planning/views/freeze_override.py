@@ -7,19 +7,19 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from releases.planning.selectors.release_page import release_for_page
-from releases.planning.services.freezes import OVERRIDE_PERMISSION, release_freeze_override
+from releases.planning.services import freezes as freeze_services
 from releases.planning.views.release_detail import respond
 
 REASON_LENGTH = 1000
 
 
 @require_POST
-@permission_required(OVERRIDE_PERMISSION, raise_exception=True)
-def release_freeze_override_view(request, pk: int):
+@permission_required(freeze_services.OVERRIDE_PERMISSION, raise_exception=True)
+def release_freeze_override(request, pk: int):
     release = release_for_page(pk)
     reason = request.POST.get("reason", "")[:REASON_LENGTH]
     try:
-        release_freeze_override(release=release, by=request.user, reason=reason)
+        freeze_services.release_freeze_override(release=release, by=request.user, reason=reason)
     except ValidationError as error:
         return respond(
             request, release, "release-plan", status=422, freeze_override_error=" ".join(error.messages)

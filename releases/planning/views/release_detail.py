@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 from releases.errors import form_add_errors
 from releases.planning.forms import DependencyAddForm, ReleasePlanForm
 from releases.planning.selectors.release_page import ReleasePage, release_for_page
-from releases.planning.services.releases import release_update
+from releases.planning.services import releases as release_services
 
 TEMPLATE = "releases/release_detail.html"
 # Parts of the page an HTMX request may ask for by their DOM id.
@@ -36,12 +36,12 @@ def release_detail(request, pk: int):
 
 @require_POST
 @permission_required(ReleasePage.EDIT_PERMISSION, raise_exception=True)
-def release_edit(request, pk: int):
+def release_update(request, pk: int):
     release = release_for_page(pk)
     form = ReleasePlanForm.for_release(release, request.POST)
     if form.is_valid():
         try:
-            release_update(release=release, by=request.user, **form.cleaned_data)
+            release_services.release_update(release=release, by=request.user, **form.cleaned_data)
         except ValidationError as error:
             form_add_errors(form, error)
     if form.errors:

@@ -3,16 +3,13 @@
 import csv
 
 from django.http import StreamingHttpResponse
-from django.shortcuts import render
 from django.views.decorators.http import require_GET
-from django_tables2 import RequestConfig
 
-from releases import params
+from releases import lists
 from releases.models import Release
 from releases.planning.filters import ReleaseFilter, When
 from releases.planning.tables import ReleaseTable
 
-PER_PAGE, MAX_PER_PAGE = 50, 500
 # The filters shown as a select, with the label of their empty choice.
 SELECTS = {
     "portfolio": "All portfolios",
@@ -44,19 +41,14 @@ CSV_COLUMNS = [
 @require_GET
 def release_list(request):
     filterset = release_filter(request, Release.objects.for_list())
-    table = ReleaseTable(filterset.qs)
-    per_page = params.integer(request.GET.get("per_page"), name="per_page", minimum=1, maximum=MAX_PER_PAGE)
-    RequestConfig(request, paginate={"per_page": per_page or PER_PAGE}).configure(table)
-    template = "releases/release_list.html"
-    if request.htmx and request.htmx.target == "release-table":
-        template += "#release-table"
+    table = lists.paginate_table(request, ReleaseTable(filterset.qs))
     context = {
         "filterset": filterset,
-        "selects": filter_selects(filterset),
+        "selects": lists.filter_selects(filterset, SELECTS),
         "table": table,
-        "ignored": ignored_filters(filterset),
+        "ignored": lists.ignored_filters(filterset),
     }
-    return render(request, template, context)
+    return lists.render_list(request, "releases/release_list.html", "release-table", context)
 
 
 @require_GET
@@ -80,30 +72,7 @@ def release_filter(request, queryset) -> ReleaseFilter:
     data = request.GET.copy()
     # The list opens on what is coming, not on three years of history ("All dates" shows everything).
     data.setdefault("when", When.UPCOMING)
-    filterset = ReleaseFilter(data, queryset=queryset)
-    # Six statuses read better as checkboxes than as a multi-select box.
-    for name, everything in SELECTS.items():
-        filterset.form.fields[name].empty_label = everything
-    return filterset
-
-
-def filter_selects(filterset: ReleaseFilter) -> list[tuple]:
-    """(bound field, its choices) for the template to write: the options of each select come from one
-    query, read once (a template loop would also COUNT them)."""
-    form = filterset.form
-    return [(form[name], list(iter(form.fields[name].choices))) for name in SELECTS]
-
-
-def ignored_filters(filterset: ReleaseFilter) -> list[str]:
-    """The filter values dropped as unknown or malformed, as "Label “value”" for the notice."""
-    if not filterset.is_bound:
-        return []
-    ignored = []
-    for name in filterset.errors:
-        field = filterset.form.fields.get(name)
-        label = field.label if field is not None else name
-        ignored.append(f"{label} “{', '.join(filterset.data.getlist(name))}”")
-    return ignored
+    return ReleaseFilter(data, queryset=queryset)
 
 
 class _Echo:
