@@ -110,7 +110,7 @@ def work_items_upsert(*, source: str, facts: list[WorkItemFact]) -> UpsertResult
         WorkItem, WORK_ITEM_COLUMNS, [(*row, False) for row in new], returning=("external_id", "pk")
     )
     pk_of |= dict(inserted)
-    _update_rows(WorkItem, WORK_ITEM_COLUMNS, [(*row, False, pk) for row, pk in changed])
+    _update_items(changed)
     result.created, result.updated = len(new), len(changed)
     result.unchanged = len(facts) - len(new) - len(changed)
     result.rows_written = len(new) + len(changed)
@@ -156,11 +156,12 @@ def _analyze_work_item_tables() -> None:
         cursor.execute(analyze_sql())
 
 
-# Raw statements: the ORM's per-object work costs more than the database does at sync volumes. Rows
-# go in as ONE parameter, a JSON list of rows that the database unpacks (PostgreSQL:
+# New rows go in by a hand-written INSERT: Django's bulk_create builds a model instance and a
+# placeholder per value, and takes 3-4x as long on PostgreSQL (bench/sync.py, raw_vs_django). Rows go
+# in as ONE parameter, a JSON list of rows that the database unpacks (PostgreSQL:
 # jsonb_array_elements; SQLite: json_each): encoding it is one C call, and the statement's text is
-# the same for every page. Changed rows, few after the first sync, are one UPDATE each. Every table
-# and column name comes from the models' _meta, quoted; values are always parameters.
+# the same for every page. Every table and column name comes from the models' _meta, quoted; values
+# are always parameters. Changed rows take Django's own path: there hand-written UPDATEs were no faster.
 WORK_ITEM_COLUMNS = ("source", "external_id", *WORK_ITEM_FIELDS, "descoped")  # a synced row: descoped False
 
 
@@ -232,16 +233,16 @@ def _insert_rows(model, names: tuple[str, ...], rows: list, *, returning=(), ski
         return cursor.fetchall() if returning else []
 
 
-def _update_rows(model, names: tuple[str, ...], rows: list) -> None:
-    """Rows of the values of `names` followed by the pk: one UPDATE each (executemany)."""
-    if not rows:
-        return
-    assignments = ", ".join(f"{column} = %s" for column in _columns(model, names))
-    sql = f"UPDATE {_table(model)} SET {assignments} WHERE {_columns(model, ['pk'])[0]} = %s"  # noqa: S608 (names from _meta)
-    if connection.vendor != "postgresql":  # the driver adapts datetimes on PostgreSQL
-        rows = _json_ready(model, (*names, "pk"), rows)
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+def _update_items(changed: list[tuple[tuple, int]]) -> None:
+    """The changed items, (row, pk) each, in one INSERT ... ON CONFLICT (id) DO UPDATE a page: as fast as
+    an UPDATE per row on PostgreSQL (bench/sync.py), and an order of magnitude faster than
+    bulk_update's CASE per field."""
+    items = [
+        WorkItem(pk=pk, **dict(zip(WORK_ITEM_COLUMNS, (*row, False), strict=True))) for row, pk in changed
+    ]
+    WorkItem.objects.bulk_create(
+        items, update_conflicts=True, unique_fields=["pk"], update_fields=WORK_ITEM_COLUMNS
+    )
 
 
 def _by_external_id(model, source: str, external_ids: list[str]):
