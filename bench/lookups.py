@@ -1,6 +1,6 @@
 """The `any_of` lookup against `__in`, on the reads a sync page makes, for a few list sizes; one JSON object.
 
-    .venv/bin/python bench/lookups.py [--rows 100000] [--sizes 10,100,1000,5000] [--pairs 41]
+    .venv/bin/python bench/lookups.py [--rows 100000] [--sizes 10,100,1000,5000] [--pairs 101]
     .venv/bin/python bench/lookups.py --database-url postgres://postgres@127.0.0.1:5432/flightdeck_lookups
 
 A fresh instance (temporary folder; with --database-url the PostgreSQL database is dropped and
@@ -39,7 +39,7 @@ def parse_args() -> argparse.Namespace:
     add_instance_options(parser, reuse=False)  # always a fresh instance
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--sizes", default="10,100,1000,5000", help="list sizes, comma separated")
-    parser.add_argument("--pairs", type=int, default=41, help="interleaved pairs per size and read")
+    parser.add_argument("--pairs", type=int, default=101, help="interleaved pairs per size and read")
     return parser.parse_args()
 
 
