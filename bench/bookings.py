@@ -14,9 +14,11 @@ Measured with Django's test Client in this process (the whole middleware stack, 
 - the live conflict check the form asks for as the user types;
 - the booking board, all environments x 28 days, as the project-office user `po`: p95 and its own
   queries (without the session, user and role-badge queries every signed-in request makes).
-The race runs on a fresh instance of its own (tests/releases/booking_race_worker.py): --contenders
-environment admins want one slot at once, --rounds times, through the service, and then as simultaneous
-POST /api/bookings against gunicorn (3 processes x 20 threads); the outcomes are counted per round.
+The race runs on a fresh instance of its own (tests/releases/booking_race_worker.py; on PostgreSQL a
+database named after the run, <name>_race_<pid>, dropped afterwards): --contenders environment admins
+want one slot at once, --rounds times, through the service, and then as simultaneous POST /api/bookings
+against gunicorn (3 processes x 20 threads, its log in the race's instance folder); the outcomes are
+counted per round.
 """
 
 import argparse
@@ -28,6 +30,7 @@ import tempfile
 import time
 from collections import Counter
 from datetime import timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 from common import REPO, add_instance_options, bench_instance, judged, own_queries, percentiles
 
@@ -246,44 +249,56 @@ def _judge(page: dict, target: dict | None) -> dict:
 
 
 def measure_race(options: argparse.Namespace) -> dict:
-    """A fresh instance (SQLite in a temporary folder, or a scratch PostgreSQL database) for the race."""
-    from tests.releases.booking_race_worker import http_round, race_server, run_worker
-
+    """A fresh instance (SQLite in a temporary folder, or a PostgreSQL database of this run's own,
+    dropped afterwards) for the race."""
     with tempfile.TemporaryDirectory(prefix="flightdeck-bench-race-") as var_dir:
         env = {name: value for name, value in os.environ.items() if name not in CONFIG_VARIABLES}
         env |= {"FLIGHTDECK_VAR_DIR": var_dir, "DJANGO_SETTINGS_MODULE": "portal.settings"}
-        if options.database_url:
-            from seed import recreate_database
+        if not options.database_url:
+            return _race(options, env)
+        from seed import drop_database, recreate_database
 
-            env["DATABASE_URL"] = options.database_url.rsplit("/", 1)[0] + "/flightdeck_bench_race"
-            recreate_database(env["DATABASE_URL"])
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
-        contenders, rounds = str(options.contenders), str(options.rounds)
-        tokens = run_worker(env, "prepare", "--contenders", contenders)["tokens"]
+        # Named after this run, so two runs (or a run and the race test) never share one.
+        parts = urlsplit(options.database_url)
+        env["DATABASE_URL"] = urlunsplit(parts._replace(path=f"{parts.path}_race_{os.getpid()}"))
+        recreate_database(env["DATABASE_URL"])
+        try:
+            return _race(options, env)
+        finally:
+            drop_database(env["DATABASE_URL"])
+
+
+def _race(options: argparse.Namespace, env: dict) -> dict:
+    """The service race, then the HTTP race against gunicorn (its log in the instance folder)."""
+    from tests.releases.booking_race_worker import http_round, race_server, run_worker
+
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
+    contenders, rounds = str(options.contenders), str(options.rounds)
+    tokens = run_worker(env, "prepare", "--contenders", contenders)["tokens"]
+    started = time.perf_counter()
+    service = run_worker(env, "service", "--rounds", rounds, "--contenders", contenders)
+    service["seconds"] = round(time.perf_counter() - started, 1)
+    with race_server(env) as base:
         started = time.perf_counter()
-        service = run_worker(env, "service", "--rounds", rounds, "--contenders", contenders)
-        service["seconds"] = round(time.perf_counter() - started, 1)
-        with race_server(env) as base:
-            started = time.perf_counter()
-            per_round = [
-                Counter(r.status_code for r in http_round(base, tokens, 3000 + n))
-                for n in range(options.rounds)
-            ]
-            seconds = round(time.perf_counter() - started, 1)
-        http = {
-            "rounds": options.rounds,
-            "per_round_statuses": [dict(c) for c in per_round],
-            "totals": dict(sum(per_round, Counter())),
-            "exactly_one_per_round": all(c == {201: 1, 409: options.contenders - 1} for c in per_round),
-            "seconds": seconds,
-        }
-        return {
-            "database": "postgresql" if options.database_url else "sqlite",
-            "contenders": options.contenders,
-            "service": service,
-            "http": http,
-            "invariant": run_worker(env, "verify"),
-        }
+        per_round = [
+            Counter(r.status_code for r in http_round(base, tokens, 3000 + n)) for n in range(options.rounds)
+        ]
+        seconds = round(time.perf_counter() - started, 1)
+    http = {
+        "rounds": options.rounds,
+        "per_round_statuses": [dict(c) for c in per_round],
+        "totals": dict(sum(per_round, Counter())),
+        "exactly_one_per_round": all(c == {201: 1, 409: options.contenders - 1} for c in per_round),
+        "seconds": seconds,
+    }
+    return {
+        "database": "postgresql" if "DATABASE_URL" in env else "sqlite",
+        "database_name": urlsplit(env["DATABASE_URL"]).path.lstrip("/") if "DATABASE_URL" in env else None,
+        "contenders": options.contenders,
+        "service": service,
+        "http": http,
+        "invariant": run_worker(env, "verify"),
+    }
 
 
 if __name__ == "__main__":

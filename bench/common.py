@@ -17,6 +17,7 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -102,3 +103,41 @@ def judged(page: dict, target: dict | None, *, answered: bool) -> dict:
     meets = answered and page["p95_ms"] <= target.get("p95_ms", math.inf)
     meets = meets and page.get("queries_page", 0) <= target.get("queries", math.inf)
     return page | {"target": target, "meets_target": meets}
+
+
+def paired_ratio(numerator: tuple[str, Callable], denominator: tuple[str, Callable], *, pairs: int) -> dict:
+    """Time two calls in `pairs` interleaved pairs (which goes first flips each pair, so the machine's
+    drift and warm caches fall on both alike) and sum up the ratio numerator/denominator of each pair:
+    its median, quartiles and extremes, with each call's median in ms. A ratio of two single timings
+    swings with the noise; the median of a few hundred pairs, with its spread, is a figure to compare.
+
+        paired_ratio(("page", get_page), ("floor", floor_once), pairs=200)
+    """
+    (top_name, top), (bottom_name, bottom) = numerator, denominator
+    tops, bottoms = [], []
+    for n in range(pairs):
+        if n % 2:
+            bottoms.append(_ms(bottom))
+            tops.append(_ms(top))
+        else:
+            tops.append(_ms(top))
+            bottoms.append(_ms(bottom))
+    ratios = [a / b for a, b in zip(tops, bottoms, strict=True)]
+    q1, median, q3 = statistics.quantiles(ratios, n=4, method="inclusive") if pairs > 1 else ratios * 3
+    return {
+        "pairs": pairs,
+        f"{top_name}_p50_ms": round(statistics.median(tops), 3),
+        f"{bottom_name}_p50_ms": round(statistics.median(bottoms), 3),
+        "ratio_median": round(median, 2),
+        "ratio_q1": round(q1, 2),
+        "ratio_q3": round(q3, 2),
+        "ratio_iqr": round(q3 - q1, 2),
+        "ratio_min": round(min(ratios), 2),
+        "ratio_max": round(max(ratios), 2),
+    }
+
+
+def _ms(call: Callable) -> float:
+    started = time.perf_counter()
+    call()
+    return (time.perf_counter() - started) * 1000

@@ -99,6 +99,15 @@ def manage(env: dict, *args: str) -> str:
 
 
 def recreate_database(url: str) -> None:
+    _maintain(url, "DROP DATABASE IF EXISTS {name} WITH (FORCE)", "CREATE DATABASE {name}")
+
+
+def drop_database(url: str) -> None:
+    _maintain(url, "DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _maintain(url: str, *statements: str) -> None:
+    """Run statements about the database `url` names from the server's maintenance database."""
     import psycopg
 
     parts = urlsplit(url)
@@ -107,8 +116,8 @@ def recreate_database(url: str) -> None:
         sys.exit(f"refusing to drop a database with an unusual name: {name!r}")
     maintenance = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
     with psycopg.connect(maintenance, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{name}"')
+        for statement in statements:
+            connection.execute(statement.format(name=f'"{name}"'))
 
 
 def stage_seconds(output: str) -> dict:

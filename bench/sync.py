@@ -16,21 +16,37 @@ created) and the Jira sandbox in its own process (so its CPU and memory are not 
    - naive: per row update_or_create, fix_releases.set() and a get_or_create per link, on the first
      --naive-rows rows (a per-row ingester's cost is linear; the full run would take minutes);
    - COPY (PostgreSQL only): COPY of the same work item, fix-release and link rows with ids assigned.
-   Ratios are per row: naive/ours (target >= 20) and ours/COPY (target <= 3).
+   Ratios are per row: naive/ours (target >= 20) and ours/COPY (target <= 3);
+4. each write of the store step, the hand-written SQL against Django's own bulk path, on the same
+   --write-rows rows in pages of 1,000, --repeats times interleaved (the order flips each time), each
+   time in a transaction rolled back afterwards; medians, and Django's over raw. Inserts: work items
+   (ids returned), fix releases, links (a pair already there skipped): raw INSERT ... SELECT from one
+   JSON parameter against bulk_create. Updates, a full page changed and a few rows a page (the usual
+   incremental sync): raw executemany UPDATE against bulk_create(update_conflicts=True,
+   unique_fields=["pk"]) and bulk_update (in the first BULK_UPDATE_REPEATS runs only). The raw path
+   earns its place only where Django's takes at least twice as long (RAW_MIN_SPEEDUP). The product
+   (releases.facts.services.upserts) inserts raw and updates with bulk_create: each way measured
+   here as the product writes it, except the raw UPDATE and the Django inserts, kept here only to be
+   measured. The choice rests on raw_earns_its_place: true for each insert, false for updates.
 """
 
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
+from collections import defaultdict
 
 from common import REPO, add_instance_options, bench_instance
 
 PROJECTS = ("PAY", "WEB", "APP", "OPS")
 TARGETS = {"end_to_end_s": 20, "naive_over_ours": 20, "ours_over_copy": 3, "rss_mb": 250}
 PAGE = 1000  # issues per transaction, as integrations.sync.jira.STORE_BATCH
+RAW_MIN_SPEEDUP = 2  # hand-written SQL is kept only where Django's own path takes this many times longer
+FEW_CHANGED = 50  # changed items a page in an incremental sync
+BULK_UPDATE_REPEATS = 3  # bulk_update, 20x slower than the others, is timed in the first runs only
 
 
 def main() -> None:
@@ -50,6 +66,8 @@ def parse_args() -> argparse.Namespace:
     add_instance_options(parser, var_dir=False, reuse=False)  # always a fresh instance
     parser.add_argument("--issues", type=int, default=100_000)
     parser.add_argument("--naive-rows", type=int, default=5000)
+    parser.add_argument("--write-rows", type=int, default=10_000, help="rows of the raw/Django comparison")
+    parser.add_argument("--repeats", type=int, default=7, help="interleaved runs of each way; medians")
     return parser.parse_args()
 
 
@@ -71,6 +89,7 @@ def run(options, url: str) -> dict:
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     resync = unchanged_resync(connection)
     store = compare_store(options, connection)
+    writes = compare_writes(options, connection.source_key)
     result = {
         "database": db.vendor,
         "issues": options.issues,
@@ -78,6 +97,7 @@ def run(options, url: str) -> dict:
         "worker_peak_rss_mb": round(rss_mb, 1),
         "unchanged_resync": resync,
         "store_step": store,
+        "raw_vs_django": writes,
         "targets": TARGETS,
     }
     result["met"] = {
@@ -305,6 +325,231 @@ def store_copy(options, source: str) -> dict:
             "SELECT setval(pg_get_serial_sequence('releases_workitem', 'id'), %s)", [first_id + len(facts)]
         )
     return {"rows": len(facts), "seconds": round(time.perf_counter() - started, 2)}
+
+
+# --- each write, hand-written SQL against Django's bulk path ----------------------------------------
+
+
+def compare_writes(options, synced_source: str) -> dict:
+    """Inserts and updates of the store step, raw against Django, on the same rows (see the module's
+    docstring); each write's medians, their ratio and whether the raw path earns its place."""
+    from releases.facts.services.upserts import WORK_ITEM_COLUMNS
+    from releases.models import Release
+
+    source, facts = _facts_for(options, synced_source, "W")
+    facts = facts[: options.write_rows]
+    rows = [_row(source, fact) for fact in facts]
+    releases = dict(Release.objects.filter(source=source).values_list("external_id", "pk"))
+    runs = defaultdict(list)
+    for n in range(options.repeats):
+        for way in ("raw", "django") if n % 2 == 0 else ("django", "raw"):
+            for write, seconds in _timed_inserts(way, rows, facts, releases).items():
+                runs[write, way].append(seconds)
+    pk_of = _stored(rows)
+    title = WORK_ITEM_COLUMNS.index("title")
+    for n in range(options.repeats):
+        changed = [(*row[:title], f"{row[title]} ({n})", *row[title + 1 :], pk_of[row[1]]) for row in rows]
+        few = [row for i, row in enumerate(changed) if i % PAGE < FEW_CHANGED]
+        ways = list(UPDATES) if n < BULK_UPDATE_REPEATS else ["raw", "django_upsert"]
+        for way in ways if n % 2 == 0 else reversed(ways):
+            runs["update_full_pages", way].append(_timed(UPDATES[way], _pages(changed)))
+            runs["update_few_a_page", way].append(_timed(UPDATES[way], _pages(few, FEW_CHANGED)))
+    inserts = {write: _compared(runs, write, "django") for write in ("work_items", "fix_releases", "links")}
+    updates = {
+        write: _compared(runs, write, "django_upsert") | _compared(runs, write, "django_bulk_update")
+        for write in ("update_full_pages", "update_few_a_page")
+    }
+    return {
+        "database_rows": len(rows),
+        "repeats": options.repeats,
+        "insert": inserts,
+        "update": updates,
+        "raw_min_speedup": RAW_MIN_SPEEDUP,
+        "raw_earns_its_place": {
+            "insert": {write: figures["raw_earns_its_place"] for write, figures in inserts.items()},
+            "update": {
+                write: figures["django_upsert_over_raw"] >= RAW_MIN_SPEEDUP
+                and figures["django_bulk_update_over_raw"] >= RAW_MIN_SPEEDUP
+                for write, figures in updates.items()
+            },
+        },
+    }
+
+
+def _row(source: str, fact) -> tuple:
+    from releases.facts.services.upserts import WORK_ITEM_FIELDS as FACT_FIELDS
+
+    return (source, fact.external_id, *(getattr(fact, name) for name in FACT_FIELDS), False)
+
+
+def _pages(rows: list, size: int = PAGE) -> list[list]:
+    return [rows[start : start + size] for start in range(0, len(rows), size)]
+
+
+def _timed(write, pages: list[list]) -> float:
+    """Seconds to write the pages, in a transaction rolled back afterwards (each run starts alike)."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        started = time.perf_counter()
+        for page in pages:
+            write(page)
+        seconds = time.perf_counter() - started
+        transaction.set_rollback(True)
+    return seconds
+
+
+def _timed_inserts(way: str, rows: list, facts: list, releases: dict) -> dict[str, float]:
+    """The work items, then their fix releases and links, written one way; rolled back afterwards."""
+    from django.db import transaction
+
+    insert_items, insert_fixes, insert_links = INSERTS[way]
+    seconds = {}
+    with transaction.atomic():
+        started, pk_of = time.perf_counter(), {}
+        for page in _pages(rows):
+            pk_of |= insert_items(page)
+        seconds["work_items"] = time.perf_counter() - started
+        fixes = [
+            (pk_of[f.external_id], releases[r]) for f in facts for r in f.fix_release_ids if r in releases
+        ]
+        started = time.perf_counter()
+        for page in _pages(fixes):
+            insert_fixes(page)
+        seconds["fix_releases"] = time.perf_counter() - started
+        links = _links(facts, pk_of)
+        started = time.perf_counter()
+        for page in _pages(links):
+            insert_links(page)
+        seconds["links"] = time.perf_counter() - started
+        transaction.set_rollback(True)
+    return seconds
+
+
+def _links(facts: list, pk_of: dict[str, int]) -> list[tuple[int, int]]:
+    by_key = {(fact.application_id, fact.key): pk_of[fact.external_id] for fact in facts}
+    pairs = set()
+    for fact in facts:
+        own = pk_of[fact.external_id]
+        pairs |= {(own, by_key[end]) for end in fact.blocks if end in by_key}
+        pairs |= {(by_key[end], own) for end in fact.blocked_by if end in by_key}
+    return sorted((a, b) for a, b in pairs if a != b)
+
+
+def _stored(rows: list) -> dict[str, int]:
+    """The rows stored for good (the updates' starting point); their ids by external id."""
+    from django.db import transaction
+
+    pk_of = {}
+    with transaction.atomic():
+        for page in _pages(rows):
+            pk_of |= _items_raw(page)
+    return pk_of
+
+
+def _compared(runs: dict, write: str, django: str) -> dict:
+    """Medians of the raw runs and of `django`'s (the runs both took part in), and their ratio."""
+    raws = runs[write, "raw"][: len(runs[write, django])]
+    raw, other = statistics.median(raws), statistics.median(runs[write, django])
+    ratio = other / raw
+    figures = {"raw_s": round(raw, 3), f"{django}_s": round(other, 3), f"{django}_over_raw": round(ratio, 2)}
+    spread = [round(b / a, 2) for a, b in zip(raws, runs[write, django], strict=True)]
+    figures[f"{django}_over_raw_per_run"] = spread
+    if django == "django":
+        figures["raw_earns_its_place"] = ratio >= RAW_MIN_SPEEDUP
+    return figures
+
+
+def _items_raw(rows: list) -> dict[str, int]:
+    from releases.facts.services.upserts import WORK_ITEM_COLUMNS, _insert_rows
+    from releases.models import WorkItem
+
+    return dict(_insert_rows(WorkItem, WORK_ITEM_COLUMNS, rows, returning=("external_id", "pk")))
+
+
+def _items_django(rows: list) -> dict[str, int]:
+    from releases.facts.services.upserts import WORK_ITEM_COLUMNS
+    from releases.models import WorkItem
+
+    items = WorkItem.objects.bulk_create(
+        [WorkItem(**dict(zip(WORK_ITEM_COLUMNS, row, strict=True))) for row in rows]
+    )
+    return {item.external_id: item.pk for item in items}
+
+
+def _fixes_raw(pairs: list) -> None:
+    from releases.facts.services.upserts import FixThrough, _insert_rows
+
+    _insert_rows(FixThrough, ("workitem", "release"), pairs)
+
+
+def _fixes_django(pairs: list) -> None:
+    from releases.facts.services.upserts import FixThrough
+
+    FixThrough.objects.bulk_create([FixThrough(workitem_id=w, release_id=r) for w, r in pairs])
+
+
+def _links_raw(pairs: list) -> None:
+    from releases.facts.services.upserts import _insert_rows
+    from releases.models import WorkItemLink
+
+    _insert_rows(WorkItemLink, ("blocker", "blocked"), pairs, skip_on=("blocker", "blocked"))
+
+
+def _links_django(pairs: list) -> None:
+    from releases.models import WorkItemLink
+
+    links = [WorkItemLink(blocker_id=a, blocked_id=b) for a, b in pairs]
+    WorkItemLink.objects.bulk_create(links, ignore_conflicts=True)
+
+
+def _update_raw(rows: list) -> None:
+    """The hand-written path the product had for changed items, kept here as the measured alternative:
+    one UPDATE per row (executemany), names from _meta; the driver adapts datetimes on PostgreSQL."""
+    from django.db import connection as db
+
+    from releases.facts.services.upserts import WORK_ITEM_COLUMNS, _json_ready
+    from releases.models import WorkItem
+
+    quote, meta = db.ops.quote_name, WorkItem._meta
+    assignments = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in WORK_ITEM_COLUMNS)
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
+    if db.vendor != "postgresql":
+        rows = _json_ready(WorkItem, (*WORK_ITEM_COLUMNS, "pk"), rows)
+    with db.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _changed_items(rows: list) -> list:
+    from releases.facts.services.upserts import WORK_ITEM_COLUMNS
+    from releases.models import WorkItem
+
+    return [WorkItem(pk=row[-1], **dict(zip(WORK_ITEM_COLUMNS, row[:-1], strict=True))) for row in rows]
+
+
+def _update_django_upsert(rows: list) -> None:
+    """The product's path: bulk_create(update_conflicts=True, unique_fields=["pk"])."""
+    from releases.facts.services.upserts import _update_items
+
+    _update_items([(row[:-2], row[-1]) for row in rows])  # (the fact's values, pk): it adds descoped
+
+
+def _update_django_bulk_update(rows: list) -> None:
+    from releases.facts.services.upserts import WORK_ITEM_COLUMNS
+    from releases.models import WorkItem
+
+    WorkItem.objects.bulk_update(_changed_items(rows), WORK_ITEM_COLUMNS, batch_size=500)
+
+
+INSERTS = {
+    "raw": (_items_raw, _fixes_raw, _links_raw),
+    "django": (_items_django, _fixes_django, _links_django),
+}
+UPDATES = {
+    "raw": _update_raw,
+    "django_upsert": _update_django_upsert,
+    "django_bulk_update": _update_django_bulk_update,
+}
 
 
 if __name__ == "__main__":

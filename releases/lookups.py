@@ -5,6 +5,8 @@ text changes with the list's length, so no driver or server cache helps. A sync 
 every page; with `any_of` the statement is the same for any length: PostgreSQL gets an array
 (`= ANY(%s::type[])`, which uses the column's index), SQLite a JSON list (`IN (SELECT value FROM
 json_each(%s))`). Registered on every field and relation by ReleasesConfig.ready().
+bench/lookups.py measures it against `__in`: at a sync page's 1,000 values `__in` takes 1.5-2x as
+long on PostgreSQL, and about the same at 10.
 """
 
 import json

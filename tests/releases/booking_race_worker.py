@@ -58,26 +58,31 @@ def run_worker(env: dict, *args: str) -> dict:
 
 @contextmanager
 def race_server(env: dict):
-    """gunicorn with three worker processes of twenty threads on the instance; yields its base URL."""
+    """gunicorn with three worker processes of twenty threads on the instance; yields its base URL.
+
+    Its log goes to gunicorn.log in the instance folder: a race logs a line per conflict, and a pipe
+    that nobody reads fills up and stops the server mid-race."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = [sys.executable, "-m", "gunicorn", "portal.wsgi", "-b", f"127.0.0.1:{port}"]
     command += ["-w", "3", "--threads", "20"]
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log_path = Path(env["FLIGHTDECK_VAR_DIR"]) / "gunicorn.log"
     base = f"http://127.0.0.1:{port}"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log)
     try:
-        _wait_until_up(base, process)
+        _wait_until_up(base, process, log_path)
         yield base
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
-def _wait_until_up(base: str, process) -> None:
+def _wait_until_up(base: str, process, log_path: Path) -> None:
     for _ in range(100):
         if process.poll() is not None:
-            raise RuntimeError(f"gunicorn did not start: {process.stderr.read().decode()[-2000:]}")
+            raise RuntimeError(f"gunicorn did not start: {log_path.read_text(errors='replace')[-2000:]}")
         try:
             httpx.get(f"{base}/healthz", timeout=1)
             return

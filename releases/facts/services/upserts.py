@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import DateTimeField, Q
 from django.utils import timezone
 
 from releases.audit import audit_record, snapshot
@@ -106,8 +106,11 @@ def work_items_upsert(*, source: str, facts: list[WorkItemFact]) -> UpsertResult
         elif stored[fact.external_id][1:] != values:
             changed.append((values, stored[fact.external_id][0]))
     pk_of = {external_id: row[0] for external_id, row in stored.items()}
-    pk_of |= dict(_insert_rows(WORK_ITEM_TABLE, new, returning="external_id, id"))
-    _update_rows([[*_adapted(row), pk] for row, pk in changed])
+    inserted = _insert_rows(
+        WorkItem, WORK_ITEM_COLUMNS, [(*row, False) for row in new], returning=("external_id", "pk")
+    )
+    pk_of |= dict(inserted)
+    _update_items(changed)
     result.created, result.updated = len(new), len(changed)
     result.unchanged = len(facts) - len(new) - len(changed)
     result.rows_written = len(new) + len(changed)
@@ -150,64 +153,96 @@ _planner_statistics = PlannerStatistics()
 
 def _analyze_work_item_tables() -> None:
     with connection.cursor() as cursor:
-        cursor.execute(ANALYZE_SQL)
+        cursor.execute(analyze_sql())
 
 
-# Raw statements: the ORM's per-object work costs more than the database does at sync volumes. Rows
-# go in as ONE parameter, a JSON list of rows that the database unpacks (PostgreSQL:
+# New rows go in by a hand-written INSERT: Django's bulk_create builds a model instance and a
+# placeholder per value, and takes 3-4x as long on PostgreSQL (bench/sync.py, raw_vs_django). Rows go
+# in as ONE parameter, a JSON list of rows that the database unpacks (PostgreSQL:
 # jsonb_array_elements; SQLite: json_each): encoding it is one C call, and the statement's text is
-# the same for every page. Changed rows, few after the first sync, are one UPDATE each. Table and
-# column names are this module's constants, never input.
-_COLUMNS = ("source", "external_id", *WORK_ITEM_FIELDS, "descoped")
-_PG_TYPES = ("varchar", "varchar", "bigint", *["varchar"] * 6, *["timestamptz"] * 3, "boolean")
-UPDATE_SQL = f"UPDATE releases_workitem SET {', '.join(f'{c} = %s' for c in _COLUMNS)} WHERE id = %s"  # noqa: S608
-WORK_ITEM_TABLE = ("releases_workitem", _COLUMNS, _PG_TYPES)
-FIX_TABLE = ("releases_workitem_fix_releases", ("workitem_id", "release_id"), ("bigint", "bigint"))
-LINK_TABLE = ("releases_workitemlink", ("blocker_id", "blocked_id"), ("bigint", "bigint"))
-ON_LINK_CONFLICT = "ON CONFLICT (blocker_id, blocked_id) DO NOTHING"
-# Only the columns the page's lookups filter on: it keeps each ANALYZE short.
-ANALYZE_SQL = (
-    "ANALYZE releases_workitem (source, external_id, application_id, key), "
-    "releases_workitem_fix_releases (workitem_id), releases_workitemlink (blocker_id, blocked_id)"
-)
+# the same for every page. Every table and column name comes from the models' _meta, quoted; values
+# are always parameters. Changed rows take Django's own path: there hand-written UPDATEs were no faster.
+WORK_ITEM_COLUMNS = ("source", "external_id", *WORK_ITEM_FIELDS, "descoped")  # a synced row: descoped False
 
 
-def _adapted(row: tuple, *, json_text: bool = False) -> list:
-    """A work item row with `descoped` appended and datetimes as the database takes them: the driver
-    adapts them on PostgreSQL, except inside JSON (ISO 8601 text); SQLite stores Django's own text."""
+def analyze_sql() -> str:
+    """ANALYZE of only the columns the page's lookups filter on: it keeps each ANALYZE short."""
+    return "ANALYZE " + ", ".join(
+        f"{_table(model)} ({', '.join(_columns(model, names))})"
+        for model, names in (
+            (WorkItem, ("source", "external_id", "application", "key")),
+            (FixThrough, ("workitem",)),
+            (WorkItemLink, ("blocker", "blocked")),
+        )
+    )
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _field(model, name: str):
+    return model._meta.pk if name == "pk" else model._meta.get_field(name)
+
+
+def _columns(model, names) -> list[str]:
+    return [connection.ops.quote_name(_field(model, name).column) for name in names]
+
+
+def _json_ready(model, names: tuple[str, ...], rows: list) -> list:
+    """The rows with datetimes as the database reads them from JSON: ISO 8601 text that PostgreSQL
+    casts, and Django's own stored text on SQLite."""
+    moments = [i for i, name in enumerate(names) if isinstance(_field(model, name), DateTimeField)]
+    if not moments:
+        return rows
     if connection.vendor == "postgresql":
-        if not json_text:
-            return [*row, False]
-        return [value.isoformat() if isinstance(value, datetime) else value for value in (*row, False)]
-    adapt = connection.ops.adapt_datetimefield_value
-    return [adapt(value) if isinstance(value, datetime) else value for value in (*row, False)]
+        adapt = datetime.isoformat
+    else:
+        adapt = connection.ops.adapt_datetimefield_value
+    ready = []
+    for row in rows:
+        row = list(row)
+        for i in moments:
+            if row[i] is not None:
+                row[i] = adapt(row[i])
+        ready.append(row)
+    return ready
 
 
-def _insert_rows(table: tuple, rows: list, *, returning: str = "", on_conflict: str = "") -> list:
-    """Insert the rows in one statement; what `returning` names, for each row inserted."""
+def _insert_rows(model, names: tuple[str, ...], rows: list, *, returning=(), skip_on=()) -> list:
+    """Insert the rows (values in the order of the fields `names`) in one statement; the fields
+    `returning` names, for each row inserted. With `skip_on` (the fields of a unique constraint) a row
+    already there is skipped."""
     if not rows:
         return []
-    name, columns, types = table
+    fields = [_field(model, name) for name in names]
     if connection.vendor == "postgresql":
-        select = ", ".join(f"(r->>{i})::{kind}" for i, kind in enumerate(types))
+        select = ", ".join(f"(r->>{i})::{f.cast_db_type(connection)}" for i, f in enumerate(fields))
         unpacked = "jsonb_array_elements(%s::jsonb) AS r"
     else:
-        select = ", ".join(f"json_extract(r.value, '$[{i}]')" for i in range(len(columns)))
+        select = ", ".join(f"json_extract(r.value, '$[{i}]')" for i in range(len(fields)))
         unpacked = "json_each(%s) AS r"
-    if name == WORK_ITEM_TABLE[0]:
-        rows = [_adapted(row, json_text=True) for row in rows]
-    sql = f"INSERT INTO {name} ({', '.join(columns)}) SELECT {select} FROM {unpacked} WHERE true"  # noqa: S608
-    sql += f" {on_conflict}" if on_conflict else ""  # (SQLite needs the WHERE before an ON CONFLICT)
-    sql += f" RETURNING {returning}" if returning else ""
+    columns = ", ".join(_columns(model, names))
+    sql = f"INSERT INTO {_table(model)} ({columns}) SELECT {select} FROM {unpacked} WHERE true"  # noqa: S608 (names from _meta)
+    if skip_on:  # (SQLite needs the WHERE before an ON CONFLICT)
+        sql += f" ON CONFLICT ({', '.join(_columns(model, skip_on))}) DO NOTHING"
+    if returning:
+        sql += f" RETURNING {', '.join(_columns(model, returning))}"
     with connection.cursor() as cursor:
-        cursor.execute(sql, [json.dumps(rows)])
+        cursor.execute(sql, [json.dumps(_json_ready(model, names, rows))])
         return cursor.fetchall() if returning else []
 
 
-def _update_rows(rows: list[list]) -> None:
-    if rows:
-        with connection.cursor() as cursor:
-            cursor.executemany(UPDATE_SQL, rows)
+def _update_items(changed: list[tuple[tuple, int]]) -> None:
+    """The changed items, (row, pk) each, in one INSERT ... ON CONFLICT (id) DO UPDATE a page: as fast as
+    an UPDATE per row on PostgreSQL (bench/sync.py), and an order of magnitude faster than
+    bulk_update's CASE per field."""
+    items = [
+        WorkItem(pk=pk, **dict(zip(WORK_ITEM_COLUMNS, (*row, False), strict=True))) for row, pk in changed
+    ]
+    WorkItem.objects.bulk_create(
+        items, update_conflicts=True, unique_fields=["pk"], update_fields=WORK_ITEM_COLUMNS
+    )
 
 
 def _by_external_id(model, source: str, external_ids: list[str]):
@@ -270,7 +305,7 @@ def _sync_fix_releases(facts, pk_of, releases, existing: set[int], written: set[
     added = sorted(wanted - stored.keys())
     if gone:
         FixThrough.objects.filter(pk__any_of=gone).delete()
-    _insert_rows(FIX_TABLE, added)
+    _insert_rows(FixThrough, ("workitem", "release"), added)
     result.rows_written += len(gone) + len(added)
     result.release_ids |= {r for _, r in stored.keys() ^ wanted}
     result.release_ids |= {r for w, r in stored.keys() | wanted if w in written}
@@ -313,7 +348,9 @@ def _sync_links(source: str, facts, pk_of: dict[str, int], existing: set[int], r
     added = sorted(wanted - stored.keys())
     if gone:
         WorkItemLink.objects.filter(pk__any_of=gone).delete()
-    _insert_rows(LINK_TABLE, added, on_conflict=ON_LINK_CONFLICT)  # the other issue's page may add it too
+    _insert_rows(
+        WorkItemLink, ("blocker", "blocked"), added, skip_on=("blocker", "blocked")
+    )  # the other page may add it
     result.rows_written += len(gone) + len(added)
 
 

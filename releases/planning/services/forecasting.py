@@ -172,7 +172,8 @@ def _write(values_by_id: dict[int, dict]) -> None:
     fields = [Release._meta.get_field(name) for name in names]
     quote = connection.ops.quote_name
     assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
-    sql = f"UPDATE {quote(Release._meta.db_table)} SET {assignments} WHERE id = %s"  # noqa: S608 (names from the model)
+    table, pk = quote(Release._meta.db_table), quote(Release._meta.pk.column)
+    sql = f"UPDATE {table} SET {assignments} WHERE {pk} = %s"  # noqa: S608 (names from the model)
     now = timezone.now()
     params = [
         [f.get_db_prep_value(values.get(f.name, now), connection, prepared=False) for f in fields] + [rid]
