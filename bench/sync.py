@@ -508,37 +508,40 @@ def _update_raw(rows: list) -> None:
     one UPDATE per row (executemany), names from _meta; the driver adapts datetimes on PostgreSQL."""
     from django.db import connection as db
 
-    from releases.facts.services.upserts import WORK_ITEM_COLUMNS, _json_ready
+    from releases.facts.services.upserts import WORK_ITEM_TOOL_COLUMNS, _json_ready
     from releases.models import WorkItem
 
     quote, meta = db.ops.quote_name, WorkItem._meta
-    assignments = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in WORK_ITEM_COLUMNS)
+    assignments = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in WORK_ITEM_TOOL_COLUMNS)
     sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
+    rows = [(*values, pk) for values, pk in _tool_values(rows)]
     if db.vendor != "postgresql":
-        rows = _json_ready(WorkItem, (*WORK_ITEM_COLUMNS, "pk"), rows)
+        rows = _json_ready(WorkItem, (*WORK_ITEM_TOOL_COLUMNS, "pk"), rows)
     with db.cursor() as cursor:
         cursor.executemany(sql, rows)
 
 
-def _changed_items(rows: list) -> list:
-    from releases.facts.services.upserts import WORK_ITEM_COLUMNS
-    from releases.models import WorkItem
-
-    return [WorkItem(pk=row[-1], **dict(zip(WORK_ITEM_COLUMNS, row[:-1], strict=True))) for row in rows]
+def _tool_values(rows: list) -> list[tuple[tuple, int]]:
+    """(the tool's values, pk) of each changed row: a sync leaves `descoped` as it is."""
+    return [(row[:-2], row[-1]) for row in rows]
 
 
 def _update_django_upsert(rows: list) -> None:
     """The product's path: bulk_create(update_conflicts=True, unique_fields=["pk"])."""
     from releases.facts.services.upserts import _update_items
 
-    _update_items([(row[:-2], row[-1]) for row in rows])  # (the fact's values, pk): it adds descoped
+    _update_items(_tool_values(rows))
 
 
 def _update_django_bulk_update(rows: list) -> None:
-    from releases.facts.services.upserts import WORK_ITEM_COLUMNS
+    from releases.facts.services.upserts import WORK_ITEM_TOOL_COLUMNS
     from releases.models import WorkItem
 
-    WorkItem.objects.bulk_update(_changed_items(rows), WORK_ITEM_COLUMNS, batch_size=500)
+    items = [
+        WorkItem(pk=pk, **dict(zip(WORK_ITEM_TOOL_COLUMNS, values, strict=True)))
+        for values, pk in _tool_values(rows)
+    ]
+    WorkItem.objects.bulk_update(items, WORK_ITEM_TOOL_COLUMNS, batch_size=500)
 
 
 INSERTS = {

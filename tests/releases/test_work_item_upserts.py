@@ -63,6 +63,16 @@ def test_a_changed_item_is_updated_in_place_even_when_it_moves_to_another_applic
     }
 
 
+def test_a_sync_that_changes_an_item_keeps_the_release_managers_descoping():
+    app = f.ApplicationFactory(key="PAY")
+    work_items_upsert(source=SOURCE, facts=[fact(app, 1)])
+    WorkItem.objects.filter(key="PAY-1").update(descoped=True)  # as release_scope_change(descope=...)
+    work_items_upsert(
+        source=SOURCE, facts=[fact(app, 1, title="renamed in Jira", updated_at=CREATED.replace(hour=11))]
+    )
+    assert WorkItem.objects.values_list("title", "descoped").get(key="PAY-1") == ("renamed in Jira", True)
+
+
 def test_an_item_typed_in_by_hand_is_adopted_by_its_key_not_duplicated():
     app = f.ApplicationFactory(key="PAY")
     typed = f.WorkItemFactory(application=app, key="PAY-7", title="typed in", external_id="")

@@ -162,7 +162,9 @@ def _analyze_work_item_tables() -> None:
 # jsonb_array_elements; SQLite: json_each): encoding it is one C call, and the statement's text is
 # the same for every page. Every table and column name comes from the models' _meta, quoted; values
 # are always parameters. Changed rows take Django's own path: there hand-written UPDATEs were no faster.
-WORK_ITEM_COLUMNS = ("source", "external_id", *WORK_ITEM_FIELDS, "descoped")  # a synced row: descoped False
+WORK_ITEM_TOOL_COLUMNS = ("source", "external_id", *WORK_ITEM_FIELDS)
+# A new row is not descoped; a changed one keeps what a release manager decided (release_scope_change).
+WORK_ITEM_COLUMNS = (*WORK_ITEM_TOOL_COLUMNS, "descoped")
 
 
 def analyze_sql() -> str:
@@ -237,11 +239,9 @@ def _update_items(changed: list[tuple[tuple, int]]) -> None:
     """The changed items, (row, pk) each, in one INSERT ... ON CONFLICT (id) DO UPDATE a page: as fast as
     an UPDATE per row on PostgreSQL (bench/sync.py), and an order of magnitude faster than
     bulk_update's CASE per field."""
-    items = [
-        WorkItem(pk=pk, **dict(zip(WORK_ITEM_COLUMNS, (*row, False), strict=True))) for row, pk in changed
-    ]
+    items = [WorkItem(pk=pk, **dict(zip(WORK_ITEM_TOOL_COLUMNS, row, strict=True))) for row, pk in changed]
     WorkItem.objects.bulk_create(
-        items, update_conflicts=True, unique_fields=["pk"], update_fields=WORK_ITEM_COLUMNS
+        items, update_conflicts=True, unique_fields=["pk"], update_fields=WORK_ITEM_TOOL_COLUMNS
     )
 
 
