@@ -3,7 +3,8 @@ applications, trains, environments and their components, freeze windows, tool co
 their mappings. Each is validated, saved and audited in one transaction.
 
 Rows with rules of their own have their own services, and are written only through them: releases
-(releases.py), dependencies, bookings, gate policies (gates.py), gates and sign-offs (signoffs.py).
+and portfolios, dependencies, bookings, gate policies, gates and sign-offs. Those services check their
+rules, then change a row's fields with record_update.
 """
 
 from django.db import models, transaction
