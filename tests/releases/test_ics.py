@@ -27,6 +27,7 @@ def feed(token: str, query: str = "") -> Calendar:
     response = Client().get(f"/calendar.ics?token={token}{query}")
     assert response.status_code == 200
     assert response["Content-Type"] == "text/calendar; charset=utf-8"
+    assert response["Content-Disposition"] == 'inline; filename="flightdeck-releases.ics"'
     return Calendar.from_ical(response.content)
 
 

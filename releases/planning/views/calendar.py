@@ -131,7 +131,7 @@ def calendar_feed(request):
         status_labels=dict(Release.Status.choices),
     )
     response = HttpResponse(calendar.to_ical(), content_type="text/calendar; charset=utf-8")
-    response["Content-Disposition"] = 'inline; filename="flightdeck-releases.planning.ics"'
+    response["Content-Disposition"] = 'inline; filename="flightdeck-releases.ics"'
     response["Cache-Control"] = "private, max-age=300"
     return response
 
