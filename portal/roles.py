@@ -10,6 +10,9 @@ SECURITY_REVIEWER = "Security reviewer"
 ENVIRONMENT_ADMIN = "Environment admin"
 AUDITOR = "Auditor"
 ADMIN = "Admin"
+CHANGE_MANAGER = "Change manager"
+GOVERNANCE = "Governance officer"
+PIPELINE = "Pipeline"
 
 _READ_DOMAIN = [
     f"releases.view_{model}"
@@ -21,6 +24,7 @@ _READ_DOMAIN = [
         "releasedependency",
         "gatepolicy",
         "gaterequirement",
+        "policychange",
         "gate",
         "signoff",
         "environment",
@@ -35,6 +39,16 @@ _READ_DOMAIN = [
     )
 ]
 
+# Proposing a change to a gate policy; one that weakens the policy waits for a second person who
+# holds releases.approve_policychange (see releases.gates.services.policy_changes).
+_PROPOSE_POLICY = [
+    "releases.add_gatepolicy",
+    "releases.change_gatepolicy",
+    "releases.add_gaterequirement",
+    "releases.change_gaterequirement",
+    "releases.delete_gaterequirement",
+]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     PROJECT_OFFICE: [*_READ_DOMAIN],
     RELEASE_MANAGER: [
@@ -46,13 +60,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "releases.delete_releasedependency",
         "releases.add_releasetrain",
         "releases.change_releasetrain",
-        "releases.add_gatepolicy",
-        "releases.change_gatepolicy",
-        "releases.add_gaterequirement",
-        "releases.change_gaterequirement",
-        "releases.delete_gaterequirement",
+        *_PROPOSE_POLICY,
         "releases.add_booking",
-        "releases.add_testrun",  # their pipelines upload JUnit reports (POST /api/junit)
+        # No releases.add_testrun: a release's evidence never comes from the people who ship it;
+        # their pipelines upload reports under a service account in the Pipeline role.
     ],
     SECURITY_REVIEWER: [*_READ_DOMAIN, "releases.sign_gate"],
     ENVIRONMENT_ADMIN: [
@@ -73,12 +84,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "releases.verify_audit",
         "releases.waive_gate",
         "releases.sign_gate",
-        "releases.add_gatepolicy",
-        "releases.change_gatepolicy",
-        "releases.add_gaterequirement",
-        "releases.change_gaterequirement",
-        "releases.delete_gaterequirement",
-        "releases.add_testrun",
+        *_PROPOSE_POLICY,
+        "releases.approve_policychange",  # the fallback when no governance officer is at hand
         "releases.add_portfolio",
         "releases.change_portfolio",
         "releases.add_application",
@@ -103,6 +110,17 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "portal.add_user",
         "portal.change_user",
     ],
+    # Signs the change-advisory (CAB) and other operational gates.
+    CHANGE_MANAGER: [*_READ_DOMAIN, "releases.sign_gate"],
+    # Owns the gate policies: proposes changes and approves the weakening ones others propose.
+    GOVERNANCE: [
+        *_READ_DOMAIN,
+        *_PROPOSE_POLICY,
+        "releases.approve_policychange",
+        "releases.view_auditevent",
+    ],
+    # For a pipeline's service account: reads gates (can-deploy) and uploads JUnit reports.
+    PIPELINE: [*_READ_DOMAIN, "releases.add_testrun"],
 }
 
 ROLES = list(ROLE_PERMISSIONS)
@@ -120,13 +138,17 @@ def roles_sync(apps, schema_editor=None) -> None:
         app_config.models_module = models_module
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
+    known = {
+        f"{app_label}.{codename}": pk
+        for pk, app_label, codename in Permission.objects.values_list(
+            "pk", "content_type__app_label", "codename"
+        )
+    }
     for role, perms in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=role)
-        wanted = []
-        for perm in perms:
-            app_label, codename = perm.split(".")
-            wanted.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-        group.permissions.set(wanted)
+        # An early migration runs before later models (and their permissions) exist: it sets what
+        # exists then, and the latest roles migration sets the rest.
+        group.permissions.set([known[perm] for perm in perms if perm in known])
 
 
 def role_of(user) -> str:

@@ -5,8 +5,6 @@ releases.records. Gates, sign-offs, the audit trail and the facts synced from th
 tools are read here, never changed. Relations use autocomplete or raw ids so no form loads a whole
 table; big tables skip the full COUNT."""
 
-from uuid import uuid4
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -14,13 +12,8 @@ from django.db import transaction
 from django.http import HttpResponseRedirect
 
 from releases.environments.services import bookings
-from releases.facts.services.reports import COUNT_FIELDS, testrun_record
-from releases.gates.services.evidence import criteria_problems
 from releases.gates.services.policies import (
-    REQUIREMENT_FIELDS,
     gate_policy_create,
-    gate_requirement_delete,
-    gate_requirement_save,
 )
 from releases.models import (
     Application,
@@ -34,6 +27,7 @@ from releases.models import (
     Gate,
     GatePolicy,
     GateRequirement,
+    PolicyChange,
     Portfolio,
     PullRequest,
     Release,
@@ -296,19 +290,23 @@ class ReleaseDependencyAdmin(ServiceAdmin):
         dependency_remove(dependency=obj, by=request.user)
 
 
-class RequirementForm(forms.ModelForm):
-    def clean_criteria(self):
-        criteria = self.cleaned_data["criteria"]
-        if problems := criteria_problems(criteria):
-            raise forms.ValidationError(problems)
-        return criteria
-
-
 class RequirementInline(admin.TabularInline):
+    """Read only: requirements change on the policy page, where a change that weakens the policy
+    waits for a second person's approval (releases.gates.services.policy_changes)."""
+
     model = GateRequirement
-    form = RequirementForm
     extra = 0
-    autocomplete_fields = ["signer_group"]
+    fields = ["kind", "name", "signer_group", "approvals_required", "criteria", "due_days_before_target"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(GatePolicy)
@@ -333,18 +331,6 @@ class GatePolicyAdmin(ServiceAdmin):
         obj.pk = gate_policy_create(portfolio=obj.portfolio, by=request.user, name=obj.name).pk
         obj._state.adding = False
 
-    def save_formset(self, request, form, formset, change):
-        changed = formset.save(commit=False)
-        for requirement in formset.deleted_objects:
-            gate_requirement_delete(requirement=requirement, by=request.user)
-        for requirement in changed:
-            gate_requirement_save(
-                policy=form.instance,
-                by=request.user,
-                requirement=requirement if requirement.pk else None,
-                **{name: getattr(requirement, name) for name in REQUIREMENT_FIELDS},
-            )
-
 
 @admin.register(Gate)
 class GateAdmin(ReadOnlyAdmin):
@@ -356,6 +342,13 @@ class GateAdmin(ReadOnlyAdmin):
     list_select_related = ["release__application"]
     search_fields = ["release__version", "release__application__key", "name"]
     date_hierarchy = "due_date"
+
+
+@admin.register(PolicyChange)
+class PolicyChangeAdmin(ReadOnlyAdmin):
+    list_display = ["__str__", "policy", "status", "proposed_by", "decided_by", "effective_at"]
+    list_filter = ["status", "action", "needs_approval"]
+    list_select_related = ["policy", "proposed_by", "decided_by"]
 
 
 @admin.register(SignOff)
@@ -456,41 +449,22 @@ class BuildAdmin(ReadOnlyAdmin):
     search_fields = ["job", "commit"]
 
 
-class TestRunForm(forms.ModelForm):
-    class Meta:
-        model = TestRun
-        fields = ["release", "build", "environment", "name", *COUNT_FIELDS, "executed_at"]
-
-
 @admin.register(TestRun)
-class TestRunAdmin(ServiceAdmin):
-    """A test run is added as an uploaded report is, by testrun_record (audited; the release's gate
-    evidence is recomputed after the commit). A stored run is evidence: never changed or deleted."""
+class TestRunAdmin(ReadOnlyAdmin):
+    """A test run is evidence: it comes from the tools (a pipeline's upload to /api/junit under a
+    service account, or a sync), never typed in here, and is never changed or deleted."""
 
-    form = TestRunForm
-    list_display = ["__str__", "release", "passed", "failed", "skipped", "errors", "executed_at"]
-    list_select_related = ["release__application"]
-    raw_id_fields = ["release", "build", "environment"]
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def save_model(self, request, obj, form, change):
-        run, _ = testrun_record(
-            release=obj.release,
-            build=obj.build,
-            environment=obj.environment,
-            name=obj.name,
-            counts={field: getattr(obj, field) for field in COUNT_FIELDS},
-            executed_at=obj.executed_at,
-            source="admin",
-            external_id=uuid4().hex,
-            by=request.user,
-        )
-        obj.pk, obj._state.adding = run.pk, False
+    list_display = [
+        "__str__",
+        "release",
+        "passed",
+        "failed",
+        "skipped",
+        "errors",
+        "executed_at",
+        "supplied_by",
+    ]
+    list_select_related = ["release__application", "supplied_by"]
 
 
 @admin.register(PullRequest)

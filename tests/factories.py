@@ -24,6 +24,7 @@ from releases.models import (
     Gate,
     GatePolicy,
     GateRequirement,
+    PolicyChange,
     Portfolio,
     PullRequest,
     Release,
@@ -134,6 +135,23 @@ class GateRequirementFactory(DjangoModelFactory):
     kind = "security"
     name = factory.Sequence(lambda n: f"Requirement {n}")
     signer_group = factory.SubFactory(GroupFactory)
+
+
+class PolicyChangeFactory(DjangoModelFactory):
+    """A proposal to remove a requirement, waiting for its second person."""
+
+    class Meta:
+        model = PolicyChange
+
+    requirement = factory.SubFactory(GateRequirementFactory)
+    policy = factory.LazyAttribute(lambda change: change.requirement.policy)
+    action = "remove"
+    subject = factory.LazyAttribute(lambda change: change.requirement.name)
+    weakens = ["removes it"]
+    needs_approval = True
+    reason = "No longer needed."
+    proposed_by = factory.SubFactory(UserFactory)
+    proposed_at = factory.Sequence(lambda n: moment(n))
 
 
 class GateFactory(DjangoModelFactory):

@@ -30,6 +30,7 @@ def a_few_of_everything(superuser):
     for factory in (
         f.ReleaseDependencyFactory,
         f.GateRequirementFactory,
+        f.PolicyChangeFactory,
         f.SignOffFactory,
         f.EnvironmentComponentFactory,
         f.FreezeWindowFactory,

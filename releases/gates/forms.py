@@ -67,6 +67,25 @@ CRITERIA_KINDS = {
 }
 
 
+REASON_HELP = "Required when the change weakens the policy: the person who approves it reads it."
+
+
+def reason_field() -> forms.CharField:
+    return forms.CharField(
+        label="Why",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=REASON_HELP,
+    )
+
+
+class PolicyChangeReasonForm(forms.Form):
+    """Removing a requirement: only the reason (a removal always waits for a second person)."""
+
+    reason = reason_field()
+
+
 class GateRequirementForm(forms.Form):
     kind = forms.ChoiceField(choices=GateKind.choices)
     name = forms.CharField(max_length=100)
@@ -104,6 +123,7 @@ class GateRequirementForm(forms.Form):
         choices=[("", "—"), *[c for c in Build.Result.choices if c[0] != Build.Result.RUNNING]],
         help_text=f"Build gates; {DEFAULT_BUILD_RESULT} when empty.",
     )
+    reason = reason_field()
 
     def __init__(
         self,
@@ -124,7 +144,7 @@ class GateRequirementForm(forms.Form):
         self.fields["signer_group"].choices = choices
 
     def main_fields(self) -> list:
-        return [self[name] for name in self.fields if name not in CRITERIA_KINDS]
+        return [self[name] for name in self.fields if name not in CRITERIA_KINDS and name != "reason"]
 
     def criteria_fields(self) -> list:
         return [self[name] for name in CRITERIA_KINDS]

@@ -19,6 +19,11 @@ urlpatterns = [
     path(
         "policies/requirements/<int:pk>/delete/", policies.gate_requirement_delete, name="requirement-delete"
     ),
+    path(
+        "policies/changes/<int:pk>/<str:decision>/",
+        policies.policy_change_decide,
+        name="policy-change-decide",
+    ),
 ]
 
 # Under /api/, in the "api" namespace with the other areas' (portal/urls.py).

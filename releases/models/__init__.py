@@ -3,7 +3,7 @@
 from releases.models.audit import AuditChainHead, AuditEvent
 from releases.models.environment import Booking, Deployment, Environment, EnvironmentComponent, FreezeWindow
 from releases.models.facts import Build, PullRequest, TestRun, WorkItem, WorkItemLink
-from releases.models.gate import Gate, GateKind, GatePolicy, GateRequirement, SignOff
+from releases.models.gate import Gate, GateKind, GatePolicy, GateRequirement, PolicyChange, SignOff
 from releases.models.portfolio import Application, Portfolio, ReleaseTrain
 from releases.models.release import Release, ReleaseDependency
 
@@ -21,6 +21,7 @@ __all__ = [
     "GateKind",
     "GatePolicy",
     "GateRequirement",
+    "PolicyChange",
     "Portfolio",
     "PullRequest",
     "Release",

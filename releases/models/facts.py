@@ -1,5 +1,6 @@
 """Facts the teams' tools know: work items, builds, test runs, pull requests. Synced in by integrations."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
@@ -136,6 +137,12 @@ class TestRun(ExternalFact):
     errors = models.PositiveIntegerField(default=0)
     duration_ms = models.PositiveBigIntegerField(default=0)
     executed_at = models.DateTimeField()
+    # Who sent the report: a pipeline's service account (through /api/junit). Empty for a run a
+    # connection synced: its `source` names the connection. Evidence never counts a run its release's
+    # owner or last scope changer supplied (releases.gates.services.evidence).
+    supplied_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["-executed_at"]
@@ -150,6 +157,13 @@ class TestRun(ExternalFact):
 
     def __str__(self) -> str:
         return f"{self.name or 'Test run'} ({self.passed}/{self.total})"
+
+    @property
+    def supplier(self) -> str:
+        """Who supplied this evidence, in words (reads supplied_by: select it for a list)."""
+        if self.supplied_by_id is None:
+            return f"synced from {self.source}" if self.source else "synced"
+        return f"sent by {self.supplied_by.get_username()}"
 
     @property
     def total(self) -> int:

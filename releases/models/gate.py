@@ -192,3 +192,87 @@ class SignOff(models.Model):
 
     def __str__(self) -> str:
         return f"{self.signer_name} {self.decision} gate {self.gate_id}"
+
+
+class PolicyChangeAction(models.TextChoices):
+    ADD = "add"
+    CHANGE = "change"
+    REMOVE = "remove"
+
+
+class PolicyChangeStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for approval"
+    APPLIED = "applied", "In effect"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+class PolicyChange(models.Model):
+    """A proposed change to one requirement of a gate policy, and what became of it.
+
+    A change that weakens the policy (`weakens` lists how) takes effect only when a second person who
+    holds `approve_policychange` approves it; any other change takes effect when proposed. Either way
+    the row says who proposed, who approved and when it took effect (releases.gates.services.
+    policy_changes)."""
+
+    Action = PolicyChangeAction
+    Status = PolicyChangeStatus
+
+    policy = models.ForeignKey(GatePolicy, on_delete=models.PROTECT, related_name="changes")
+    requirement = models.ForeignKey(
+        GateRequirement, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes"
+    )
+    action = models.CharField(max_length=8, choices=Action)
+    subject = models.CharField(max_length=200, help_text="The requirement in words, kept after it goes.")
+    before = models.JSONField(null=True, blank=True, help_text="The requirement's values before.")
+    after = models.JSONField(null=True, blank=True, help_text="The values proposed.")
+    weakens = models.JSONField(default=list, blank=True, help_text="How the change weakens the policy.")
+    needs_approval = models.BooleanField(default=False)
+    reason = models.TextField(blank=True, help_text="Why, in the proposer's words.")
+    status = models.CharField(max_length=12, choices=Status, default=Status.PENDING)
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    proposed_at = models.DateTimeField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_comment = models.TextField(blank=True)
+    effective_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-proposed_at", "-pk"]
+        permissions = [("approve_policychange", "Can approve gate policy changes that weaken a policy")]
+        constraints = [
+            choices_constraint("action", PolicyChangeAction, "policychange_action_valid"),
+            choices_constraint("status", PolicyChangeStatus, "policychange_status_valid"),
+            # Nobody approves or rejects their own proposal.
+            models.CheckConstraint(
+                condition=~Q(decided_by=models.F("proposed_by")), name="policychange_second_person"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="pending")
+                | Q(decided_by__isnull=True, decided_at__isnull=True, effective_at__isnull=True),
+                name="policychange_pending_undecided",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="applied") | Q(effective_at__isnull=False),
+                name="policychange_applied_has_time",
+            ),
+            # A weakening takes effect only with its approver; a rejection names who rejected it.
+            models.CheckConstraint(
+                condition=~(Q(status="applied", needs_approval=True) | Q(status="rejected"))
+                | Q(decided_by__isnull=False, decided_at__isnull=False),
+                name="policychange_approved_by_second_person",
+            ),
+            models.CheckConstraint(
+                condition=~Q(reason="") | Q(needs_approval=False), name="policychange_weakening_has_reason"
+            ),
+            # One open proposal per requirement: the approver reads one change against what is there.
+            models.UniqueConstraint(
+                fields=["requirement"], condition=Q(status="pending"), name="policychange_one_pending"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "policy"], name="policychange_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.subject}"

@@ -102,7 +102,8 @@ class Release(ExternalFact):
     @property
     def barred_signer_ids(self) -> set[int]:
         """Segregation of duties: its owner and whoever last changed its scope never sign its gates
-        (sign_blockers says why in words; Gate.objects.signable_by is the same rule as a query)."""
+        (sign_blockers says why in words; Gate.objects.signable_by is the same rule as a query) and
+        never supply their evidence (testrun_record; the QA evidence ignores such runs)."""
         return {self.owner_id, self.scope_changed_by_id} - {None}
 
 

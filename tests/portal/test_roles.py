@@ -54,11 +54,23 @@ def test_admin_waives_and_manages_connections():
     assert {"releases.waive_gate", "releases.sign_gate", "integrations.change_connection"} <= perms
 
 
-def test_admins_and_release_managers_edit_gate_policies_and_upload_test_reports():
+def test_policies_are_proposed_by_managers_and_governance_and_approved_by_a_second_role():
     policy = {"releases.change_gatepolicy", "releases.add_gaterequirement", "releases.delete_gaterequirement"}
-    assert policy | {"releases.add_testrun"} <= perms_of(roles.ADMIN)
-    assert policy | {"releases.add_testrun"} <= perms_of(roles.RELEASE_MANAGER)
-    assert "releases.add_testrun" not in perms_of(roles.PROJECT_OFFICE)
+    for role in (roles.ADMIN, roles.RELEASE_MANAGER, roles.GOVERNANCE):
+        assert policy <= perms_of(role)
+    approvers = {role for role in roles.ROLES if "releases.approve_policychange" in perms_of(role)}
+    assert approvers == {roles.ADMIN, roles.GOVERNANCE}
+
+
+def test_only_the_pipeline_role_uploads_test_reports():
+    """The README said no role uploads while release managers could: evidence now comes only from a
+    pipeline's service account (or a sync), never from the people who ship the release."""
+    uploaders = {role for role in roles.ROLES if "releases.add_testrun" in perms_of(role)}
+    assert uploaders == {roles.PIPELINE}
+
+
+def test_change_managers_sign_and_nothing_else():
+    assert perms_of(roles.CHANGE_MANAGER) - perms_of(roles.PROJECT_OFFICE) == {"releases.sign_gate"}
 
 
 def test_auditor_verifies_the_chain_and_changes_nothing():

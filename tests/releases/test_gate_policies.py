@@ -56,7 +56,7 @@ def world():
     _requirement(own, "qa", "QA sign-off", approvals=0, due=4, criteria={"min_pass_rate": 0.99})
     _requirement(own, "compliance", "PCI review", approvals=2, due=7)
     child = f.GatePolicyFactory(portfolio=programme, name="Instant policy")
-    _requirement(child, "cab", "CAB approval", role=roles.RELEASE_MANAGER, due=1)
+    _requirement(child, "cab", "CAB approval", role=roles.CHANGE_MANAGER, due=1)
     return {"global": global_policy, "payments": payments, "programme": programme, "own": own, "child": child}
 
 
@@ -223,14 +223,15 @@ def test_a_new_requirement_adds_pending_gates_to_open_releases_only(world, manag
         by=manager,
         kind="custom",
         name="DORA check",
-        signer_group=_group(roles.AUDITOR),
+        signer_group=_group(roles.CHANGE_MANAGER),
         approvals_required=1,
         criteria={},
         due_days_before_target=10,
     )
     for release in (open_release, in_programme):
         gate = _gates(release)["DORA check"]
-        assert (gate.status, gate.due_date, gate.signer_group.name) == ("pending", f.day(20), roles.AUDITOR)
+        wanted = ("pending", f.day(20), roles.CHANGE_MANAGER)
+        assert (gate.status, gate.due_date, gate.signer_group.name) == wanted
     assert "DORA check" not in _gates(elsewhere)
     assert not Gate.objects.filter(release=shipped).exists()
     assert propagate_now.runs[0]["portfolio_ids"] == sorted([world["payments"].pk, world["programme"].pk])
@@ -453,7 +454,7 @@ def _form(**changes) -> dict:
     data = {
         "kind": "custom",
         "name": "DORA check",
-        "signer_group": str(_group(roles.AUDITOR).pk),
+        "signer_group": str(_group(roles.CHANGE_MANAGER).pk),
         "approvals_required": "1",
         "due_days_before_target": "10",
         "min_pass_rate": "",
@@ -523,10 +524,10 @@ def test_adding_a_requirement_stores_it_and_refreshes_the_partial(
     assert html.startswith('\n<section id="policy-requirements"') or html.lstrip().startswith(
         '<section id="policy-requirements"'
     )
-    assert "Saved." in html and "DORA check" in html
+    assert "Saved: the change is in effect." in html and "DORA check" in html
     requirement = world["own"].requirements.get(name="DORA check")
     assert (requirement.signer_group.name, requirement.approvals_required, requirement.criteria) == (
-        roles.AUDITOR,
+        roles.CHANGE_MANAGER,
         1,
         {},
     )
@@ -537,7 +538,9 @@ def test_adding_a_requirement_stores_it_and_refreshes_the_partial(
 def test_overriding_an_inherited_requirement_moves_it_out_of_the_inherited_list(
     world, manager_client, propagate_now
 ):
-    data = _form(kind="security", name="Security review", signer_group=str(_group(roles.ADMIN).pk))
+    # Two approvals where the global policy asks one: stricter, so it takes effect at once.
+    reviewers = str(_group(roles.SECURITY_REVIEWER).pk)
+    data = _form(kind="security", name="Security review", signer_group=reviewers, approvals_required="2")
     response = propagate_now(
         manager_client.post, f"/gates/policies/{world['payments'].pk}/add/", data, HTTP_HX_REQUEST="true"
     )
@@ -552,7 +555,9 @@ def test_overriding_an_inherited_requirement_moves_it_out_of_the_inherited_list(
 def test_adding_without_htmx_redirects_back(world, manager_client, propagate_now):
     response = propagate_now(manager_client.post, f"/gates/policies/{world['payments'].pk}/add/", _form())
     assert response.status_code == 302
-    assert response["Location"] == f"/gates/policies/{world['payments'].pk}/?saved=1#policy-requirements"
+    assert (
+        response["Location"] == f"/gates/policies/{world['payments'].pk}/?saved=applied#policy-requirements"
+    )
 
 
 def test_criteria_fields_become_the_requirements_criteria(world, manager_client, propagate_now):
@@ -640,14 +645,24 @@ def test_editing_with_bad_input_reopens_that_form(world, manager_client):
     assert pci.approvals_required == 2
 
 
-def test_removing_a_requirement(world, manager_client, propagate_now):
+def test_removing_a_requirement_is_proposed_and_waits(world, manager_client, propagate_now):
     pci = GateRequirement.objects.get(name="PCI review")
+    reason = {f"remove-{pci.pk}-reason": "PCI scope moved to the card platform."}
     response = propagate_now(
-        manager_client.post, f"/gates/policies/requirements/{pci.pk}/delete/", HTTP_HX_REQUEST="true"
+        manager_client.post, f"/gates/policies/requirements/{pci.pk}/delete/", reason, HTTP_HX_REQUEST="true"
     )
     assert response.status_code == 200
-    assert "PCI review" not in response.content.decode()
-    assert not GateRequirement.objects.filter(pk=pci.pk).exists()
+    html = response.content.decode()
+    assert "waits for a second person" in html and "A change to it waits for approval" in html
+    assert GateRequirement.objects.filter(pk=pci.pk).exists()
+
+
+def test_removing_without_a_reason_is_a_form_error(world, manager_client):
+    pci = GateRequirement.objects.get(name="PCI review")
+    response = manager_client.post(f"/gates/policies/requirements/{pci.pk}/delete/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 422
+    assert "weakens the policy (removes PCI review" in response.content.decode()
+    assert GateRequirement.objects.filter(pk=pci.pk).exists() and not AuditEvent.objects.exists()
 
 
 def test_an_unknown_requirement_is_404(world, manager_client):
@@ -732,7 +747,7 @@ def test_the_policy_pages_query_count_does_not_grow(world, manager_client, page)
         _requirement(world["child"], "custom", f"Programme check {n}")
         _requirement(world["global"], "custom", f"Global check {n}")
     assert _queries(manager_client, url) == few
-    assert few <= 10
+    assert few <= 12
 
 
 # --- the admin goes through the same services --------------------------------------------------------
@@ -754,7 +769,7 @@ def _inline_row(requirement=None, **values) -> dict:
     row = {
         "kind": "custom",
         "name": "Admin check",
-        "signer_group": str(_group(roles.AUDITOR).pk),
+        "signer_group": str(_group(roles.CHANGE_MANAGER).pk),
         "approvals_required": "1",
         "criteria": "{}",
         "due_days_before_target": "3",
@@ -764,59 +779,26 @@ def _inline_row(requirement=None, **values) -> dict:
     return row
 
 
-def test_the_admin_creates_a_policy_and_its_requirements_through_the_services(
-    world, superuser_client, superuser, propagate_now
-):
+def test_the_admin_creates_a_policy_through_the_service(world, superuser_client, superuser):
     portfolio = f.PortfolioFactory()
-    release = _release(portfolio)
-    data = {"name": "Claims policy", "portfolio": str(portfolio.pk)} | _inline([_inline_row()])
-    response = propagate_now(superuser_client.post, "/admin/releases/gatepolicy/add/", data)
+    data = {"name": "Claims policy", "portfolio": str(portfolio.pk)} | _inline([])
+    response = superuser_client.post("/admin/releases/gatepolicy/add/", data)
     assert response.status_code == 302, response.content.decode()[:2000]
     policy = GatePolicy.objects.get(portfolio=portfolio)
-    assert AuditEvent.objects.filter(action="gatepolicy.create", object_id=str(policy.pk)).count() == 1
-    assert AuditEvent.objects.get(action="gaterequirement.create").actor == superuser
-    assert "Admin check" in _gates(release)
+    assert AuditEvent.objects.get(action="gatepolicy.create", object_id=str(policy.pk)).actor == superuser
 
 
-def test_the_admin_changes_and_removes_requirements_through_the_services(
-    world, superuser_client, propagate_now
-):
-    release = _release(world["payments"])
-    gates_sync_for_release(release=release)
-    qa, pci = (world["own"].requirements.get(name=name) for name in ("QA sign-off", "PCI review"))
-    rows = [
-        _inline_row(
-            pci,
-            kind="compliance",
-            name="PCI review",
-            signer_group=str(pci.signer_group_id),
-            approvals_required="3",
-            due_days_before_target="7",
-        ),
-        _inline_row(
-            qa,
-            kind="qa",
-            name="QA sign-off",
-            signer_group="",
-            approvals_required="0",
-            criteria='{"min_pass_rate": 0.99}',
-            due_days_before_target="4",
-            DELETE="on",
-        ),
-    ]
-    data = {"name": world["own"].name} | _inline(rows, initial=2)
-    response = propagate_now(
-        superuser_client.post, f"/admin/releases/gatepolicy/{world['own'].pk}/change/", data
-    )
-    assert response.status_code == 302, response.content.decode()[:2000]
-    assert _gates(release)["PCI review"].approvals_required == 3
-    assert not GateRequirement.objects.filter(pk=qa.pk).exists()
-    assert _gates(release)["QA sign-off"].requirement.policy == world["global"]  # the global one again
-    assert set(AuditEvent.objects.values_list("action", flat=True)) >= {
-        "gaterequirement.update",
-        "gaterequirement.delete",
-        "gate.update",
-    }
+def test_the_admin_shows_requirements_but_does_not_change_them(world, superuser_client):
+    """A requirement changed in the admin would skip the second person a weakening needs."""
+    pci = world["own"].requirements.get(name="PCI review")
+    html = superuser_client.get(f"/admin/releases/gatepolicy/{world['own'].pk}/change/").content.decode()
+    assert "PCI review" in html and 'name="requirements-0-approvals_required"' not in html
+    rows = [_inline_row(pci, kind="compliance", name="PCI review", approvals_required="0", DELETE="on")]
+    data = {"name": world["own"].name} | _inline(rows, initial=1)
+    superuser_client.post(f"/admin/releases/gatepolicy/{world['own'].pk}/change/", data)
+    pci.refresh_from_db()
+    assert pci.approvals_required == 2
+    assert not AuditEvent.objects.filter(action__startswith="gaterequirement").exists()
 
 
 def test_the_admin_does_not_delete_policies(world, superuser_client):
@@ -872,34 +854,3 @@ def test_criteria_the_evidence_cannot_read_are_refused(world, manager, criteria)
     assert "criteria" in refused.value.message_dict
     pci.refresh_from_db()
     assert pci.criteria == {} and not AuditEvent.objects.exists()
-
-
-def test_the_admin_shows_bad_criteria_as_a_form_error(world, superuser_client):
-    pci = world["own"].requirements.get(name="PCI review")
-    qa = world["own"].requirements.get(name="QA sign-off")
-    rows = [
-        _inline_row(
-            pci,
-            kind="compliance",
-            name="PCI review",
-            signer_group=str(pci.signer_group_id),
-            approvals_required="2",
-            due_days_before_target="7",
-            criteria='{"max_failed": -3}',
-        ),
-        _inline_row(
-            qa,
-            kind="qa",
-            name="QA sign-off",
-            signer_group="",
-            approvals_required="0",
-            criteria='{"min_pass_rate": 0.99}',
-            due_days_before_target="4",
-        ),
-    ]
-    data = {"name": world["own"].name} | _inline(rows, initial=2)
-    response = superuser_client.post(f"/admin/releases/gatepolicy/{world['own'].pk}/change/", data)
-    assert response.status_code == 200
-    assert "max_failed is a whole number, 0 or more." in response.content.decode()
-    pci.refresh_from_db()
-    assert pci.criteria == {}

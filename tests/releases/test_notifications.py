@@ -4,6 +4,7 @@ gate, claimed by one UPDATE), decided (owner and group); sent after commit, neve
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Group, Permission
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -32,7 +33,9 @@ def base_url(settings):
 
 @pytest.fixture
 def reviewers():
-    return f.GroupFactory(name="Security reviewers")
+    group = f.GroupFactory(name="Security reviewers")
+    group.permissions.add(Permission.objects.get(codename="sign_gate"))
+    return group
 
 
 @pytest.fixture
@@ -70,6 +73,19 @@ def recipients(outbox) -> list[str]:
 
 
 # --- waiting -------------------------------------------------------------------------------------
+
+
+def test_a_group_that_cannot_sign_is_not_asked_to(mailoutbox, release):
+    """The demo's CAB gate was signed by "Release manager", a group without the sign permission: the
+    worker mailed release managers "CAB approval waits for your sign-off" for a gate they could not sign."""
+    managers = Group.objects.get(name=roles.RELEASE_MANAGER)
+    for address in ("tom@example.com", "jo@example.com"):
+        f.UserFactory(email=address).groups.add(managers)
+    waiting = f.GateFactory(
+        release=release, kind="cab", name="CAB approval", signer_group=managers, due_date=f.day(25)
+    )
+    assert gate_waiting_notify(gate_ids=[waiting.pk]) == 0
+    assert mailoutbox == []
 
 
 def test_a_waiting_gate_mails_each_member_of_its_group(mailoutbox, release, reviewers, members):

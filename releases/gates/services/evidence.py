@@ -1,7 +1,9 @@
 """Automatic gate evidence, from the facts the teams' tools reported.
 
 - QA gates: the latest test run of each suite (test run name) of the release, added up, so a later
-  smoke run cannot hide a failed regression. Pass rate = passed / (passed + failed + errors); the
+  smoke run cannot hide a failed regression. Runs supplied by the release's owner or last scope
+  changer do not count: evidence comes from someone without a stake in the release.
+  Pass rate = passed / (passed + failed + errors); the
   evidence holds when the rate is at least `min_pass_rate` (default 95%) and failed + errors is at
   most `max_failed` (default 0).
 - Scope gates: the release's work items. Open = neither done nor descoped; the evidence holds when
@@ -263,7 +265,13 @@ def _latest_suite_runs(release_ids: list[int]) -> dict[int, list[SuiteRun]]:
         partition_by=[F("release_id"), F("name")],
         order_by=[F("executed_at").desc(), F("pk").desc()],
     )
-    rows = TestRun.objects.filter(release_id__in=release_ids).annotate(rank=rank).filter(rank=1)
+    # A run supplied by the release's owner or last scope changer is never its evidence, even when
+    # the release changed hands after the upload.
+    interested = Q(supplied_by_id=F("release__owner_id")) | Q(
+        supplied_by_id=F("release__scope_changed_by_id")
+    )
+    runs_of = TestRun.objects.filter(release_id__in=release_ids).exclude(interested)
+    rows = runs_of.annotate(rank=rank).filter(rank=1)
     runs: dict[int, list[SuiteRun]] = {}
     for run in rows.select_related("build").order_by("release_id", "name"):
         build = run.build

@@ -15,9 +15,10 @@ from django.utils import timezone
 
 from releases.mail import mail_send_each
 from releases.models import Gate
-from releases.querysets import CLOSED_STATUSES
+from releases.querysets import CLOSED_STATUSES, SIGN_PERMISSION
 
 SUBJECT_PREFIX = "[Flightdeck]"
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 def gate_waiting_notify(*, gate_ids: list[int]) -> int:
@@ -97,10 +98,12 @@ def _may_sign(release, user_id: int) -> bool:
 
 
 def _members_by_group(group_ids: set[int]) -> dict[int, list[tuple[int, str]]]:
-    """(user id, e-mail) of the active members of each group who have an address: one query."""
+    """(user id, e-mail) of the active members of each group who have an address and may sign (a
+    group that lacks the permission has nobody to ask): one query."""
+    signers = get_user_model().objects.with_perm(SIGN_PERMISSION, backend=MODEL_BACKEND)
     memberships = (
         get_user_model()
-        .groups.through.objects.filter(group_id__in=group_ids, user__is_active=True)
+        .groups.through.objects.filter(group_id__in=group_ids, user__is_active=True, user__in=signers)
         .exclude(user__email="")
         .order_by("group_id", "user_id")
         .values_list("group_id", "user_id", "user__email")

@@ -26,9 +26,10 @@ from releases import tasks
 from releases.audit import audit_record, audit_record_many, snapshot
 from releases.gates.services import evidence
 from releases.models import Gate, GatePolicy, GateRequirement, Portfolio, Release
-from releases.querysets import CLOSED_STATUSES, portfolio_lineage, portfolio_subtree
+from releases.querysets import CLOSED_STATUSES, SIGN_PERMISSION, portfolio_lineage, portfolio_subtree
 
 PROPAGATION_BATCH = 500
+SIGN_CODENAME = SIGN_PERMISSION.split(".")[1]
 # The fields of a pending gate that follow its requirement.
 FOLLOWED_FIELDS = ("requirement_id", "kind", "name", "due_date", "signer_group_id", "approvals_required")
 REQUIREMENT_FIELDS = (
@@ -266,7 +267,8 @@ def gate_requirement_save(
     *, policy: GatePolicy, by, requirement: GateRequirement | None = None, **values
 ) -> GateRequirement:
     """Add a requirement to the policy, or change one of its requirements; open releases in the
-    policy's reach follow after the commit. Raises ValidationError (nothing written) for bad values."""
+    policy's reach follow after the commit. Raises ValidationError (nothing written) for bad values.
+    People's changes come here through policy_changes (a weakening waits for a second person)."""
     unknown = set(values) - set(REQUIREMENT_FIELDS)
     if unknown:
         raise TypeError(f"gate_requirement_save() got fields it does not set: {sorted(unknown)}")
@@ -280,15 +282,36 @@ def gate_requirement_save(
         setattr(requirement, name, value)
     if before is not None and snapshot(requirement) == before:
         return requirement
-    problems = evidence.criteria_problems(requirement.criteria)
-    if problems:
-        raise ValidationError({"criteria": problems})
-    requirement.full_clean()
+    requirement_validate(requirement)
     requirement.save()
     verb = "create" if before is None else "update"
     audit_record(actor=by, action=f"gaterequirement.{verb}", obj=requirement, before=before)
     _propagate_after_commit(policy, by)
     return requirement
+
+
+def requirement_validate(requirement: GateRequirement) -> None:
+    """ValidationError, by field, for values a requirement may not hold: bad criteria, a clash with
+    another requirement of the policy, or a signer group whose members cannot sign (a gate nobody
+    can ever sign would wait for a waiver on every release)."""
+    errors = {}
+    if problems := evidence.criteria_problems(requirement.criteria):
+        errors["criteria"] = problems
+    group = requirement.signer_group
+    if (
+        group is not None
+        and not group.permissions.filter(content_type__app_label="releases", codename=SIGN_CODENAME).exists()
+    ):
+        errors["signer_group"] = (
+            f"Members of {group.name} cannot sign gates: the group lacks the sign-off permission. "
+            "Choose a group that signs (a reviewer or change manager role)."
+        )
+    try:
+        requirement.full_clean()
+    except ValidationError as invalid:
+        errors = invalid.update_error_dict(errors)
+    if errors:
+        raise ValidationError(errors)
 
 
 @transaction.atomic

@@ -1,5 +1,6 @@
 """The gate policy pages: every portfolio's effective gates, and one policy's requirements, where a
-release manager adds, changes and removes them. A fixed number of queries whatever the data size."""
+release manager or governance officer proposes adding, changing and removing them, and a second
+person approves the changes that weaken a policy. A fixed number of queries whatever the data size."""
 
 from dataclasses import dataclass
 from functools import cached_property, wraps
@@ -12,34 +13,16 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from releases.errors import form_add_errors
-from releases.gates.forms import CRITERIA_KINDS, GateRequirementForm, initial_of
+from releases.gates.forms import GateRequirementForm, PolicyChangeReasonForm, initial_of
+from releases.gates.selectors import policy_changes as change_selectors
+from releases.gates.selectors.policy_changes import criteria_words
 from releases.gates.services import policies as policy_services
-from releases.gates.services.evidence import percent
-from releases.models import GatePolicy, GateRequirement, Portfolio, Release
+from releases.gates.services import policy_changes as policy_change_services
+from releases.models import GatePolicy, GateRequirement, PolicyChange, Portfolio, Release
 
-EDIT_PERMISSIONS = (
-    "releases.add_gatepolicy",
-    "releases.add_gaterequirement",
-    "releases.change_gaterequirement",
-    "releases.delete_gaterequirement",
-)
+DECISIONS = ("approve", "reject", "withdraw")
 LIST_TEMPLATE = "releases/gate_policies.html"
 TEMPLATE = "releases/gate_policy.html"
-
-
-def criteria_words(requirement: GateRequirement) -> str:
-    """The automatic criteria in words, e.g. "pass rate ≥ 95%, failed ≤ 0"."""
-    criteria, words = requirement.criteria or {}, []
-    if "min_pass_rate" in criteria:
-        words.append(f"pass rate ≥ {percent(criteria['min_pass_rate'])}")
-    if "max_failed" in criteria:
-        words.append(f"failed ≤ {criteria['max_failed']}")
-    if "max_open_blockers" in criteria:
-        words.append(f"open work items ≤ {criteria['max_open_blockers']}")
-    if "result" in criteria:
-        words.append(f"build {criteria['result']}")
-    words += [f"{key} {value}" for key, value in criteria.items() if key not in CRITERIA_KINDS]
-    return ", ".join(words)
 
 
 @dataclass(frozen=True)
@@ -54,7 +37,7 @@ class Row:
 
     @property
     def criteria(self) -> str:
-        return criteria_words(self.requirement)
+        return criteria_words(self.requirement.criteria)
 
 
 class Policies:
@@ -108,10 +91,13 @@ class Policies:
 def gate_policy_list(request):
     policies = Policies()
     portfolios = [(portfolio, depth, policies.rows(portfolio.pk)) for portfolio, depth in policies.tree()]
+    group_names = {group.pk: group.name for group in policies.groups}
+    pending = change_selectors.pending_changes()
     context = {
         "global_rows": policies.rows(None),
         "portfolios": portfolios,
         "can_edit": can_edit(request.user),
+        "pending": change_selectors.change_rows(pending, user=request.user, group_names=group_names),
     }
     return render(request, LIST_TEMPLATE, context)
 
@@ -159,6 +145,24 @@ class PolicyPage:
     def can_edit(self) -> bool:
         return can_edit(self.user)
 
+    @cached_property
+    def group_names(self) -> dict[int, str]:
+        return {group.pk: group.name for group in self.policies.groups}
+
+    @cached_property
+    def pending_changes(self) -> list[change_selectors.ChangeRow]:
+        changes = change_selectors.pending_changes([self.policy.pk]) if self.policy else []
+        return change_selectors.change_rows(changes, user=self.user, group_names=self.group_names)
+
+    @cached_property
+    def recent_changes(self) -> list[change_selectors.ChangeRow]:
+        changes = change_selectors.recent_changes(self.policy.pk) if self.policy else []
+        return change_selectors.change_rows(changes, user=self.user, group_names=self.group_names)
+
+    @cached_property
+    def waiting_requirement_ids(self) -> set[int]:
+        return {row.change.requirement_id for row in self.pending_changes}
+
     def form(self, data=None, **kwargs) -> GateRequirementForm:
         return GateRequirementForm(data, policy=self.policy, groups=self.policies.groups, **kwargs)
 
@@ -172,7 +176,7 @@ class PolicyPage:
 
 
 def can_edit(user) -> bool:
-    return user.has_perms(EDIT_PERMISSIONS)
+    return policy_change_services.can_propose(user)
 
 
 def policy_url(portfolio: Portfolio | None) -> str:
@@ -216,15 +220,7 @@ def _override_initial(request, page: PolicyPage) -> dict | None:
 def gate_requirement_create(request, pk: int | None = None):
     page = PolicyPage(pk, request.user)
     form = page.form(request.POST)
-    if form.is_valid():
-        policy = page.policy or policy_services.gate_policy_create(portfolio=page.portfolio, by=request.user)
-        try:
-            policy_services.gate_requirement_save(policy=policy, by=request.user, **form.values())
-        except ValidationError as error:
-            form_add_errors(form, error)
-    if form.errors:
-        return respond(request, page, add_form=form, status=422)
-    return _saved(request, page)
+    return _propose(request, page, form, PolicyChange.Action.ADD, form_name="add_form")
 
 
 @require_POST
@@ -233,16 +229,7 @@ def gate_requirement_update(request, pk: int):
     requirement = get_object_or_404(GateRequirement.objects.select_related("policy"), pk=pk)
     page = PolicyPage(requirement.policy.portfolio_id, request.user)
     form = page.form(request.POST, requirement=requirement)
-    if form.is_valid():
-        try:
-            policy_services.gate_requirement_save(
-                policy=requirement.policy, requirement=requirement, by=request.user, **form.values()
-            )
-        except ValidationError as error:
-            form_add_errors(form, error)
-    if form.errors:
-        return respond(request, page, edit_form=form, status=422)
-    return _saved(request, page)
+    return _propose(request, page, form, PolicyChange.Action.CHANGE, requirement, form_name="edit_form")
 
 
 @require_POST
@@ -250,14 +237,55 @@ def gate_requirement_update(request, pk: int):
 def gate_requirement_delete(request, pk: int):
     requirement = get_object_or_404(GateRequirement.objects.select_related("policy"), pk=pk)
     page = PolicyPage(requirement.policy.portfolio_id, request.user)
-    policy_services.gate_requirement_delete(requirement=requirement, by=request.user)
-    return _saved(request, page)
+    form = PolicyChangeReasonForm(request.POST, prefix=f"remove-{requirement.pk}")
+    form.requirement_id = requirement.pk
+    return _propose(request, page, form, PolicyChange.Action.REMOVE, requirement, form_name="remove_form")
 
 
-def _saved(request, page: PolicyPage):
+def _propose(request, page: PolicyPage, form, action: str, requirement=None, *, form_name: str):
+    """Propose the change the form holds; the page then says whether it took effect or waits."""
+    change = None
+    if form.is_valid():
+        values = form.values() if action != PolicyChange.Action.REMOVE else None
+        try:
+            change = policy_change_services.policy_change_propose(
+                portfolio=page.portfolio,
+                by=request.user,
+                action=action,
+                requirement=requirement,
+                values=values,
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as error:
+            form_add_errors(form, error)
+    if form.errors:
+        return respond(request, page, status=422, **{form_name: form})
+    return _saved(request, page, change)
+
+
+def _saved(request, page: PolicyPage, change: PolicyChange | None):
+    outcome = "unchanged" if change is None else change.status
     if not request.htmx:
-        return redirect(page.url() + "?saved=1#policy-requirements")
-    return respond(request, PolicyPage(page.pk, request.user), partial="policy-updated", saved=True)
+        return redirect(page.url() + f"?saved={outcome}#policy-requirements")
+    return respond(request, PolicyPage(page.pk, request.user), partial="policy-updated", saved=outcome)
+
+
+@require_POST
+def policy_change_decide(request, pk: int, decision: str):
+    """Approve, reject or withdraw a waiting change; the services check who may."""
+    if decision not in DECISIONS:
+        raise Http404("No such decision.")
+    change = get_object_or_404(PolicyChange.objects.select_related("policy"), pk=pk)
+    comment = request.POST.get("comment", "")
+    if decision == "approve":
+        policy_change_services.policy_change_approve(change=change, by=request.user, comment=comment)
+    elif decision == "reject":
+        policy_change_services.policy_change_reject(change=change, by=request.user, comment=comment)
+    else:
+        policy_change_services.policy_change_withdraw(change=change, by=request.user)
+    portfolio = change.policy.portfolio_id
+    url = reverse("gates:policy", args=[portfolio]) if portfolio else reverse("gates:global-policy")
+    return redirect(f"{url}?decided={decision}#policy-changes")
 
 
 def respond(
@@ -268,6 +296,7 @@ def respond(
     status=200,
     add_form=None,
     edit_form=None,
+    remove_form=None,
     saved=None,
 ):
     """The named partial for HTMX; the whole page without it."""
@@ -285,6 +314,8 @@ def respond(
         "page": page,
         "add_form": add_form or page.form(),
         "own": own,
-        "saved": saved if saved is not None else request.GET.get("saved") == "1",
+        "remove_form": remove_form,
+        "saved": saved if saved is not None else request.GET.get("saved", ""),
+        "decided": request.GET.get("decided", ""),
     }
     return render(request, template, context, status=status)
