@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from portal.roles import (
     ADMIN,
     AUDITOR,
+    CHANGE_MANAGER,
     ENVIRONMENT_ADMIN,
+    GOVERNANCE,
+    PIPELINE,
     PROJECT_OFFICE,
     RELEASE_MANAGER,
     ROLES,
@@ -32,18 +35,24 @@ DEMO_USERS = [
     _account("sec2", "flightdeck-sec2", SECURITY_REVIEWER, "Daniel Okafor"),
     _account("envadmin", "flightdeck-env", ENVIRONMENT_ADMIN, "Grace Liu"),
     _account("auditor", "flightdeck-auditor", AUDITOR, "Henrik Larsen"),
+    _account("cm", "flightdeck-cm", CHANGE_MANAGER, "Nadia Rahman"),
+    _account("gov", "flightdeck-gov", GOVERNANCE, "Oliver Grant"),
+    # The pipelines' service account: it uploads JUnit reports (POST /api/junit) and asks can-deploy.
+    _account("ci-bot", "flightdeck-ci", PIPELINE, "CI pipeline"),
 ]
-# Colleagues who own releases and sign CAB gates. They cannot log in (no password).
+# Colleagues who own releases, and change managers who sign CAB gates. They cannot log in (no password).
 TEAM_USERS = [
-    _account(username, None, RELEASE_MANAGER, full_name)
-    for username, full_name in [
-        ("jokoro", "Jasmine Okoro"),
-        ("mfischer", "Markus Fischer"),
-        ("aduval", "Amelie Duval"),
-        ("rpatel", "Rohan Patel"),
-        ("lnguyen", "Linh Nguyen"),
-        ("cobrien", "Ciaran O'Brien"),
-        ("ekowalski", "Ewa Kowalski"),
+    _account(username, None, role, full_name)
+    for username, full_name, role in [
+        ("jokoro", "Jasmine Okoro", RELEASE_MANAGER),
+        ("mfischer", "Markus Fischer", RELEASE_MANAGER),
+        ("aduval", "Amelie Duval", RELEASE_MANAGER),
+        ("rpatel", "Rohan Patel", RELEASE_MANAGER),
+        ("lnguyen", "Linh Nguyen", RELEASE_MANAGER),
+        ("cobrien", "Ciaran O'Brien", RELEASE_MANAGER),
+        ("ekowalski", "Ewa Kowalski", RELEASE_MANAGER),
+        ("hsato", "Haruto Sato", CHANGE_MANAGER),
+        ("bmensah", "Bea Mensah", CHANGE_MANAGER),
     ]
 ]
 
@@ -330,7 +339,7 @@ def _requirement(kind, name, role, approvals, due, criteria=None) -> dict:
 GLOBAL_REQUIREMENTS = [
     _requirement("security", "Security review", SECURITY_REVIEWER, 1, 5),
     _requirement("qa", "QA sign-off", None, 0, 3, {"min_pass_rate": 0.95, "max_failed": 0}),
-    _requirement("cab", "CAB approval", RELEASE_MANAGER, 1, 2),
+    _requirement("cab", "CAB approval", CHANGE_MANAGER, 1, 2),
 ]
 # A portfolio's policy adds requirements, or overrides the global one with the same (kind, name).
 PORTFOLIO_REQUIREMENTS = {
@@ -338,7 +347,7 @@ PORTFOLIO_REQUIREMENTS = {
     "payments": [_requirement("compliance", "PCI DSS review", SECURITY_REVIEWER, 2, 7)],
     "retail-banking": [_requirement("compliance", "Consumer Duty review", SECURITY_REVIEWER, 1, 7)],
     "core-platforms": [
-        _requirement("custom", "Performance sign-off", ENVIRONMENT_ADMIN, 1, 4, {"max_p95_ms": 300}),
+        _requirement("custom", "Performance sign-off", CHANGE_MANAGER, 1, 4, {"max_p95_ms": 300}),
         _requirement("build", "Green build", None, 0, 1, {"result": "success"}),
     ],
     "digital-channels": [

@@ -2,8 +2,10 @@
 
 `demo_seed()` seeds an empty instance, or does nothing where a demo seed is already recorded, and
 refuses a database that holds real data. It generates the rows (demo.generation), inserts them with
-bulk_create, parents first, in one transaction, creates the connections to the tool sandbox, and
-records one "demo.seed" audit event: the demo is an import, so it writes no per-row audit events.
+bulk_create, parents first, in one transaction, creates the connections to the tool sandbox, writes
+the governance history a real instance would have (policy changes, and the audit events of every
+policy change, sign-off, decision and waiver, at their own times: demo.history), and records one
+"demo.seed" audit event.
 The same (scale, seed, anchor) gives the same rows. On PostgreSQL it then analyzes what it loaded.
 """
 
@@ -35,7 +37,8 @@ from demo.catalogue import (
     TEAM_USERS,
 )
 from demo.generation import generate
-from demo.generation.world import DemoData, Table
+from demo.generation.world import DemoData, Table, utc_at
+from demo.history import governance_history
 from integrations.models import ApplicationMapping, Connection
 from portal.roles import ADMIN, ROLES
 from releases.audit import audit_record
@@ -72,6 +75,8 @@ def demo_seed(*, scale: str, seed: int, anchor: date, progress: Progress | None 
         progress("generated in memory", sum(len(t.rows) for t in data.tables), time.perf_counter() - started)
         demo_insert(data, progress=progress)
         demo_connections()
+        started = time.perf_counter()
+        progress("audit history", governance_history(now=utc_at(anchor)), time.perf_counter() - started)
         summary = {
             "scale": scale,
             "seed": seed,

@@ -49,6 +49,9 @@ def _gate(world: World, rng: random.Random, r: DemoRelease, requirement_row: int
     decided_day = min(due, r.actual or due, world.anchor - timedelta(days=1)) - timedelta(
         days=rng.randint(0, 3)
     )
+    decided_at = None if status == "pending" else utc_at(decided_day, rng.randint(10, 17), rng.randrange(60))
+    if status in ("passed", "failed") and not req["approvals"] and _evidence_time(evidence, world):
+        decided_at = evidence["evidence_at"]  # the evidence decided it, when it arrived
     waived = status == "waived"
     return {
         "release_id": r.idx,
@@ -59,13 +62,15 @@ def _gate(world: World, rng: random.Random, r: DemoRelease, requirement_row: int
         "due_date": due,
         "signer_group_id": req["group"],
         "approvals_required": req["approvals"],
-        "decided_at": None
-        if status == "pending"
-        else utc_at(decided_day, rng.randint(10, 17), rng.randrange(60)),
+        "decided_at": decided_at,
         **evidence,
         "waived_by_id": world.user("admin") if waived else None,
         "waiver_reason": rng.choice(WAIVER_REASONS) if waived else "",
     }
+
+
+def _evidence_time(evidence: dict, world: World) -> bool:
+    return evidence["evidence_at"] is not None and evidence["evidence_at"] <= world.now
 
 
 def _evidence(r: DemoRelease, req: dict) -> dict:
@@ -123,10 +128,13 @@ def _sign_offs(world: World, rng: random.Random, r: DemoRelease, req: dict, gate
         return []
     signers = [u for u in world.members(ROLES[req["group"]]) if u != r.owner]
     rng.shuffle(signers)
+    # The deciding signature is the gate's decision time; earlier approvals came hours before it.
     last = gate["decided_at"] or world.now - timedelta(days=rng.randint(1, 3), hours=rng.randint(1, 8))
     release = f"{world.apps[r.app].spec.key} {r.version}"
     rows = []
-    for n, (signer, decision) in enumerate(zip(signers, decisions, strict=False)):
+    signed = list(zip(signers, decisions, strict=False))
+    for n, (signer, decision) in enumerate(signed):
+        earlier = len(signed) - 1 - n
         state = {"release": release, "target": r.target.isoformat(), "gate": req["name"], "approvals": n}
         rows.append(
             {
@@ -135,7 +143,7 @@ def _sign_offs(world: World, rng: random.Random, r: DemoRelease, req: dict, gate
                 "decision": decision,
                 "meaning": f"I have reviewed {release} against the {req['name']} criteria and {decision} it.",
                 "comment": rng.choice(REJECT_COMMENTS) if decision == "reject" else "",
-                "signed_at": last - timedelta(hours=2 * (len(decisions) - n), minutes=rng.randrange(60)),
+                "signed_at": last - timedelta(hours=2 * earlier, minutes=rng.randrange(60) if earlier else 0),
                 "reauthenticated": True,
                 "state_hash": hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest(),
             }

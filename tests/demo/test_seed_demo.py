@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 from django.apps import apps
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection as db
+from django.db.models import F
 from django.test import RequestFactory
 
 from demo.catalogue import (
@@ -28,6 +29,7 @@ from integrations.sandbox.dataset import JiraDataset
 from integrations.sandbox.github import GithubDataset
 from integrations.sandbox.jenkins import JenkinsDataset
 from releases.audit import audit_verify
+from releases.gates.services.notifications import MODEL_BACKEND
 from releases.models import (
     Application,
     AuditEvent,
@@ -40,6 +42,7 @@ from releases.models import (
     Gate,
     GatePolicy,
     GateRequirement,
+    PolicyChange,
     Portfolio,
     Release,
     ReleaseDependency,
@@ -239,7 +242,7 @@ def test_seed_small_creates_every_model_the_accounts_and_one_audit_event():
     assert event.after["fingerprint"] == data.fingerprint()
     assert Release.objects.count() == data.counts()["releases"]
     assert Booking.objects.count() == data.counts()["bookings"]
-    assert AuditEvent.objects.count() == 1  # no per-row events: the demo is an import
+    assert AuditEvent.objects.last().action == DEMO_SEED_ACTION  # after the history it imported
     assert audit_verify().ok
     assert "releases" in output and "Seeded small demo data" in output
 
@@ -252,6 +255,68 @@ def test_seed_small_creates_every_model_the_accounts_and_one_audit_event():
             assert user.is_superuser and user.is_staff
         assert account["role"] in {g.name for g in user.groups.all()}
     assert sum(a["role"] == "Security reviewer" for a in DEMO_USERS) >= 2  # quorum is demoable
+
+
+def test_the_seeded_history_is_in_the_trail_and_the_chain_verifies():
+    """Issue 12, hole 6: seeded sign-offs had no audit events, and decisions came 2-3 hours after the
+    only signature."""
+    seed_small()
+    assert audit_verify().ok
+    signoffs = dict(SignOff.objects.values_list("pk", "signed_at"))
+    events = AuditEvent.objects.filter(action="signoff.create")
+    assert {int(pk): at for pk, at in events.values_list("object_id", "created_at")} == signoffs
+    assert {e.actor_id for e in events} == set(SignOff.objects.values_list("signer_id", flat=True))
+    times = list(AuditEvent.objects.order_by("seq").values_list("created_at", flat=True))
+    assert times[:-1] == sorted(times[:-1])  # the history reads in the order it happened
+    for gate in Gate.objects.filter(status__in=["passed", "failed"], signoffs__isnull=False).distinct():
+        last = gate.signoffs.order_by("signed_at").last()
+        assert gate.decided_at == last.signed_at, gate
+        decide = AuditEvent.objects.get(action="gate.decide", object_id=str(gate.pk))
+        assert (decide.actor_id, decide.created_at) == (last.signer_id, last.signed_at)
+    for gate in Gate.objects.filter(status="waived"):
+        assert (
+            AuditEvent.objects.get(action="gate.waive", object_id=str(gate.pk)).actor_id == gate.waived_by_id
+        )
+    evidence_decided = Gate.objects.filter(status__in=["passed", "failed"], approvals_required=0)
+    assert evidence_decided.exists()
+    for gate in evidence_decided.exclude(evidence_at=None).filter(evidence_at__lte=F("decided_at")):
+        assert gate.decided_at == gate.evidence_at
+    assert AuditEvent.objects.filter(action="gate.evidence").count() == evidence_decided.count()
+
+
+def test_the_seeded_policies_have_their_history_and_one_change_waits():
+    seed_small()
+    changes = PolicyChange.objects.all()
+    assert changes.filter(action="add", status="applied").count() == GateRequirement.objects.count()
+    proposals = AuditEvent.objects.filter(action="policychange.propose")
+    assert proposals.count() == changes.count()
+    for change in changes.filter(needs_approval=True, status="applied"):
+        assert change.decided_by_id not in (None, change.proposed_by_id)
+    waiting = changes.filter(status="pending")
+    assert [(c.subject, c.weakens) for c in waiting] == [
+        ("PCI DSS review (Compliance)", ["lowers the approvals from 2 to 1"])
+    ]
+
+
+def test_every_seeded_gate_has_someone_who_can_sign_it():
+    """Issue 12, hole 2: CAB gates named "Release manager" and performance gates "Environment admin",
+    groups without the sign permission, so every release waited on a waiver."""
+    seed_small()
+    User = get_user_model()
+    signers = set(
+        User.objects.with_perm("releases.sign_gate", backend=MODEL_BACKEND).values_list("pk", flat=True)
+    )
+    members: dict[int, set[int]] = {}
+    for group_id, user_id in User.groups.through.objects.values_list("group_id", "user_id"):
+        members.setdefault(group_id, set()).add(user_id)
+    gates = (
+        Gate.objects.filter(signer_group__isnull=False).select_related("release").prefetch_related("signoffs")
+    )
+    assert gates.filter(kind="cab").exists()
+    for gate in gates:
+        able = (members.get(gate.signer_group_id, set()) & signers) - gate.release.barred_signer_ids
+        able -= {signoff.signer_id for signoff in gate.signoffs.all()} if gate.status == "pending" else set()
+        assert able, f"nobody can sign {gate.name} of {gate.release}"
 
 
 def test_seeded_rows_hold_the_invariants():
