@@ -39,7 +39,7 @@ def test_a_release_manager_adds_a_requirement_to_a_portfolio_policy(page, screen
     page.wait_for_url(f"**/gates/policies/{demo.pk}/")
     page.fill("#id_requirement-name", "DORA resilience check")
     page.select_option("#id_requirement-kind", "compliance")
-    page.select_option("#id_requirement-signer_group", label="Auditor")
+    page.select_option("#id_requirement-signer_group", label="Change manager")
     page.fill("#id_requirement-approvals_required", "1")
     page.fill("#id_requirement-due_days_before_target", "6")
     page.click("text=Add requirement")

@@ -23,6 +23,7 @@ from releases.models import (
     Gate,
     GatePolicy,
     GateRequirement,
+    PolicyChange,
     Portfolio,
     PullRequest,
     Release,
@@ -102,6 +103,8 @@ ENUM_COLUMNS = [
     ("gate_kind_valid", f.GateFactory, "kind"),
     ("gate_status_valid", f.GateFactory, "status"),
     ("signoff_decision_valid", f.SignOffFactory, "decision"),
+    ("policychange_action_valid", f.PolicyChangeFactory, "action"),
+    ("policychange_status_valid", f.PolicyChangeFactory, "status"),
     ("environment_kind_valid", f.EnvironmentFactory, "kind"),
     ("booking_status_valid", partial(f.BookingFactory, approved=True), "status"),  # has a decider
     ("freeze_scope_valid", f.FreezeWindowFactory, "scope"),
@@ -253,6 +256,44 @@ def waiver_without_reason():
     return _set(
         Gate, gate.pk, status=Gate.Status.WAIVED, decided_at=f.moment(2), waived_by=admin, waiver_reason=""
     )
+
+
+@case("policychange_second_person", "proposer-decides")
+def policy_change_decided_by_its_proposer():
+    change = f.PolicyChangeFactory()
+    return _set(
+        PolicyChange, change.pk, status="rejected", decided_by=change.proposed_by, decided_at=f.moment(3)
+    )
+
+
+@case("policychange_pending_undecided", "decided-but-pending")
+def pending_policy_change_with_a_decider():
+    change = f.PolicyChangeFactory()
+    return _set(PolicyChange, change.pk, decided_by=f.UserFactory(), decided_at=f.moment(3))
+
+
+@case("policychange_applied_has_time", "no-time")
+def applied_policy_change_without_time():
+    change = f.PolicyChangeFactory(needs_approval=False, weakens=[])
+    return _set(PolicyChange, change.pk, status="applied")
+
+
+@case("policychange_approved_by_second_person", "weakening-without-approver")
+def weakening_in_effect_without_approver():
+    change = f.PolicyChangeFactory()
+    return _set(PolicyChange, change.pk, status="applied", effective_at=f.moment(3))
+
+
+@case("policychange_weakening_has_reason", "no-reason")
+def weakening_without_reason():
+    change = f.PolicyChangeFactory()
+    return _set(PolicyChange, change.pk, reason="")
+
+
+@case("policychange_one_pending", "two-waiting")
+def two_pending_changes_to_one_requirement():
+    change = f.PolicyChangeFactory()
+    return lambda: f.PolicyChangeFactory(requirement=change.requirement)
 
 
 @case("gate_pass_rate_is_a_fraction", "above-one")
@@ -610,6 +651,7 @@ ALL_FACTORIES = [
     f.ReleaseDependencyFactory,
     f.GatePolicyFactory,
     f.GateRequirementFactory,
+    f.PolicyChangeFactory,
     f.GateFactory,
     f.SignOffFactory,
     f.EnvironmentFactory,
