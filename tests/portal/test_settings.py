@@ -44,6 +44,7 @@ def test_a_configured_production_instance_passes_the_deployment_checks(manage_py
         SECRET_KEY=secrets.token_urlsafe(60),
         ALLOWED_HOSTS="flightdeck.example.com",
         FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        FLIGHTDECK_AUDIT_KEY=secrets.token_urlsafe(40),
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
