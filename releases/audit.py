@@ -388,10 +388,12 @@ def audit_checkpoint(*, path: Path | None = None) -> Checkpoint | None:
             raise ValueError(f"the chain's head (#{head[0]}) is behind the last checkpoint (#{last.seq})")
         return None
     result = _walk(mac, start_seq=last.seq, start_hash=last.hash, until=head[0])
-    if not result.ok or result.checked != head[0] - last.seq:
+    if not result.ok:
         raise ValueError(
             f"the chain does not verify from the last checkpoint: #{result.bad_seq} {result.problem}"
         )
+    if (result.checked, result.problem) != head:  # on success _walk hands back the last hash
+        raise ValueError(f"the chain ends at #{result.checked}, not at its head #{head[0]}")
     mark = Checkpoint(head[0], head[1], timezone.now().astimezone(UTC).isoformat(timespec="seconds"))
     path.parent.mkdir(parents=True, exist_ok=True)
     # One write with O_APPEND: a line is never interleaved with another writer's.
