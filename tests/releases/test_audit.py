@@ -61,7 +61,8 @@ def test_verify_passes_an_intact_chain():
 
 def switch_off_append_only_guard(table: str = "releases_auditevent") -> None:
     """Tamper as a database owner would: lift the table's guard triggers first (undone with the test's
-    transaction). The app itself cannot change or remove an event (see the tests at the end of this module)."""
+    transaction). The app itself cannot change or remove an event (see the tests at the end of this
+    module)."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER TABLE refuses while FK checks are pending
