@@ -38,8 +38,8 @@ from demo.generation import generate
 from demo.generation.world import DemoData, Table
 from integrations.models import ApplicationMapping, Connection
 from portal.roles import ADMIN, ROLES
-from releases.audit import audit_record
-from releases.models import Application, AuditEvent, Release
+from releases.audit import audit_record, audit_record_many
+from releases.models import Application, AuditEvent, Release, SignOff
 from releases.planning.services.forecasting import forecast_refresh
 
 DEMO_SEED_ACTION = "demo.seed"
@@ -81,6 +81,7 @@ def demo_seed(*, scale: str, seed: int, anchor: date, progress: Progress | None 
             "peak_week": {"start": data.peak_week.isoformat(), "releases": data.peak_week_releases},
         }
         object_id = f"{scale}/{seed}/{anchor.isoformat()}"
+        _sign_off_events()
         audit_record(
             actor=None, action=DEMO_SEED_ACTION, object_type="demo", object_id=object_id, after=summary
         )
@@ -92,6 +93,17 @@ def demo_seed(*, scale: str, seed: int, anchor: date, progress: Progress | None 
         with db.cursor() as cursor:
             cursor.execute("ANALYZE")
     return DemoSeedResult(created=True, summary=summary)
+
+
+def _sign_off_events() -> None:
+    """Each seeded sign-off's signoff.create event, by its signer at its time, in time order:
+    audit_verify checks every sign-off against its event."""
+    signoffs = SignOff.objects.select_related("signer", "gate__release__application").order_by(
+        "signed_at", "pk"
+    )
+    entries = [{"action": "signoff.create", "obj": s, "actor": s.signer, "at": s.signed_at} for s in signoffs]
+    for start in range(0, len(entries), 5000):
+        audit_record_many(actor=None, entries=entries[start : start + 5000])
 
 
 def demo_connections() -> None:
