@@ -11,9 +11,10 @@ Each part runs in its own process on its own instance (a temporary folder, remov
   (the state hash read as the panel shows it, then the timed POST), once with the password hashed by the
   instance's own hasher (Argon2id, portal/hashers.py) and once, on other gates, with a cheap
   hasher, which is the action without the password check; `GET /api/can-deploy` with an API token.
-- "audit": an empty SQLite instance; --events valid chained events bulk-inserted (hashed with
-  releases.audit.event_hash), then `audit_verify` timed, then one row changed and verified
-  again (it must be named).
+- "audit": an empty SQLite instance; --events valid chained events bulk-inserted (hashed with the
+  instance's key by releases.audit.event_hash, HMAC-SHA256), a signed checkpoint written half-way,
+  then `audit_verify` timed (keyed hashes, the checkpoint, sign-offs), then one row changed and
+  verified again (it must be named).
 Query counts are every query of the request, the session, user, role badge and permissions included.
 """
 
@@ -256,22 +257,26 @@ def _measure_can_deploy(n: int) -> dict:
 def _measure_audit(events: int) -> dict:
     from django.db import connection, transaction
 
-    from releases.audit import audit_verify
+    from releases.audit import audit_checkpoint, audit_verify
 
     started = time.perf_counter()
     bad_seq = events // 2 + 1
-    _insert_chain(events)
+    _insert_chain(events // 2)
+    audit_checkpoint()  # an anchor half-way, compared by every verification after
+    _insert_chain(events, start=events // 2 + 1)
     insert_seconds = time.perf_counter() - started
     started = time.perf_counter()
     intact = audit_verify()
     verify_seconds = time.perf_counter() - started
     with transaction.atomic(), connection.cursor() as cursor:  # tamper as a database owner would
-        cursor.execute("DROP TRIGGER releases_auditevent_append_only")
+        cursor.execute("DROP TRIGGER releases_auditevent_append_only")  # (SQLite)
         cursor.execute("UPDATE releases_auditevent SET actor_label = 'mallory' WHERE seq = %s", [bad_seq])
     started = time.perf_counter()
     tampered = audit_verify()
     return {
         "events": events,
+        "keyed": True,
+        "checkpoints_compared": intact.checkpoints,
         "insert_seconds": round(insert_seconds, 1),
         "verify_seconds": round(verify_seconds, 1),
         "verify": intact.as_dict(),
@@ -283,22 +288,24 @@ def _measure_audit(events: int) -> dict:
     }
 
 
-def _insert_chain(events: int, batch: int = 20_000) -> None:
-    """A valid chain of `events` events, written by raw executemany (the ORM would take minutes)."""
+def _insert_chain(events: int, *, start: int = 1, batch: int = 20_000) -> None:
+    """A valid keyed chain up to event `events` from `start`, written by raw executemany (the ORM would
+    take minutes), each hash an HMAC with the instance's key."""
     from django.db import connection, transaction
 
-    from releases.audit import GENESIS_HASH, event_hash
+    from releases.audit import GENESIS_HASH, chain_mac, event_hash
     from releases.models import AuditChainHead
 
     columns = (
         "seq, actor_id, actor_label, action, object_type, object_id, object_repr, before, after, "
-        "created_at, prev_hash, hash"
+        "release_id, portfolio_id, created_at, prev_hash, hash"
     )
-    sql = f"INSERT INTO releases_auditevent ({columns}) VALUES ({', '.join(['%s'] * 12)})"
-    base = datetime(2030, 1, 1, tzinfo=UTC)
-    prev, rows = GENESIS_HASH, []
+    sql = f"INSERT INTO releases_auditevent ({columns}) VALUES ({', '.join(['%s'] * 14)})"
+    base = datetime(2020, 1, 1, tzinfo=UTC)
+    head = AuditChainHead.objects.filter(pk=1).first()
+    prev, rows, mac = head.hash if head else GENESIS_HASH, [], chain_mac()
     with transaction.atomic(), connection.cursor() as cursor:
-        for seq in range(1, events + 1):
+        for seq in range(start, events + 1):
             content = {
                 "actor_id": None,
                 "actor_label": "system",
@@ -308,9 +315,11 @@ def _insert_chain(events: int, batch: int = 20_000) -> None:
                 "object_repr": f"APP{seq % 35} 1.{seq % 5000}.0",
                 "before": {"status": "planned", "target_date": "2030-02-01"},
                 "after": {"status": "in_progress", "target_date": "2030-02-0" + str(1 + seq % 9)},
+                "release_id": seq % 5000 or None,
+                "portfolio_id": 1 + seq % 12,
                 "created_at": base + timedelta(seconds=seq),
             }
-            digest = event_hash(prev_hash=prev, seq=seq, **content)
+            digest = event_hash(prev_hash=prev, seq=seq, **content, mac=mac)
             rows.append(
                 (
                     seq,
@@ -319,6 +328,8 @@ def _insert_chain(events: int, batch: int = 20_000) -> None:
                     content["object_repr"],
                     json.dumps(content["before"]),
                     json.dumps(content["after"]),
+                    content["release_id"],
+                    content["portfolio_id"],
                     connection.ops.adapt_datetimefield_value(content["created_at"]),
                     prev,
                     digest,

@@ -21,6 +21,7 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.db import connection as db
 from django.db import transaction
+from django.utils import timezone
 
 from demo.catalogue import (
     DEMO_USERS,
@@ -70,6 +71,11 @@ def demo_seed(*, scale: str, seed: int, anchor: date, progress: Progress | None 
         if existing is not None:
             return DemoSeedResult(created=False, summary=existing)
         _refuse_unless_empty()
+        if utc_at(anchor) > timezone.now():
+            raise DemoSeedRefused(
+                f"The anchor {anchor.isoformat()} is in the future: the demo's history ends on its "
+                "anchor day, so the anchor is today or earlier."
+            )
         started = time.perf_counter()
         data = generate(scale=scale, seed=seed, anchor=anchor)
         progress("generated in memory", sum(len(t.rows) for t in data.tables), time.perf_counter() - started)

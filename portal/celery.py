@@ -5,6 +5,7 @@ import os
 from celery import Celery
 from celery.schedules import crontab
 from celery.signals import beat_init
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -17,6 +18,11 @@ app.conf.beat_schedule = {
     "worker-heartbeat": {"task": HEARTBEAT_TASK, "schedule": 30.0},
     "forecast-refresh": {"task": "releases.tasks.forecast_refresh_task", "schedule": 5 * 60.0},
     "audit-verify-nightly": {"task": "releases.tasks.audit_verify_task", "schedule": 24 * 60 * 60.0},
+    # The chain's anchor outside the database: a signed checkpoint of its head, when it has grown.
+    "audit-checkpoint": {
+        "task": "releases.tasks.audit_checkpoint_task",
+        "schedule": settings.AUDIT_CHECKPOINT_MINUTES * 60.0,
+    },
     "gates-overdue-notify": {"task": "releases.tasks.gates_overdue_notify_task", "schedule": 60 * 60.0},
     # Every minute: queue the connections whose own schedule (Connection.schedule_minutes) is due.
     "connections-sync-due": {"task": "integrations.tasks.connections_sync_due_task", "schedule": 60.0},

@@ -1,6 +1,9 @@
+from django.db.models import prefetch_related_objects
 from django.urls import reverse
 
-from portal.roles import role_of
+from portal.roles import ROLE_PERMISSIONS, role_of
+
+AUDIT_PERMISSION = "releases.view_auditevent"
 
 NAVIGATION = [
     ("Home", "home"),
@@ -24,6 +27,13 @@ def navigation(request) -> dict:
         url = reverse(name)
         current = path == url if url == "/" else path.startswith(url)
         items.append({"label": label, "url": url, "current": current})
+    # The groups are read once for both the audit link and the role badge.
+    prefetch_related_objects([user], "groups")
+    if user.is_superuser or any(
+        AUDIT_PERMISSION in ROLE_PERMISSIONS.get(group.name, ()) for group in user.groups.all()
+    ):
+        url = reverse("audit:list")
+        items.append({"label": "Audit trail", "url": url, "current": path.startswith(url)})
     if user.is_staff:
         items.append({"label": "Admin", "url": reverse("admin:index"), "current": path.startswith("/admin/")})
     return {"nav_items": items, "user_role": role_of(user)}

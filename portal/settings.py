@@ -8,6 +8,7 @@ Two modes:
 """
 
 import contextlib
+import hashlib
 import os
 import secrets
 import tempfile
@@ -62,6 +63,32 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
+
+
+def _audit_chain_key() -> str:
+    """The HMAC key of the audit hash chain (releases/audit.py). The database never holds it, so whoever
+    owns the database alone cannot recompute the hashes of a rewritten event. Production sets its own
+    (FLIGHTDECK_AUDIT_KEY, kept apart from the database's backups); the embedded mode derives one from
+    SECRET_KEY, as it does the field encryption key."""
+    if key := os.environ.get("FLIGHTDECK_AUDIT_KEY"):
+        return key
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "FLIGHTDECK_AUDIT_KEY is not set. In production mode Flightdeck refuses to start without the "
+            "audit chain's key: export FLIGHTDECK_AUDIT_KEY to a random string of 32+ characters, kept "
+            "apart from the database and its backups."
+        )
+    return hashlib.sha256(f"audit-chain:{SECRET_KEY}".encode()).hexdigest()
+
+
+AUDIT_CHAIN_KEY = _audit_chain_key()
+# The chain's anchor outside the database: signed checkpoints (seq, hash, time) appended to this file
+# by `audit_checkpoint` and the beat task, compared by `audit_verify`. Keep a copy where the database's
+# owner cannot write (an auditor's export, a write-once bucket).
+AUDIT_CHECKPOINT_FILE = Path(
+    os.environ.get("FLIGHTDECK_AUDIT_CHECKPOINTS", VAR_DIR / "audit-checkpoints.jsonl")
+).resolve()
+AUDIT_CHECKPOINT_MINUTES = int(os.environ.get("FLIGHTDECK_AUDIT_CHECKPOINT_MINUTES", 60))
 
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"]

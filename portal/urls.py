@@ -25,6 +25,7 @@ urlpatterns = [
     path("releases/", include(planning_urls)),
     path("", include((planning_urls.calendar_urlpatterns, "calendar"))),
     path("gates/", include(gates_urls)),
+    path("audit/", include((gates_urls.audit_urlpatterns, "audit"))),
     path("api/junit", integrations_api.junit_upload, name="api-junit"),
     path("api/", include((gates_urls.api_urlpatterns + environments_urls.api_urlpatterns, "api"))),
     path("webhooks/", include("integrations.webhook_urls")),

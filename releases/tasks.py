@@ -3,7 +3,7 @@ import logging
 from celery import shared_task
 from django.contrib.auth import get_user_model
 
-from releases.audit import audit_verify
+from releases.audit import CheckpointFileError, audit_checkpoint, audit_verify
 from releases.environments.services import notifications as booking_notifications
 from releases.gates.services import notifications
 from releases.gates.services import policies as gate_services  # a module: policies.py enqueues these tasks
@@ -19,6 +19,17 @@ def audit_verify_task() -> dict:
     if not result.ok:
         logger.error("audit chain broken at #%s: %s", result.bad_seq, result.problem)
     return result.as_dict()
+
+
+@shared_task
+def audit_checkpoint_task() -> dict:
+    """Beat: anchor the chain's head in the checkpoint file (nothing when it has not grown)."""
+    try:
+        mark = audit_checkpoint()
+    except (CheckpointFileError, ValueError) as error:
+        logger.error("audit checkpoint refused: %s", error)
+        return {"written": False, "error": str(error)}
+    return {"written": mark is not None, "seq": mark.seq if mark else None}
 
 
 @shared_task

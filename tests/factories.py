@@ -9,10 +9,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import factory
 from django.contrib.auth.models import Group
+from django.db import transaction
 from factory.django import DjangoModelFactory
 
 from integrations.models import ApplicationMapping, Connection, SyncCursor, SyncRun, WebhookDelivery
 from portal.models import User, WorkerHeartbeat
+from releases.audit import audit_record
 from releases.models import (
     Application,
     Booking,
@@ -177,6 +179,15 @@ class SignOffFactory(DjangoModelFactory):
     signed_at = factory.Sequence(lambda n: moment(n))
     reauthenticated = True
     state_hash = factory.Sequence(lambda n: hashlib.sha256(f"state {n}".encode()).hexdigest())
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        """With its signoff.create event, as gate_sign writes it: audit_verify checks every sign-off
+        against its event."""
+        with transaction.atomic():
+            signoff = super()._create(model_class, *args, **kwargs)
+            audit_record(actor=signoff.signer, action="signoff.create", obj=signoff)
+        return signoff
 
 
 class EnvironmentFactory(DjangoModelFactory):

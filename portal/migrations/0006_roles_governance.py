@@ -9,7 +9,7 @@ from portal.roles import roles_sync
 class Migration(migrations.Migration):
     dependencies = [
         ("portal", "0005_roles_policies_and_test_reports"),
-        ("releases", "0010_policy_changes_and_evidence_supplier"),
+        ("releases", "0011_policy_changes_and_evidence_supplier"),
     ]
 
     operations = [migrations.RunPython(roles_sync, migrations.RunPython.noop)]

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from releases.gates import api
-from releases.gates.views import gates, policies
+from releases.gates.views import audit, gates, policies
 
 app_name = "gates"
 
@@ -30,4 +30,10 @@ urlpatterns = [
 api_urlpatterns = [
     path("releases/<int:pk>/gates", api.release_gate_list, name="release-gates"),
     path("can-deploy", api.deploy_check, name="can-deploy"),
+]
+
+# Under /audit/, in the "audit" namespace (portal/urls.py): the audit trail for auditors.
+audit_urlpatterns = [
+    path("", audit.audit_event_list, name="list"),
+    path("export.csv", audit.audit_event_export, name="export"),
 ]

@@ -4,7 +4,8 @@ from django.db.models import Q
 
 
 class AuditEvent(models.Model):
-    """One change, append-only, chained by hash: hash = SHA-256(prev_hash + canonical content).
+    """One change, append-only, chained by a keyed hash: hash = HMAC-SHA256(key, prev_hash + canonical
+    content), the key held outside the database (settings.AUDIT_CHAIN_KEY).
 
     Written in the same transaction as the change it records (releases.audit.audit_record).
     """
@@ -20,6 +21,25 @@ class AuditEvent(models.Model):
     object_repr = models.CharField(max_length=300, blank=True)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
+    # What the event is about, for the audit page's release and portfolio filters: set at write time from
+    # the object (a gate's or a sign-off's release, a release's portfolio...), hashed with the rest. No
+    # database constraint: the events of a deleted release stay.
+    release = models.ForeignKey(
+        "releases.Release",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    portfolio = models.ForeignKey(
+        "releases.Portfolio",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
     created_at = models.DateTimeField()
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
@@ -27,7 +47,14 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["seq"]
         permissions = [("verify_audit", "Can verify the audit chain and export evidence")]
-        indexes = [models.Index(fields=["object_type", "object_id", "seq"], name="audit_object_idx")]
+        indexes = [
+            models.Index(fields=["object_type", "object_id", "seq"], name="audit_object_idx"),
+            models.Index(fields=["release", "seq"], name="audit_release_idx"),
+            models.Index(fields=["portfolio", "seq"], name="audit_portfolio_idx"),
+            models.Index(fields=["actor", "seq"], name="audit_actor_idx"),
+            models.Index(fields=["action", "seq"], name="audit_action_idx"),
+            models.Index(fields=["created_at"], name="audit_created_idx"),
+        ]
         constraints = [models.UniqueConstraint(fields=["prev_hash"], name="audit_chain_never_forks")]
 
     def __str__(self) -> str:

@@ -44,6 +44,7 @@ def test_a_configured_production_instance_passes_the_deployment_checks(manage_py
         SECRET_KEY=secrets.token_urlsafe(60),
         ALLOWED_HOSTS="flightdeck.example.com",
         FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        FLIGHTDECK_AUDIT_KEY=secrets.token_urlsafe(40),
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
@@ -93,3 +94,16 @@ def test_sqlite_transactions_begin_immediate():
     if connection.vendor != "sqlite":
         pytest.skip("only the embedded SQLite database has a transaction mode")
     assert settings.DATABASES["default"]["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+
+
+def test_production_without_an_audit_key_refuses_to_start_in_one_line(manage_py):
+    result = manage_py(
+        "check",
+        FLIGHTDECK_ENV="production",
+        SECRET_KEY=secrets.token_urlsafe(60),
+        ALLOWED_HOSTS="flightdeck.example.com",
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert "FLIGHTDECK_AUDIT_KEY" in last_line and last_line.startswith("flightdeck: configuration error:")

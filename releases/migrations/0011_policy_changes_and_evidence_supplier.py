@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('releases', '0009_workitem_typed_in'),
+        ('releases', '0010_audit_keyed_chain'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
