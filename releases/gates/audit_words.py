@@ -25,6 +25,12 @@ RELEASE_VERBS = {
     "scope_change": "changed the scope of",
 }
 REQUIREMENT_VERBS = {"create": "added", "update": "changed", "delete": "removed"}
+POLICY_CHANGE_VERBS = {
+    "propose": "proposed",
+    "approve": "approved the policy change",
+    "reject": "rejected the policy change",
+    "withdraw": "withdrew the policy change",
+}
 HIDDEN_FIELDS = {"id"}
 VALUE_LENGTH = 120
 
@@ -73,6 +79,8 @@ def event_sentence(
         return f"{actor} {BOOKING_VERBS[verb]} the booking {thing}" + (f" for {release}" if release else "")
     if noun == "gaterequirement" and verb in REQUIREMENT_VERBS:
         return f"{actor} {REQUIREMENT_VERBS[verb]} the gate requirement {_short(data.get('repr')) or thing}"
+    if noun == "policychange" and verb in POLICY_CHANGE_VERBS:
+        return _policy_change_sentence(verb, actor, thing, after)
     if action == "testrun.record":
         counts = f"{after.get('passed', 0)} passed, {after.get('failed', 0)} failed"
         return f"{actor} recorded a test run for {release or 'a release'}: {counts}"
@@ -84,6 +92,20 @@ def event_sentence(
             f" ({reason})" if reason else ""
         )
     return f"{actor}: {action} on {thing}"
+
+
+def _policy_change_sentence(verb: str, actor: str, change: str, after: dict) -> str:
+    """ "Tom Becker proposed: Remove CAB approval (CAB), waiting for a second person: “reason”"."""
+    if verb == "propose":
+        waits = (
+            ", waiting for a second person's approval"
+            if after.get("needs_approval")
+            else ", in effect at once"
+        )
+        reason = _short(after.get("reason"))
+        return f"{actor} proposed: {change}{waits}" + (f": “{reason}”" if reason else "")
+    comment = _short(after.get("decision_comment"))
+    return f"{actor} {POLICY_CHANGE_VERBS[verb]} {change}" + (f": “{comment}”" if comment else "")
 
 
 def _gate_sentence(verb: str, actor: str, gate: str, of_release: str, before: dict, after: dict) -> str:

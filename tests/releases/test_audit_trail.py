@@ -93,12 +93,42 @@ def _signed(release, *, first="Sofia", last="Martins", gate_name="Security revie
     ],
 )
 def test_an_event_reads_as_a_sentence(action, before, after, expected):
+    _assert_sentence(action, before, after, expected, repr_="UAT 2030-01-01")
+
+
+@pytest.mark.parametrize(
+    ("action", "after", "expected"),
+    [
+        (
+            "policychange.propose",
+            {"needs_approval": True, "reason": "Slow"},
+            "Sofia Martins proposed: Remove CAB approval (CAB), waiting for a second person's approval: "
+            "“Slow”",
+        ),
+        (
+            "policychange.propose",
+            {"needs_approval": False},
+            "Sofia Martins proposed: Remove CAB approval (CAB), in effect at once",
+        ),
+        (
+            "policychange.approve",
+            {"decision_comment": "Agreed"},
+            "Sofia Martins approved the policy change Remove CAB approval (CAB): “Agreed”",
+        ),
+        ("policychange.reject", {}, "Sofia Martins rejected the policy change Remove CAB approval (CAB)"),
+    ],
+)
+def test_a_policy_change_reads_as_a_sentence(action, after, expected):
+    _assert_sentence(action, None, after, expected, repr_="Remove CAB approval (CAB)")
+
+
+def _assert_sentence(action, before, after, expected, *, repr_):
     sentence = event_sentence(
         action=action,
         actor="Sofia Martins",
         before=before,
         after=after,
-        object_repr="UAT 2030-01-01",
+        object_repr=repr_,
         gate="Security review",
         release="PAY 4.2.0",
     )
