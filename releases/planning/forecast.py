@@ -166,7 +166,9 @@ class Hold:
             )
         if self.kind == "freeze":
             return (
-                f"Freeze window “{self.name}” ({self.detail})" if self.name else f"A freeze ({self.detail})"
+                f"Freeze window “{self.name}” ({self.detail})"
+                if self.name
+                else f"A freeze window ({self.detail})"
             )
         if self.kind == "scope":
             return f"Scope: {self.detail}"
@@ -196,6 +198,16 @@ class Forecast:
     @property
     def blocked_reason(self) -> str:
         return "; ".join(hold.reason for hold in self.blockers)
+
+
+def stored_hold_text(stored: dict, *, name: str = "") -> str:
+    """The words of a stored "waiting for" line (forecast_refresh stores them as `text`); a line stored
+    before lines carried their words is worded again from its parts, `name` naming its release."""
+    if stored.get("text"):
+        return stored["text"]
+    until = date.fromisoformat(stored["until"]) if stored.get("until") else None
+    parts = (stored.get("kind", ""), until, stored.get("detail", ""), stored.get("release_id"))
+    return Hold(*parts, name=stored.get("name") or name, cause=stored.get("cause", "")).text
 
 
 class DependencyCycle(Conflict, ValueError):
