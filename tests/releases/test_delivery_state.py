@@ -167,3 +167,33 @@ def test_can_deploy_notes_a_blocked_forecast_by_name(releases, api):
     f.EnvironmentFactory(name="prod", kind="prod")
     body = api.get("/api/can-deploy", {"application": "LED", "version": "3.0", "environment": "prod"}).json()
     assert body["notes"] == ["The forecast says it is blocked: build ledger #412 failed."]
+
+
+def test_a_rejection_refreshes_the_forecast_after_the_commit(monkeypatch, django_capture_on_commit_callbacks):
+    from releases import tasks
+    from releases.gates.services.signoffs import gate_sign, gate_state_hash, signoff_meaning
+
+    monkeypatch.setattr(tasks.gate_decided_notify_task, "delay", lambda **kwargs: None)
+    monkeypatch.setattr(tasks.forecast_refresh_task, "delay", lambda: forecast_refresh(today=TODAY))
+    signer = f.UserFactory(password="pw")
+    signer.groups.add(*f.GroupFactory._meta.model.objects.filter(name=roles.SECURITY_REVIEWER))
+    release = f.ReleaseFactory(target_date=f.day(10))
+    gate = f.GateFactory(
+        release=release, kind="security", name="Security review", signer_group=signer.groups.first()
+    )
+    gate = type(gate).objects.select_related("release__application").get(pk=gate.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        gate_sign(
+            gate=gate,
+            by=signer,
+            decision="reject",
+            meaning=signoff_meaning(gate, "reject"),
+            comment="Unpatched CVE.",
+            password="pw",
+            state_hash=gate_state_hash(gate),
+        )
+    release.refresh_from_db()
+    assert (release.forecast_state, release.forecast_blocked_reason) == (
+        "blocked",
+        "Security review rejected",
+    )
