@@ -49,26 +49,24 @@ STORED = [
     "forecast_critical_path",
 ]
 BLOCKED_REASON_LENGTH = 300
+# The columns of an open release that load_facts reads.
+FACT_COLUMNS = [
+    "id",
+    "target_date",
+    "status",
+    "actual_date",
+    "application_id",
+    "application__key",
+    "version",
+    "application__portfolio_id",
+    "freeze_override_by_id",
+]
 
 
 def forecast_refresh(*, today: date | None = None) -> int:
     """Recompute every open release's forecast; returns how many rows changed."""
     today = today or timezone.localdate()
-    rows = {
-        row["id"]: row
-        for row in Release.objects.open().values(
-            "id",
-            "target_date",
-            "status",
-            "actual_date",
-            "application_id",
-            "application__key",
-            "version",
-            "application__portfolio_id",
-            "freeze_override_by_id",
-            *STORED,
-        )
-    }
+    rows = {row["id"]: row for row in Release.objects.open().values(*FACT_COLUMNS, *STORED)}
     facts = load_facts(rows, today=today)
     forecasts = forecast_all(facts.values(), today=today)
     return _store_changed(rows, forecasts) + _settle_closed()
