@@ -315,14 +315,12 @@ def measure_forecast(portfolio, runs: int = 20) -> dict:
 
     from releases.models import Release
     from releases.planning.forecast import forecast_all
-    from releases.planning.services.forecasting import load_facts
+    from releases.planning.services.forecasting import FACT_COLUMNS, load_facts
 
     today = timezone.localdate()
-    columns = ["id", "target_date", "status", "actual_date", "application_id"]
-    columns += ["application__portfolio_id", "freeze_override_by_id"]
     rows = {
         row["id"]: row
-        for row in Release.objects.open().filter(application__portfolio=portfolio).values(*columns)
+        for row in Release.objects.open().filter(application__portfolio=portfolio).values(*FACT_COLUMNS)
     }
     started = time.perf_counter()
     facts = load_facts(rows, today=today)

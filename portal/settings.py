@@ -13,6 +13,7 @@ import os
 import secrets
 import tempfile
 from datetime import timedelta
+from ipaddress import ip_network
 from pathlib import Path
 
 import dj_database_url
@@ -133,8 +134,19 @@ MIDDLEWARE = [
 ]
 
 # Password guessing, at the login page and at a gate's sign-off (releases.gates.views.gates): after
-# AXES_FAILURE_LIMIT wrong passwords for one username from one address, that pair is refused for
-# AXES_COOLOFF_TIME (a pair, so nobody can lock a colleague out from elsewhere). django-axes counts.
+# AXES_FAILURE_LIMIT wrong passwords for one username from one client address, that pair is refused for
+# AXES_COOLOFF_TIME. django-axes counts; each wrong password says how many tries are left.
+#
+# The key is (username, client address), and the client address is the peer's unless a trusted proxy
+# forwarded it (portal/client_ip.py). So a stranger guessing a colleague's password locks out only
+# themselves, from their own address: the colleague signs in from anywhere else as before. Behind a
+# proxy this needs FLIGHTDECK_TRUSTED_PROXIES (or FLIGHTDECK_TRUSTED_PROXY_COUNT): without it every
+# client has the proxy's address, and five guesses would lock the named user out everywhere. A client
+# cannot pick its address either: X-Forwarded-For is read only from a trusted proxy, right to left.
+# A sign-off's re-entered password counts against the signed-in user and the same address, like a
+# sign-in; it never locks that user out from other addresses. What remains: someone behind the same
+# address (a shared office NAT) can still pause a colleague there for AXES_COOLOFF_TIME, and guesses
+# spread over many addresses are limited per address only. See docs/runtime.md.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -145,6 +157,18 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+AXES_CLIENT_IP_CALLABLE = "portal.client_ip.client_ip"
+FLIGHTDECK_TRUSTED_PROXIES = tuple(env_list("FLIGHTDECK_TRUSTED_PROXIES", []))
+FLIGHTDECK_TRUSTED_PROXY_COUNT = int(os.environ.get("FLIGHTDECK_TRUSTED_PROXY_COUNT") or 0)
+for _proxy in FLIGHTDECK_TRUSTED_PROXIES:
+    try:
+        ip_network(_proxy, strict=False)
+    except ValueError as _error:
+        raise ImproperlyConfigured(
+            f"FLIGHTDECK_TRUSTED_PROXIES: {_proxy!r} is not an address or network."
+        ) from _error
+if FLIGHTDECK_TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("FLIGHTDECK_TRUSTED_PROXY_COUNT cannot be negative.")
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"

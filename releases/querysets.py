@@ -98,9 +98,25 @@ class PortfolioQuerySet(models.QuerySet):
 # --- releases ------------------------------------------------------------------------------------
 
 
+def delivery_state_q(state: str) -> Q:
+    """releases.planning.forecast.delivery_state as a filter: a closed status wins over the stored
+    forecast state, so a release cancelled since the last refresh counts as cancelled already."""
+    if state == "shipped":
+        return Q(status="released")
+    if state == "cancelled":
+        return Q(status="cancelled")
+    still_open = ~Q(status__in=CLOSED_STATUSES)
+    if state == "on_track":
+        return still_open & ~Q(forecast_state__in=["at_risk", "blocked"])
+    return still_open & Q(forecast_state=state)
+
+
 class ReleaseQuerySet(models.QuerySet):
     def open(self):
         return self.exclude(status__in=CLOSED_STATUSES)
+
+    def in_delivery_state(self, state: str):
+        return self.filter(delivery_state_q(state))
 
     def closed(self):
         return self.filter(status__in=CLOSED_STATUSES)
@@ -172,10 +188,15 @@ class FreezeWindowQuerySet(models.QuerySet):
 
 
 def week_summary(*, week_start: date, today: date) -> dict:
-    """Headline numbers for the home page: three COUNT queries, whatever the data size."""
+    """Headline numbers for the home page: four COUNT queries, whatever the data size."""
     from releases.models import Booking, Gate, Release
 
+    states = Release.objects.open().aggregate(
+        blocked=models.Count("id", filter=delivery_state_q("blocked")),
+        at_risk=models.Count("id", filter=delivery_state_q("at_risk")),
+    )
     return {
+        **states,
         "shipping_this_week": Release.objects.open()
         .filter(target_date__gte=week_start, target_date__lt=week_start + timedelta(days=7))
         .count(),

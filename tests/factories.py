@@ -106,6 +106,10 @@ class ReleaseFactory(DjangoModelFactory):
     version = factory.Sequence(lambda n: f"1.{n}.0")
     summary = factory.Sequence(lambda n: f"Release {n}")
     target_date = factory.Sequence(lambda n: day(n % 90))
+    # A test that sets the stored flag gets the state it stands for, as forecast_refresh would store it.
+    forecast_state = factory.LazyAttribute(
+        lambda r: "at_risk" if getattr(r, "at_risk", False) else "on_track"
+    )
 
     class Params:
         released = factory.Trait(

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 from releases.audit import audit_record
 from releases.gates.services import deploy_check as deploy_check_services
 from releases.models import Gate, Release, SignOff
+from releases.planning.forecast import stored_hold_text
 
 READ_PERMISSION = "releases.view_gate"
 CAN_DEPLOY_PARAMETERS = ("application", "version", "environment")
@@ -118,6 +119,22 @@ def release_data(release: Release) -> dict:
         "status": release.status,
         "target_date": _iso(release.target_date),
         "forecast_date": _iso(release.forecast_date),
+        # The delivery state the list, the calendar and the home page show, and what the forecast waits
+        # for, each line naming its gate, build, upstream release or freeze window.
+        "delivery_state": release.delivery_state.value,
+        "at_risk": release.at_risk,
+        "blocked_by": release.forecast_blocked_reason or None,
+        "waiting_for": [waiting_data(hold) for hold in release.forecast_waiting_for or ()],
+    }
+
+
+def waiting_data(stored: dict) -> dict:
+    return {
+        "kind": stored.get("kind"),
+        "until": stored.get("until"),
+        "name": stored.get("name", ""),
+        "release": stored.get("release_id"),
+        "text": stored_hold_text(stored),
     }
 
 

@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from releases.models.base import ExternalFact, choices_constraint
 from releases.models.portfolio import Application, ReleaseTrain
+from releases.planning.forecast import STATE_LABELS, ForecastState, delivery_state
 from releases.querysets import CLOSED_STATUSES, ReleaseQuerySet
 
 
@@ -17,8 +18,15 @@ class ReleaseStatus(models.TextChoices):
     CANCELLED = "cancelled"
 
 
+# releases.planning.forecast.ForecastState as model choices: one definition of the states.
+DeliveryState = models.TextChoices(
+    "DeliveryState", [(state.name, (state.value, STATE_LABELS[state])) for state in ForecastState]
+)
+
+
 class Release(ExternalFact):
     Status = ReleaseStatus
+    DeliveryState = DeliveryState
     CLOSED_STATUSES = CLOSED_STATUSES  # shipped or cancelled: forecasts nothing, holds nothing open
 
     application = models.ForeignKey(Application, on_delete=models.PROTECT, related_name="releases")
@@ -53,7 +61,11 @@ class Release(ExternalFact):
     # graph); stored so pages read them with their rows instead of recomputing per request. Never typed in.
     forecast_date = models.DateField(null=True, blank=True, editable=False)
     forecast_slip_days = models.IntegerField(default=0, editable=False)
-    at_risk = models.BooleanField(default=False, editable=False)
+    at_risk = models.BooleanField(default=False, editable=False)  # the state is at risk or blocked
+    forecast_state = models.CharField(
+        max_length=16, choices=DeliveryState, default=DeliveryState.ON_TRACK, editable=False
+    )
+    forecast_blocked_reason = models.CharField(max_length=300, blank=True, editable=False)
     forecast_waiting_for = models.JSONField(default=list, blank=True, editable=False)
     forecast_critical_path = models.JSONField(default=list, blank=True, editable=False)
     forecast_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -71,6 +83,7 @@ class Release(ExternalFact):
                 name="release_unique_external_id",
             ),
             choices_constraint("status", ReleaseStatus, "release_status_valid"),
+            choices_constraint("forecast_state", DeliveryState, "release_forecast_state_valid"),
             models.CheckConstraint(
                 condition=Q(code_freeze_date__isnull=True) | Q(code_freeze_date__lte=F("target_date")),
                 name="release_code_freeze_not_after_target",
@@ -98,6 +111,15 @@ class Release(ExternalFact):
     @property
     def is_open(self) -> bool:
         return self.status not in CLOSED_STATUSES
+
+    @property
+    def delivery_state(self) -> ForecastState:
+        """The state every page shows (releases.planning.forecast.delivery_state)."""
+        return delivery_state(self.status, self.forecast_state)
+
+    @property
+    def delivery_state_label(self) -> str:
+        return STATE_LABELS[self.delivery_state]
 
     @property
     def barred_signer_ids(self) -> set[int]:

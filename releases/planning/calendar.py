@@ -132,6 +132,7 @@ class Day:
     items: str = ""  # those releases as list items, rendered once by the view
     total: int = 0
     at_risk: int = 0
+    blocked: int = 0
     freezes: list[str] = field(default_factory=list)
 
     @property
@@ -180,8 +181,8 @@ def build_grid(
     today: date,
     cap: int | None = None,
 ) -> list[list[Day]]:
-    """Weeks of days. `releases` are rows with `target_date`, `day_total`, `day_at_risk` (the day's
-    counts) in display order, already cut to the first `cap` of each day by the query."""
+    """Weeks of days. `releases` are rows with `target_date`, `day_total`, `day_at_risk`, `day_blocked`
+    (the day's counts) in display order, already cut to the first `cap` of each day by the query."""
     cap = DAY_CAP[period.kind] if cap is None else cap
     by_day = defaultdict(list)
     for release in releases:
@@ -206,6 +207,7 @@ def build_grid(
                     releases=rows[:cap],
                     total=rows[0]["day_total"] if rows else 0,
                     at_risk=rows[0]["day_at_risk"] if rows else 0,
+                    blocked=rows[0].get("day_blocked", 0) if rows else 0,
                     freezes=reasons.get(day, []),
                 )
             )

@@ -11,6 +11,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from releases.models import Application, Gate, GateKind, Portfolio, Release, ReleaseTrain
+from releases.querysets import delivery_state_q
 
 
 class GateState:
@@ -53,16 +54,32 @@ class ReleaseFilter(django_filters.FilterSet):
     at_risk = django_filters.BooleanFilter(
         field_name="at_risk", widget=django_filters.widgets.BooleanWidget(), label="At risk only"
     )
+    state = django_filters.ChoiceFilter(
+        choices=Release.DeliveryState.choices, method="filter_state", label="Delivery state"
+    )
     q = django_filters.CharFilter(method="filter_text", label="Search")
     when = django_filters.ChoiceFilter(choices=When.CHOICES, method="filter_when", label="When")
 
     class Meta:
         model = Release
-        fields = ["portfolio", "application", "train", "status", "gate_state", "at_risk", "q", "when"]
+        fields = [
+            "portfolio",
+            "application",
+            "train",
+            "status",
+            "gate_state",
+            "at_risk",
+            "state",
+            "q",
+            "when",
+        ]
 
     def filter_portfolio(self, queryset, name, portfolio):
         """A portfolio includes its programmes (child portfolios, at every level)."""
         return queryset.filter(application__portfolio__in=Portfolio.objects.subtree(portfolio.pk))
+
+    def filter_state(self, queryset, name, state):
+        return queryset.filter(delivery_state_q(state))
 
     def filter_gate_state(self, queryset, name, state):
         gates = Gate.objects.filter(release=OuterRef("pk"))

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from releases.planning.forecast import ForecastState, delivery_state, stored_hold_text
 from releases.querysets import CLOSED_STATUSES
 
 DEFAULT_SPAN = timedelta(days=7)  # a release without a code-freeze date is drawn as its last week
@@ -44,9 +45,11 @@ class GanttRelease:
     start: date | None = None  # the code-freeze date
     forecast: date | None = None  # stored by forecast_refresh; None: cancelled or blocked
     actual: date | None = None
-    at_risk: bool = False
+    at_risk: bool = False  # stored with the state: at risk or blocked
+    state: str = "on_track"  # the stored forecast state (releases.planning.forecast.ForecastState)
+    blocked_reason: str = ""
     slip_days: int = 0
-    waiting_for: tuple[dict, ...] = ()  # the stored holds: {kind, until, detail, release_id}
+    waiting_for: tuple[dict, ...] = ()  # the stored holds: {kind, until, detail, release_id, name, text}
     critical_path: tuple[int, ...] = ()  # stored: the upstream chain that sets the forecast, nearest first
     ghost: bool = False  # from another train (or none), holding a release of this train
     train_id: int | None = None
@@ -101,10 +104,11 @@ class Bar:
     def risk_text(self) -> str:
         """The risk in words, so it never rests on colour alone."""
         release = self.release
-        if release.status in CLOSED or not release.at_risk:
+        state = delivery_state(release.status, release.state)
+        if state is ForecastState.BLOCKED:
+            return f"blocked: {release.blocked_reason}" if release.blocked_reason else "blocked"
+        if state is not ForecastState.AT_RISK:
             return ""
-        if release.forecast is None:
-            return "blocked"
         return f"+{release.slip_days} d, at risk" if release.slip_days > 0 else "at risk"
 
 
@@ -234,21 +238,27 @@ def critical_chain(releases: list[GanttRelease]) -> list[int]:
 
 
 def waiting_text(release: GanttRelease, labels: dict[int, str]) -> str:
-    """The stored holds in words, latest first: "CLM 1.3 until 15 Mar; an open gate until 14 Mar"."""
+    """The stored holds in words, latest first: "CLM 1.3 until 15 Mar; gate CAB until 14 Mar"."""
     parts = []
     for hold in release.waiting_for:
         until = date.fromisoformat(hold["until"]) if hold.get("until") else None
-        name = labels.get(hold.get("release_id"), f"release #{hold.get('release_id')}")
+        name = hold.get("name") or labels.get(hold.get("release_id"), f"release #{hold.get('release_id')}")
         what = {
             "upstream": name,
-            "blocked": f"{name} (cancelled)",
-            "gate": "an open gate",
+            "blocked": _blocked_words(hold, name),
+            "gate": f"gate {hold['name']}" if hold.get("name") else "an open gate",
             "scope": f"scope ({hold.get('detail', '')})",
-            "freeze": "a freeze window",
+            "freeze": f"freeze {hold['name']}" if hold.get("name") else "a freeze window",
             "today": "its missed target",
         }.get(hold["kind"], hold["kind"])
         parts.append(f"{what} until {short_date(until)}" if until else what)
     return "; ".join(parts)
+
+
+def _blocked_words(hold: dict, name: str) -> str:
+    if not hold.get("cause"):  # stored before blocked holds said by what: a cancelled upstream
+        return f"{name} (cancelled)"
+    return "blocked: " + stored_hold_text(hold, name=name).removeprefix("Blocked: ")
 
 
 def _start(release: GanttRelease) -> date:
@@ -311,7 +321,10 @@ def _bar_title(release: GanttRelease, waiting: str) -> str:
     elif release.status != "cancelled":
         parts.append(f"forecast {short_date(release.forecast)}")
     title = f"{release.label} — " + ", ".join(parts)
-    if release.at_risk:
+    state = delivery_state(release.status, release.state)
+    if state is ForecastState.BLOCKED:
+        title += f", blocked: {release.blocked_reason}" if release.blocked_reason else ", blocked"
+    elif release.at_risk:
         title += ", at risk" + (f": waiting for {waiting}" if waiting else "")
     if release.ghost:
         title += f" (train: {release.train_name or 'none'})"

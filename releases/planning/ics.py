@@ -11,6 +11,7 @@ from datetime import timedelta
 from icalendar import Calendar, Event
 
 from releases.planning.calendar import FreezeDays
+from releases.planning.forecast import NEEDS_ATTENTION, STATE_LABELS, ForecastState, delivery_state
 
 PRODID = "-//Flightdeck//Release calendar//EN"
 
@@ -26,7 +27,8 @@ def feed_calendar(
     note: str = "",
 ) -> Calendar:
     """`releases`: rows with id, application__key, application__name, version, summary, status,
-    target_date, forecast_date, forecast_slip_days, at_risk, updated_at. `freezes`: (freeze id,
+    target_date, forecast_date, forecast_slip_days, at_risk, forecast_state, forecast_blocked_reason,
+    updated_at. `freezes`: (freeze id,
     occurrence days, the freeze's last change) per occurrence."""
     calendar = Calendar()
     calendar.add("prodid", PRODID)
@@ -51,7 +53,8 @@ def _release_event(row: Mapping, instance: str, url: str, status_labels: Mapping
     event.add("summary", f"{row['application__key']} {row['version']}")
     event.add("description", _description(row, url, status_labels))
     event.add("url", url)
-    event.add("categories", ["At risk"] if row["at_risk"] else ["Release"])
+    state = _state(row)
+    event.add("categories", [STATE_LABELS[state]] if state in NEEDS_ATTENTION else ["Release"])
     event.add("transp", "TRANSPARENT")  # a release day does not make anyone busy
     return event
 
@@ -65,10 +68,21 @@ def _description(row: Mapping, url: str, status_labels: Mapping[str, str]) -> st
         slip = row["forecast_slip_days"]
         late = f" ({slip} days late)" if slip > 0 else ""
         lines.append(f"Forecast: {row['forecast_date']:%Y-%m-%d}{late}")
-    if row["at_risk"]:
+    state = _state(row)
+    if state is ForecastState.BLOCKED:
+        reason = row.get("forecast_blocked_reason")
+        lines.append(f"Blocked: {reason}" if reason else "Blocked")
+    elif state is ForecastState.AT_RISK:
         lines.append("At risk")
     lines.append(url)
     return "\n".join(lines)
+
+
+def _state(row: Mapping) -> ForecastState:
+    """The delivery state (rows read before the state was stored fall back on the at-risk flag)."""
+    if "forecast_state" in row:
+        return delivery_state(row["status"], row["forecast_state"])
+    return ForecastState.AT_RISK if row["at_risk"] else delivery_state(row["status"], "on_track")
 
 
 def _freeze_event(freeze_id: int, days: FreezeDays, stamp, instance: str) -> Event:

@@ -18,7 +18,8 @@ class ReleaseTable(tables.Table):
     forecast_slip_days = tables.Column(
         verbose_name="Slip", order_by=("forecast_slip_days", "target_date", "pk")
     )
-    at_risk = tables.Column(verbose_name="Risk", order_by=("at_risk", "target_date", "pk"))
+    # The delivery state; sorted descending, blocked releases come first, then those at risk.
+    at_risk = tables.Column(verbose_name="State", order_by=("at_risk", "forecast_state", "target_date", "pk"))
     owner = tables.Column(verbose_name="Owner", order_by=("owner__last_name", "owner__first_name", "pk"))
     train = tables.Column(verbose_name="Train", order_by=("train__name", "pk"))
 

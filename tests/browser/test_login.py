@@ -36,7 +36,7 @@ def test_sign_in_see_role_and_sections_then_sign_out(page, office_user, screensh
 
     page.click("text=Home")
     page.wait_for_url("**/")
-    assert page.locator(".tile").count() == 4
+    assert page.locator(".tile").count() == 6  # due, overdue gates, blocked, at risk, bookings, worker
     screenshot("home")
 
     page.click("text=Sign out")

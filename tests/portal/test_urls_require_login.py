@@ -301,4 +301,4 @@ def test_home_page_shows_the_live_numbers(client_for):
     f.BookingFactory(approved=True)
     html = client.get("/").content.decode()
     tiles = re.findall(r'<span class="tile-number">([^<]+)</span>', html)
-    assert tiles == ["3", "3", "3", "Down"]
+    assert tiles == ["3", "3", "0", "0", "3", "Down"]  # due, gates overdue, blocked, at risk, bookings

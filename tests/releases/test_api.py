@@ -243,6 +243,10 @@ def test_the_gates_of_a_release(api, release):
         "status": "planned",
         "target_date": "2030-01-17",
         "forecast_date": None,
+        "delivery_state": "on_track",
+        "at_risk": False,
+        "blocked_by": None,
+        "waiting_for": [],
     }
     first, second = body["gates"]
     assert (

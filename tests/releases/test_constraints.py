@@ -98,6 +98,7 @@ ENUM_COLUMNS = [
     ("application_criticality_valid", f.ApplicationFactory, "criticality"),
     ("application_cadence_valid", f.ApplicationFactory, "release_cadence"),
     ("release_status_valid", f.ReleaseFactory, "status"),
+    ("release_forecast_state_valid", f.ReleaseFactory, "forecast_state"),
     ("dependency_kind_valid", f.ReleaseDependencyFactory, "kind"),
     ("requirement_kind_valid", f.GateRequirementFactory, "kind"),
     ("gate_kind_valid", f.GateFactory, "kind"),

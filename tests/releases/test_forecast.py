@@ -6,11 +6,15 @@ import pytest
 
 from releases.planning.forecast import (
     SHIPS_WITH,
+    BuildFact,
     DependencyCycle,
     DependencyState,
+    ForecastState,
+    GateFact,
     ReleaseFacts,
     Upstream,
     critical_path,
+    delivery_state,
     forecast_all,
     would_create_cycle,
 )
@@ -111,11 +115,98 @@ def test_freeze_window_ending_on_target_does_not_hold_it():
 
 
 def test_open_gates_hold_the_release_overdue_ones_until_today():
-    gates = forecast_all([ReleaseFacts(1, target=day(3), open_gate_due_dates=(day(6),))], today=TODAY)
+    gates = forecast_all([ReleaseFacts(1, target=day(3), gates=(GateFact("CAB", day(6)),))], today=TODAY)
     assert gates[1].ship_date == day(6)
     assert gates[1].driver.kind == "gate"
-    overdue = forecast_all([ReleaseFacts(1, target=day(-1), open_gate_due_dates=(day(-4),))], today=TODAY)
+    assert gates[1].driver.text == f"Gate “CAB” due {day(6).isoformat()}"
+    overdue = forecast_all([ReleaseFacts(1, target=day(-1), gates=(GateFact("CAB", day(-4)),))], today=TODAY)
     assert overdue[1].ship_date == TODAY
+
+
+def test_an_overdue_gate_is_waited_for_and_puts_the_release_at_risk_even_before_its_target():
+    release = ReleaseFacts(1, target=day(20), gates=(GateFact("Security review", day(-2)),))
+    result = forecast_all([release], today=TODAY)[1]
+    assert result.ship_date == day(20)
+    assert result.state is ForecastState.AT_RISK
+    assert [h.text for h in result.waiting_for] == [
+        f"Gate “Security review” overdue since {day(-2).isoformat()}"
+    ]
+
+
+def test_a_rejected_gate_blocks_the_release_and_names_it():
+    gates = (GateFact("Security review", day(2), status="failed", rejected=True), GateFact("CAB", day(8)))
+    result = forecast_all([ReleaseFacts(1, target=day(10), label="RPT 2026.12.0", gates=gates)], today=TODAY)[
+        1
+    ]
+    assert result.state is ForecastState.BLOCKED
+    assert result.ship_date is None
+    assert result.blocked_reason == "Security review rejected"
+    assert result.waiting_for[0].text == "Blocked: Security review rejected"
+    assert result.at_risk, "the at-risk flag covers blocked releases"
+
+
+def test_a_gate_its_evidence_failed_blocks_with_the_evidence_in_words():
+    qa = GateFact(
+        "QA regression", day(2), status="failed", evidence="40 of 42 tests passed (95.2%), 2 failed"
+    )
+    result = forecast_all([ReleaseFacts(1, target=day(10), gates=(qa,))], today=TODAY)[1]
+    assert result.state is ForecastState.BLOCKED
+    assert result.blocked_reason == "QA regression failed (40 of 42 tests passed (95.2%), 2 failed)"
+
+
+@pytest.mark.parametrize(
+    ("result", "blocked", "words"),
+    [
+        ("failure", True, "failed"),
+        ("unstable", True, "unstable"),
+        ("aborted", True, "aborted"),
+        ("success", False, ""),
+    ],
+)
+def test_the_latest_finished_build_blocks_unless_it_succeeded(result, blocked, words):
+    build = BuildFact("web-pay", 412, result)
+    forecast = forecast_all([ReleaseFacts(1, target=day(10), latest_build=build)], today=TODAY)[1]
+    assert (forecast.state is ForecastState.BLOCKED) == blocked
+    assert forecast.blocked_reason == (f"build web-pay #412 {words}" if blocked else "")
+
+
+def test_downstream_of_a_blocked_release_is_blocked_and_names_the_root_cause():
+    gates = (GateFact("Security review", day(2), status="failed", rejected=True),)
+    releases = [
+        ReleaseFacts(1, target=day(10), label="RPT 2026.12.0", gates=gates),
+        ReleaseFacts(2, target=day(12), label="PAY 2.8.1", upstream=up(1)),
+        ReleaseFacts(3, target=day(14), label="WEB 5.0", upstream=up(2, kind=SHIPS_WITH)),
+    ]
+    result = forecast_all(releases, today=TODAY)
+    assert result[2].state is ForecastState.BLOCKED and result[2].ship_date is None
+    assert result[2].dependencies == {1: DependencyState.BLOCKED}
+    assert result[2].blocked_reason == "upstream RPT 2026.12.0 is blocked (Security review rejected)"
+    assert (
+        result[3].blocked_reason == "upstream PAY 2.8.1 is blocked (RPT 2026.12.0: Security review rejected)"
+    )
+    assert critical_path(result, 3) == [2, 1]
+
+
+def test_waiting_for_names_the_upstream_release_and_the_freeze_window():
+    releases = [
+        ReleaseFacts(1, target=day(20), label="LED 4.1"),
+        ReleaseFacts(
+            2, target=day(5), label="PAY 2.8.1", upstream=up(1), freezes=((day(21), day(24), "Year end"),)
+        ),
+    ]
+    result = forecast_all(releases, today=TODAY)[2]
+    assert result.ship_date == day(24)
+    assert [h.text for h in result.waiting_for] == [
+        f"Freeze window “Year end” ({day(21).isoformat()} to {day(23).isoformat()})",
+        "Waits for LED 4.1 to ship first",
+    ]
+
+
+def test_delivery_state_lets_a_closed_status_win_over_a_stale_stored_state():
+    assert delivery_state("cancelled", "on_track") is ForecastState.CANCELLED
+    assert delivery_state("released", "blocked") is ForecastState.SHIPPED
+    assert delivery_state("planned", "blocked") is ForecastState.BLOCKED
+    assert delivery_state("planned", "") is ForecastState.ON_TRACK
 
 
 def test_scope_behind_finishes_at_recent_throughput():

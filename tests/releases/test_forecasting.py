@@ -39,31 +39,124 @@ def test_release_with_nothing_holding_it_is_forecast_on_target():
     assert release.forecast_updated_at is not None
 
 
-def test_gates_not_yet_passed_hold_the_release_until_their_due_date():
+def test_gates_not_yet_passed_hold_the_release_until_their_due_date_and_are_named():
     release = f.ReleaseFactory(target_date=day(10))
-    f.GateFactory(release=release, due_date=day(13))  # pending
-    f.GateFactory(release=release, due_date=day(12), status="failed", decided_at=midnight(0))
+    f.GateFactory(release=release, name="CAB", due_date=day(13))  # pending
+    f.GateFactory(release=release, name="Compliance", due_date=day(12))
     f.GateFactory(release=release, due_date=day(20), status="passed", decided_at=midnight(0))
 
     (release,) = refreshed(release)
 
     assert release.forecast_date == day(13)
     assert release.forecast_slip_days == 3
-    assert release.at_risk
+    assert release.at_risk and release.forecast_state == "at_risk"
     assert release.forecast_waiting_for == [
         {
             "kind": "gate",
             "until": day(13).isoformat(),
-            "detail": f"gate due {day(13).isoformat()}",
+            "detail": f"due {day(13).isoformat()}",
             "release_id": None,
+            "name": "CAB",
+            "cause": "",
+            "text": f"Gate “CAB” due {day(13).isoformat()}",
         },
         {
             "kind": "gate",
             "until": day(12).isoformat(),
-            "detail": f"gate due {day(12).isoformat()}",
+            "detail": f"due {day(12).isoformat()}",
             "release_id": None,
+            "name": "Compliance",
+            "cause": "",
+            "text": f"Gate “Compliance” due {day(12).isoformat()}",
         },
     ]
+
+
+class TestBlocked:
+    """A failed gate or a failed latest build blocks a release until that changes, and says which."""
+
+    def test_a_rejected_security_review_blocks_the_release_and_names_the_gate(self):
+        release = f.ReleaseFactory(target_date=day(10))
+        security = f.GateFactory(
+            release=release, kind="security", name="Security review", status="failed", decided_at=midnight(0)
+        )
+        f.SignOffFactory(gate=security, decision="reject", comment="Unpatched CVE in the PDF renderer.")
+
+        (release,) = refreshed(release)
+
+        assert release.forecast_state == "blocked"
+        assert release.forecast_date is None
+        assert release.forecast_blocked_reason == "Security review rejected"
+        assert release.forecast_waiting_for[0]["text"] == "Blocked: Security review rejected"
+        assert release.at_risk
+
+    def test_a_qa_gate_its_evidence_failed_blocks_with_the_evidence(self):
+        release = f.ReleaseFactory(target_date=day(10))
+        f.GateFactory(
+            release=release,
+            name="QA regression",
+            approvals_required=0,
+            status="failed",
+            decided_at=midnight(0),
+            evidence_ok=False,
+            evidence_summary="40 of 42 tests passed (95.2%), 2 failed",
+        )
+        (release,) = refreshed(release)
+        assert release.forecast_state == "blocked"
+        assert (
+            release.forecast_blocked_reason
+            == "QA regression failed (40 of 42 tests passed (95.2%), 2 failed)"
+        )
+
+    def test_a_failed_latest_build_blocks_and_a_later_successful_build_unblocks(self):
+        release = f.ReleaseFactory(target_date=day(10))
+        app = release.application
+        f.BuildFactory(application=app, release=release, job="web-pay", number=411, result="failure")
+        f.BuildFactory(application=app, release=release, job="web-pay", number=412, result="failure")
+        (blocked,) = refreshed(release)
+        assert blocked.forecast_state == "blocked"
+        assert blocked.forecast_blocked_reason == "build web-pay #412 failed"
+
+        f.BuildFactory(application=app, release=release, job="web-pay", number=413, result="running")
+        (still,) = refreshed(release)
+        assert still.forecast_state == "blocked", "a running build changes nothing until it ends"
+
+        f.BuildFactory(application=app, release=release, job="web-pay", number=414, result="success")
+        (unblocked,) = refreshed(release)
+        assert unblocked.forecast_state == "on_track"
+        assert unblocked.forecast_date == day(10)
+        assert unblocked.forecast_blocked_reason == ""
+
+    def test_a_release_downstream_of_a_blocked_one_is_blocked_and_says_by_what(self):
+        upstream = f.ReleaseFactory(target_date=day(10), version="2026.12.0")
+        f.GateFactory(release=upstream, name="Security review", status="failed", decided_at=midnight(0))
+        downstream = f.ReleaseFactory(target_date=day(12))
+        f.ReleaseDependencyFactory(downstream=downstream, upstream=upstream)
+
+        upstream, downstream = refreshed(upstream, downstream)
+
+        name = f"{upstream.application.key} 2026.12.0"
+        assert downstream.forecast_state == "blocked" and downstream.forecast_date is None
+        assert downstream.forecast_blocked_reason == f"upstream {name} is blocked (Security review failed)"
+        assert downstream.forecast_waiting_for[0]["release_id"] == upstream.pk
+        assert downstream.forecast_waiting_for[0]["name"] == name
+        assert downstream.forecast_critical_path == [upstream.pk]
+
+
+def test_waiting_for_names_the_upstream_release_and_the_freeze_window():
+    upstream = f.ReleaseFactory(target_date=day(20), version="4.1.0")
+    release = f.ReleaseFactory(target_date=day(5))
+    f.ReleaseDependencyFactory(downstream=release, upstream=upstream)
+    f.FreezeWindowFactory(starts_at=midnight(21), ends_at=midnight(23), reason="Year-end close")
+
+    (release,) = refreshed(release)
+
+    texts = [hold["text"] for hold in release.forecast_waiting_for]
+    assert texts == [
+        f"Freeze window “Year-end close” ({day(21).isoformat()} to {day(22).isoformat()})",
+        f"Waits for {upstream.application.key} 4.1.0 to ship first",
+    ]
+    assert release.forecast_waiting_for[1]["name"] == f"{upstream.application.key} 4.1.0"
 
 
 def test_dependencies_chain_across_applications_with_the_critical_path():
@@ -87,6 +180,9 @@ def test_dependencies_chain_across_applications_with_the_critical_path():
         "until": day(16).isoformat(),
         "detail": "ships_before",
         "release_id": ledger.pk,
+        "name": str(ledger),
+        "cause": "",
+        "text": f"Waits for {ledger} to ship first",
     }
     assert payments.forecast_critical_path == [ledger.pk]
     assert payments.at_risk and payments.forecast_slip_days == 4
@@ -247,7 +343,7 @@ def test_refresh_runs_the_same_queries_at_two_sizes():
     small = _portfolio_of(3)
     with CaptureQueriesContext(connection) as few:
         forecast_refresh(today=TODAY)
-    Release.objects.update(forecast_updated_at=None, forecast_date=None)
+    Release.objects.update(forecast_updated_at=None, forecast_date=None, forecast_state="on_track")
     _portfolio_of(40, start=len(small))
     with CaptureQueriesContext(connection) as many:
         changed = forecast_refresh(today=TODAY)
@@ -276,6 +372,13 @@ def _portfolio_of(n: int, *, start: int = 0) -> list[Release]:
         f.GateFactory(release=release)
     for release in releases[::3]:
         f.WorkItemFactory(application=release.application, status_category="todo").fix_releases.add(release)
+    for i, release in enumerate(releases[1::4]):  # latest builds: some failed, some fixed since
+        f.BuildFactory(application=release.application, release=release, result="failure")
+        if i % 2:
+            f.BuildFactory(application=release.application, release=release, result="success")
+    for release in releases[3::5]:  # a rejected review
+        gate = f.GateFactory(release=release, status="failed", decided_at=midnight(0))
+        f.SignOffFactory(gate=gate, decision="reject", comment="Not yet.")
     shipped = f.ReleaseFactory(application=apps[0], released=True, target_date=day(-3))
     f.ReleaseDependencyFactory(downstream=releases[0], upstream=shipped)
     f.ReleaseFactory(application=apps[1], status="cancelled", target_date=day(4))

@@ -168,6 +168,7 @@ def test_full_page_has_the_filter_form_wired_to_the_table(client):
         "All applications",
         "All trains",
         "Any gate state",
+        "Any delivery state",
         "All dates",
     ]
     assert html.count('type="checkbox" name="status"') == 6

@@ -25,6 +25,7 @@ def day(n: int) -> date:
 def release(rid: int, target: date, **fields) -> GanttRelease:
     fields.setdefault("forecast", target)
     fields.setdefault("status", "in_progress")
+    fields.setdefault("state", "at_risk" if fields.get("at_risk") else "on_track")
     return GanttRelease(id=rid, label=fields.pop("label", f"APP{rid} 1.{rid}"), target=target, **fields)
 
 
@@ -223,6 +224,7 @@ def _train_with(n: int, *, name: str = "Spring train", keys: tuple[str, str] = (
 def test_train_page_shows_an_accessible_svg_a_table_and_the_holders(client_for):
     train, releases, other = _train_with(3)
     releases[2].forecast_date, releases[2].at_risk, releases[2].forecast_slip_days = day(9), True, 7
+    releases[2].forecast_state = "at_risk"
     releases[2].forecast_critical_path = [releases[1].pk, releases[0].pk, other.pk]
     releases[2].forecast_waiting_for = [
         {

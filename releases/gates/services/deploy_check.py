@@ -14,6 +14,7 @@ from django.utils import timezone
 from releases.errors import NotFound
 from releases.freezes import covers
 from releases.models import Environment, FreezeWindow, Gate, Portfolio, Release
+from releases.planning.forecast import ForecastState
 
 
 class UnknownTarget(NotFound, LookupError):
@@ -43,6 +44,10 @@ def can_deploy(*, application_key: str, version: str, environment_name: str, at=
         ]
     else:
         reasons += freezes
+    if release.is_open and release.delivery_state is ForecastState.BLOCKED:
+        notes.append(
+            f"The forecast says it is blocked: {release.forecast_blocked_reason or 'see the release'}."
+        )
     return DeployCheck(allowed=not reasons, reasons=reasons, release=release, notes=notes)
 
 

@@ -4,9 +4,7 @@ An HTMX POST answers with the gate's panel and the "gatesChanged" event (the que
 on it); without HTMX a success redirects to the release page and a refusal renders the gate's page.
 """
 
-from axes.handlers.proxy import AxesProxyHandler
 from django.contrib import messages
-from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
-from releases import lists
+from releases import lists, password_guesses
 from releases.errors import form_add_errors
 from releases.gates.forms import GateSignForm, GateWaiveForm
 from releases.gates.selectors.gate_panel import gate_panel, gate_queue, gates_with_signoffs
@@ -73,8 +71,9 @@ def gate_sign(request, pk: int):
     except signoff_services.SignOffRefused as refusal:
         return _refused(request, pk, refusal)
     except signoff_services.BadPassword as wrong:
-        _password_guess_failed(request)
+        tries_left = _password_guess_failed(request)
         form.add_error("password", str(wrong))
+        form.add_error("password", tries_left)
         return _panel_response(request, pk, status=422, sign_form=form)
     except ValidationError as error:
         form_add_errors(form, error)
@@ -108,13 +107,16 @@ GUESSING_PAUSED = "Too many wrong passwords: signing is paused for a while. Noth
 
 
 def _password_guesses_allowed(request) -> bool:
-    """A signature re-enters the password, so it is guarded like the login page (django-axes)."""
-    return AxesProxyHandler.is_allowed(request, {"username": request.user.get_username()})
+    """A signature re-enters the password, so it is guarded like the login page (django-axes), against
+    the signed-in user and the client's address."""
+    return password_guesses.guesses_allowed(request, request.user.get_username())
 
 
-def _password_guess_failed(request) -> None:
-    user_login_failed.send(__name__, credentials={"username": request.user.get_username()}, request=request)
+def _password_guess_failed(request) -> str:
+    """Count the wrong password; returns how many tries are left, in words."""
+    password_guesses.guess_failed(request, request.user.get_username())
     request.axes_locked_out = False  # the panel says so itself; not the login page's lockout page
+    return password_guesses.tries_left_words(request, request.user.get_username())
 
 
 def _refused(request, pk: int, refusal: signoff_services.SignOffRefused):

@@ -27,7 +27,7 @@ from releases.models import (
     TestRun,
     WorkItem,
 )
-from releases.planning.forecast import SHIPS_BEFORE, DependencyState
+from releases.planning.forecast import DependencyState, ForecastState, stored_hold_text
 from releases.planning.forecast import dependency_state as forecast_dependency_state
 
 LATEST_BUILDS = 5
@@ -53,9 +53,9 @@ def release_for_page(pk: int) -> Release:
 
 
 def dependency_state(*, upstream: Release, downstream_target: date, kind: str) -> DependencyState:
-    """releases.planning.forecast's rule, read from the upstream release's stored forecast."""
-    cancelled = upstream.status == Release.Status.CANCELLED or (
-        # the forecast found a cancelled release upstream of it
+    """releases.planning.forecast's rule, read from the upstream release's stored forecast: a cancelled
+    or blocked upstream has no date (nor has one whose forecast found such a release upstream of it)."""
+    cancelled = upstream.delivery_state in (ForecastState.CANCELLED, ForecastState.BLOCKED) or (
         upstream.forecast_date is None and upstream.forecast_updated_at is not None
     )
     return forecast_dependency_state(
@@ -110,23 +110,15 @@ def dependencies_of(release: Release) -> Dependencies:
 
 @dataclass(frozen=True)
 class Hold:
-    """One stored reason the forecast is later than the target, in words: `words`, then the
-    release it names (a link), then `after`."""
+    """One stored "waiting for" line, in words: `words`, then the release it names (a link to
+    `release_id`, reading `name`), then `after`."""
 
     kind: str
     until: date | None
     words: str
-    release: Release | None = None
+    release_id: int | None = None
+    name: str = ""
     after: str = ""
-
-
-HOLD_WORDS = {
-    "scope": "Scope: {detail}",
-    "gate": "A gate not yet passed ({detail})",
-    "freeze": "A freeze window ({detail})",
-    "today": "Not shipped yet: a missed target moves day by day",
-    "blocked": "Blocked: {detail}:",
-}
 
 
 def forecast_holds(release: Release) -> tuple[list[Hold], list[Release]]:
@@ -140,15 +132,18 @@ def forecast_holds(release: Release) -> tuple[list[Hold], list[Release]]:
 
 
 def _hold(stored: dict, named: dict[int, Release]) -> Hold:
+    """The words forecast_refresh stored (`text`); a line stored before holds carried their names
+    is worded again from its parts, naming its release from `named`."""
     until = date.fromisoformat(stored["until"]) if stored.get("until") else None
-    other = named.get(stored.get("release_id"))
-    kind, detail = stored.get("kind", ""), stored.get("detail", "")
-    if kind == "upstream":
-        after = "to ship first" if detail == SHIPS_BEFORE else "to ship with it"
-        if other is None:
-            return Hold(kind, until, f"Waits for an upstream release {after}")
-        return Hold(kind, until, "Waits for", other, after)
-    return Hold(kind, until, HOLD_WORDS.get(kind, "{detail}").format(detail=detail), other)
+    release_id = stored.get("release_id")
+    other = named.get(release_id)
+    name = stored.get("name") or (str(other) if other else "")
+    kind = stored.get("kind", "")
+    text = stored_hold_text(stored, name=name)
+    if release_id and name and name in text:
+        words, after = text.split(name, 1)
+        return Hold(kind, until, words.rstrip(), release_id, name, after)
+    return Hold(kind, until, text)
 
 
 # --- gates, scope, builds, test runs, deployments, audit -------------------------------------------

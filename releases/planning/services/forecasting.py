@@ -10,34 +10,63 @@ from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from releases.freezes import applies, frozen_days, horizon_from
-from releases.models import FreezeWindow, Gate, Portfolio, Release, ReleaseDependency, WorkItem
-from releases.planning.forecast import Forecast, ReleaseFacts, Upstream, critical_path, forecast_all
+from releases.models import (
+    Build,
+    FreezeWindow,
+    Gate,
+    Portfolio,
+    Release,
+    ReleaseDependency,
+    SignOff,
+    WorkItem,
+)
+from releases.planning.forecast import (
+    BuildFact,
+    Forecast,
+    ForecastState,
+    GateFact,
+    Hold,
+    ReleaseFacts,
+    Upstream,
+    critical_path,
+    forecast_all,
+)
 from releases.querysets import portfolio_lineage
 
 THROUGHPUT_DAYS = 28  # recent throughput: work items done per day over the last four weeks
-STORED = ["forecast_date", "forecast_slip_days", "at_risk", "forecast_waiting_for", "forecast_critical_path"]
+STORED = [
+    "forecast_date",
+    "forecast_slip_days",
+    "at_risk",
+    "forecast_state",
+    "forecast_blocked_reason",
+    "forecast_waiting_for",
+    "forecast_critical_path",
+]
+BLOCKED_REASON_LENGTH = 300
+# The columns of an open release that load_facts reads.
+FACT_COLUMNS = [
+    "id",
+    "target_date",
+    "status",
+    "actual_date",
+    "application_id",
+    "application__key",
+    "version",
+    "application__portfolio_id",
+    "freeze_override_by_id",
+]
 
 
 def forecast_refresh(*, today: date | None = None) -> int:
     """Recompute every open release's forecast; returns how many rows changed."""
     today = today or timezone.localdate()
-    rows = {
-        row["id"]: row
-        for row in Release.objects.open().values(
-            "id",
-            "target_date",
-            "status",
-            "actual_date",
-            "application_id",
-            "application__portfolio_id",
-            "freeze_override_by_id",
-            *STORED,
-        )
-    }
+    rows = {row["id"]: row for row in Release.objects.open().values(*FACT_COLUMNS, *STORED)}
     facts = load_facts(rows, today=today)
     forecasts = forecast_all(facts.values(), today=today)
     return _store_changed(rows, forecasts) + _settle_closed()
@@ -54,10 +83,14 @@ def _settle_closed() -> int:
             "forecast_date": actual,
             "forecast_slip_days": (actual - target).days if actual else 0,
             "at_risk": False,
+            "forecast_state": ForecastState.SHIPPED if status == "released" else ForecastState.CANCELLED,
+            "forecast_blocked_reason": "",
             "forecast_waiting_for": [],
             "forecast_critical_path": [],
         }
-        for rid, target, actual in stale.values_list("id", "target_date", "actual_date").iterator()
+        for rid, target, actual, status in stale.values_list(
+            "id", "target_date", "actual_date", "status"
+        ).iterator()
     }
     _write(settled)
     return len(settled)
@@ -72,32 +105,60 @@ def load_facts(rows: dict[int, dict], *, today: date) -> dict[int, ReleaseFacts]
         upstream[down].append(Upstream(up, kind))
     closed_ids = {u.release_id for ups in upstream.values() for u in ups} - rows.keys()
     closed = Release.objects.filter(id__in=closed_ids).values_list(
-        "id", "target_date", "status", "actual_date"
+        "id", "target_date", "status", "actual_date", "application__key", "version"
     )
-    facts = {rid: ReleaseFacts(rid, target=t, status=s, actual=a) for rid, t, s, a in closed}
+    facts = {
+        rid: ReleaseFacts(rid, target=t, status=s, actual=a, label=f"{key} {version}")
+        for rid, t, s, a, key, version in closed
+    }
 
     gates, remaining, per_day = _open_gates(rows), _remaining_items(rows), _throughput(today)
-    freezes = _freeze_days_by_portfolio(today)
+    builds, freezes = _latest_builds(rows), _freeze_days_by_portfolio(today)
     for rid, row in rows.items():
         facts[rid] = ReleaseFacts(
             rid,
             target=row["target_date"],
             status=row["status"],
+            label=f"{row['application__key']} {row['version']}",
             upstream=tuple(upstream[rid]),
             remaining_items=remaining.get(rid, 0),
             items_per_day=per_day.get(row["application_id"], 0.0),
-            open_gate_due_dates=tuple(gates[rid]),
+            gates=tuple(gates[rid]),
+            latest_build=builds.get(rid),
             freezes=() if row["freeze_override_by_id"] else freezes[row["application__portfolio_id"]],
         )
     return facts
 
 
-def _open_gates(rows) -> dict[int, list[date]]:
+def _open_gates(rows) -> dict[int, list[GateFact]]:
+    """Gates pending or failed; a failed one says whether a signer rejected it, in the same query."""
     gates = defaultdict(list)
-    pending = Gate.objects.unsettled().filter(release_id__in=rows)
-    for rid, due in pending.values_list("release_id", "due_date"):
-        gates[rid].append(due)
+    rejected = Exists(SignOff.objects.filter(gate=OuterRef("pk"), decision=SignOff.Decision.REJECT))
+    unsettled = Gate.objects.unsettled().filter(release_id__in=rows).annotate(rejected=rejected)
+    fields = ("release_id", "name", "due_date", "status", "rejected", "evidence_summary")
+    for rid, name, due, status, was_rejected, evidence in unsettled.values_list(*fields):
+        gates[rid].append(GateFact(name, due, status, was_rejected, evidence))
     return gates
+
+
+def _latest_builds(rows) -> dict[int, BuildFact]:
+    """Each release's latest finished build (a running one changes nothing until it ends): one query."""
+    ranked = (
+        Build.objects.filter(release_id__in=rows)
+        .exclude(result=Build.Result.RUNNING)
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("release_id")],
+                order_by=[F("started_at").desc(), F("number").desc()],
+            )
+        )
+        .filter(rank=1)
+    )
+    return {
+        rid: BuildFact(job, number, result)
+        for rid, job, number, result in ranked.values_list("release_id", "job", "number", "result")
+    }
 
 
 def _remaining_items(rows) -> dict[int, int]:
@@ -126,7 +187,12 @@ def _freeze_days_by_portfolio(today: date) -> defaultdict[int, tuple]:
 
     def days_of(lineage: list[int]) -> tuple:
         return tuple(
-            sorted(day for freeze, days in windows if applies(freeze, portfolio_ids=lineage) for day in days)
+            sorted(
+                (first, after, freeze.reason)
+                for freeze, days in windows
+                if applies(freeze, portfolio_ids=lineage)
+                for first, after in days
+            )
         )
 
     by_portfolio = defaultdict(lambda: days_of([]))
@@ -140,17 +206,29 @@ def stored_forecast(forecast: Forecast, forecasts: dict[int, Forecast]) -> dict:
         "forecast_date": forecast.ship_date,
         "forecast_slip_days": forecast.slip_days,
         "at_risk": forecast.at_risk,
-        "forecast_waiting_for": [
-            {
-                "kind": h.kind,
-                "until": h.until.isoformat() if h.until else None,
-                "detail": h.detail,
-                "release_id": h.release_id,
-            }
-            for h in forecast.waiting_for
-        ],
+        "forecast_state": forecast.state.value,
+        "forecast_blocked_reason": _shortened(forecast.blocked_reason, BLOCKED_REASON_LENGTH),
+        "forecast_waiting_for": [stored_hold(h) for h in forecast.waiting_for],
         "forecast_critical_path": critical_path(forecasts, forecast.release_id),
     }
+
+
+def stored_hold(hold: Hold) -> dict:
+    """One "waiting for" line as stored: what it is, named (`name`), and in words (`text`), so every
+    page and the API show the same line without resolving ids."""
+    return {
+        "kind": hold.kind,
+        "until": hold.until.isoformat() if hold.until else None,
+        "detail": hold.detail,
+        "release_id": hold.release_id,
+        "name": hold.name,
+        "cause": hold.cause,
+        "text": hold.text,
+    }
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _store_changed(rows: dict[int, dict], forecasts: dict[int, Forecast]) -> int:

@@ -29,6 +29,8 @@ from releases.models import Application, FreezeWindow, Portfolio, Release, Relea
 from releases.planning import ics
 from releases.planning.calendar import BadPeriod, Day, FreezeDays, Period, build_grid, period_from
 from releases.planning.filters import GateState, ReleaseFilter
+from releases.planning.forecast import STATE_LABELS, ForecastState, delivery_state
+from releases.querysets import delivery_state_q
 
 TEMPLATE = "releases/calendar.html"
 PERIOD_PARAMS = ("month", "week", "view")
@@ -40,6 +42,8 @@ GRID_FIELDS = (
     "summary",
     "status",
     "at_risk",
+    "forecast_state",
+    "forecast_blocked_reason",
     "application__key",
     "application__name",
 )
@@ -47,6 +51,12 @@ FEED_FIELDS = (*GRID_FIELDS, "forecast_date", "forecast_slip_days", "updated_at"
 # Within a day the releases at risk come first, so the few shown are the ones to look at.
 DAY_ORDER = (F("at_risk").desc(), F("application__key").asc(), F("version").asc())
 URL_PLACEHOLDER = "2147483647"
+# A release's delivery state on the grid, in the words of the list and the release page.
+STATE_BADGES = {
+    ForecastState.AT_RISK: ' <span class="badge badge-alert cal-risk">{}</span>',
+    ForecastState.BLOCKED: ' <span class="badge badge-alert badge-blocked cal-risk">{}</span>',
+}
+STATE_BADGES = {state: badge.format(STATE_LABELS[state].lower()) for state, badge in STATE_BADGES.items()}
 FEED_DAYS_BACK, FEED_DAYS_AHEAD = 92, 366  # about 3 months back and 12 ahead keep feeds small
 # Calendar apps (and icalendar, ~1 ms an event) choke on tens of thousands of events: an unfiltered
 # enterprise feed keeps the releases nearest to today and says so.
@@ -177,11 +187,12 @@ def _grid_rows(filterset: ReleaseFilter, period: Period):
         .annotate(
             day_rank=Window(RowNumber(), order_by=DAY_ORDER, **by_day),
             day_total=Window(Count("id"), **by_day),
-            day_at_risk=Window(Count("id", filter=Q(at_risk=True)), **by_day),
+            day_at_risk=Window(Count("id", filter=delivery_state_q("at_risk")), **by_day),
+            day_blocked=Window(Count("id", filter=delivery_state_q("blocked")), **by_day),
         )
         .filter(day_rank__lte=cap)
         .order_by("target_date", *DAY_ORDER)
-        .values(*GRID_FIELDS, "day_total", "day_at_risk")
+        .values(*GRID_FIELDS, "day_total", "day_at_risk", "day_blocked")
     )
 
 
@@ -204,7 +215,10 @@ def _release_item(row: dict, labels: dict, url: str) -> str:
     title = f"{row['application__name']} {row['version']} · {labels[row['status']]}"
     if row["summary"]:
         title += f" · {row['summary']}"
-    risk = ' <span class="badge badge-alert cal-risk">at risk</span>' if row["at_risk"] else ""
+    state = delivery_state(row["status"], row["forecast_state"])
+    risk = STATE_BADGES.get(state, "")
+    if state is ForecastState.BLOCKED and row["forecast_blocked_reason"]:
+        title += f" · blocked: {row['forecast_blocked_reason']}"
     return (
         f'<li><a class="cal-release status-{escape(row["status"])}" href="{url.format(row["id"])}" '
         f'title="{escape(title)}"><span class="cal-key">{escape(row["application__key"])}</span> '

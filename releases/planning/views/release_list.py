@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET
 from releases import lists
 from releases.models import Release
 from releases.planning.filters import ReleaseFilter, When
+from releases.planning.forecast import STATE_LABELS, delivery_state
 from releases.planning.tables import ReleaseTable
 
 # The filters shown as a select, with the label of their empty choice.
@@ -16,6 +17,7 @@ SELECTS = {
     "application": "All applications",
     "train": "All trains",
     "gate_state": "Any gate state",
+    "state": "Any delivery state",
     "when": "All dates",
 }
 
@@ -31,11 +33,14 @@ CSV_COLUMNS = [
     ("Forecast date", "forecast_date"),
     ("Slip days", "forecast_slip_days"),
     ("At risk", "at_risk"),
+    ("State", "forecast_state"),
+    ("Blocked by", "forecast_blocked_reason"),
     ("Shipped on", "actual_date"),
     ("Owner", "owner__username"),
     ("Train", "train__name"),
     ("Summary", "summary"),
 ]
+FIELD_INDEX = {field: n for n, (_, field) in enumerate(CSV_COLUMNS)}
 
 
 @require_GET
@@ -57,11 +62,14 @@ def release_export(request):
     filterset = release_filter(request, Release.objects.all())
     rows = filterset.qs.values_list(*(field for _, field in CSV_COLUMNS)).iterator(chunk_size=2000)
     writer = csv.writer(_Echo())
+    status_at, state_at = FIELD_INDEX["status"], FIELD_INDEX["forecast_state"]
 
     def lines():
         yield writer.writerow([header for header, _ in CSV_COLUMNS])
         for row in rows:
-            yield writer.writerow([_cell(value) for value in row])
+            cells = [_cell(value) for value in row]
+            cells[state_at] = STATE_LABELS[delivery_state(row[status_at], row[state_at])]
+            yield writer.writerow(cells)
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="releases.csv"'

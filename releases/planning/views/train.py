@@ -22,6 +22,8 @@ RELEASE_FIELDS = {
     "forecast": "forecast_date",
     "actual": "actual_date",
     "at_risk": "at_risk",
+    "state": "forecast_state",
+    "blocked_reason": "forecast_blocked_reason",
     "slip_days": "forecast_slip_days",
     "waiting_for": "forecast_waiting_for",
     "critical_path": "forecast_critical_path",
