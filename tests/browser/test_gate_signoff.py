@@ -99,7 +99,8 @@ def test_a_reviewer_signs_and_the_owner_cannot(page, people, gates, screenshot):
     signature = card.locator(".signature")
     assert "Sofia Martins" in signature.inner_text() and "Approved" in signature.inner_text()
     assert Gate.objects.get(pk=security.pk).status == "passed"
-    page.locator("#audit-timeline", has_text="Gate decided").wait_for()  # refreshed on gatesChanged
+    # The timeline refreshes on gatesChanged, and reads the signature with the signer's name.
+    page.locator("#audit-timeline", has_text=f"Sofia Martins approved {security.name}").wait_for()
     screenshot("gate-panel-signed")
 
     page.goto("/gates/")

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from portal import roles
 from releases.audit import audit_record
-from releases.models import AuditEvent, PullRequest, Release
+from releases.models import AuditEvent, Gate, PullRequest, Release
 from releases.planning.forecast import DependencyState
 from releases.planning.selectors.release_page import dependency_state
 from tests import factories as f
@@ -262,12 +262,31 @@ def test_timeline_lists_this_releases_events_newest_first(office, manager_user):
         )
         audit_record(actor=None, action="release.update", obj=other)
     timeline = _section(office.get(f"/releases/{release.pk}/").content.decode(), "timeline-title")
-    assert re.findall(r"<strong>([^<]+)</strong> by (\S+)", timeline) == [
-        ("Changed", manager_user.username),
-        ("Created", manager_user.username),
+    name = manager_user.get_full_name() or manager_user.username
+    assert re.findall(r"<strong>([^<]+)</strong> by ([^<\n]+)", timeline) == [
+        ("Changed", name),
+        ("Created", name),
     ]
     assert "target: <del>2030-01-17</del> → <ins>2030-01-20</ins>" in timeline
     assert "status:" not in timeline, "only the fields that moved"
+
+
+def test_the_timeline_reads_decisions_and_signatures_with_names(office, user_in_role):
+    from django.db import transaction
+
+    release = _release(version="4.2.0")
+    reviewer = user_in_role(roles.SECURITY_REVIEWER, first_name="Sofia", last_name="Martins")
+    gate = f.GateFactory(release=release, kind="security", name="Security review")
+    with transaction.atomic():
+        signoff = f.SignOffFactory(gate=gate, signer=reviewer, decision="approve")
+        Gate.objects.filter(pk=gate.pk).update(status="passed", decided_at=signoff.signed_at)
+        gate.refresh_from_db()
+        audit_record(actor=reviewer, action="gate.decide", obj=gate, before={"status": "pending"})
+    timeline = _section(office.get(f"/releases/{release.pk}/").content.decode(), "timeline-title")
+    label = f"{release.application.key} 4.2.0"
+    assert f"<strong>Security review of {label} passed</strong>" in timeline
+    assert f"<strong>Sofia Martins approved Security review of {label}</strong>" in timeline
+    assert f"for {gate.pk}" not in timeline, "names, not ids"
 
 
 def test_markup_in_version_and_summary_is_text(office):

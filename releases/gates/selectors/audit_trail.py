@@ -20,22 +20,28 @@ def audit_events():
     return AuditEvent.objects.select_related("actor").order_by("-seq")
 
 
-def audit_rows(events) -> list[AuditRow]:
-    """Each event of the page as a sentence with full names, gate names and release labels."""
+def audit_rows(
+    events, *, gates: dict[int, str] | None = None, releases: dict[int, str] | None = None
+) -> list[AuditRow]:
+    """Each event of the page as a sentence with full names, gate names and release labels; the
+    names are read in two queries unless the caller knows them (`gates`: id → name, `releases`:
+    id → "KEY version")."""
     events = list(events)
-    gate_ids = {_gate_id(event) for event in events} - {None}
-    gates = dict(Gate.objects.filter(pk__in=gate_ids).values_list("pk", "name")) if gate_ids else {}
-    release_ids = {event.release_id for event in events} - {None}
-    releases = (
-        {
-            pk: f"{key} {version}"
-            for pk, key, version in Release.objects.filter(pk__in=release_ids).values_list(
-                "pk", "application__key", "version"
-            )
-        }
-        if release_ids
-        else {}
-    )
+    if gates is None:
+        gate_ids = {_gate_id(event) for event in events} - {None}
+        gates = dict(Gate.objects.filter(pk__in=gate_ids).values_list("pk", "name")) if gate_ids else {}
+    if releases is None:
+        release_ids = {event.release_id for event in events} - {None}
+        releases = (
+            {
+                pk: f"{key} {version}"
+                for pk, key, version in Release.objects.filter(pk__in=release_ids).values_list(
+                    "pk", "application__key", "version"
+                )
+            }
+            if release_ids
+            else {}
+        )
     rows = []
     for event in events:
         actor = actor_name(event)

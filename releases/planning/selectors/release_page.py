@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 
-from django.db.models import CharField, Count, Exists, F, OuterRef, Q, Window
-from django.db.models.functions import Cast, RowNumber
+from django.db.models import Count, Exists, F, OuterRef, Q, Window
+from django.db.models.functions import RowNumber
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from releases.gates.selectors.audit_trail import audit_rows
 from releases.gates.selectors.gate_panel import GatePanel, gate_panels, gates_with_signoffs
 from releases.models import (
     AuditEvent,
@@ -23,7 +24,6 @@ from releases.models import (
     PullRequest,
     Release,
     ReleaseDependency,
-    SignOff,
     TestRun,
     WorkItem,
 )
@@ -292,19 +292,41 @@ class TimelineEntry:
     event: AuditEvent
     words: str
     changes: list[tuple[str, object, object]]
+    actor: str  # the full name
+    sentence: str = ""  # a gate's decision or a signature in words, with names: the whole line
 
 
-def timeline_of(release: Release) -> list[TimelineEntry]:
-    """The release's audit events and its gates' decisions and signatures, newest first; a change
-    lists the fields it moved."""
-    gate_ids = Gate.objects.filter(release=release).values(key=Cast("pk", CharField()))
-    signoff_ids = SignOff.objects.filter(gate__release=release).values(key=Cast("pk", CharField()))
-    events = AuditEvent.objects.filter(
-        Q(object_type="releases.release", object_id=str(release.pk))
-        | Q(object_type="releases.gate", object_id__in=gate_ids, action__in=GATE_DECISION_ACTIONS)
-        | Q(object_type="releases.signoff", object_id__in=signoff_ids)
-    ).order_by("-seq")[:TIMELINE_EVENTS]
-    return [TimelineEntry(e, ACTION_WORDS.get(e.action, e.action), _changes(e)) for e in events]
+SENTENCE_OBJECTS = ("releases.gate", "releases.signoff")
+
+
+def timeline_of(release: Release, gates: list[Gate]) -> list[TimelineEntry]:
+    """The release's audit events and its gates' decisions and signatures, newest first (through the
+    events' indexed release column); a change lists the fields it moved, a decision or a signature
+    reads as a sentence with the people's names ("Sofia Martins approved Security review")."""
+    events = (
+        AuditEvent.objects.filter(release_id=release.pk)
+        .filter(
+            Q(object_type="releases.release")
+            | Q(object_type="releases.gate", action__in=GATE_DECISION_ACTIONS)
+            | Q(object_type="releases.signoff")
+        )
+        .select_related("actor")
+        .order_by("-seq")[:TIMELINE_EVENTS]
+    )
+    return [
+        TimelineEntry(
+            row.event,
+            ACTION_WORDS.get(row.event.action, row.event.action),
+            _changes(row.event),
+            row.actor,
+            row.sentence if row.event.object_type in SENTENCE_OBJECTS else "",
+        )
+        for row in audit_rows(
+            events,
+            gates={gate.pk: gate.name for gate in gates},
+            releases={release.pk: f"{release.application.key} {release.version}"},
+        )
+    ]
 
 
 def _changes(event: AuditEvent) -> list[tuple[str, object, object]]:
@@ -377,4 +399,4 @@ class ReleasePage:
 
     @cached_property
     def timeline(self) -> list[TimelineEntry]:
-        return timeline_of(self.release)
+        return timeline_of(self.release, self.gates)
