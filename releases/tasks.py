@@ -39,7 +39,10 @@ def forecast_refresh_task() -> dict:
 
 @shared_task
 def gate_evidence_refresh_task(*, release_ids: list[int]) -> dict:
-    return {"changed": gate_evidence_refresh(release_ids=release_ids)}
+    """After new facts (a sync, an uploaded report): the gates' evidence, then the forecast, which a
+    failed build or gate blocks, so a release shows blocked without waiting for beat's refresh."""
+    changed = gate_evidence_refresh(release_ids=release_ids)
+    return {"changed": changed, "forecasts_changed": forecast_refresh()}
 
 
 @shared_task

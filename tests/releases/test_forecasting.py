@@ -383,3 +383,20 @@ def _portfolio_of(n: int, *, start: int = 0) -> list[Release]:
     f.ReleaseDependencyFactory(downstream=releases[0], upstream=shipped)
     f.ReleaseFactory(application=apps[1], status="cancelled", target_date=day(4))
     return releases
+
+
+def test_new_facts_refresh_the_forecast_at_once_so_a_failed_build_blocks_without_waiting_for_beat():
+    """A sync that brings a failed build queues the evidence refresh; that task now refreshes the
+    forecast too (it used to wait for beat's next run, up to five minutes)."""
+    from django.utils import timezone
+
+    from releases import tasks
+
+    release = f.ReleaseFactory(target_date=timezone.localdate() + timedelta(days=30))
+    f.BuildFactory(
+        application=release.application, release=release, job="web-pay", number=7, result="failure"
+    )
+    result = tasks.gate_evidence_refresh_task.apply(kwargs={"release_ids": [release.pk]}).get()
+    release.refresh_from_db()
+    assert result["forecasts_changed"] >= 1
+    assert (release.forecast_state, release.forecast_blocked_reason) == ("blocked", "build web-pay #7 failed")

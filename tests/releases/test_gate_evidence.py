@@ -346,7 +346,7 @@ def test_a_scope_change_records_who_made_it_and_refreshes_evidence_after_commit(
     client = Client()
     client.force_login(manager)
     timeline = client.get(f"/releases/{release.pk}/").content.decode().split('id="audit-timeline"', 1)[1]
-    assert "<strong>Scope changed</strong> by " + manager.username in timeline
+    assert "<strong>Scope changed</strong> by " + (manager.get_full_name() or manager.username) in timeline
 
 
 def test_a_scope_change_refuses_foreign_or_unplanned_items_and_changes_nothing(manager):
