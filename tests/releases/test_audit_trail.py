@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from releases.audit import audit_record, audit_record_many
 from releases.gates.audit_words import event_changes, event_sentence
+from releases.models import AuditEvent
 from releases.planning.services.releases import release_update
 from tests import factories as f
 
@@ -304,6 +305,13 @@ def test_the_export_streams_the_filtered_set_with_formulas_escaped(client_for):
         )
     )
     assert everything[2][6] == "'@SUM(1)"
+
+
+def test_an_export_is_itself_recorded_with_its_filters(client_for):
+    client = client_for("Auditor", username="henrik")
+    b"".join(client.get(URL + "export.csv", {"action": "policychange."}).streaming_content)
+    event = AuditEvent.objects.get(action="audit.export")
+    assert (event.actor_label, event.after) == ("henrik", {"filters": "action=policychange."})
 
 
 def test_the_page_reads_a_constant_number_of_queries(client_for, django_assert_num_queries):

@@ -1,14 +1,17 @@
 """The audit trail for auditors: every event, filtered, in words with its changes, and the filtered set
-as a streamed CSV. Only those who may read the trail (releases.view_auditevent: Auditor, Admin)."""
+as a streamed CSV. Only those who may read the trail (releases.view_auditevent: Auditor, Governance
+officer, Admin). An export is itself recorded in the trail, with its filters."""
 
 import csv
 import json
 
 from django.contrib.auth.decorators import permission_required
+from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
 from releases import lists
+from releases.audit import audit_record
 from releases.gates.audit_words import event_changes
 from releases.gates.filters import AuditEventFilter
 from releases.gates.selectors.audit_trail import audit_events, audit_rows
@@ -57,6 +60,7 @@ def audit_event_list(request):
 def audit_event_export(request):
     """The filtered events, oldest first, streamed in constant memory."""
     filterset = AuditEventFilter(request.GET or None, queryset=AuditEvent.objects.all())
+    audit_export_record(by=request.user, query=request.GET.urlencode())
     rows = (
         filterset.qs.order_by("seq")
         .values_list(
@@ -85,6 +89,12 @@ def audit_event_export(request):
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="audit-trail.csv"'
     return response
+
+
+@transaction.atomic
+def audit_export_record(*, by, query: str) -> None:
+    """Who took a copy of the trail, and of what: recorded before the first row is sent."""
+    audit_record(actor=by, action="audit.export", object_type="audit", after={"filters": query[:2000]})
 
 
 def _decoded(value):
