@@ -12,7 +12,7 @@ NAVIGATION = [
     ("Gates", "gates:queue"),
     ("Environments", "environments:list"),
     ("Integrations", "integrations:index"),
-    ("Metrics", "metrics"),
+    ("Metrics", "metrics:dashboard"),
 ]
 
 

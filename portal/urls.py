@@ -5,7 +5,6 @@ from django.urls import include, path
 from integrations import api as integrations_api
 from portal import profile, views
 from portal.forms import LoginForm
-from portal.views import soon_page
 from releases.environments import urls as environments_urls
 from releases.gates import urls as gates_urls
 from releases.planning import urls as planning_urls
@@ -31,10 +30,6 @@ urlpatterns = [
     path("webhooks/", include("integrations.webhook_urls")),
     path("environments/", include(environments_urls)),
     path("integrations/", include("integrations.urls")),
-    path(
-        "metrics/",
-        soon_page("Metrics", "Release frequency, lead time, slip and gate throughput over time."),
-        name="metrics",
-    ),
+    path("metrics/", include("releases.metrics.urls")),
     path("admin/", admin.site.urls),
 ]

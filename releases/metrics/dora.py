@@ -1,0 +1,209 @@
+"""The four DORA measures, from the production deployments Flightdeck holds, each with its universe.
+
+The rules (also written on the page):
+- a *deployment* is a finished attempt to deploy to a production environment (kind `prod`):
+  succeeded, failed or rolled back; one still in progress is not counted yet;
+- *deployment frequency*: the successful ones, per week of the period;
+- *change failure rate*: failed or rolled-back deployments (the tool's own rollback) over all
+  deployments;
+- *time to restore*: from a failure to the next successful deployment of the same application on
+  the same environment; a failure with none yet is "not restored" and counted apart;
+- *lead time for changes*: from the release's first work (its first pull request opened or first work
+  item created, whichever is earlier) to its successful production deployment.
+
+Counts are SQL aggregates; restore and lead times are read one duration per failure or deployment
+(never per work item) and their median taken here.
+"""
+
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import TruncWeek
+
+from releases.models import Deployment, Environment, PullRequest, WorkItem
+
+FAILED = (Deployment.Status.FAILURE, Deployment.Status.ROLLED_BACK)
+FINISHED = (Deployment.Status.SUCCESS, *FAILED)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which deployments count: one application, a portfolio and its programmes, or everything."""
+
+    application_id: int | None = None
+    portfolio_ids: tuple[int, ...] | None = None
+
+    def filter(self, deployments):
+        if self.application_id is not None:
+            return deployments.filter(application_id=self.application_id)
+        if self.portfolio_ids is not None:
+            return deployments.filter(application__portfolio_id__in=self.portfolio_ids)
+        return deployments
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime  # inclusive
+    end: datetime  # exclusive
+
+    @property
+    def days(self) -> int:
+        return max((self.end - self.start).days, 1)
+
+    def previous(self) -> "Period":
+        return Period(self.start - (self.end - self.start), self.start)
+
+
+@dataclass(frozen=True)
+class Dora:
+    period: Period
+    deployments: int  # finished attempts
+    successes: int
+    failures: int
+    restored: list[timedelta]
+    unrestored: int
+    lead_times: list[timedelta]
+
+    @property
+    def per_week(self) -> float:
+        return self.successes * 7 / self.period.days
+
+    @property
+    def failure_rate(self) -> float | None:
+        return self.failures / self.deployments if self.deployments else None
+
+    @property
+    def median_restore(self) -> timedelta | None:
+        return _median(self.restored)
+
+    @property
+    def median_lead_time(self) -> timedelta | None:
+        return _median(self.lead_times)
+
+    @property
+    def failure_share(self) -> str:
+        return share(self.failures, self.deployments)
+
+    @property
+    def restore_words(self) -> str:
+        return span(self.median_restore)
+
+    @property
+    def lead_time_words(self) -> str:
+        return span(self.median_lead_time)
+
+
+def share(part: int, whole: int) -> str:
+    """A percentage that never rounds to 0% or 100% when the truth is not: 1 in 400 is "0.3%", 399 in
+    400 is "99.8%", 1 in 100,000 is "< 0.1%"."""
+    if not whole:
+        return "—"
+    rate = 100 * part / whole
+    if part in (0, whole):
+        return f"{rate:.0f}%"
+    text = f"{rate:.0f}%" if 1 <= rate <= 99 else f"{rate:.1f}%"
+    if text in ("0.0%", "0%"):
+        return "< 0.1%"
+    if text in ("100.0%", "100%"):
+        return "> 99.9%"
+    return text
+
+
+def span(duration: timedelta | None) -> str:
+    """A duration in the largest units that say it: "3 d 4 h", "2 h 5 min", "12 min"."""
+    if duration is None:
+        return "—"
+    minutes = int(duration.total_seconds() // 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min"
+
+
+def production_deployments(scope: Scope, period: Period):
+    deployments = Deployment.objects.filter(
+        environment__kind=Environment.Kind.PROD,
+        deployed_at__gte=period.start,
+        deployed_at__lt=period.end,
+        status__in=FINISHED,
+    )
+    return scope.filter(deployments)
+
+
+def dora(scope: Scope, period: Period) -> Dora:
+    """Three queries: the counts, the failures with their restore, the successes with their start."""
+    deployments = production_deployments(scope, period)
+    counts = deployments.aggregate(
+        total=Count("pk"),
+        successes=Count("pk", filter=Q(status=Deployment.Status.SUCCESS)),
+        failures=Count("pk", filter=Q(status__in=FAILED)),
+    )
+    restores = deployments.filter(status__in=FAILED).annotate(restored_at=_next_success())
+    restored, unrestored = [], 0
+    for failed_at, restored_at in restores.values_list("deployed_at", "restored_at"):
+        if restored_at is None:
+            unrestored += 1
+        else:
+            restored.append(restored_at - failed_at)
+    started = deployments.filter(status=Deployment.Status.SUCCESS, release__isnull=False).annotate(
+        first_pull=_first_of(PullRequest.objects.filter(release=OuterRef("release_id"))),
+        first_item=_first_of(WorkItem.objects.filter(fix_releases=OuterRef("release_id"))),
+    )
+    lead_times = []
+    for deployed_at, first_pull, first_item in started.values_list("deployed_at", "first_pull", "first_item"):
+        first = min((t for t in (first_pull, first_item) if t is not None), default=None)
+        if first is not None and first <= deployed_at:
+            lead_times.append(deployed_at - first)
+    return Dora(
+        period, counts["total"], counts["successes"], counts["failures"], restored, unrestored, lead_times
+    )
+
+
+def weekly(scope: Scope, period: Period) -> list[dict]:
+    """Successful and failed production deployments per week (Monday) of the period: one query."""
+    rows = (
+        production_deployments(scope, period)
+        .annotate(week=TruncWeek("deployed_at"))
+        .values("week")
+        .annotate(
+            successes=Count("pk", filter=Q(status=Deployment.Status.SUCCESS)),
+            failures=Count("pk", filter=Q(status__in=FAILED)),
+        )
+        .order_by("week")
+    )
+    found = {_day(row["week"]): row for row in rows}
+    weeks, monday = [], (period.start - timedelta(days=period.start.weekday())).date()
+    while monday < period.end.date():
+        row = found.get(monday, {})
+        weeks.append(
+            {"week": monday, "successes": row.get("successes", 0), "failures": row.get("failures", 0)}
+        )
+        monday += timedelta(days=7)
+    return weeks
+
+
+def _day(value):
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _next_success():
+    later = Deployment.objects.filter(
+        environment_id=OuterRef("environment_id"),
+        application_id=OuterRef("application_id"),
+        status=Deployment.Status.SUCCESS,
+        deployed_at__gt=OuterRef("deployed_at"),
+    ).order_by("deployed_at")
+    return Subquery(later.values("deployed_at")[:1])
+
+
+def _first_of(queryset):
+    return Subquery(queryset.order_by("created_at").values("created_at")[:1])
+
+
+def _median(values: list[timedelta]) -> timedelta | None:
+    return statistics.median(values) if values else None

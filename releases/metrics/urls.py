@@ -1,0 +1,11 @@
+from django.urls import path
+
+from releases.metrics import views
+
+app_name = "metrics"
+
+urlpatterns = [
+    path("", views.metrics_dashboard, name="dashboard"),
+    path("deployments.csv", views.metrics_deployments_export, name="deployments"),
+    path("weekly.csv", views.metrics_weekly_export, name="weekly"),
+]

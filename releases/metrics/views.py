@@ -1,0 +1,123 @@
+"""/metrics/: the four DORA measures for a portfolio, an application or everything, over a period,
+each with the universe it rests on and the previous period beside it; a weekly chart with its table,
+and CSV of the chart and of the deployments behind the figures."""
+
+import csv
+from datetime import datetime, time, timedelta
+
+from django import forms
+from django.contrib.auth.decorators import permission_required
+from django.http import StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from releases.gates.views.audit import csv_cell
+from releases.metrics import charts
+from releases.metrics.dora import FAILED, Period, Scope, dora, production_deployments, weekly
+from releases.models import Application, Portfolio
+
+PERMISSION = "releases.view_deployment"
+PERIODS = [(30, "Last 30 days"), (90, "Last 90 days"), (180, "Last 180 days"), (365, "Last 365 days")]
+
+
+class MetricsForm(forms.Form):
+    portfolio = forms.ModelChoiceField(
+        queryset=Portfolio.objects.order_by("name"), required=False, empty_label="All portfolios"
+    )
+    application = forms.ModelChoiceField(
+        queryset=Application.objects.order_by("key"), required=False, empty_label="All applications"
+    )
+    days = forms.TypedChoiceField(label="Period", choices=PERIODS, coerce=int, required=False, empty_value=90)
+
+    def scope(self) -> Scope:
+        data = self.cleaned_data if self.is_valid() else {}
+        if data.get("application"):
+            return Scope(application_id=data["application"].pk)
+        if data.get("portfolio"):
+            return Scope(
+                portfolio_ids=tuple(
+                    Portfolio.objects.subtree(data["portfolio"].pk).values_list("pk", flat=True)
+                )
+            )
+        return Scope()
+
+    def period(self) -> Period:
+        days = (self.cleaned_data.get("days") if self.is_valid() else None) or 90
+        end = datetime.combine(
+            timezone.localdate() + timedelta(days=1), time.min, tzinfo=timezone.get_current_timezone()
+        )
+        return Period(end - timedelta(days=days), end)
+
+
+@require_GET
+@permission_required(PERMISSION, raise_exception=True)
+def metrics_dashboard(request):
+    form = MetricsForm(request.GET or None)
+    scope, period = form.scope(), form.period()
+    now, before = dora(scope, period), dora(scope, period.previous())
+    weeks = weekly(scope, period)
+    chart = charts.stacked_bars(
+        [
+            charts.Bar(
+                f"{week['week']:%d %b}",
+                (week["successes"], week["failures"]),
+                f"Week of {week['week']:%d %b %Y}: {week['successes']} successful, {week['failures']} failed",
+            )
+            for week in weeks
+        ],
+        title="Production deployments per week",
+        description=f"{now.successes} successful and {now.failures} failed production deployments, by week.",
+        classes=("bar-success", "bar-failure"),
+    )
+    context = {
+        "form": form,
+        "ignored": [form[name].label for name in form.errors],
+        "now": now,
+        "before": before,
+        "weeks": weeks,
+        "chart": chart,
+        "query": request.GET.urlencode(),
+    }
+    return render(request, "releases/metrics.html", context)
+
+
+@require_GET
+@permission_required(PERMISSION, raise_exception=True)
+def metrics_deployments_export(request):
+    """The production deployments behind the figures (?failures=1: the failures only)."""
+    form = MetricsForm(request.GET or None)
+    deployments = production_deployments(form.scope(), form.period())
+    if request.GET.get("failures") == "1":
+        deployments = deployments.filter(status__in=FAILED)
+    rows = deployments.order_by("deployed_at").values_list(
+        "deployed_at", "application__key", "version", "environment__name", "status", "release_id"
+    )
+    header = ["Deployed at", "Application", "Version", "Environment", "Status", "Release id"]
+    return _csv("production-deployments.csv", header, rows.iterator(chunk_size=2000))
+
+
+@require_GET
+@permission_required(PERMISSION, raise_exception=True)
+def metrics_weekly_export(request):
+    form = MetricsForm(request.GET or None)
+    rows = ((w["week"], w["successes"], w["failures"]) for w in weekly(form.scope(), form.period()))
+    return _csv("deployments-per-week.csv", ["Week of", "Successful", "Failed"], rows)
+
+
+def _csv(filename: str, header: list[str], rows) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow(header)
+        for row in rows:
+            yield writer.writerow([csv_cell(value) for value in row])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
