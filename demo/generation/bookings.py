@@ -109,12 +109,19 @@ def _booking(world: World, rng: random.Random, env: DemoEnv, starts_at, ends_at,
         "purpose": _booking_purpose(rng, env, app, release),
         "decided_by_id": world.user("envadmin") if decided else None,
         "decided_at": decided_at if decided else None,
+        "created_at": _requested_at(world, starts_at, decided_at if decided else None),
         "reason": reason,
         "freeze_override_by_id": world.user("admin") if override else None,
         "freeze_override_reason": "Agreed with the CAB: regression run for an emergency fix."
         if override
         else "",
     }
+
+
+def _requested_at(world: World, starts_at: datetime, decided_at: datetime | None) -> datetime:
+    """Some hours before its decision (or before today, while it waits), varied by the slot."""
+    hours = 2 + (starts_at.toordinal() * 7 + starts_at.hour) % 70
+    return (decided_at or world.now) - timedelta(hours=hours)
 
 
 def _booking_status(rng: random.Random, now: datetime, starts_at, ends_at, fits: bool) -> str:

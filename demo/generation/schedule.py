@@ -2,10 +2,10 @@
 
 import bisect
 import random
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from demo.catalogue import FIXES, LEDGER_KEY, THEMES
-from demo.generation.world import DemoApp, DemoRelease, World, in_peak_week, monday_of, pick
+from demo.generation.world import DemoApp, DemoRelease, World, in_peak_week, monday_of, pick, utc_at
 from portal.roles import RELEASE_MANAGER
 from releases.models import Release, ReleaseDependency, ReleaseTrain
 
@@ -212,6 +212,16 @@ def _trains(world: World) -> None:
     world.add("release_train", ReleaseTrain, rows, portfolio_id="portfolio")
 
 
+PLANNING_DAYS = {"major": 120, "minor": 60, "patch": 21}  # how long before its target a release is planned
+
+
+def _planned_at(world: World, r) -> datetime:
+    """When the release was entered: its planning lead before the target, and never after today."""
+    return min(
+        utc_at(r.target - timedelta(days=PLANNING_DAYS.get(r.kind, 30)), 9), world.now - timedelta(hours=1)
+    )
+
+
 def _emit_releases(world: World) -> None:
     admin = world.user("admin")
     rows = [
@@ -224,6 +234,7 @@ def _emit_releases(world: World) -> None:
             "target_date": r.target,
             "code_freeze_date": r.code_freeze,
             "actual_date": r.actual,
+            "created_at": _planned_at(world, r),
             "owner_id": r.owner,
             "freeze_override_by_id": admin if r.override else None,
             "freeze_override_reason": "Regulatory deadline; shipping in the freeze approved by the CAB."

@@ -16,8 +16,11 @@ class Bar:
     title: str  # the tooltip and accessible name of the bar
 
 
-def stacked_bars(bars: list[Bar], *, title: str, description: str, classes: tuple[str, ...]) -> SafeString:
-    """A stacked bar chart; `classes` name each stack's CSS class, bottom first."""
+def stacked_bars(
+    bars: list[Bar], *, title: str, description: str, classes: tuple[str, ...], chart_id: str = "chart"
+) -> SafeString:
+    """A stacked bar chart; `classes` name each stack's CSS class, bottom first; `chart_id` keeps the
+    ids of two charts on one page apart."""
     top = max((sum(bar.values) for bar in bars), default=0) or 1
     plot_w, plot_h = WIDTH - LEFT, HEIGHT - BOTTOM - TOP
     step = plot_w / max(len(bars), 1)
@@ -64,11 +67,11 @@ def stacked_bars(bars: list[Bar], *, title: str, description: str, classes: tupl
         '<title id="{}-title">{}</title><desc id="{}-desc">{}</desc>{}{}</svg>',
         WIDTH,
         HEIGHT,
-        "chart",
-        "chart",
-        "chart",
+        chart_id,
+        chart_id,
+        chart_id,
         title,
-        "chart",
+        chart_id,
         description,
         axis,
         format_html_join("", "{}", ((part,) for part in parts)),

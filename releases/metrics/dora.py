@@ -35,12 +35,16 @@ class Scope:
     application_id: int | None = None
     portfolio_ids: tuple[int, ...] | None = None
 
-    def filter(self, deployments):
+    def q(self, application: str) -> Q:
+        """The condition on rows whose application is reached through `application` (a lookup path)."""
         if self.application_id is not None:
-            return deployments.filter(application_id=self.application_id)
+            return Q(**{f"{application}_id": self.application_id})
         if self.portfolio_ids is not None:
-            return deployments.filter(application__portfolio_id__in=self.portfolio_ids)
-        return deployments
+            return Q(**{f"{application}__portfolio_id__in": self.portfolio_ids})
+        return Q()
+
+    def filter(self, deployments):
+        return deployments.filter(self.q("application"))
 
 
 @dataclass(frozen=True)

@@ -8,4 +8,5 @@ urlpatterns = [
     path("", views.metrics_dashboard, name="dashboard"),
     path("deployments.csv", views.metrics_deployments_export, name="deployments"),
     path("weekly.csv", views.metrics_weekly_export, name="weekly"),
+    path("slips.csv", views.metrics_slips_export, name="slips"),
 ]

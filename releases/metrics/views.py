@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from releases.gates.views.audit import csv_cell
-from releases.metrics import charts
-from releases.metrics.dora import FAILED, Period, Scope, dora, production_deployments, weekly
+from releases.metrics import charts, delivery
+from releases.metrics.dora import FAILED, Period, Scope, dora, production_deployments, share, span, weekly
 from releases.models import Application, Portfolio
 
 PERMISSION = "releases.view_deployment"
@@ -69,8 +69,33 @@ def metrics_dashboard(request):
         title="Production deployments per week",
         description=f"{now.successes} successful and {now.failures} failed production deployments, by week.",
         classes=("bar-success", "bar-failure"),
+        chart_id="weekly",
+    )
+    releases_now, releases_before = (
+        delivery.release_delivery(scope, period),
+        delivery.release_delivery(scope, period.previous()),
+    )
+    wait_now, wait_before = (
+        delivery.booking_wait(scope, period),
+        delivery.booking_wait(scope, period.previous()),
     )
     context = {
+        "releases": _delivery_words(releases_now),
+        "releases_before": _delivery_words(releases_before),
+        "slip_chart": charts.stacked_bars(
+            [
+                charts.Bar(label, (count,), f"{label}: {count} releases")
+                for label, count in releases_now.slips
+            ],
+            title="Releases shipped, by days after their target",
+            description=", ".join(f"{label}: {count}" for label, count in releases_now.slips),
+            classes=("bar-neutral",),
+            chart_id="slips",
+        ),
+        "bugs": [row | {"mean_words": span(row["mean"])} for row in delivery.bug_fix_times(scope, period)],
+        "gates": delivery.gate_throughput(scope, period),
+        "wait": wait_now | {"mean_words": span(wait_now["mean_wait"])},
+        "wait_before": wait_before | {"mean_words": span(wait_before["mean_wait"])},
         "form": form,
         "ignored": [form[name].label for name in form.errors],
         "now": now,
@@ -103,6 +128,22 @@ def metrics_weekly_export(request):
     form = MetricsForm(request.GET or None)
     rows = ((w["week"], w["successes"], w["failures"]) for w in weekly(form.scope(), form.period()))
     return _csv("deployments-per-week.csv", ["Week of", "Successful", "Failed"], rows)
+
+
+def _delivery_words(result: delivery.Delivery) -> dict:
+    return {
+        "result": result,
+        "on_time_share": share(result.on_time, result.shipped),
+        "cycle_words": span(result.mean_cycle),
+    }
+
+
+@require_GET
+@permission_required(PERMISSION, raise_exception=True)
+def metrics_slips_export(request):
+    form = MetricsForm(request.GET or None)
+    result = delivery.release_delivery(form.scope(), form.period())
+    return _csv("release-slips.csv", ["Shipped", "Releases"], iter(result.slips))
 
 
 def _csv(filename: str, header: list[str], rows) -> StreamingHttpResponse:

@@ -195,3 +195,22 @@ def test_the_query_count_does_not_grow(world, client_for):
     with CaptureQueriesContext(connection) as many:
         client.get("/metrics/")
     assert len(many) == len(few)
+
+
+def test_the_page_shows_the_release_measures_with_their_universe(world, client_for, monkeypatch):
+    monkeypatch.setattr("releases.metrics.views.MetricsForm.period", lambda self: PERIOD)
+    for target, actual in ((5, 4), (6, 9)):
+        f.ReleaseFactory(
+            application=world["pay"],
+            status="released",
+            target_date=(START + timedelta(days=target)).date(),
+            actual_date=(START + timedelta(days=actual)).date(),
+        )
+    client = client_for(roles.PROJECT_OFFICE)
+    html = _page(client, application=world["pay"].pk).content.decode()
+    assert "1 of 2 releases shipped on or before their target" in html and "50%" in html
+    assert 'id="slips-table"' in html and '<title id="slips-title">' in html
+    rows = list(
+        csv.reader(io.StringIO(b"".join(client.get("/metrics/slips.csv").streaming_content).decode()))
+    )
+    assert rows[0] == ["Shipped", "Releases"] and ["1-3 days late", "1"] in rows

@@ -1,0 +1,114 @@
+"""Release measures, each one SQL aggregate over the period, with the universe it rests on.
+
+- *on-time delivery*: releases shipped in the period (actual date in it) on or before their target,
+  over all releases shipped in it;
+- *slip distribution*: the same releases by days shipped after their target;
+- *release cycle time*: from the release's creation in Flightdeck (or the tool it came from) to the
+  day it shipped, the mean, over the releases created before they shipped (imported history is not);
+- *time to fix bugs*: bugs resolved in the period, by priority, from created to resolved, the mean;
+- *gate throughput*: gates decided in the period, by kind: passed, failed, waived, and how many were
+  decided after their due date;
+- *booking wait*: booking requests decided in the period, from request to decision, the mean.
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q
+
+from releases.metrics.dora import Period, Scope
+from releases.models import Booking, Gate, Release, WorkItem
+
+KNOWN_CYCLE = Q(created_at__date__lte=F("actual_date"))
+KNOWN_WAIT = Q(created_at__lte=F("decided_at"))
+SLIP_BUCKETS = [
+    ("Early", Q(slip__lt=timedelta(0))),
+    ("On the day", Q(slip=timedelta(0))),
+    ("1-3 days late", Q(slip__gte=timedelta(days=1), slip__lte=timedelta(days=3))),
+    ("4-7 days late", Q(slip__gte=timedelta(days=4), slip__lte=timedelta(days=7))),
+    ("8-14 days late", Q(slip__gte=timedelta(days=8), slip__lte=timedelta(days=14))),
+    ("Over 14 days late", Q(slip__gt=timedelta(days=14))),
+]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    shipped: int
+    on_time: int
+    slips: list[tuple[str, int]]
+    cycle_known: int  # shipped releases created before they shipped
+    mean_cycle: timedelta | None
+
+
+def _duration(later: str, earlier: str) -> ExpressionWrapper:
+    return ExpressionWrapper(F(later) - F(earlier), output_field=DurationField())
+
+
+def _days(period: Period) -> tuple[date, date]:
+    return period.start.date(), period.end.date()
+
+
+def release_delivery(scope: Scope, period: Period) -> Delivery:
+    """One query: the releases shipped in the period, counted by slip."""
+    first, after = _days(period)
+    shipped = (
+        Release.objects.filter(status=Release.Status.RELEASED, actual_date__gte=first, actual_date__lt=after)
+        .filter(scope.q("application"))
+        .alias(slip=_duration("actual_date", "target_date"))
+    )
+    counts = shipped.aggregate(
+        total=Count("pk"),
+        on_time=Count("pk", filter=Q(slip__lte=timedelta(0))),
+        # A release entered after it shipped (imported history) has no cycle time to count.
+        cycle_known=Count("pk", filter=KNOWN_CYCLE),
+        mean_cycle=Avg(_duration("actual_date", "created_at__date"), filter=KNOWN_CYCLE),
+        **{f"slip_{n}": Count("pk", filter=rule) for n, (_, rule) in enumerate(SLIP_BUCKETS)},
+    )
+    slips = [(label, counts[f"slip_{n}"]) for n, (label, _) in enumerate(SLIP_BUCKETS)]
+    return Delivery(counts["total"], counts["on_time"], slips, counts["cycle_known"], counts["mean_cycle"])
+
+
+def bug_fix_times(scope: Scope, period: Period) -> list[dict]:
+    """Per priority: bugs resolved in the period and their mean time from created to resolved."""
+    rows = (
+        WorkItem.objects.filter(
+            type=WorkItem.Type.BUG, resolved_at__gte=period.start, resolved_at__lt=period.end
+        )
+        .filter(scope.q("application"))
+        .values("priority")
+        .annotate(bugs=Count("pk"), mean=Avg(_duration("resolved_at", "created_at")))
+        .order_by("priority")
+    )
+    return [
+        {"priority": row["priority"] or "(none)", "bugs": row["bugs"], "mean": row["mean"]} for row in rows
+    ]
+
+
+def gate_throughput(scope: Scope, period: Period) -> list[dict]:
+    """Per gate kind: the gates decided in the period, how, and how many after their due date."""
+    rows = (
+        Gate.objects.filter(decided_at__gte=period.start, decided_at__lt=period.end)
+        .filter(scope.q("release__application"))
+        .values("kind")
+        .annotate(
+            decided=Count("pk"),
+            passed=Count("pk", filter=Q(status=Gate.Status.PASSED)),
+            failed=Count("pk", filter=Q(status=Gate.Status.FAILED)),
+            waived=Count("pk", filter=Q(status=Gate.Status.WAIVED)),
+            late=Count("pk", filter=Q(decided_at__date__gt=F("due_date"))),
+        )
+        .order_by("kind")
+    )
+    return list(rows)
+
+
+def booking_wait(scope: Scope, period: Period) -> dict:
+    """Booking requests decided in the period (the parts of a composite booking apart), the mean wait."""
+    decided = Booking.objects.filter(
+        decided_at__gte=period.start, decided_at__lt=period.end, part_of__isnull=True
+    ).filter(scope.q("release__application") | scope.q("application"))
+    return decided.aggregate(
+        decided=Count("pk"),
+        approved=Count("pk", filter=Q(status=Booking.Status.APPROVED)),
+        mean_wait=Avg(_duration("decided_at", "created_at"), filter=KNOWN_WAIT),
+    )
