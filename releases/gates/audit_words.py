@@ -62,6 +62,12 @@ def event_sentence(
     gate = gate or str(data.get("name") or "") or "a gate"
     thing = object_repr or (f"{object_type} #{object_id}" if object_id else object_type) or "an object"
 
+    if action in ("gate.sign.denied", "gate.waive.denied"):
+        verb = "sign" if action == "gate.sign.denied" else "waive"
+        reason = _short(after.get("reason"))
+        return f"{actor} tried to {verb} {gate}{of_release} and was refused" + (
+            f": {reason}" if reason else ""
+        )
     if action == "signoff.create":
         decision = after.get("decision")
         if decision == "reject":

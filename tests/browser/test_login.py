@@ -32,7 +32,7 @@ def test_sign_in_see_role_and_sections_then_sign_out(page, office_user, screensh
     nav = page.locator(".mainnav a").all_inner_texts()
     assert nav == ["Home", "Calendar", "Releases", "Gates", "Environments", "Integrations", "Metrics"]
     assert page.locator(".mainnav a[aria-current=page]").inner_text() == "Metrics"
-    assert page.get_by_role("heading", name="Not built yet").is_visible()
+    assert page.get_by_role("heading", name="The four DORA measures").is_visible()
 
     page.click("text=Home")
     page.wait_for_url("**/")

@@ -90,6 +90,12 @@ def _signed(release, *, first="Sofia", last="Martins", gate_name="Security revie
             {"passed": 41, "failed": 1},
             "Sofia Martins recorded a test run for PAY 4.2.0: 41 passed, 1 failed",
         ),
+        (
+            "gate.sign.denied",
+            None,
+            {"reason": "You own this release."},
+            "Sofia Martins tried to sign Security review of PAY 4.2.0 and was refused: You own this release.",
+        ),
         ("apitoken.create", None, {}, "Sofia Martins: apitoken.create on UAT 2030-01-01"),
     ],
 )

@@ -139,7 +139,7 @@ def test_add_by_htmx_updates_the_panel_and_the_timeline(manager, manager_user, p
     assert f'<a href="/releases/{clm.pk}/">CLM 1.3</a>' in html
     assert "Posting &lt;b&gt;interface&lt;/b&gt;" in html
     assert 'id="audit-timeline"' in html and 'hx-swap-oob="true"' in html
-    assert "Dependency added</strong> by " + manager_user.username in html
+    assert "Dependency added</strong> by " + (manager_user.get_full_name() or manager_user.username) in html
     assert 'value=""' in html or 'name="dependency-upstream"' in html  # a fresh form for the next one
     link = ReleaseDependency.objects.get()
     assert (link.downstream, link.upstream, link.note) == (pay, clm, "Posting <b>interface</b>")

@@ -1,0 +1,74 @@
+"""The metrics page and Home against the targets of issue 13, as one JSON object.
+
+    .venv/bin/python bench/metrics.py [--scale enterprise] [--var-dir /tmp/fd-metrics] [--requests 30]
+    .venv/bin/python bench/metrics.py --database-url postgres://postgres@127.0.0.1:5432/flightdeck_metrics
+
+The instance is migrated and seeded (`seed_demo --scale <--scale>`, nothing when it already holds one),
+then each page is asked for as the demo's project office (`po`): /metrics/ over 90 and 365 days for
+everything and for the largest portfolio, and Home. p95 of --requests timed requests after a warm-up,
+and the page's own queries (without the session, user and role-badge queries every request makes).
+"""
+
+import argparse
+import json
+import sys
+import time
+from functools import partial
+
+from common import add_instance_options, bench_instance, postgres_seeded
+from pages import _judge, measure_page
+
+TARGETS = {"metrics": {"p95_ms": 200}, "home": {"p95_ms": 150}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_instance_options(parser, reuse=True)
+    parser.add_argument("--scale", default="enterprise", choices=["small", "medium", "enterprise"])
+    parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    options = parser.parse_args()
+    seeded = partial(postgres_seeded, scale=options.scale)
+    with bench_instance(options, "flightdeck-bench-metrics-", seeded=seeded):
+        result = run(options)
+    print(json.dumps(result, indent=2))
+
+
+def run(options: argparse.Namespace) -> dict:
+    from django.core.management import call_command
+    from django.db import connection
+    from django.db.models import Count
+    from django.test import Client
+
+    from portal.models import User
+    from releases.models import Portfolio
+
+    started = time.perf_counter()
+    call_command("migrate", "--noinput", verbosity=0)
+    call_command("seed_demo", "--scale", options.scale, stdout=sys.stderr)
+    setup = time.perf_counter() - started
+    client = Client(raise_request_exception=False)
+    client.force_login(User.objects.get(username="po"))
+    largest = Portfolio.objects.annotate(n=Count("applications")).order_by("-n", "pk").first()
+    urls = {
+        "metrics_90_days": ("metrics", "/metrics/?days=90"),
+        "metrics_365_days": ("metrics", "/metrics/?days=365"),
+        "metrics_portfolio_365_days": ("metrics", f"/metrics/?days=365&portfolio={largest.pk}"),
+        "home": ("home", "/"),
+    }
+    pages = {
+        name: _judge(measure_page(client, url, n=options.requests, warmup=options.warmup), TARGETS[target])
+        for name, (target, url) in urls.items()
+    }
+    return {
+        "database": connection.vendor,
+        "scale": options.scale,
+        "setup_seconds": round(setup, 1),
+        "targets": TARGETS,
+        "pages": pages,
+        "meets_all_targets": all(page.get("meets_target", False) for page in pages.values()),
+    }
+
+
+if __name__ == "__main__":
+    main()
