@@ -3,8 +3,8 @@
 - *on-time delivery*: releases shipped in the period (actual date in it) on or before their target,
   over all releases shipped in it;
 - *slip distribution*: the same releases by days shipped after their target;
-- *release cycle time*: from the release's creation in Flightdeck (or the tool it came from) to the
-  day it shipped, the mean, over the releases created before they shipped (imported history is not);
+- *release cycle time*: from the day the release was created in Flightdeck (or the tool it came from)
+  to the day it shipped, the mean in days, over the releases created before they shipped;
 - *time to fix bugs*: bugs resolved in the period, by priority, from created to resolved, the mean;
 - *gate throughput*: gates decided in the period, by kind: passed, failed, waived, and how many were
   decided after their due date;
@@ -17,17 +17,18 @@ from datetime import date, timedelta
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q
 
 from releases.metrics.dora import Period, Scope
+from releases.metrics.sql import DaysBetween
 from releases.models import Booking, Gate, Release, WorkItem
 
-KNOWN_CYCLE = Q(created_at__date__lte=F("actual_date"))
+KNOWN_CYCLE = Q(cycle__gte=0)
 KNOWN_WAIT = Q(created_at__lte=F("decided_at"))
 SLIP_BUCKETS = [
-    ("Early", Q(slip__lt=timedelta(0))),
-    ("On the day", Q(slip=timedelta(0))),
-    ("1-3 days late", Q(slip__gte=timedelta(days=1), slip__lte=timedelta(days=3))),
-    ("4-7 days late", Q(slip__gte=timedelta(days=4), slip__lte=timedelta(days=7))),
-    ("8-14 days late", Q(slip__gte=timedelta(days=8), slip__lte=timedelta(days=14))),
-    ("Over 14 days late", Q(slip__gt=timedelta(days=14))),
+    ("Early", Q(slip__lt=0)),
+    ("On the day", Q(slip=0)),
+    ("1-3 days late", Q(slip__gte=1, slip__lte=3)),
+    ("4-7 days late", Q(slip__gte=4, slip__lte=7)),
+    ("8-14 days late", Q(slip__gte=8, slip__lte=14)),
+    ("Over 14 days late", Q(slip__gt=14)),
 ]
 
 
@@ -54,18 +55,20 @@ def release_delivery(scope: Scope, period: Period) -> Delivery:
     shipped = (
         Release.objects.filter(status=Release.Status.RELEASED, actual_date__gte=first, actual_date__lt=after)
         .filter(scope.q("application"))
-        .alias(slip=_duration("actual_date", "target_date"))
+        .alias(slip=DaysBetween("actual_date", "target_date"), cycle=DaysBetween("actual_date", "created_at"))
     )
     counts = shipped.aggregate(
         total=Count("pk"),
-        on_time=Count("pk", filter=Q(slip__lte=timedelta(0))),
+        on_time=Count("pk", filter=Q(slip__lte=0)),
         # A release entered after it shipped (imported history) has no cycle time to count.
         cycle_known=Count("pk", filter=KNOWN_CYCLE),
-        mean_cycle=Avg(_duration("actual_date", "created_at__date"), filter=KNOWN_CYCLE),
+        mean_cycle_days=Avg(DaysBetween("actual_date", "created_at"), filter=KNOWN_CYCLE),
         **{f"slip_{n}": Count("pk", filter=rule) for n, (_, rule) in enumerate(SLIP_BUCKETS)},
     )
     slips = [(label, counts[f"slip_{n}"]) for n, (label, _) in enumerate(SLIP_BUCKETS)]
-    return Delivery(counts["total"], counts["on_time"], slips, counts["cycle_known"], counts["mean_cycle"])
+    days = counts["mean_cycle_days"]
+    mean_cycle = timedelta(days=days) if days is not None else None
+    return Delivery(counts["total"], counts["on_time"], slips, counts["cycle_known"], mean_cycle)
 
 
 def bug_fix_times(scope: Scope, period: Period) -> list[dict]:
@@ -89,13 +92,14 @@ def gate_throughput(scope: Scope, period: Period) -> list[dict]:
     rows = (
         Gate.objects.filter(decided_at__gte=period.start, decided_at__lt=period.end)
         .filter(scope.q("release__application"))
+        .alias(late_days=DaysBetween("decided_at", "due_date"))
         .values("kind")
         .annotate(
             decided=Count("pk"),
             passed=Count("pk", filter=Q(status=Gate.Status.PASSED)),
             failed=Count("pk", filter=Q(status=Gate.Status.FAILED)),
             waived=Count("pk", filter=Q(status=Gate.Status.WAIVED)),
-            late=Count("pk", filter=Q(decided_at__date__gt=F("due_date"))),
+            late=Count("pk", filter=Q(late_days__gt=0)),
         )
         .order_by("kind")
     )

@@ -19,9 +19,9 @@ import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, OuterRef, Q, Subquery
-from django.db.models.functions import TruncWeek
+from django.db.models import Count, ExpressionWrapper, IntegerField, Min, OuterRef, Q, Subquery, Value
 
+from releases.metrics.sql import DaysBetween
 from releases.models import Deployment, Environment, PullRequest, WorkItem
 
 FAILED = (Deployment.Status.FAILURE, Deployment.Status.ROLLED_BACK)
@@ -154,25 +154,44 @@ def dora(scope: Scope, period: Period) -> Dora:
             unrestored += 1
         else:
             restored.append(restored_at - failed_at)
-    started = deployments.filter(status=Deployment.Status.SUCCESS, release__isnull=False).annotate(
-        first_pull=_first_of(PullRequest.objects.filter(release=OuterRef("release_id"))),
-        first_item=_first_of(WorkItem.objects.filter(fix_releases=OuterRef("release_id"))),
-    )
-    lead_times = []
-    for deployed_at, first_pull, first_item in started.values_list("deployed_at", "first_pull", "first_item"):
-        first = min((t for t in (first_pull, first_item) if t is not None), default=None)
-        if first is not None and first <= deployed_at:
-            lead_times.append(deployed_at - first)
+    lead_times = _lead_times(deployments.filter(status=Deployment.Status.SUCCESS, release__isnull=False))
     return Dora(
         period, counts["total"], counts["successes"], counts["failures"], restored, unrestored, lead_times
     )
 
 
+def _lead_times(successes) -> list[timedelta]:
+    """From each release's first work to its deployment: the releases' first pull request and first
+    work item read grouped by release (two queries), not once per deployment."""
+    release_ids = successes.values("release_id")
+    first_pull = dict(
+        PullRequest.objects.filter(release_id__in=release_ids)
+        .values("release_id")
+        .annotate(first=Min("created_at"))
+        .values_list("release_id", "first")
+    )
+    first_item = dict(
+        WorkItem.fix_releases.through.objects.filter(release_id__in=release_ids)
+        .values("release_id")
+        .annotate(first=Min("workitem__created_at"))
+        .values_list("release_id", "first")
+    )
+    lead_times = []
+    for release_id, deployed_at in successes.values_list("release_id", "deployed_at"):
+        starts = [t for t in (first_pull.get(release_id), first_item.get(release_id)) if t is not None]
+        if starts and min(starts) <= deployed_at:
+            lead_times.append(deployed_at - min(starts))
+    return lead_times
+
+
 def weekly(scope: Scope, period: Period) -> list[dict]:
     """Successful and failed production deployments per week (Monday) of the period: one query."""
+    first_monday = (period.start - timedelta(days=period.start.weekday())).date()
+    # The week as a number counted in SQL (TruncWeek calls back into Python per row on SQLite).
+    week = ExpressionWrapper(DaysBetween("deployed_at", Value(first_monday)) / 7, output_field=IntegerField())
     rows = (
         production_deployments(scope, period)
-        .annotate(week=TruncWeek("deployed_at"))
+        .annotate(week=week)
         .values("week")
         .annotate(
             successes=Count("pk", filter=Q(status=Deployment.Status.SUCCESS)),
@@ -180,19 +199,15 @@ def weekly(scope: Scope, period: Period) -> list[dict]:
         )
         .order_by("week")
     )
-    found = {_day(row["week"]): row for row in rows}
-    weeks, monday = [], (period.start - timedelta(days=period.start.weekday())).date()
+    found = {row["week"]: row for row in rows}
+    weeks, monday, n = [], first_monday, 0
     while monday < period.end.date():
-        row = found.get(monday, {})
+        row = found.get(n, {})
         weeks.append(
             {"week": monday, "successes": row.get("successes", 0), "failures": row.get("failures", 0)}
         )
-        monday += timedelta(days=7)
+        monday, n = monday + timedelta(days=7), n + 1
     return weeks
-
-
-def _day(value):
-    return value.date() if isinstance(value, datetime) else value
 
 
 def _next_success():
@@ -203,10 +218,6 @@ def _next_success():
         deployed_at__gt=OuterRef("deployed_at"),
     ).order_by("deployed_at")
     return Subquery(later.values("deployed_at")[:1])
-
-
-def _first_of(queryset):
-    return Subquery(queryset.order_by("created_at").values("created_at")[:1])
 
 
 def _median(values: list[timedelta]) -> timedelta | None:

@@ -147,7 +147,10 @@ class Gate(models.Model):
                 name="gate_pass_rate_is_a_fraction",
             ),
         ]
-        indexes = [models.Index(fields=["status", "due_date"], name="gate_status_due_idx")]
+        indexes = [
+            models.Index(fields=["status", "due_date"], name="gate_status_due_idx"),
+            models.Index(fields=["decided_at"], name="gate_decided_idx"),  # metrics: decided in a period
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} for {self.release_id}"

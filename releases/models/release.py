@@ -103,6 +103,7 @@ class Release(ExternalFact):
             models.Index(fields=["target_date", "status"], name="release_target_status_idx"),
             models.Index(fields=["application", "target_date"], name="release_app_target_idx"),
             models.Index(fields=["at_risk", "target_date"], name="release_risk_target_idx"),
+            models.Index(fields=["actual_date"], name="release_shipped_idx"),  # metrics: shipped in a period
         ]
 
     def __str__(self) -> str:
