@@ -4,8 +4,8 @@ The rules (also written on the page):
 - a *deployment* is a finished attempt to deploy to a production environment (kind `prod`):
   succeeded, failed or rolled back; one still in progress is not counted yet;
 - *deployment frequency*: the successful ones, per week of the period;
-- *change failure rate*: failed or rolled-back deployments (the tool's own rollback) over all
-  deployments;
+- *change failure rate*: failed or rolled-back deployments (the tool's own rollback, or a successful
+  deployment of a version that ran there before, replacing a different one) over all deployments;
 - *time to restore*: from a failure to the next successful deployment of the same application on
   the same environment; a failure with none yet is "not restored" and counted apart;
 - *lead time for changes*: from the release's first work (its first pull request opened or first work
@@ -19,7 +19,18 @@ import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, ExpressionWrapper, IntegerField, Min, OuterRef, Q, Subquery, Value
+from django.db.models import (
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Min,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+)
 
 from releases.metrics.sql import DaysBetween
 from releases.models import Deployment, Environment, PullRequest, WorkItem
@@ -129,6 +140,24 @@ def span(duration: timedelta | None) -> str:
     return f"{minutes} min"
 
 
+# A successful deployment of a version that ran there before, replacing a different one: a rollback
+# the tool did not mark as one.
+ROLLBACK = Q(status=Deployment.Status.SUCCESS, ran_before=True) & ~Q(previous_version=F("version"))
+
+
+def with_rollbacks(deployments):
+    """Each deployment with what ran on its environment just before (`previous_version`) and whether its
+    version had run there before (`ran_before`), for ROLLBACK: two index lookups per deployment."""
+    here = {"environment_id": OuterRef("environment_id"), "application_id": OuterRef("application_id")}
+    earlier = Deployment.objects.filter(
+        **here, status=Deployment.Status.SUCCESS, deployed_at__lt=OuterRef("deployed_at")
+    )
+    return deployments.annotate(
+        previous_version=Subquery(earlier.order_by("-deployed_at").values("version")[:1]),
+        ran_before=Exists(earlier.filter(version=OuterRef("version"))),
+    )
+
+
 def production_deployments(scope: Scope, period: Period):
     deployments = Deployment.objects.filter(
         environment__kind=Environment.Kind.PROD,
@@ -142,10 +171,10 @@ def production_deployments(scope: Scope, period: Period):
 def dora(scope: Scope, period: Period) -> Dora:
     """Three queries: the counts, the failures with their restore, the successes with their start."""
     deployments = production_deployments(scope, period)
-    counts = deployments.aggregate(
+    counts = with_rollbacks(deployments).aggregate(
         total=Count("pk"),
         successes=Count("pk", filter=Q(status=Deployment.Status.SUCCESS)),
-        failures=Count("pk", filter=Q(status__in=FAILED)),
+        failures=Count("pk", filter=Q(status__in=FAILED) | ROLLBACK),
     )
     restores = deployments.filter(status__in=FAILED).annotate(restored_at=_next_success())
     restored, unrestored = [], 0
@@ -190,12 +219,12 @@ def weekly(scope: Scope, period: Period) -> list[dict]:
     # The week as a number counted in SQL (TruncWeek calls back into Python per row on SQLite).
     week = ExpressionWrapper(DaysBetween("deployed_at", Value(first_monday)) / 7, output_field=IntegerField())
     rows = (
-        production_deployments(scope, period)
+        with_rollbacks(production_deployments(scope, period))
         .annotate(week=week)
         .values("week")
         .annotate(
-            successes=Count("pk", filter=Q(status=Deployment.Status.SUCCESS)),
-            failures=Count("pk", filter=Q(status__in=FAILED)),
+            successes=Count("pk", filter=Q(status=Deployment.Status.SUCCESS) & ~ROLLBACK),
+            failures=Count("pk", filter=Q(status__in=FAILED) | ROLLBACK),
         )
         .order_by("week")
     )

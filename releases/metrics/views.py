@@ -7,6 +7,7 @@ from datetime import datetime, time, timedelta
 
 from django import forms
 from django.contrib.auth.decorators import permission_required
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -14,7 +15,18 @@ from django.views.decorators.http import require_GET
 
 from releases.gates.views.audit import csv_cell
 from releases.metrics import charts, delivery
-from releases.metrics.dora import FAILED, Period, Scope, dora, production_deployments, share, span, weekly
+from releases.metrics.dora import (
+    FAILED,
+    ROLLBACK,
+    Period,
+    Scope,
+    dora,
+    production_deployments,
+    share,
+    span,
+    weekly,
+    with_rollbacks,
+)
 from releases.models import Application, Portfolio
 
 PERMISSION = "releases.view_deployment"
@@ -112,13 +124,15 @@ def metrics_dashboard(request):
 def metrics_deployments_export(request):
     """The production deployments behind the figures (?failures=1: the failures only)."""
     form = MetricsForm(request.GET or None)
-    deployments = production_deployments(form.scope(), form.period())
-    if request.GET.get("failures") == "1":
-        deployments = deployments.filter(status__in=FAILED)
-    rows = deployments.order_by("deployed_at").values_list(
-        "deployed_at", "application__key", "version", "environment__name", "status", "release_id"
+    deployments = with_rollbacks(production_deployments(form.scope(), form.period())).annotate(
+        rollback=ExpressionWrapper(ROLLBACK, output_field=BooleanField())
     )
-    header = ["Deployed at", "Application", "Version", "Environment", "Status", "Release id"]
+    if request.GET.get("failures") == "1":
+        deployments = deployments.filter(Q(status__in=FAILED) | ROLLBACK)
+    rows = deployments.order_by("deployed_at").values_list(
+        "deployed_at", "application__key", "version", "environment__name", "status", "rollback", "release_id"
+    )
+    header = ["Deployed at", "Application", "Version", "Environment", "Status", "Rollback", "Release id"]
     return _csv("production-deployments.csv", header, rows.iterator(chunk_size=2000))
 
 

@@ -214,3 +214,26 @@ def test_the_page_shows_the_release_measures_with_their_universe(world, client_f
         csv.reader(io.StringIO(b"".join(client.get("/metrics/slips.csv").streaming_content).decode()))
     )
     assert rows[0] == ["Shipped", "Releases"] and ["1-3 days late", "1"] in rows
+
+
+def test_a_redeploy_of_an_earlier_version_is_a_rollback_and_a_failure(client_for, monkeypatch):
+    """1.0, then 1.1, then 1.0 again on PROD: the third is a rollback the tool did not mark; deploying
+    1.1 to a second environment is not."""
+    pay = f.ApplicationFactory(key="PAY")
+    prod, prod_uk = f.EnvironmentFactory(kind="prod"), f.EnvironmentFactory(kind="prod")
+    for day, version, environment in (
+        (1, "1.0", prod),
+        (2, "1.1", prod),
+        (3, "1.0", prod),
+        (4, "1.1", prod_uk),
+    ):
+        f.DeploymentFactory(
+            application=pay, environment=environment, version=version, deployed_at=at(day), status="success"
+        )
+    result = dora(Scope(), PERIOD)
+    assert (result.deployments, result.successes, result.failures) == (4, 4, 1)
+    assert [(w["successes"], w["failures"]) for w in weekly(Scope(), PERIOD)][0] == (3, 1)
+    monkeypatch.setattr("releases.metrics.views.MetricsForm.period", lambda self: PERIOD)
+    response = client_for(roles.PROJECT_OFFICE).get("/metrics/deployments.csv", {"failures": "1"})
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [(row[2], row[5]) for row in rows[1:]] == [("1.0", "True")]
