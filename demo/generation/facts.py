@@ -33,6 +33,7 @@ def work_items(world: World) -> None:
                 fixes.append({"workitem_id": len(items), "release_id": later.idx})
                 _count_in_scope(later, item)
             items.append(item)
+    _incidents(world, items, fixes, next_number)
     world.add("work_item", WorkItem, items, application_id="application")
     world.add(
         "work_item_fix",
@@ -49,6 +50,44 @@ def work_items(world: World) -> None:
         blocker_id="work_item",
         blocked_id="work_item",
     )
+
+
+INCIDENT_DAYS = 120  # incidents after the releases shipped in the last four months
+
+
+def _incidents(world: World, items: list[dict], fixes: list[dict], next_number: dict) -> None:
+    """Production incidents a day or two after some shipped releases (the change failed), and now and
+    then one that names no release. A stream of their own, so the other items stay as they were."""
+    rng = world.rng("incidents")
+    since = world.anchor - timedelta(days=INCIDENT_DAYS)
+    for r in world.releases:
+        if r.status != "released" or r.actual < since or rng.random() > 0.03:
+            continue
+        item = _incident(world, rng, r, next_number)
+        if rng.random() > 0.15:
+            fixes.append({"workitem_id": len(items), "release_id": r.idx})
+        items.append(item)
+
+
+def _incident(world: World, rng: random.Random, r: DemoRelease, next_number: dict) -> dict:
+    app = world.apps[r.app]
+    number = next_number[app.idx] = next_number.get(app.idx, rng.randint(120, 2400)) + 1
+    opened = min(utc_at(r.actual + timedelta(days=rng.randint(0, 2)), rng.randint(8, 22)), world.now)
+    resolved = min(opened + timedelta(hours=rng.randint(1, 30)), world.now)
+    return {
+        "application_id": app.idx,
+        "key": f"{app.spec.key}-{number}",
+        "title": f"Production incident after {app.spec.key} {r.version}",
+        "type": "incident",
+        "status_category": "done",
+        "status_name": "Resolved",
+        "priority": "Highest",
+        "created_at": opened,
+        "resolved_at": resolved,
+        "updated_at": resolved,
+        "descoped": False,
+        "source": "demo",
+    }
 
 
 def _work_item(world: World, rng: random.Random, r: DemoRelease, next_number: dict) -> dict:

@@ -32,6 +32,8 @@ ISSUE_TYPES = {
     "epic": "epic",
     "sub-task": "subtask",
     "subtask": "subtask",
+    "incident": "incident",
+    "production incident": "incident",
 }
 
 

@@ -5,7 +5,9 @@ The rules (also written on the page):
   succeeded, failed or rolled back; one still in progress is not counted yet;
 - *deployment frequency*: the successful ones, per week of the period;
 - *change failure rate*: failed or rolled-back deployments (the tool's own rollback, or a successful
-  deployment of a version that ran there before, replacing a different one) over all deployments;
+  deployment of a version that ran there before, replacing a different one), and successful ones of a
+  release that an incident work item names, over all deployments; incidents that name no release
+  are shown apart, not counted;
 - *time to restore*: from a failure to the next successful deployment of the same application on
   the same environment; a failure with none yet is "not restored" and counted apart;
 - *lead time for changes*: from the release's first work (its first pull request opened or first work
@@ -143,19 +145,36 @@ def span(duration: timedelta | None) -> str:
 # A successful deployment of a version that ran there before, replacing a different one: a rollback
 # the tool did not mark as one.
 ROLLBACK = Q(status=Deployment.Status.SUCCESS, ran_before=True) & ~Q(previous_version=F("version"))
+# A successful deployment of a release that an incident work item names: the change failed in production.
+INCIDENT = Q(status=Deployment.Status.SUCCESS, incident=True)
+FAILURE = Q(status__in=FAILED) | ROLLBACK | INCIDENT
 
 
-def with_rollbacks(deployments):
-    """Each deployment with what ran on its environment just before (`previous_version`) and whether its
-    version had run there before (`ran_before`), for ROLLBACK: two index lookups per deployment."""
+def with_failure_signs(deployments):
+    """Each deployment with what ran on its environment just before (`previous_version`), whether its
+    version had run there before (`ran_before`), and whether an incident names its release
+    (`incident`), for FAILURE: three index lookups per deployment."""
     here = {"environment_id": OuterRef("environment_id"), "application_id": OuterRef("application_id")}
     earlier = Deployment.objects.filter(
         **here, status=Deployment.Status.SUCCESS, deployed_at__lt=OuterRef("deployed_at")
     )
+    incidents = WorkItem.objects.filter(type=WorkItem.Type.INCIDENT, fix_releases=OuterRef("release_id"))
     return deployments.annotate(
         previous_version=Subquery(earlier.order_by("-deployed_at").values("version")[:1]),
         ran_before=Exists(earlier.filter(version=OuterRef("version"))),
+        incident=Exists(incidents),
     )
+
+
+def unlinked_incidents(scope: Scope, period: Period) -> int:
+    """Incidents opened in the period that name no release: shown, not counted as a change's failure."""
+    incidents = WorkItem.objects.filter(
+        type=WorkItem.Type.INCIDENT,
+        created_at__gte=period.start,
+        created_at__lt=period.end,
+        fix_releases=None,
+    )
+    return incidents.filter(scope.q("application")).count()
 
 
 def production_deployments(scope: Scope, period: Period):
@@ -171,10 +190,10 @@ def production_deployments(scope: Scope, period: Period):
 def dora(scope: Scope, period: Period) -> Dora:
     """Three queries: the counts, the failures with their restore, the successes with their start."""
     deployments = production_deployments(scope, period)
-    counts = with_rollbacks(deployments).aggregate(
+    counts = with_failure_signs(deployments).aggregate(
         total=Count("pk"),
         successes=Count("pk", filter=Q(status=Deployment.Status.SUCCESS)),
-        failures=Count("pk", filter=Q(status__in=FAILED) | ROLLBACK),
+        failures=Count("pk", filter=FAILURE),
     )
     restores = deployments.filter(status__in=FAILED).annotate(restored_at=_next_success())
     restored, unrestored = [], 0
@@ -219,12 +238,12 @@ def weekly(scope: Scope, period: Period) -> list[dict]:
     # The week as a number counted in SQL (TruncWeek calls back into Python per row on SQLite).
     week = ExpressionWrapper(DaysBetween("deployed_at", Value(first_monday)) / 7, output_field=IntegerField())
     rows = (
-        with_rollbacks(production_deployments(scope, period))
+        with_failure_signs(production_deployments(scope, period))
         .annotate(week=week)
         .values("week")
         .annotate(
-            successes=Count("pk", filter=Q(status=Deployment.Status.SUCCESS) & ~ROLLBACK),
-            failures=Count("pk", filter=Q(status__in=FAILED) | ROLLBACK),
+            successes=Count("pk", filter=Q(status=Deployment.Status.SUCCESS) & ~ROLLBACK & ~INCIDENT),
+            failures=Count("pk", filter=FAILURE),
         )
         .order_by("week")
     )

@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta
 
 from django import forms
 from django.contrib.auth.decorators import permission_required
-from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db.models import BooleanField, ExpressionWrapper
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET
 from releases.gates.views.audit import csv_cell
 from releases.metrics import charts, delivery
 from releases.metrics.dora import (
-    FAILED,
+    FAILURE,
     ROLLBACK,
     Period,
     Scope,
@@ -24,8 +24,9 @@ from releases.metrics.dora import (
     production_deployments,
     share,
     span,
+    unlinked_incidents,
     weekly,
-    with_rollbacks,
+    with_failure_signs,
 )
 from releases.models import Application, Portfolio
 
@@ -113,6 +114,7 @@ def metrics_dashboard(request):
         "now": now,
         "before": before,
         "weeks": weeks,
+        "unlinked_incidents": unlinked_incidents(scope, period),
         "chart": chart,
         "query": request.GET.urlencode(),
     }
@@ -124,15 +126,31 @@ def metrics_dashboard(request):
 def metrics_deployments_export(request):
     """The production deployments behind the figures (?failures=1: the failures only)."""
     form = MetricsForm(request.GET or None)
-    deployments = with_rollbacks(production_deployments(form.scope(), form.period())).annotate(
+    deployments = with_failure_signs(production_deployments(form.scope(), form.period())).annotate(
         rollback=ExpressionWrapper(ROLLBACK, output_field=BooleanField())
     )
     if request.GET.get("failures") == "1":
-        deployments = deployments.filter(Q(status__in=FAILED) | ROLLBACK)
+        deployments = deployments.filter(FAILURE)
     rows = deployments.order_by("deployed_at").values_list(
-        "deployed_at", "application__key", "version", "environment__name", "status", "rollback", "release_id"
+        "deployed_at",
+        "application__key",
+        "version",
+        "environment__name",
+        "status",
+        "rollback",
+        "incident",
+        "release_id",
     )
-    header = ["Deployed at", "Application", "Version", "Environment", "Status", "Rollback", "Release id"]
+    header = [
+        "Deployed at",
+        "Application",
+        "Version",
+        "Environment",
+        "Status",
+        "Rollback",
+        "Incident",
+        "Release id",
+    ]
     return _csv("production-deployments.csv", header, rows.iterator(chunk_size=2000))
 
 

@@ -16,6 +16,9 @@ class WorkItemType(models.TextChoices):
     TASK = "task"
     EPIC = "epic"
     SUBTASK = "subtask", "Sub-task"
+    INCIDENT = (
+        "incident"  # a production incident: linked to a release, it counts that release's change as failed
+    )
     OTHER = "other"
 
 

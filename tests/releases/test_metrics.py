@@ -237,3 +237,24 @@ def test_a_redeploy_of_an_earlier_version_is_a_rollback_and_a_failure(client_for
     response = client_for(roles.PROJECT_OFFICE).get("/metrics/deployments.csv", {"failures": "1"})
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert [(row[2], row[5]) for row in rows[1:]] == [("1.0", "True")]
+
+
+def test_an_incident_naming_a_release_fails_its_deployment_and_one_naming_none_is_shown_apart(
+    client_for, monkeypatch
+):
+    pay = f.ApplicationFactory(key="PAY")
+    prod = f.EnvironmentFactory(kind="prod")
+    shipped, quiet = f.ReleaseFactory(application=pay), f.ReleaseFactory(application=pay)
+    f.DeploymentFactory(
+        application=pay, environment=prod, release=shipped, deployed_at=at(1), status="success"
+    )
+    f.DeploymentFactory(application=pay, environment=prod, release=quiet, deployed_at=at(5), status="success")
+    incident = f.WorkItemFactory(application=pay, type="incident", created_at=at(2))
+    incident.fix_releases.add(shipped)
+    f.WorkItemFactory(application=pay, type="incident", created_at=at(3))  # names no release
+    result = dora(Scope(), PERIOD)
+    assert (result.deployments, result.successes, result.failures) == (2, 2, 1)
+    monkeypatch.setattr("releases.metrics.views.MetricsForm.period", lambda self: PERIOD)
+    html = _page(client_for(roles.PROJECT_OFFICE)).content.decode()
+    assert "1 failure in 2 deployments" in html
+    assert "1 incident opened in this period names no release: not counted." in html
