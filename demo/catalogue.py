@@ -174,6 +174,10 @@ def _app_spec(line: str) -> AppSpec:
 
 APPLICATIONS = [_app_spec(line) for line in _APPLICATION_TABLE.strip().splitlines()]
 
+# The company's priorities: each epic (a theme below) carries one as its Jira label, so the value
+# stream answers "did the company's priority actually ship".
+INITIATIVES = ["customer-experience", "regulatory-compliance", "cost-and-resilience"]
+
 # What the releases of each (top-level) portfolio are about, and what their work items talk about.
 THEMES = {
     "payments": [

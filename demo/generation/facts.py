@@ -4,7 +4,16 @@ import bisect
 import random
 from datetime import datetime, timedelta
 
-from demo.catalogue import BUG_TITLES, NOUNS, STATUS_NAMES, STATUS_NAMES_DE, STORY_TITLES, TASK_TITLES
+from demo.catalogue import (
+    BUG_TITLES,
+    INITIATIVES,
+    NOUNS,
+    STATUS_NAMES,
+    STATUS_NAMES_DE,
+    STORY_TITLES,
+    TASK_TITLES,
+    THEMES,
+)
 from demo.generation.world import DemoApp, DemoEnv, DemoRelease, World, in_peak_week, pick, utc_at
 from releases.gates.services.evidence import SuiteRun
 from releases.models import Build, Deployment, TestRun, WorkItem, WorkItemLink
@@ -33,6 +42,7 @@ def work_items(world: World) -> None:
                 fixes.append({"workitem_id": len(items), "release_id": later.idx})
                 _count_in_scope(later, item)
             items.append(item)
+    _epics(world, items, next_number)
     _incidents(world, items, fixes, next_number)
     world.add("work_item", WorkItem, items, application_id="application")
     world.add(
@@ -50,6 +60,51 @@ def work_items(world: World) -> None:
         blocker_id="work_item",
         blocked_id="work_item",
     )
+
+
+EPICS_PER_APPLICATION = 3
+
+
+def _epics(world: World, items: list[dict], next_number: dict) -> None:
+    """Each application's work rolls up to three epics, themes of its portfolio, each labelled with
+    one of the company's initiatives. A stream of its own, so the other items stay as they were."""
+    rng = world.rng("epics")
+    by_app: dict[int, list[dict]] = {}
+    for item in items:
+        by_app.setdefault(item["application_id"], []).append(item)
+    for app_idx, children in sorted(by_app.items()):
+        app = world.apps[app_idx]
+        themes = THEMES[world.portfolios[app.top].slug]
+        epics = []
+        for n in range(EPICS_PER_APPLICATION):
+            theme_index = (app_idx + n) % len(themes)
+            number = next_number[app_idx] = next_number[app_idx] + 1
+            epics.append(
+                _epic(world, app, number, themes[theme_index], INITIATIVES[theme_index % len(INITIATIVES)])
+            )
+        for child in children:
+            epic = rng.choice(epics)
+            child["parent_key"] = epic["key"]
+            epic["created_at"] = min(epic["created_at"], child["created_at"])
+        items.extend(epics)
+
+
+def _epic(world: World, app, number: int, theme: str, initiative: str) -> dict:
+    return {
+        "application_id": app.idx,
+        "key": f"{app.spec.key}-{number}",
+        "title": theme,
+        "type": "epic",
+        "status_category": "in_progress",
+        "status_name": "In Progress",
+        "priority": "High",
+        "created_at": world.now,
+        "resolved_at": None,
+        "updated_at": world.now,
+        "descoped": False,
+        "labels": initiative,
+        "source": "demo",
+    }
 
 
 INCIDENT_DAYS = 120  # incidents after the releases shipped in the last four months

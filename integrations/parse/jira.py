@@ -64,6 +64,8 @@ class JiraIssue:
     fix_version_ids: tuple[str, ...] = ()
     blocks: tuple[str, ...] = ()  # keys of the issues this one blocks
     blocked_by: tuple[str, ...] = ()
+    parent_key: str = ""  # its parent (an epic, or above an epic an initiative)
+    labels: str = ""  # space-separated
 
 
 @dataclass
@@ -155,6 +157,8 @@ def parse_issue(raw: dict) -> JiraIssue:
             fix_version_ids=tuple(str(v["id"]) for v in fields.get("fixVersions") or () if "id" in v),
             blocks=blocks,
             blocked_by=blocked_by,
+            parent_key=str((fields.get("parent") or {}).get("key") or "")[:64],
+            labels=" ".join(str(label) for label in fields.get("labels") or () if str(label).strip())[:500],
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise ParseError(f"Jira sent an issue without {exc}: {str(raw)[:200]}") from exc

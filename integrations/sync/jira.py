@@ -233,6 +233,8 @@ def _work_item_fact(issue: JiraIssue, mappings: dict[str, int]) -> WorkItemFact:
         created_at=issue.created or issue.updated or timezone.now(),
         resolved_at=issue.resolved,
         updated_at=issue.updated,
+        parent_key=issue.parent_key,
+        labels=issue.labels,
         fix_release_ids=issue.fix_version_ids,
         blocks=_mapped_keys(issue.blocks, mappings),
         blocked_by=_mapped_keys(issue.blocked_by, mappings),

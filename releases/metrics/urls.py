@@ -9,4 +9,5 @@ urlpatterns = [
     path("deployments.csv", views.metrics_deployments_export, name="deployments"),
     path("weekly.csv", views.metrics_weekly_export, name="weekly"),
     path("slips.csv", views.metrics_slips_export, name="slips"),
+    path("epics.csv", views.metrics_epics_export, name="epics"),
 ]

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from releases.gates.views.audit import csv_cell
-from releases.metrics import charts, delivery
+from releases.metrics import charts, delivery, value_stream
 from releases.metrics.dora import (
     FAILURE,
     ROLLBACK,
@@ -31,6 +31,7 @@ from releases.metrics.dora import (
 from releases.models import Application, Portfolio
 
 PERMISSION = "releases.view_deployment"
+EPICS_SHOWN = 15
 PERIODS = [(30, "Last 30 days"), (90, "Last 90 days"), (180, "Last 180 days"), (365, "Last 365 days")]
 
 
@@ -92,7 +93,11 @@ def metrics_dashboard(request):
         delivery.booking_wait(scope, period),
         delivery.booking_wait(scope, period.previous()),
     )
+    epics = value_stream.epic_flows(scope, period)
     context = {
+        "epics": epics[:EPICS_SHOWN],
+        "epic_count": len(epics),
+        "initiatives": value_stream.initiative_flows(epics),
         "releases": _delivery_words(releases_now),
         "releases_before": _delivery_words(releases_before),
         "slip_chart": charts.stacked_bars(
@@ -176,6 +181,38 @@ def metrics_slips_export(request):
     form = MetricsForm(request.GET or None)
     result = delivery.release_delivery(form.scope(), form.period())
     return _csv("release-slips.csv", ["Shipped", "Releases"], iter(result.slips))
+
+
+@require_GET
+@permission_required(PERMISSION, raise_exception=True)
+def metrics_epics_export(request):
+    form = MetricsForm(request.GET or None)
+    rows = (
+        (
+            e.name,
+            e.title,
+            e.application,
+            e.initiative,
+            e.items,
+            e.shipped,
+            e.first_work,
+            e.last_shipped,
+            e.days_to_production,
+        )
+        for e in value_stream.epic_flows(form.scope(), form.period())
+    )
+    header = [
+        "Epic",
+        "Title",
+        "Application",
+        "Initiative",
+        "Items",
+        "Shipped in the period",
+        "First work",
+        "Last shipped",
+        "Days from first work to production",
+    ]
+    return _csv("value-stream-epics.csv", header, rows)
 
 
 def _csv(filename: str, header: list[str], rows) -> StreamingHttpResponse:

@@ -47,6 +47,10 @@ class WorkItem(ExternalFact):
     resolved_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(null=True, blank=True, help_text="Last change in the tool.")
     descoped = models.BooleanField(default=False, help_text="Explicitly taken out of its releases' scope.")
+    # The value stream: the key of the epic (or other parent) this item rolls up to, and the tool's
+    # labels (space-separated), which name an epic's theme or initiative.
+    parent_key = models.CharField(max_length=64, blank=True, help_text="The tool's parent or epic link.")
+    labels = models.CharField(max_length=500, blank=True, help_text="The tool's labels, space-separated.")
     fix_releases = models.ManyToManyField(Release, blank=True, related_name="work_items")
 
     class Meta:
@@ -62,6 +66,7 @@ class WorkItem(ExternalFact):
             choices_constraint("status_category", StatusCategory, "workitem_status_category_valid"),
         ]
         indexes = [
+            models.Index(fields=["parent_key"], name="workitem_parent_idx"),  # the value stream's roll-up
             # The few items typed in by hand, which a sync adopts by key: found without reading the
             # application's synced items.
             models.Index(

@@ -133,3 +133,15 @@ def test_version_dates_come_as_days_or_epoch_milliseconds():
 def test_malformed_search_pages_raise_a_readable_bad_payload(payload):
     with pytest.raises(BadPayload, match="Jira"):
         parse_search_page(payload)
+
+
+def test_the_parent_and_labels_are_read():
+    raw = {
+        "id": "1",
+        "key": "PAY-2",
+        "fields": {"summary": "x", "parent": {"key": "PAY-1"}, "labels": ["instant-payments", "q4"]},
+    }
+    issue = parse_issue(raw)
+    assert (issue.parent_key, issue.labels) == ("PAY-1", "instant-payments q4")
+    bare = parse_issue({"id": "2", "key": "PAY-3", "fields": {"summary": "y"}})
+    assert (bare.parent_key, bare.labels) == ("", "")

@@ -120,3 +120,16 @@ def test_a_page_that_doubles_its_source_analyzes_after_the_commit(
             work_items_upsert(source=SOURCE, facts=[fact(app, 3)])
     assert len(callbacks) == 1
     assert [sql for sql in sent if sql.startswith("ANALYZE")] == [facts_module.analyze_sql()]
+
+
+def test_the_epic_link_and_labels_are_stored_and_follow_the_tool():
+    """The value stream: an item's parent (epic) and an epic's labels (its theme) come with the sync."""
+    app = f.ApplicationFactory(key="PAY")
+    work_items_upsert(
+        source=SOURCE,
+        facts=[fact(app, 1, type="epic", labels="instant-payments"), fact(app, 2, parent_key="PAY-1")],
+    )
+    assert dict(WorkItem.objects.values_list("key", "parent_key")) == {"PAY-1": "", "PAY-2": "PAY-1"}
+    moved = work_items_upsert(source=SOURCE, facts=[fact(app, 2, parent_key="PAY-9")])
+    assert moved.updated == 1 and WorkItem.objects.get(key="PAY-2").parent_key == "PAY-9"
+    assert WorkItem.objects.get(key="PAY-1").labels == "instant-payments"

@@ -33,6 +33,8 @@ WORK_ITEM_FIELDS = (
     "created_at",
     "resolved_at",
     "updated_at",
+    "parent_key",
+    "labels",
 )
 FixThrough = WorkItem.fix_releases.through
 
@@ -50,6 +52,8 @@ class WorkItemFact:
     created_at: datetime
     resolved_at: datetime | None
     updated_at: datetime | None
+    parent_key: str = ""
+    labels: str = ""
     fix_release_ids: tuple[str, ...] = ()  # external ids of the releases, same source
     # (application id, key) of the work items this one blocks / is blocked by, same source
     blocks: tuple[tuple[int, str], ...] = ()
