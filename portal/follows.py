@@ -1,0 +1,79 @@
+"""Following portfolios and applications: Home's "Needs attention" covers what a person follows
+(a portfolio with its programmes), or everything when they follow nothing.
+
+Following is a personal view setting, not a governance fact: it is validated (the portfolio or
+application must exist, else 404) and idempotent (following twice keeps one row, unfollowing what is
+not followed changes nothing), and not written to the audit trail.
+"""
+
+from django.db import IntegrityError, transaction
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from portal.models import Follow
+from releases.models import Application, Portfolio
+
+SUBJECTS = {"portfolio": Portfolio, "application": Application}
+
+
+def _subject(kind: str, pk: int):
+    model = SUBJECTS.get(kind)
+    if model is None:
+        raise Http404("One follows a portfolio or an application.")
+    return get_object_or_404(model, pk=pk)
+
+
+def follow_add(*, user, subject) -> Follow:
+    """Follow a portfolio or an application; following it again changes nothing."""
+    field = "portfolio" if isinstance(subject, Portfolio) else "application"
+    try:
+        with transaction.atomic():
+            follow, _ = Follow.objects.get_or_create(user=user, **{field: subject})
+    except IntegrityError:  # the same person following in two tabs at once
+        follow = Follow.objects.get(user=user, **{field: subject})
+    return follow
+
+
+def follow_remove(*, user, subject) -> int:
+    """Stop following; returns how many rows went (0 when it was not followed)."""
+    field = "portfolio" if isinstance(subject, Portfolio) else "application"
+    return Follow.objects.filter(user=user, **{field: subject}).delete()[0]
+
+
+def follow_context(user) -> dict:
+    """What the person follows and what they might follow, for the home page's panel: three queries."""
+    follows = list(Follow.objects.filter(user=user).select_related("portfolio", "application"))
+    followed_portfolios = {f.portfolio_id for f in follows if f.portfolio_id}
+    followed_applications = {f.application_id for f in follows if f.application_id}
+    return {
+        "followed": [f.portfolio or f.application for f in follows],
+        "follow_portfolios": [
+            p for p in Portfolio.objects.order_by("name") if p.pk not in followed_portfolios
+        ],
+        "follow_applications": [
+            a for a in Application.objects.order_by("name") if a.pk not in followed_applications
+        ],
+    }
+
+
+def _answer(request):
+    if request.htmx:
+        return render(request, "portal/home.html#follow-panel", follow_context(request.user))
+    return redirect("home")
+
+
+@require_POST
+def follow_create(request, kind: str):
+    """Follow the portfolio or application posted as `id` (a select on the home page)."""
+    raw = request.POST.get("id", "")
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise Http404("No such portfolio or application.")
+    follow_add(user=request.user, subject=_subject(kind, int(raw)))
+    return _answer(request)
+
+
+@require_POST
+def follow_delete(request, kind: str, pk: int):
+    follow_remove(user=request.user, subject=_subject(kind, pk))
+    return _answer(request)
