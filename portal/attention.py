@@ -74,6 +74,7 @@ class Item:
     url: str
     due: date | None = None
     downstream: int = 0
+    release_id: int | None = None
     points: int = field(default=0, compare=False)
 
     @property
@@ -184,12 +185,13 @@ def gates_rule(scope: Scope, *, today: date, now: datetime) -> list[Item]:
                 severity=BLOCKER if failed else HIGH,
                 title=f"{gate.name} of {gate.release.application.key} {gate.release.version} "
                 + ("failed" if failed else "is overdue"),
-                why=(gate.evidence_summary or "rejected or failed on its evidence")
+                why=(gate.evidence_summary if gate.evidence_ok is False else "rejected at sign-off")
                 if failed
                 else f"due {gate.due_date:%d %b}, not signed yet",
                 since=gate.decided_at if failed else gate.due_date,
                 affects=_release_words(gate.release, gate.downstream),
                 url=reverse("gates:detail", args=[gate.pk]),
+                release_id=gate.release_id,
                 due=gate.due_date if not failed else gate.release.target_date,
                 downstream=gate.downstream,
             )
@@ -205,15 +207,12 @@ def _holds_words(release: Release) -> str:
 
 def releases_rule(scope: Scope, *, today: date, now: datetime) -> list[Item]:
     """Open releases whose forecast is blocked or at risk."""
-    releases = (
-        Release.objects.open()
-        .filter(scope.q(), forecast_state__in=[Release.DeliveryState.BLOCKED, Release.DeliveryState.AT_RISK])
-        .select_related("application")
-        .annotate(downstream=_downstream("pk"))
-        .order_by(F("forecast_state").desc(), "target_date", "pk")[:CANDIDATES]
-    )
+    base = Release.objects.open().filter(scope.q()).select_related("application")
+    base = base.annotate(downstream=_downstream("pk")).order_by("target_date", "pk")
+    blocked_ones = list(base.filter(forecast_state=Release.DeliveryState.BLOCKED)[:CANDIDATES])
+    at_risk_ones = list(base.filter(forecast_state=Release.DeliveryState.AT_RISK)[:CANDIDATES])
     items = []
-    for release in releases:
+    for release in blocked_ones + at_risk_ones:
         blocked = release.forecast_state == Release.DeliveryState.BLOCKED
         late = f"forecast {release.forecast_date:%d %b}" if release.forecast_date else "no forecast date"
         if release.forecast_slip_days > 0:
@@ -229,6 +228,7 @@ def releases_rule(scope: Scope, *, today: date, now: datetime) -> list[Item]:
                 url=_release_url(release.pk),
                 due=release.target_date,
                 downstream=release.downstream,
+                release_id=release.pk,
             )
         )
     return items
@@ -450,6 +450,7 @@ def builds_rule(scope: Scope, *, today: date, now: datetime) -> list[Item]:
             since=b.started_at,
             affects=_release_words(b.release, b.downstream),
             url=_release_url(b.release_id),
+            release_id=b.release_id,
             due=b.release.target_date,
             downstream=b.downstream,
         )
@@ -546,7 +547,21 @@ def needs_attention(user, *, today: date, now: datetime, queue_url: str) -> dict
         *syncs_rule(scope, today=today, now=now),
         *worker_rule(today=today, now=now),
     ]
-    return {"items": rank(items, today=today), "scope": scope}
+    return {"items": rank(without_echoes(items), today=today), "scope": scope}
+
+
+CAUSES = ("gate_failed", "build_failed")
+
+
+def without_echoes(items: list[Item]) -> list[Item]:
+    """A release blocked by a failed gate or build is one problem, fixed at its cause: the "blocked"
+    item goes, and the cause's item says that it blocks the release."""
+    caused = {item.release_id for item in items if item.rule in CAUSES}
+    return [
+        replace(item, why=f"{item.why} (blocks the release)") if item.rule in CAUSES else item
+        for item in items
+        if not (item.rule == "release_blocked" and item.release_id in caused)
+    ]
 
 
 def my_queue(user, *, now: datetime) -> dict:

@@ -45,7 +45,7 @@ def dashboard_detail(request):
     context = {
         "attention": attention["items"][:shown],
         "attention_total": len(attention["items"]),
-        "attention_hidden": max(len(attention["items"]) - shown, 0),
+        "attention_hidden": max(min(len(attention["items"]), SHOWN_MORE) - shown, 0),
         "more": more,
         "scope": attention["scope"],
         "why_this_order": WHY_THIS_ORDER,

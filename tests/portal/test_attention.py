@@ -63,7 +63,11 @@ def test_gates_overdue_or_failed_fire_on_open_releases_only():
     release = f.ReleaseFactory(target_date=TODAY + timedelta(days=5))
     overdue = f.GateFactory(release=release, due_date=TODAY - timedelta(days=2))
     failed = f.GateFactory(
-        release=release, status=Gate.Status.FAILED, decided_at=NOW, evidence_summary="3 tests failed"
+        release=release,
+        status=Gate.Status.FAILED,
+        decided_at=NOW,
+        evidence_ok=False,
+        evidence_summary="3 tests failed",
     )
     f.GateFactory(release=release, due_date=TODAY)  # due today: not overdue yet
     f.GateFactory(
@@ -99,6 +103,29 @@ def test_releases_blocked_or_at_risk_say_what_holds_them_and_what_waits_downstre
     assert items[0].why == "Security review was rejected"
     assert items[0].downstream == 2
     assert "2 releases downstream" in items[0].affects
+
+
+def test_at_risk_releases_are_not_crowded_out_by_many_blocked_ones():
+    for _ in range(attention.CANDIDATES + 3):
+        f.ReleaseFactory(forecast_state="blocked", target_date=TODAY)
+    f.ReleaseFactory(at_risk=True, target_date=TODAY + timedelta(days=30))
+    items = attention.releases_rule(EVERYTHING, today=TODAY, now=NOW)
+    assert _rules(items).count("release_at_risk") == 1
+
+
+def test_a_release_blocked_by_a_failed_gate_is_listed_once_at_its_cause():
+    release = f.ReleaseFactory(forecast_state="blocked", forecast_blocked_reason="Security review rejected")
+    gate = f.GateFactory(release=release, status=Gate.Status.FAILED, decided_at=NOW)
+    other = f.ReleaseFactory(forecast_state="blocked", forecast_blocked_reason="waits for CLM 1.3")
+    items = attention.without_echoes(
+        attention.gates_rule(EVERYTHING, today=TODAY, now=NOW)
+        + attention.releases_rule(EVERYTHING, today=TODAY, now=NOW)
+    )
+    assert [(i.rule, i.url) for i in items] == [
+        ("gate_failed", f"/gates/{gate.pk}/"),
+        ("release_blocked", f"/releases/{other.pk}/"),
+    ]
+    assert items[0].why == "rejected at sign-off (blocks the release)"
 
 
 def test_a_forecast_that_slipped_since_yesterday_fires_once_the_day_baseline_is_kept():

@@ -231,8 +231,9 @@ def _every_rule_fires(n: int) -> None:
         )
         f.ReleaseDependencyFactory(upstream=release)
         f.GateFactory(release=release, due_date=today - timedelta(days=1))
-        f.GateFactory(release=release, status="failed", decided_at=now)
-        f.BuildFactory(release=release, application=app, result="failure", started_at=now)
+        if i % 2 == 0:  # a blocked release with a failed gate or build is listed at its cause
+            f.GateFactory(release=release, status="failed", decided_at=now)
+            f.BuildFactory(release=release, application=app, result="failure", started_at=now)
         f.TestRunFactory(release=release, failed=2, executed_at=now)
         f.BookingFactory(
             environment=env, application=app, approved=True, starts_at=now + timedelta(days=i + 1)
