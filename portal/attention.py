@@ -161,6 +161,10 @@ def _release_words(release: Release, downstream: int) -> str:
     return words
 
 
+def _days(delta: timedelta) -> str:
+    return f"{delta.days} day{'s' if delta.days != 1 else ''}"
+
+
 def _release_url(release_id: int) -> str:
     return reverse("releases:detail", args=[release_id])
 
@@ -253,7 +257,7 @@ def slipped_rule(scope: Scope, *, today: date, now: datetime) -> list[Item]:
             rule="release_slipped",
             severity=MEDIUM,
             title=f"{release.application.key} {release.version} slipped "
-            f"{(release.forecast_date - release.forecast_baseline_date).days} days since yesterday",
+            f"{_days(release.forecast_date - release.forecast_baseline_date)} since yesterday",
             why=f"forecast {release.forecast_baseline_date:%d %b} → {release.forecast_date:%d %b}"
             + (f" ({holds})" if (holds := _holds_words(release)) else ""),
             since=release.forecast_updated_at,
