@@ -280,3 +280,28 @@ def test_home_reads_a_fixed_number_of_queries(client_for, user_in_role):
     Follow.objects.create(user=user, portfolio=f.PortfolioFactory())
     followed, _ = _home_queries(client, "/?more=1")
     assert followed == many + 1  # the portfolio tree, read once
+
+
+def test_my_queue_counts_are_the_counts_of_the_queues_they_link_to(user_in_role):
+    admin = user_in_role(roles.ADMIN)
+    group = f.GroupFactory(name="Security")
+    admin.groups.add(group)
+    now = timezone.now()
+    for _ in range(3):
+        f.GateFactory(signer_group=group, release=f.ReleaseFactory())
+    f.GateFactory(signer_group=group, release=f.ReleaseFactory(released=True))  # shipped: nothing to sign
+    f.GateFactory(signer_group=group, release=f.ReleaseFactory(owner=admin))  # their own release
+    composite = f.BookingFactory(starts_at=now + timedelta(days=1))
+    f.BookingFactory(part_of=composite, starts_at=now + timedelta(days=1))
+    f.BookingFactory(starts_at=now - timedelta(days=9))  # over
+    f.PolicyChangeFactory()
+    client = Client()
+    client.force_login(admin)
+    html = client.get("/").content.decode()
+    counts = dict(
+        re.findall(r'<a href="([^"]+)"><strong class="queue-count" data-queue="\w+">(\d+)</strong>', html)
+    )
+    assert counts == {"/gates/": "3", "/environments/bookings/queue/": "1", "/gates/policies/": "1"}
+    for href in ("/gates/", "/environments/bookings/queue/"):
+        assert client.get(href).context["page"].paginator.count == int(counts[href])
+    assert html.count("Remove Requirement") == 1  # the change awaiting approval, named
