@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
+from django_htmx.http import trigger_client_event
 
 from portal.models import Follow
 from releases.models import Application, Portfolio
@@ -58,8 +59,9 @@ def follow_context(user) -> dict:
 
 
 def _answer(request):
-    if request.htmx:
-        return render(request, "portal/home.html#follow-panel", follow_context(request.user))
+    if request.htmx:  # the panel, and "Needs attention" refreshes itself on the event
+        response = render(request, "portal/home.html#follow-panel", follow_context(request.user))
+        return trigger_client_event(response, "followsChanged")
     return redirect("home")
 
 

@@ -40,7 +40,7 @@ def test_show_more_then_follow_a_portfolio(page, screenshot):
     page.select_option("#follow-portfolio", label="Retail")
     page.locator(".follow-forms form").first.get_by_role("button", name="Follow").click()
     page.wait_for_selector(".followed li:has-text('Retail')")
-    page.goto("/")
+    page.wait_for_selector("text=Across what you follow")  # the list refreshed itself
     whys = page.locator(".attention-why").all_inner_texts()
     assert any("Retail hold" in why for why in whys)
     assert not any("Other hold" in why for why in whys)

@@ -170,6 +170,7 @@ def test_following_by_htmx_answers_the_panel(client_for):
     assert response.status_code == 200
     assert body.lstrip().startswith('<section class="card follow-panel" id="follow-panel"')
     assert "Payments" in body and "Unfollow" in body
+    assert "followsChanged" in response["HX-Trigger"]
 
 
 @pytest.mark.parametrize(
