@@ -121,9 +121,6 @@ class Scope:
             **{f"{to_release}application__portfolio_id__in": self.portfolio_ids}
         )
 
-    def covers_portfolio(self, portfolio_id: int | None) -> bool:
-        return self.everything or portfolio_id in self.portfolio_ids
-
 
 def follow_scope(user) -> Scope:
     """Two queries: the person's follows and the portfolio tree."""
@@ -342,29 +339,30 @@ def _freeze_windows(now: datetime) -> list[FreezeWindow]:
 def freezes_rule(scope: Scope, *, today: date, now: datetime, queue_url: str) -> list[Item]:
     """Live bookings and open releases' targets inside a freeze in the next 30 days, without an
     override. The freezes' occurrences become one filter (a few terms per window), so the rows are
-    never looped over; environment freezes hold bookings only, as they hold no release."""
+    never looped over in the database; only the items found are matched to the freeze that holds
+    them, for its reason. Environment freezes hold bookings only: they hold no release."""
     end = now + FREEZE_LOOKAHEAD
     windows = _freeze_windows(now)
     if not windows:
         return []
     parents = Portfolio.objects.parents()
-    booking_q, target_q, reason = Q(pk__in=[]), Q(pk__in=[]), {}
+    booking_q, target_q, held = Q(pk__in=[]), Q(pk__in=[]), []
     for window in windows:
+        family = portfolio_subtree(window.portfolio_id, parents) if window.portfolio_id else []
         if window.scope == FreezeWindow.Scope.ENVIRONMENT:
-            where = Q(environment_id=window.environment_id)
-            release_where = None
+            where, release_where = Q(environment_id=window.environment_id), None
         elif window.scope == FreezeWindow.Scope.PORTFOLIO:
-            family = portfolio_subtree(window.portfolio_id, parents)
             where = Q(release__application__portfolio_id__in=family) | Q(application__portfolio_id__in=family)
             release_where = Q(application__portfolio_id__in=family)
         else:
             where, release_where = Q(), Q()
-        for start, stop in occurrences(window, start=now, end=end):
+        spans = occurrences(window, start=now, end=end)
+        days = frozen_days(window, start=now, end=end) if release_where is not None else []
+        for start, stop in spans:
             booking_q |= where & Q(starts_at__lt=stop, ends_at__gt=start)
-        if release_where is not None:
-            for first, after in frozen_days(window, start=now, end=end):
-                target_q |= release_where & Q(target_date__gte=first, target_date__lt=after)
-        reason[window.pk] = window.reason
+        for first, after in days:
+            target_q |= release_where & Q(target_date__gte=first, target_date__lt=after)
+        held.append((window, set(family), spans, days))
     bookings = (
         Booking.objects.live()
         .filter(part_of__isnull=True, ends_at__gt=now, freeze_override_by__isnull=True)
@@ -381,13 +379,34 @@ def freezes_rule(scope: Scope, *, today: date, now: datetime, queue_url: str) ->
         .annotate(downstream=_downstream("pk"))
         .order_by("target_date", "pk")[:CANDIDATES]
     )
-    frozen = "; ".join(sorted(set(reason.values())))[:120]
+
+    def booking_freeze(b: Booking) -> str:
+        owner = b.release.application if b.release else b.application
+        for window, family, spans, _ in held:
+            if window.scope == FreezeWindow.Scope.ENVIRONMENT and window.environment_id != b.environment_id:
+                continue
+            if window.scope == FreezeWindow.Scope.PORTFOLIO and (
+                owner is None or owner.portfolio_id not in family
+            ):
+                continue
+            if any(start < b.ends_at and stop > b.starts_at for start, stop in spans):
+                return window.reason
+        return "a freeze"
+
+    def target_freeze(r: Release) -> str:
+        for window, family, _, days in held:
+            if window.scope == FreezeWindow.Scope.PORTFOLIO and r.application.portfolio_id not in family:
+                continue
+            if any(first <= r.target_date < after for first, after in days):
+                return window.reason
+        return "a freeze"
+
     items = [
         Item(
             rule="booking_frozen",
             severity=HIGH,
             title=f"{b.get_status_display()} booking on {b.environment.name} falls in a freeze",
-            why=f"{_span(b)} ({frozen})",
+            why=f"{_span(b)}, frozen: {booking_freeze(b)}",
             since=b.created_at,
             affects=str(b.release or b.application or b.environment),
             url=queue_url if b.status == Booking.Status.REQUESTED else reverse("environments:board"),
@@ -400,7 +419,7 @@ def freezes_rule(scope: Scope, *, today: date, now: datetime, queue_url: str) ->
             rule="target_frozen",
             severity=HIGH,
             title=f"{r.application.key} {r.version} targets a frozen day",
-            why=f"target {r.target_date:%d %b} is inside a freeze ({frozen}); move it or ask for an override",
+            why=f"target {r.target_date:%d %b} is frozen: {target_freeze(r)}; move it or ask for an override",
             since=None,
             affects=_release_words(r, r.downstream),
             url=_release_url(r.pk),

@@ -13,6 +13,8 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import trigger_client_event
 
 from portal.models import Follow
+from releases import params
+from releases.errors import DomainError
 from releases.models import Application, Portfolio
 
 SUBJECTS = {"portfolio": Portfolio, "application": Application}
@@ -67,11 +69,12 @@ def _answer(request):
 
 @require_POST
 def follow_create(request, kind: str):
-    """Follow the portfolio or application posted as `id` (a select on the home page)."""
-    raw = request.POST.get("id", "")
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        raise Http404("No such portfolio or application.")
-    follow_add(user=request.user, subject=_subject(kind, int(raw)))
+    """Follow the portfolio or application posted as `id` (a select on the home page): a malformed or
+    missing id is a 400, an unknown one (or an unknown kind) a 404."""
+    pk = params.object_id(request.POST.get("id"), name=kind if kind in SUBJECTS else "id")
+    if pk is None:
+        raise DomainError(f"Choose the {kind} to follow.", field="id")
+    follow_add(user=request.user, subject=_subject(kind, pk))
     return _answer(request)
 
 

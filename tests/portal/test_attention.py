@@ -180,13 +180,34 @@ def test_bookings_and_release_targets_inside_a_freeze():
     items = attention.freezes_rule(EVERYTHING, today=TODAY, now=NOW, queue_url=QUEUE)
     assert _rules(items) == ["booking_frozen", "target_frozen"]
     assert items[1].url == f"/releases/{frozen.pk}/"
-    assert freeze.reason in items[1].why
+    assert items[1].why.endswith(f"is frozen: {freeze.reason}; move it or ask for an override")
+    assert items[0].why.endswith(f"frozen: {freeze.reason}")
     Release.objects.filter(pk=frozen.pk).update(
         freeze_override_by=f.UserFactory(), freeze_override_reason="ok"
     )
     assert _rules(attention.freezes_rule(EVERYTHING, today=TODAY, now=NOW, queue_url=QUEUE)) == [
         "booking_frozen"
     ]
+
+
+def test_an_environment_freeze_holds_bookings_on_it_only_and_no_release():
+    env = f.EnvironmentFactory()
+    f.FreezeWindowFactory(
+        for_environment=True,
+        environment=env,
+        reason="Datacentre move",
+        starts_at=NOW + timedelta(days=1),
+        ends_at=NOW + timedelta(days=2),
+    )
+    f.FreezeWindowFactory(
+        reason="Far away", starts_at=NOW + timedelta(days=200), ends_at=NOW + timedelta(days=201)
+    )
+    f.BookingFactory(environment=env, starts_at=NOW + timedelta(days=1, hours=3))
+    f.BookingFactory(starts_at=NOW + timedelta(days=1, hours=3))  # another environment
+    f.ReleaseFactory(target_date=TODAY + timedelta(days=1))
+    items = attention.freezes_rule(EVERYTHING, today=TODAY, now=NOW, queue_url=QUEUE)
+    assert _rules(items) == ["booking_frozen"]
+    assert items[0].why.endswith("frozen: Datacentre move")
 
 
 def test_no_freeze_no_item():

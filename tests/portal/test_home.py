@@ -174,19 +174,22 @@ def test_following_by_htmx_answers_the_panel(client_for):
 
 
 @pytest.mark.parametrize(
-    ("url", "data"),
+    ("url", "data", "status"),
     [
-        ("/follows/team/", {"id": "1"}),
-        ("/follows/portfolio/", {"id": "999999"}),
-        ("/follows/portfolio/", {"id": "x"}),
-        ("/follows/portfolio/", {"id": "\uff11"}),
-        ("/follows/portfolio/", {}),
-        ("/follows/application/999999/delete/", {}),
-        ("/follows/galaxy/1/delete/", {}),
+        ("/follows/team/", {"id": "1"}, 404),
+        ("/follows/portfolio/", {"id": "999999"}, 404),
+        ("/follows/application/999999/delete/", {}, 404),
+        ("/follows/galaxy/1/delete/", {}, 404),
+        ("/follows/portfolio/", {"id": "x"}, 400),
+        ("/follows/portfolio/", {"id": "\uff11"}, 400),
+        ("/follows/portfolio/", {"id": "99999999999999999999999"}, 400),
+        ("/follows/portfolio/", {"id": "1\x00"}, 400),
+        ("/follows/portfolio/", {}, 400),
     ],
 )
-def test_bad_subjects_are_404(client_for, url, data):
-    assert client_for(roles.PROJECT_OFFICE).post(url, data).status_code == 404
+def test_bad_subjects_are_refused_with_a_clear_status(client_for, url, data, status):
+    response = client_for(roles.PROJECT_OFFICE).post(url, data)
+    assert response.status_code == status
     assert not Follow.objects.exists()
 
 
