@@ -75,6 +75,15 @@ def test_every_linked_number_is_the_count_of_the_page_it_links_to(client_for):
     assert numbers == [7, 1, 1, 1, 2]  # due this week, overdue gates, blocked, at risk, bookings
 
 
+def test_the_waiting_bookings_link_to_the_queue_only_for_those_who_decide(client_for):
+    f.BookingFactory(starts_at=timezone.now() + timedelta(days=1))
+    hrefs = [href for href, _ in _tiles(client_for(roles.PROJECT_OFFICE).get("/").content.decode())]
+    assert "/environments/bookings/queue/" not in hrefs and len(hrefs) == 4
+    assert client_for(roles.PROJECT_OFFICE).get("/environments/bookings/queue/").status_code == 403
+    hrefs = [href for href, _ in _tiles(client_for(roles.ENVIRONMENT_ADMIN).get("/").content.decode())]
+    assert hrefs[-1] == "/environments/bookings/queue/"
+
+
 def test_the_week_link_is_the_calendar_week_with_the_open_statuses():
     client = Client()
     user = f.UserFactory()
