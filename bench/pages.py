@@ -184,6 +184,9 @@ def measure_pages(subjects: dict, *, n: int, warmup: int) -> dict:
         "release_page": (po, reverse("releases:detail", args=[subjects["release"].pk])),
         "train_page": (po, reverse("releases:train", args=[subjects["train"].pk])),
         "admin_changelist": (admin, reverse("admin:releases_release_changelist")),
+        # As the admin, whose "My queue" has every part; ?more=1 ranks and shows 50 items.
+        "home": (admin, reverse("home")),
+        "home_more": (admin, f"{reverse('home')}?more=1"),
     }
     pages = {}
     for name, (client, url) in urls.items():

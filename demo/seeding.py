@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
@@ -96,6 +96,8 @@ def demo_seed(*, scale: str, seed: int, anchor: date, progress: Progress | None 
             actor=None, action=DEMO_SEED_ACTION, object_type="demo", object_id=object_id, after=summary
         )
         started = time.perf_counter()
+        # Yesterday's forecast first, so Home's "slipped since yesterday" compares with a real one.
+        forecast_refresh(today=anchor - timedelta(days=1))
         progress("forecasts", forecast_refresh(today=anchor), time.perf_counter() - started)
     if db.vendor == "postgresql":
         # Fresh tables have no planner statistics until autovacuum gets round to them (never,

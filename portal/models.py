@@ -62,3 +62,32 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Follow(models.Model):
+    """A person follows a portfolio (its programmes included) or an application: Home's "Needs
+    attention" then covers only what they follow; someone who follows nothing sees everything."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="follows")
+    portfolio = models.ForeignKey(
+        "releases.Portfolio", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    application = models.ForeignKey(
+        "releases.Application", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(portfolio__isnull=True, application__isnull=False)
+                | models.Q(portfolio__isnull=False, application__isnull=True),
+                name="follow_one_subject",
+            ),
+            models.UniqueConstraint(fields=["user", "portfolio"], name="follow_unique_portfolio"),
+            models.UniqueConstraint(fields=["user", "application"], name="follow_unique_application"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} follows {self.portfolio or self.application}"

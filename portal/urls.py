@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from integrations import api as integrations_api
-from portal import profile, views
+from portal import follows, profile, views
 from portal.forms import LoginForm
 from releases.environments import urls as environments_urls
 from releases.gates import urls as gates_urls
@@ -18,6 +18,8 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("follows/<str:kind>/", follows.follow_create, name="follow-create"),
+    path("follows/<str:kind>/<int:pk>/delete/", follows.follow_delete, name="follow-delete"),
     path("profile/", profile.profile_detail, name="profile"),
     path("profile/tokens/", profile.api_token_create, name="api-token-create"),
     path("profile/tokens/<int:pk>/revoke/", profile.api_token_revoke, name="api-token-revoke"),

@@ -124,6 +124,15 @@ class ReleaseQuerySet(models.QuerySet):
     def for_list(self):
         return self.select_related("application", "application__portfolio", "train", "owner")
 
+    def targeting(self, start: date, end: date):
+        """Releases whose target falls in [start, end): the calendar's period and Home's week."""
+        return self.filter(target_date__gte=start, target_date__lt=end)
+
+    def due_in_week(self, week_start: date):
+        """Still to ship and targeted in the ISO week starting `week_start`: Home's "due this week",
+        the calendar's week view filtered on the open statuses (week_link says how)."""
+        return self.open().targeting(week_start, week_start + timedelta(days=7))
+
 
 # --- gates ---------------------------------------------------------------------------------------
 
@@ -135,6 +144,11 @@ class GateQuerySet(models.QuerySet):
 
     def decided(self):
         return self.filter(status__in=DECIDED_GATE_STATUSES)
+
+    def overdue(self, today: date):
+        """Pending past their due day, on a release still open: Home's number and the reviewer queue's
+        "Overdue only" (a failed gate is not overdue: it is decided, and Home lists it on its own)."""
+        return self.filter(status="pending", due_date__lt=today).exclude(release__status__in=CLOSED_STATUSES)
 
     def signable_by(self, user):
         """The gates `user` may sign now: releases.gates.services.signoffs.sign_blockers as one filter
@@ -164,6 +178,11 @@ class BookingQuerySet(models.QuerySet):
         """Requested or approved: what holds, or may soon hold, an environment."""
         return self.filter(status__in=LIVE_BOOKING_STATUSES)
 
+    def waiting(self, now):
+        """Requests waiting for a decision that are not over yet; a composite's component bookings go
+        with it. Home's number and the approval queue (booking_queue.waiting_requests)."""
+        return self.filter(status="requested", part_of__isnull=True, ends_at__gt=now)
+
     def overlapping(self, starts_at, ends_at):
         """Bookings that share an instant with [starts_at, ends_at): one ending at 10:00 and one
         starting at 10:00 do not."""
@@ -187,8 +206,9 @@ class FreezeWindowQuerySet(models.QuerySet):
         return self.filter(starts_at__lt=ends_at).filter(Q(ends_at__gt=starts_at) | ~Q(rrule=""))
 
 
-def week_summary(*, week_start: date, today: date) -> dict:
-    """Headline numbers for the home page: four COUNT queries, whatever the data size."""
+def week_summary(*, week_start: date, today: date, now) -> dict:
+    """Headline numbers for the home page: four COUNT queries, whatever the data size. Each number is
+    the count of the queryset its linked page lists (tests/portal/test_home_counts.py)."""
     from releases.models import Booking, Gate, Release
 
     states = Release.objects.open().aggregate(
@@ -197,12 +217,7 @@ def week_summary(*, week_start: date, today: date) -> dict:
     )
     return {
         **states,
-        "shipping_this_week": Release.objects.open()
-        .filter(target_date__gte=week_start, target_date__lt=week_start + timedelta(days=7))
-        .count(),
-        "overdue_gates": Gate.objects.unsettled()
-        .filter(due_date__lt=today)
-        .exclude(release__status__in=CLOSED_STATUSES)
-        .count(),
-        "waiting_bookings": Booking.objects.filter(status="requested").count(),
+        "shipping_this_week": Release.objects.due_in_week(week_start).count(),
+        "overdue_gates": Gate.objects.overdue(today).count(),
+        "waiting_bookings": Booking.objects.waiting(now).count(),
     }

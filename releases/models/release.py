@@ -69,6 +69,10 @@ class Release(ExternalFact):
     forecast_waiting_for = models.JSONField(default=list, blank=True, editable=False)
     forecast_critical_path = models.JSONField(default=list, blank=True, editable=False)
     forecast_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The forecast date as it stood before the first refresh of `forecast_baseline_on` (yesterday's
+    # last forecast): Home's "slipped since yesterday" compares forecast_date with it.
+    forecast_baseline_date = models.DateField(null=True, blank=True, editable=False)
+    forecast_baseline_on = models.DateField(null=True, blank=True, editable=False)
 
     objects = ReleaseQuerySet.as_manager()
 

@@ -141,4 +141,4 @@ class GateQueueFilter(django_filters.FilterSet):
     def filter_overdue(self, queryset, name, overdue):
         if not overdue:
             return queryset
-        return queryset.filter(status=Gate.Status.PENDING, due_date__lt=timezone.localdate())
+        return queryset.overdue(timezone.localdate())

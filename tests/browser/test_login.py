@@ -37,6 +37,9 @@ def test_sign_in_see_role_and_sections_then_sign_out(page, office_user, screensh
     page.click("text=Home")
     page.wait_for_url("**/")
     assert page.locator(".tile").count() == 6  # due, overdue gates, blocked, at risk, bookings, worker
+    assert page.get_by_role("heading", name="Needs attention").is_visible()
+    assert page.get_by_role("heading", name="My queue").is_visible()
+    assert page.locator("li.attention-item").count() == 1  # nothing seeded but the worker, down
     screenshot("home")
 
     page.click("text=Sign out")

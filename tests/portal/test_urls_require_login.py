@@ -276,7 +276,9 @@ def test_home_page_query_count_does_not_grow_with_data(client_for):
     _make_data(40)
     many = _home_queries(client)
     assert few == many
-    assert many <= 10
+    assert (
+        many <= 30
+    )  # the tiles, eight attention rules, my queue, what one follows (tests/portal/test_home.py)
 
 
 def test_home_page_shows_the_live_numbers(client_for):

@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import UniqueConstraint
 
 from integrations.models import Connection, SyncCursor, SyncRun, WebhookDelivery
-from portal.models import ApiToken
+from portal.models import ApiToken, Follow
 from releases.audit import audit_record
 from releases.models import (
     Application,
@@ -603,6 +603,33 @@ def api_token_without_name():
 @case("apitoken_key_hash_sha256")
 def api_token_hash_not_sha256():
     return lambda: _api_token(key_hash="plain-secret")
+
+
+def _follow(**fields):
+    return Follow.objects.create(**{"user": f.UserFactory()} | fields)
+
+
+@case("follow_one_subject")
+def follow_both_a_portfolio_and_an_application():
+    portfolio, application = f.PortfolioFactory(), f.ApplicationFactory()
+    return lambda: _follow(portfolio=portfolio, application=application)
+
+
+@case("follow_one_subject")
+def follow_nothing():
+    return lambda: _follow()
+
+
+@case("follow_unique_portfolio")
+def follow_a_portfolio_twice():
+    first = _follow(portfolio=f.PortfolioFactory())
+    return lambda: _follow(user=first.user, portfolio=first.portfolio)
+
+
+@case("follow_unique_application")
+def follow_an_application_twice():
+    first = _follow(application=f.ApplicationFactory())
+    return lambda: _follow(user=first.user, application=first.application)
 
 
 @pytest.mark.parametrize(("constraint", "arrange"), CASES)

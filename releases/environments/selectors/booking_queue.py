@@ -10,9 +10,7 @@ from releases.models import Booking
 def waiting_requests():
     """The requests not over yet, soonest first (a composite's component bookings go with it)."""
     return (
-        Booking.objects.filter(
-            status=Booking.Status.REQUESTED, part_of__isnull=True, ends_at__gt=timezone.now()
-        )
+        Booking.objects.waiting(timezone.now())
         .select_related("environment", "requester", "application", "release__application")
         .order_by("starts_at", "pk")
     )

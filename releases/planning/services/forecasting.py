@@ -66,10 +66,20 @@ FACT_COLUMNS = [
 def forecast_refresh(*, today: date | None = None) -> int:
     """Recompute every open release's forecast; returns how many rows changed."""
     today = today or timezone.localdate()
+    forecast_baseline_keep(today=today)
     rows = {row["id"]: row for row in Release.objects.open().values(*FACT_COLUMNS, *STORED)}
     facts = load_facts(rows, today=today)
     forecasts = forecast_all(facts.values(), today=today)
     return _store_changed(rows, forecasts) + _settle_closed()
+
+
+def forecast_baseline_keep(*, today: date) -> int:
+    """Once a day, before the day's first refresh, keep each open release's forecast date as the
+    baseline that "slipped since yesterday" compares with: one UPDATE, rows already kept today skip."""
+    stale = Release.objects.open().filter(
+        Q(forecast_baseline_on__isnull=True) | Q(forecast_baseline_on__lt=today)
+    )
+    return stale.update(forecast_baseline_date=F("forecast_date"), forecast_baseline_on=today)
 
 
 def _settle_closed() -> int:

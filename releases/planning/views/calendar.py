@@ -183,7 +183,7 @@ def _grid_rows(filterset: ReleaseFilter, period: Period):
     cap = {"month": 4, "week": 25}[period.kind]
     by_day = {"partition_by": F("target_date")}
     return (
-        filterset.qs.filter(target_date__gte=period.start, target_date__lt=period.end)
+        filterset.qs.targeting(period.start, period.end)
         .annotate(
             day_rank=Window(RowNumber(), order_by=DAY_ORDER, **by_day),
             day_total=Window(Count("id"), **by_day),
