@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('releases', '0012_forecast_state'),
+        ('releases', '0015_workitem_value_stream'),
     ]
 
     operations = [
