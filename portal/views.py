@@ -1,5 +1,4 @@
 from datetime import timedelta
-from functools import partial
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth.decorators import login_not_required
@@ -78,17 +77,6 @@ def home_links(week_start) -> dict:
         "blocked": f"{reverse('releases:list')}?state=blocked&when=",
         "at_risk": f"{reverse('releases:list')}?state=at_risk&when=",
     }
-
-
-@require_GET
-def section_coming_soon(request, title: str, summary: str):
-    """A section that is planned but not built yet says so, and what it will do."""
-    return render(request, "portal/coming_soon.html", {"title": title, "summary": summary})
-
-
-def soon_page(title: str, summary: str):
-    """The view of a section that is planned but not built yet (login is still required)."""
-    return partial(section_coming_soon, title=title, summary=summary)
 
 
 @login_not_required
