@@ -13,10 +13,10 @@ Each page is requested --warmup times, then --requests times with Django's test 
 (the whole middleware stack, no network), logged in as the project-office demo user `po` (the admin
 changelist as `admin`); one more request counts its queries. The release page shows the open release
 with the most dependencies both ways (and gates); a small seed may have none with both, then the best
-there is. Also measured: the month view's floor (one raw SQL query for the same cells the page shows, each day's first four
-releases and its count, plus a minimal template render), and the month page over its floor in
---ratio-pairs interleaved pairs (page, floor): the median ratio with its quartiles, since a ratio of
-two p95s swings with the noise; the forecast of the largest portfolio
+there is. Also measured: the month view's floor (one raw SQL query for the same cells the page
+shows, each day's first four releases and its count, plus a minimal template render), and the month
+page over its floor in --ratio-pairs interleaved pairs (page, floor): the median ratio with its
+quartiles, since a ratio of two p95s swings with the noise; the forecast of the largest portfolio
 (releases.planning.forecast.forecast_all over its facts) and a full forecast_refresh.
 """
 
