@@ -32,7 +32,7 @@ from releases.models import (
     ReleaseDependency,
     TestRun,
 )
-from releases.querysets import CLOSED_STATUSES, portfolio_subtree
+from releases.querysets import CLOSED_STATUSES, SIGN_PERMISSION, portfolio_subtree
 
 CANDIDATES = 20  # items a rule offers to the ranking at most
 SHOWN = 5  # items shown before "Show more"
@@ -592,6 +592,7 @@ def my_queue(user, *, now: datetime) -> dict:
     decide, weakening policy changes they may approve (not their own). Counts and the first few."""
     gates = Gate.objects.signable_by(user).exclude(release__status__in=CLOSED_STATUSES)
     queue = {
+        "may_sign": user.has_perm(SIGN_PERMISSION),
         "gates": list(gates.select_related("release__application").order_by("due_date", "pk")[:SHOWN]),
         "gate_count": gates.count(),
         "may_decide_bookings": user.has_perm(DECIDE_PERMISSION),

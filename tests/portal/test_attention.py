@@ -311,6 +311,16 @@ def test_a_role_without_those_rights_has_an_empty_queue(user_in_role):
     f.BookingFactory(starts_at=NOW + timedelta(days=400))
     f.PolicyChangeFactory()
     queue = attention.my_queue(auditor, now=NOW)
-    assert queue["gate_count"] == 0
+    assert not queue["may_sign"] and queue["gate_count"] == 0
     assert not queue["may_decide_bookings"] and queue["booking_count"] == 0
     assert not queue["may_approve_changes"] and queue["change_count"] == 0
+
+
+def test_the_queue_links_a_portfolio_policy_change_to_its_portfolio_page(client_for, user_in_role):
+    """The link used the policy's id where the page takes the portfolio's."""
+    portfolio = f.PortfolioFactory()
+    policy = f.GatePolicyFactory(portfolio=portfolio)
+    f.PolicyChangeFactory(requirement=f.GateRequirementFactory(policy=policy))
+    html = client_for(roles.GOVERNANCE).get("/").content.decode()
+    assert f'href="/gates/policies/{portfolio.pk}/"' in html
+    assert "gates you can sign now" not in html  # a governance officer signs no gates
