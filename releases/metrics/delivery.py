@@ -8,17 +8,20 @@
 - *time to fix bugs*: bugs resolved in the period, by priority, from created to resolved, the mean;
 - *gate throughput*: gates decided in the period, by kind: passed, failed, waived, and how many were
   decided after their due date;
-- *booking wait*: booking requests decided in the period, from request to decision, the mean.
+- *booking wait*: booking requests decided in the period, from request to decision, the mean;
+- *environment utilisation*: the hours approved bookings hold of each bookable environment within
+  the period, over its capacity times the period's hours.
 """
 
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, Sum, Value
+from django.db.models.functions import Coalesce, Greatest, Least
 
 from releases.metrics.dora import Period, Scope
-from releases.metrics.sql import DaysBetween
-from releases.models import Booking, Gate, Release, WorkItem
+from releases.metrics.sql import DaysBetween, HoursBetween
+from releases.models import Booking, Environment, Gate, Release, WorkItem
 
 KNOWN_CYCLE = Q(cycle__gte=0)
 KNOWN_WAIT = Q(created_at__lte=F("decided_at"))
@@ -116,3 +119,31 @@ def booking_wait(scope: Scope, period: Period) -> dict:
         approved=Count("pk", filter=Q(status=Booking.Status.APPROVED)),
         mean_wait=Avg(_duration("decided_at", "created_at"), filter=KNOWN_WAIT),
     )
+
+
+def environment_utilisation(period: Period, *, limit: int = 12) -> list[dict]:
+    """Per bookable environment: the hours its approved bookings hold within the period, over the
+    hours it could hold (its capacity times the period's hours); the busiest first. One query.
+    Environments are shared, so the scope of the page does not narrow them."""
+    start, end = Value(period.start), Value(period.end)
+    held = HoursBetween(Least("bookings__ends_at", end), Greatest("bookings__starts_at", start))
+    in_period = Q(
+        bookings__status=Booking.Status.APPROVED,
+        bookings__starts_at__lt=period.end,
+        bookings__ends_at__gt=period.start,
+    )
+    rows = (
+        Environment.objects.filter(bookable=True)
+        .annotate(
+            booked_hours=Coalesce(Sum(held, filter=in_period), 0.0),
+            bookings_held=Count("bookings", filter=in_period),
+        )
+        .values("name", "capacity", "booked_hours", "bookings_held")
+        .order_by("name")
+    )
+    hours = (period.end - period.start).total_seconds() / 3600
+    result = [
+        row | {"share": row["booked_hours"] / (row["capacity"] * hours) if row["capacity"] else 0.0}
+        for row in rows
+    ]
+    return sorted(result, key=lambda row: -row["share"])[:limit]

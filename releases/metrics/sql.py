@@ -1,6 +1,6 @@
 """Small SQL helpers the measures share."""
 
-from django.db.models import Func, IntegerField
+from django.db.models import FloatField, Func, IntegerField
 
 
 class DaysBetween(Func):
@@ -25,5 +25,30 @@ class DaysBetween(Func):
             connection,
             template="CAST(julianday(date(%(expressions)s)) AS INTEGER)",
             arg_joiner=")) - julianday(date(",
+            **extra,
+        )
+
+
+class HoursBetween(Func):
+    """Hours (fractional) from `earlier` to `later`, two datetimes, computed by the database."""
+
+    output_field = FloatField()
+    arity = 2
+
+    def as_sql(self, compiler, connection, **extra):  # PostgreSQL
+        return super().as_sql(
+            compiler,
+            connection,
+            template="(EXTRACT(EPOCH FROM (%(expressions)s)) / 3600.0)",
+            arg_joiner=" - ",
+            **extra,
+        )
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return super().as_sql(
+            compiler,
+            connection,
+            template="((julianday(%(expressions)s)) * 24.0)",
+            arg_joiner=") - julianday(",
             **extra,
         )

@@ -112,6 +112,11 @@ def metrics_dashboard(request):
         ),
         "bugs": [row | {"mean_words": span(row["mean"])} for row in delivery.bug_fix_times(scope, period)],
         "gates": delivery.gate_throughput(scope, period),
+        "environments": [
+            row
+            | {"share_words": share(round(row["booked_hours"]), round(row["capacity"] * period.days * 24))}
+            for row in delivery.environment_utilisation(period)
+        ],
         "wait": wait_now | {"mean_words": span(wait_now["mean_wait"])},
         "wait_before": wait_before | {"mean_words": span(wait_before["mean_wait"])},
         "form": form,

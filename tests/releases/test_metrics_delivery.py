@@ -5,7 +5,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from releases.metrics.delivery import booking_wait, bug_fix_times, gate_throughput, release_delivery
+from releases.metrics.delivery import (
+    booking_wait,
+    bug_fix_times,
+    environment_utilisation,
+    gate_throughput,
+    release_delivery,
+)
 from releases.metrics.dora import Period, Scope
 from tests import factories as f
 
@@ -119,3 +125,26 @@ def test_a_release_entered_after_it_shipped_has_no_cycle_time(pay):
     )
     delivery = release_delivery(Scope(), PERIOD)
     assert (delivery.shipped, delivery.cycle_known, delivery.mean_cycle) == (2, 1, timedelta(days=5))
+
+
+def test_environment_utilisation_counts_approved_hours_inside_the_period():
+    uat = f.EnvironmentFactory(name="UAT", capacity=1, bookable=True)
+    shared = f.EnvironmentFactory(name="SIT", capacity=2, bookable=True)
+    f.EnvironmentFactory(name="PROD", bookable=False)
+    f.BookingFactory(environment=uat, approved=True, starts_at=at(1), ends_at=at(2))  # 24 h
+    f.BookingFactory(environment=uat, approved=True, starts_at=at(-1), ends_at=at(0.5))  # 12 h of it inside
+    f.BookingFactory(
+        environment=uat,
+        status="rejected",
+        starts_at=at(3),
+        ends_at=at(4),
+        decided_by=f.UserFactory(),
+        decided_at=at(0),
+    )
+    f.BookingFactory(environment=shared, approved=True, starts_at=at(1), ends_at=at(8))  # 168 h of 2 x 672
+    rows = {row["name"]: row for row in environment_utilisation(PERIOD)}
+    assert set(rows) == {"UAT", "SIT"}
+    assert rows["UAT"]["booked_hours"] == pytest.approx(36) and rows["UAT"]["bookings_held"] == 2
+    assert rows["UAT"]["share"] == pytest.approx(36 / 672)
+    assert rows["SIT"]["share"] == pytest.approx(168 / 1344)
+    assert [row["name"] for row in environment_utilisation(PERIOD)] == ["SIT", "UAT"]
