@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 
 from django.db.models import (
     Count,
-    Exists,
     ExpressionWrapper,
     F,
     IntegerField,
@@ -144,25 +143,35 @@ def span(duration: timedelta | None) -> str:
 
 # A successful deployment of a version that ran there before, replacing a different one: a rollback
 # the tool did not mark as one.
-ROLLBACK = Q(status=Deployment.Status.SUCCESS, ran_before=True) & ~Q(previous_version=F("version"))
-# A successful deployment of a release that an incident work item names: the change failed in production.
-INCIDENT = Q(status=Deployment.Status.SUCCESS, incident=True)
-FAILURE = Q(status__in=FAILED) | ROLLBACK | INCIDENT
+ROLLBACK = Q(status=Deployment.Status.SUCCESS, first_here__lt=F("deployed_at")) & ~Q(
+    previous_version=F("version")
+)
+FIX_RELEASES = WorkItem.fix_releases.through
+
+
+def incident_q() -> Q:
+    """A successful deployment of a release that an incident work item names: the change failed in
+    production. The releases named are read once (an uncorrelated subquery), not per deployment."""
+    named = FIX_RELEASES.objects.filter(workitem__type=WorkItem.Type.INCIDENT).values("release_id")
+    return Q(status=Deployment.Status.SUCCESS, release_id__in=named)
+
+
+def failure_q() -> Q:
+    return Q(status__in=FAILED) | ROLLBACK | incident_q()
 
 
 def with_failure_signs(deployments):
-    """Each deployment with what ran on its environment just before (`previous_version`), whether its
-    version had run there before (`ran_before`), and whether an incident names its release
-    (`incident`), for FAILURE: three index lookups per deployment."""
+    """Each deployment with what ran on its environment just before (`previous_version`) and when its
+    version first ran there (`first_here`), for ROLLBACK: two index probes per deployment (the second
+    by environment, application and version, so it reads only that version's few rows). Count each
+    deployment's failure once per query: a filter inlines these subqueries."""
     here = {"environment_id": OuterRef("environment_id"), "application_id": OuterRef("application_id")}
-    earlier = Deployment.objects.filter(
-        **here, status=Deployment.Status.SUCCESS, deployed_at__lt=OuterRef("deployed_at")
-    )
-    incidents = WorkItem.objects.filter(type=WorkItem.Type.INCIDENT, fix_releases=OuterRef("release_id"))
+    successes = Deployment.objects.filter(**here, status=Deployment.Status.SUCCESS)
+    earlier = successes.filter(deployed_at__lt=OuterRef("deployed_at")).order_by("-deployed_at")
+    same_version = successes.filter(version=OuterRef("version")).order_by("deployed_at")
     return deployments.annotate(
-        previous_version=Subquery(earlier.order_by("-deployed_at").values("version")[:1]),
-        ran_before=Exists(earlier.filter(version=OuterRef("version"))),
-        incident=Exists(incidents),
+        previous_version=Subquery(earlier.values("version")[:1]),
+        first_here=Subquery(same_version.values("deployed_at")[:1]),
     )
 
 
@@ -193,7 +202,7 @@ def dora(scope: Scope, period: Period) -> Dora:
     counts = with_failure_signs(deployments).aggregate(
         total=Count("pk"),
         successes=Count("pk", filter=Q(status=Deployment.Status.SUCCESS)),
-        failures=Count("pk", filter=FAILURE),
+        failures=Count("pk", filter=failure_q()),
     )
     restores = deployments.filter(status__in=FAILED).annotate(restored_at=_next_success())
     restored, unrestored = [], 0
@@ -242,17 +251,18 @@ def weekly(scope: Scope, period: Period) -> list[dict]:
         .annotate(week=week)
         .values("week")
         .annotate(
-            successes=Count("pk", filter=Q(status=Deployment.Status.SUCCESS) & ~ROLLBACK & ~INCIDENT),
-            failures=Count("pk", filter=FAILURE),
+            total=Count("pk"),
+            failures=Count("pk", filter=failure_q()),
         )
         .order_by("week")
     )
     found = {row["week"]: row for row in rows}
     weeks, monday, n = [], first_monday, 0
     while monday < period.end.date():
-        row = found.get(n, {})
+        row = found.get(n, {"total": 0, "failures": 0})
+        # Every finished deployment either failed or succeeded: the successes are the rest.
         weeks.append(
-            {"week": monday, "successes": row.get("successes", 0), "failures": row.get("failures", 0)}
+            {"week": monday, "successes": row["total"] - row["failures"], "failures": row["failures"]}
         )
         monday, n = monday + timedelta(days=7), n + 1
     return weeks

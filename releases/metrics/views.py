@@ -16,11 +16,12 @@ from django.views.decorators.http import require_GET
 from releases.gates.views.audit import csv_cell
 from releases.metrics import charts, delivery, value_stream
 from releases.metrics.dora import (
-    FAILURE,
     ROLLBACK,
     Period,
     Scope,
     dora,
+    failure_q,
+    incident_q,
     production_deployments,
     share,
     span,
@@ -137,10 +138,11 @@ def metrics_deployments_export(request):
     """The production deployments behind the figures (?failures=1: the failures only)."""
     form = MetricsForm(request.GET or None)
     deployments = with_failure_signs(production_deployments(form.scope(), form.period())).annotate(
-        rollback=ExpressionWrapper(ROLLBACK, output_field=BooleanField())
+        rollback=ExpressionWrapper(ROLLBACK, output_field=BooleanField()),
+        incident=ExpressionWrapper(incident_q(), output_field=BooleanField()),
     )
     if request.GET.get("failures") == "1":
-        deployments = deployments.filter(FAILURE)
+        deployments = deployments.filter(failure_q())
     rows = deployments.order_by("deployed_at").values_list(
         "deployed_at",
         "application__key",

@@ -218,6 +218,8 @@ class Deployment(ExternalFact):
         ]
         indexes = [
             models.Index(fields=["environment", "application", "-deployed_at"], name="deployment_where_idx"),
+            # Metrics: did this version run here before (a rollback)? One probe per deployment.
+            models.Index(fields=["environment", "application", "version"], name="deployment_version_idx"),
         ]
 
     def __str__(self) -> str:
