@@ -21,6 +21,11 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("profile/", profile.profile_detail, name="profile"),
     path("profile/tokens/", profile.api_token_create, name="api-token-create"),
+    path(
+        "profile/notifications/",
+        profile.notification_preferences_update,
+        name="notification-preferences-update",
+    ),
     path("profile/tokens/<int:pk>/revoke/", profile.api_token_revoke, name="api-token-revoke"),
     path("releases/", include(planning_urls)),
     path("", include((planning_urls.calendar_urlpatterns, "calendar"))),

@@ -69,6 +69,9 @@ class Release(ExternalFact):
     forecast_waiting_for = models.JSONField(default=list, blank=True, editable=False)
     forecast_critical_path = models.JSONField(default=list, blank=True, editable=False)
     forecast_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The late forecast date its owners were last alerted of (None: on time, or never alerted), so a
+    # refresh that finds the same slip again sends nothing (releases.notifications slip alerts).
+    slip_alerted_date = models.DateField(null=True, blank=True, editable=False)
 
     objects = ReleaseQuerySet.as_manager()
 

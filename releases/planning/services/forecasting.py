@@ -25,6 +25,7 @@ from releases.models import (
     SignOff,
     WorkItem,
 )
+from releases.notifications.services.slips import slips_claim
 from releases.planning.forecast import (
     BuildFact,
     Forecast,
@@ -64,12 +65,16 @@ FACT_COLUMNS = [
 
 
 def forecast_refresh(*, today: date | None = None) -> int:
-    """Recompute every open release's forecast; returns how many rows changed."""
+    """Recompute every open release's forecast; returns how many rows changed. A forecast that moved
+    past its target (or later still) alerts its owner once per change (slips_claim)."""
     today = today or timezone.localdate()
-    rows = {row["id"]: row for row in Release.objects.open().values(*FACT_COLUMNS, *STORED)}
+    columns = (*FACT_COLUMNS, *STORED, "slip_alerted_date")
+    rows = {row["id"]: row for row in Release.objects.open().values(*columns)}
     facts = load_facts(rows, today=today)
     forecasts = forecast_all(facts.values(), today=today)
-    return _store_changed(rows, forecasts) + _settle_closed()
+    changed = _store_changed(rows, forecasts) + _settle_closed()
+    slips_claim(rows, forecasts)
+    return changed
 
 
 def _settle_closed() -> int:

@@ -1,0 +1,75 @@
+"""What people are told, and how each of them wants to hear of each kind of notice."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from releases.models.base import choices_constraint
+
+
+class NotificationKind(models.TextChoices):
+    GATE_WAITING = "gate_waiting", "A gate waits for my sign-off"
+    GATE_OVERDUE = "gate_overdue", "A gate I sign is overdue"
+    GATE_DECIDED = "gate_decided", "A gate of my release, or one I sign, was decided"
+    SLIP = "slip", "A release I own is forecast past its target"
+    BOOKING = "booking", "A booking I requested or decide on changed"
+
+
+class Delivery(models.TextChoices):
+    IMMEDIATE = "immediate", "E-mail at once"
+    DIGEST = "digest", "In my daily digest"
+    OFF = "off", "No e-mail"
+
+
+class NotificationPreference(models.Model):
+    """How one person hears of one kind of notice; without a row, at once (Delivery.IMMEDIATE)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences"
+    )
+    kind = models.CharField(max_length=16, choices=NotificationKind)
+    delivery = models.CharField(max_length=16, choices=Delivery)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind"], name="notificationpreference_one_per_kind"),
+            choices_constraint("kind", NotificationKind, "notificationpreference_kind_valid"),
+            choices_constraint("delivery", Delivery, "notificationpreference_delivery_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.delivery}"
+
+
+class Notification(models.Model):
+    """One notice to one person, kept whatever its delivery: e-mailed at once (`emailed_at` set as it
+    is sent), waiting for the daily digest (`emailed_at` set when the digest goes), or not e-mailed."""
+
+    Kind = NotificationKind
+    Delivery = Delivery
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=16, choices=NotificationKind)
+    delivery = models.CharField(max_length=16, choices=Delivery)
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            choices_constraint("kind", NotificationKind, "notification_kind_valid"),
+            choices_constraint("delivery", Delivery, "notification_delivery_valid"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["delivery"],
+                condition=models.Q(emailed_at__isnull=True, delivery="digest"),
+                name="notification_digest_due_idx",
+            ),
+            models.Index(fields=["user", "-created_at"], name="notification_user_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject
