@@ -8,6 +8,7 @@ from portal.forms import LoginForm
 from portal.views import soon_page
 from releases.environments import urls as environments_urls
 from releases.gates import urls as gates_urls
+from releases.notifications import urls as notifications_urls
 from releases.planning import urls as planning_urls
 
 urlpatterns = [
@@ -35,6 +36,7 @@ urlpatterns = [
     path("api/", include((gates_urls.api_urlpatterns + environments_urls.api_urlpatterns, "api"))),
     path("webhooks/", include("integrations.webhook_urls")),
     path("environments/", include(environments_urls)),
+    path("notifications/", include(notifications_urls)),
     path("integrations/", include("integrations.urls")),
     path(
         "metrics/",

@@ -43,7 +43,8 @@ class NotificationPreference(models.Model):
 
 class Notification(models.Model):
     """One notice to one person, kept whatever its delivery: e-mailed at once (`emailed_at` set as it
-    is sent), waiting for the daily digest (`emailed_at` set when the digest goes), or not e-mailed."""
+    is sent), waiting for the daily digest (`emailed_at` set when the digest goes), or not e-mailed.
+    Each is also in the person's inbox (/notifications/) until they mark it read (`read_at`)."""
 
     Kind = NotificationKind
     Delivery = Delivery
@@ -55,6 +56,7 @@ class Notification(models.Model):
     body = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
     emailed_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)  # read in the inbox (None: unread)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -69,6 +71,10 @@ class Notification(models.Model):
                 name="notification_digest_due_idx",
             ),
             models.Index(fields=["user", "-created_at"], name="notification_user_idx"),
+            # The header's unread count.
+            models.Index(
+                fields=["user"], condition=models.Q(read_at__isnull=True), name="notification_unread_idx"
+            ),
         ]
 
     def __str__(self) -> str:
