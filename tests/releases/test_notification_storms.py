@@ -117,3 +117,23 @@ def test_a_policy_change_far_ahead_sends_nothing_until_beat_finds_the_gates_due(
 def test_the_announcement_runs_hourly_from_beat():
     entry = celery_app.conf.beat_schedule["gates-announce"]
     assert entry == {"task": "releases.tasks.gates_announce_task", "schedule": 3600.0}
+
+
+def test_a_gate_given_to_another_group_is_announced_to_that_group(
+    mailoutbox, reviewers, eager, settings, django_capture_on_commit_callbacks
+):
+    settings.GATE_ANNOUNCE_LEAD_DAYS = 10_000
+    policy = f.GatePolicyFactory(portfolio=None, name="Global")
+    f.ReleaseFactory(target_date=f.day(30))
+    values = {"kind": "security", "name": "Security review", "approvals_required": 1, "criteria": {}}
+    with django_capture_on_commit_callbacks(execute=True):
+        requirement = gate_requirement_save(
+            policy=policy, by=None, signer_group=reviewers, due_days_before_target=5, **values
+        )
+    assert len(mailoutbox) == 3
+    cab = f.GroupFactory(name="CAB")
+    cab.permissions.add(Permission.objects.get(codename="sign_gate"))
+    f.UserFactory(email="cab@example.com").groups.add(cab)
+    with django_capture_on_commit_callbacks(execute=True):
+        gate_requirement_save(policy=policy, by=None, requirement=requirement, signer_group=cab)
+    assert [m.to for m in mailoutbox[3:]] == [["cab@example.com"]]

@@ -212,6 +212,8 @@ def _plan_release(plan: _Plan, release: Release, requirements, gates: list[Gate]
         matched.add(gate.pk)
         if gate.status == Gate.Status.PENDING and any(getattr(gate, k) != v for k, v in wanted.items()):
             plan.updated.append((gate, snapshot(gate)))
+            if gate.signer_group_id != wanted["signer_group_id"]:
+                gate.announced_at = None  # the new group has not heard of it: announce it again
             for name, value in wanted.items():
                 setattr(gate, name, value)
     plan.doomed += [
@@ -252,7 +254,7 @@ def _write(plan: _Plan, *, by) -> SyncResult:
     created = Gate.objects.bulk_create(plan.created) if plan.created else []
     entries += [{"action": "gate.create", "obj": gate} for gate in created]
     if plan.updated:
-        Gate.objects.bulk_update([gate for gate, _ in plan.updated], FOLLOWED_FIELDS)
+        Gate.objects.bulk_update([gate for gate, _ in plan.updated], [*FOLLOWED_FIELDS, "announced_at"])
     entries += [{"action": "gate.update", "obj": gate, "before": before} for gate, before in plan.updated]
     audit_record_many(actor=by, entries=entries)
     return SyncResult(created, [gate for gate, _ in plan.updated], len(plan.doomed))
