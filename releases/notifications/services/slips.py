@@ -19,10 +19,11 @@ from releases.notifications.services.delivery import Kind, Notice, deliver, rele
 from releases.planning.forecast import Forecast
 
 
-def slips_claim(rows: dict[int, dict], forecasts: dict[int, Forecast]) -> list[dict]:
+def slips_claim(rows: dict[int, dict], forecasts: dict[int, Forecast], *, notify: bool = True) -> list[dict]:
     """Claim the alerts of the releases in `rows` (their columns before the refresh, with
     `slip_alerted_date`) whose new forecast is later than their target and than what was alerted;
-    queue them after the commit. Returns the alerts (JSON-safe dicts)."""
+    queue them after the commit (unless `notify` is False: then they are only recorded). Returns the
+    alerts (JSON-safe dicts)."""
     alerts, back_on_time = [], []
     for rid, row in rows.items():
         forecast = forecasts.get(rid)
@@ -48,7 +49,7 @@ def slips_claim(rows: dict[int, dict], forecasts: dict[int, Forecast]) -> list[d
             alerts.append(_alert(rid, row, forecast))
     if back_on_time:
         Release.objects.filter(pk__in=back_on_time).update(slip_alerted_date=None)
-    if alerts:
+    if alerts and notify:
         from releases import tasks  # releases.tasks imports the forecast, which imports this module
 
         transaction.on_commit(lambda: tasks.slip_alerts_notify_task.delay(alerts=alerts))

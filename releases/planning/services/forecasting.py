@@ -64,16 +64,17 @@ FACT_COLUMNS = [
 ]
 
 
-def forecast_refresh(*, today: date | None = None) -> int:
+def forecast_refresh(*, today: date | None = None, notify: bool = True) -> int:
     """Recompute every open release's forecast; returns how many rows changed. A forecast that moved
-    past its target (or later still) alerts its owner once per change (slips_claim)."""
+    past its target (or later still) alerts its owner once per change (slips_claim); with
+    notify=False (the demo seed) the slips are recorded as alerted without sending anything."""
     today = today or timezone.localdate()
     columns = (*FACT_COLUMNS, *STORED, "slip_alerted_date")
     rows = {row["id"]: row for row in Release.objects.open().values(*columns)}
     facts = load_facts(rows, today=today)
     forecasts = forecast_all(facts.values(), today=today)
     changed = _store_changed(rows, forecasts) + _settle_closed()
-    slips_claim(rows, forecasts)
+    slips_claim(rows, forecasts, notify=notify)
     return changed
 
 
