@@ -95,6 +95,9 @@ AUDIT_CHECKPOINT_MINUTES = int(os.environ.get("FLIGHTDECK_AUDIT_CHECKPOINT_MINUT
 GATE_ANNOUNCE_LEAD_DAYS = int(os.environ.get("FLIGHTDECK_GATE_ANNOUNCE_LEAD_DAYS", 14))
 # The hour (in CELERY_TIMEZONE, UTC by default) at which the daily digest goes to those who chose it.
 NOTIFICATION_DIGEST_HOUR = int(os.environ.get("FLIGHTDECK_DIGEST_HOUR", 7))
+# The HMAC-SHA256 key that signs posts to chat webhooks (X-Flightdeck-Signature); when unset, one is
+# derived from SECRET_KEY (releases.notifications.services.chat), so set it to check signatures.
+CHAT_WEBHOOK_SIGNING_KEY = os.environ.get("FLIGHTDECK_CHAT_WEBHOOK_KEY", "")
 
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"]

@@ -8,7 +8,7 @@ from releases.environments.services import notifications as booking_notification
 from releases.gates.services import notifications
 from releases.gates.services import policies as gate_services  # a module: policies.py enqueues these tasks
 from releases.gates.services.evidence import gate_evidence_refresh
-from releases.notifications.services import delivery, slips
+from releases.notifications.services import chat, delivery, slips
 from releases.planning.services.forecasting import forecast_refresh
 
 logger = logging.getLogger(__name__)
@@ -96,6 +96,18 @@ def slip_alerts_notify_task(*, alerts: list[dict]) -> dict:
 def notifications_digest_task() -> dict:
     """Beat, daily: one e-mail per person with the notices they chose to get in the digest."""
     return {"sent": delivery.digest_send()}
+
+
+@shared_task(
+    autoretry_for=(chat.ChatWebhookRetry,),
+    retry_backoff=30,  # 30 s, 60 s, 120 s... with jitter, at most an hour apart
+    retry_backoff_max=3600,
+    retry_jitter=True,
+    max_retries=6,
+)
+def chat_webhook_post_task(*, webhook_id: int, text: str, link: str) -> dict:
+    """Post one slip or gate decision to one chat webhook, signed; retried with backoff."""
+    return chat.chat_webhook_post(webhook_id=webhook_id, text=text, link=link)
 
 
 @shared_task

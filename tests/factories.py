@@ -19,6 +19,7 @@ from releases.models import (
     Application,
     Booking,
     Build,
+    ChatWebhook,
     Deployment,
     Environment,
     EnvironmentComponent,
@@ -387,3 +388,12 @@ class NotificationPreferenceFactory(DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     kind = Notification.Kind.SLIP
     delivery = Notification.Delivery.DIGEST
+
+
+class ChatWebhookFactory(DjangoModelFactory):
+    class Meta:
+        model = ChatWebhook
+
+    name = factory.Sequence(lambda n: f"#release-news-{n}")
+    url = factory.Sequence(lambda n: f"https://hooks.example.com/services/T0/B{n}")
+    style = ChatWebhook.Style.SLACK

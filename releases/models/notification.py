@@ -1,6 +1,7 @@
 """What people are told, and how each of them wants to hear of each kind of notice."""
 
 from django.conf import settings
+from django.core.validators import URLValidator
 from django.db import models
 from django.utils import timezone
 
@@ -79,3 +80,40 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.subject
+
+
+class ChatStyle(models.TextChoices):
+    SLACK = "slack", 'Slack (or Mattermost, Rocket.Chat): {"text": ...}'
+    TEAMS = "teams", "Microsoft Teams (MessageCard)"
+
+
+def _chat_kinds_valid(value) -> None:
+    from django.core.exceptions import ValidationError
+
+    if not isinstance(value, list) or any(kind not in CHAT_KINDS for kind in value):
+        raise ValidationError(f"Choose among: {', '.join(CHAT_KINDS)} (empty: all of them).")
+
+
+# The notices that concern a channel rather than one person: one post per event.
+CHAT_KINDS = (NotificationKind.SLIP.value, NotificationKind.GATE_DECIDED.value)
+
+
+class ChatWebhook(models.Model):
+    """An incoming webhook of a chat tool that hears of slips and gate decisions, configured by an
+    admin. Posts are signed with settings.CHAT_WEBHOOK_SIGNING_KEY (never stored in the database)."""
+
+    Style = ChatStyle
+
+    name = models.CharField(max_length=100, unique=True)
+    url = models.URLField(max_length=500, validators=[URLValidator(schemes=["https"])])
+    style = models.CharField(max_length=16, choices=ChatStyle, default=ChatStyle.SLACK)
+    kinds = models.JSONField(
+        default=list, blank=True, validators=[_chat_kinds_valid], help_text="slip, gate_decided; empty: both."
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [choices_constraint("style", ChatStyle, "chatwebhook_style_valid")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -120,6 +120,7 @@ ENUM_COLUMNS = [
     ("notification_delivery_valid", f.NotificationFactory, "delivery"),
     ("notificationpreference_kind_valid", f.NotificationPreferenceFactory, "kind"),
     ("notificationpreference_delivery_valid", f.NotificationPreferenceFactory, "delivery"),
+    ("chatwebhook_style_valid", f.ChatWebhookFactory, "style"),
 ]
 
 
@@ -683,6 +684,7 @@ ALL_FACTORIES = [
     f.WebhookDeliveryFactory,
     f.NotificationFactory,
     f.NotificationPreferenceFactory,
+    f.ChatWebhookFactory,
 ]
 
 

@@ -18,6 +18,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from releases.models import Gate
+from releases.notifications.services.chat import chat_announce
 from releases.notifications.services.delivery import Kind, Notice, deliver, release_url
 from releases.querysets import CLOSED_STATUSES, SIGN_PERMISSION
 
@@ -90,7 +91,9 @@ def gate_decided_notify(*, gate_id: int) -> int:
     words = _words(gate)
     subject = "{release}: “{gate}” {status}".format(**words)
     body = f"{_decided_lead(gate, words)}\n\nOpen the release: {release_url(release.pk)}\n"
-    return deliver([Notice(uid, email, Kind.GATE_DECIDED, subject, body) for uid, email in recipients])
+    sent = deliver([Notice(uid, email, Kind.GATE_DECIDED, subject, body) for uid, email in recipients])
+    chat_announce(kind=Kind.GATE_DECIDED, text=_decided_lead(gate, words), link=release_url(release.pk))
+    return sent
 
 
 # --- building the messages ------------------------------------------------------------------------

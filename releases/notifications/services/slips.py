@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from releases.models import Release
+from releases.notifications.services.chat import chat_announce
 from releases.notifications.services.delivery import Kind, Notice, deliver, release_url
 from releases.planning.forecast import Forecast
 
@@ -97,7 +98,12 @@ def slip_alerts_notify(*, alerts: list[dict]) -> int:
             continue
         subject, body = slip_words(alert)
         notices.append(Notice(owner_id, emails[owner_id], Kind.SLIP, subject, body))
-    return deliver(notices)
+    sent = deliver(notices)
+    for alert in alerts:  # the channels hear of every slip, owned or not
+        chat_announce(
+            kind=Kind.SLIP, text=slip_words(alert)[1].split("\n\n")[0], link=release_url(alert["release_id"])
+        )
+    return sent
 
 
 def slip_words(alert: dict) -> tuple[str, str]:
