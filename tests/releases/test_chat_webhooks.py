@@ -148,3 +148,12 @@ def test_the_admin_validates_and_audits_a_webhook(superuser_client):
     assert superuser_client.post(url, good).status_code == 302
     assert ChatWebhook.objects.get().kinds == ["slip"]
     assert AuditEvent.objects.filter(action="chatwebhook.create").exists()
+
+
+def test_slack_text_cannot_mention_the_channel(received):
+    hook = f.ChatWebhookFactory(style="slack")
+    chat.chat_webhook_post(webhook_id=hook.pk, text="PAY <!channel> & co", link="https://x")
+    (request,) = received
+    assert (
+        json.loads(request.content)["text"] == "PAY &lt;!channel&gt; &amp; co\n<https://x|Open in Flightdeck>"
+    )

@@ -58,7 +58,13 @@ def chat_payload(style: str, text: str, link: str) -> dict:
                 }
             ],
         }
-    return {"text": f"{text}\n<{link}|Open in Flightdeck>"}
+    return {"text": f"{slack_escaped(text)}\n<{link}|Open in Flightdeck>"}
+
+
+def slack_escaped(text: str) -> str:
+    """Names from the tools may hold <, > or &: Slack reads those as links and mentions
+    (<!channel>), so they are escaped as Slack asks."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def signing_key() -> bytes:
