@@ -43,7 +43,7 @@ from demo.history import governance_history
 from integrations.models import ApplicationMapping, Connection
 from portal.roles import ADMIN, ROLES
 from releases.audit import audit_record
-from releases.models import Application, AuditEvent, Release
+from releases.models import Application, AuditEvent, Gate, Release
 from releases.planning.services.forecasting import forecast_refresh
 
 DEMO_SEED_ACTION = "demo.seed"
@@ -97,8 +97,11 @@ def demo_seed(*, scale: str, seed: int, anchor: date, progress: Progress | None 
         )
         started = time.perf_counter()
         # Yesterday's forecast first, so Home's "slipped since yesterday" compares with a real one.
-        forecast_refresh(today=anchor - timedelta(days=1))
-        progress("forecasts", forecast_refresh(today=anchor), time.perf_counter() - started)
+        # The seeded past was told already: its late releases are recorded as alerted and its gates
+        # as announced, so seeding (and the first beat runs after it) mails nobody.
+        forecast_refresh(today=anchor - timedelta(days=1), notify=False)
+        progress("forecasts", forecast_refresh(today=anchor, notify=False), time.perf_counter() - started)
+        Gate.objects.filter(announced_at__isnull=True).update(announced_at=timezone.now())
     if db.vendor == "postgresql":
         # Fresh tables have no planner statistics until autovacuum gets round to them (never,
         # where it is off): the demo's first pages would be planned blind.

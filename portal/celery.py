@@ -23,6 +23,13 @@ app.conf.beat_schedule = {
         "task": "releases.tasks.audit_checkpoint_task",
         "schedule": settings.AUDIT_CHECKPOINT_MINUTES * 60.0,
     },
+    # Gates entering their lead time are announced to their signers, once, one summary per person.
+    "gates-announce": {"task": "releases.tasks.gates_announce_task", "schedule": 60 * 60.0},
+    # One e-mail a day per person with the notices they chose to get in the digest.
+    "notifications-digest-daily": {
+        "task": "releases.tasks.notifications_digest_task",
+        "schedule": crontab(hour=settings.NOTIFICATION_DIGEST_HOUR, minute=0),
+    },
     "gates-overdue-notify": {"task": "releases.tasks.gates_overdue_notify_task", "schedule": 60 * 60.0},
     # Every minute: queue the connections whose own schedule (Connection.schedule_minutes) is due.
     "connections-sync-due": {"task": "integrations.tasks.connections_sync_due_task", "schedule": 60.0},

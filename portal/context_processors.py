@@ -2,6 +2,7 @@ from django.db.models import prefetch_related_objects
 from django.urls import reverse
 
 from portal.roles import ROLE_PERMISSIONS, role_of
+from releases.notifications.selectors import unread_count
 
 AUDIT_PERMISSION = "releases.view_auditevent"
 
@@ -37,3 +38,19 @@ def navigation(request) -> dict:
     if user.is_staff:
         items.append({"label": "Admin", "url": reverse("admin:index"), "current": path.startswith("/admin/")})
     return {"nav_items": items, "user_role": role_of(user)}
+
+
+def notifications(request) -> dict:
+    """The header's unread count: one COUNT, run only when a template shows it (a full page does, an
+    HTMX partial does not), and once however often it is shown."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    cached = []
+
+    def unread() -> int:
+        if not cached:
+            cached.append(unread_count(user=user))
+        return cached[0]
+
+    return {"unread_notifications": unread}

@@ -14,6 +14,11 @@ from portal import api_tokens as api_token_services
 from portal.models import ApiToken, User, new_feed_token
 from portal.roles import role_of
 from releases.audit import audit_record
+from releases.notifications.forms import NotificationPreferencesForm
+from releases.notifications.services.preferences import (
+    notification_preferences,
+    notification_preferences_save,
+)
 
 
 class TimeZoneForm(forms.ModelForm):
@@ -73,6 +78,8 @@ def profile_context(request, *, form=None, token_form=None, **extra) -> dict:
         "tokens": user.api_tokens.all(),
         "token_form": token_form or ApiTokenForm(),
         "can_have_tokens": user.has_perm(API_PERMISSION),
+        "preferences_form": extra.pop("preferences_form", None)
+        or NotificationPreferencesForm(initial_choices=notification_preferences(user=user)),
         **extra,
     }
 
@@ -106,3 +113,22 @@ def api_token_revoke(request, pk: int):
         )
         return redirect("profile")
     return _tokens_response(request, revoked=token)
+
+
+@require_POST
+def notification_preferences_update(request):
+    """Save how the user hears of each kind of notice: at once, in the daily digest, or no e-mail."""
+    form = NotificationPreferencesForm(request.POST)
+    if not form.is_valid():
+        return _preferences_response(request, status=422, preferences_form=form)
+    notification_preferences_save(user=request.user, choices=form.cleaned_data)
+    if not request.htmx:
+        messages.success(request, "Notification preferences saved.")
+        return redirect("profile")
+    return _preferences_response(request, preferences_saved=True)
+
+
+def _preferences_response(request, *, status: int = 200, **context):
+    """The preferences card for HTMX, the whole page without it."""
+    template = TEMPLATE + "#notification-preferences" if request.htmx else TEMPLATE
+    return render(request, template, profile_context(request, **context), status=status)

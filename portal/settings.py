@@ -90,6 +90,14 @@ AUDIT_CHECKPOINT_FILE = Path(
     os.environ.get("FLIGHTDECK_AUDIT_CHECKPOINTS", VAR_DIR / "audit-checkpoints.jsonl")
 ).resolve()
 AUDIT_CHECKPOINT_MINUTES = int(os.environ.get("FLIGHTDECK_AUDIT_CHECKPOINT_MINUTES", 60))
+# A pending gate is announced to its signers ("waits for your sign-off") once it is due within this
+# many days, not when a policy creates it months ahead (releases.gates.services.notifications).
+GATE_ANNOUNCE_LEAD_DAYS = int(os.environ.get("FLIGHTDECK_GATE_ANNOUNCE_LEAD_DAYS", 14))
+# The hour (in CELERY_TIMEZONE, UTC by default) at which the daily digest goes to those who chose it.
+NOTIFICATION_DIGEST_HOUR = int(os.environ.get("FLIGHTDECK_DIGEST_HOUR", 7))
+# The HMAC-SHA256 key that signs posts to chat webhooks (X-Flightdeck-Signature); when unset, one is
+# derived from SECRET_KEY (releases.notifications.services.chat), so set it to check signatures.
+CHAT_WEBHOOK_SIGNING_KEY = os.environ.get("FLIGHTDECK_CHAT_WEBHOOK_KEY", "")
 
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"]
@@ -184,6 +192,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.navigation",
+                "portal.context_processors.notifications",
             ],
         },
     },

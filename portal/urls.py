@@ -7,6 +7,7 @@ from portal import follows, profile, views
 from portal.forms import LoginForm
 from releases.environments import urls as environments_urls
 from releases.gates import urls as gates_urls
+from releases.notifications import urls as notifications_urls
 from releases.planning import urls as planning_urls
 
 urlpatterns = [
@@ -22,6 +23,11 @@ urlpatterns = [
     path("follows/<str:kind>/<int:pk>/delete/", follows.follow_delete, name="follow-delete"),
     path("profile/", profile.profile_detail, name="profile"),
     path("profile/tokens/", profile.api_token_create, name="api-token-create"),
+    path(
+        "profile/notifications/",
+        profile.notification_preferences_update,
+        name="notification-preferences-update",
+    ),
     path("profile/tokens/<int:pk>/revoke/", profile.api_token_revoke, name="api-token-revoke"),
     path("releases/", include(planning_urls)),
     path("", include((planning_urls.calendar_urlpatterns, "calendar"))),
@@ -31,6 +37,7 @@ urlpatterns = [
     path("api/", include((gates_urls.api_urlpatterns + environments_urls.api_urlpatterns, "api"))),
     path("webhooks/", include("integrations.webhook_urls")),
     path("environments/", include(environments_urls)),
+    path("notifications/", include(notifications_urls)),
     path("integrations/", include("integrations.urls")),
     path("metrics/", include("releases.metrics.urls")),
     path("admin/", admin.site.urls),

@@ -20,6 +20,7 @@ from releases.models import (
     AuditEvent,
     Booking,
     Build,
+    ChatWebhook,
     Deployment,
     Environment,
     EnvironmentComponent,
@@ -483,3 +484,11 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["seq", "created_at", "actor_label", "action", "object_type", "object_id", "object_repr"]
     list_filter = ["action", "object_type"]
     search_fields = ["object_id", "actor_label", "hash"]
+
+
+@admin.register(ChatWebhook)
+class ChatWebhookAdmin(RecordAdmin):
+    """Chat channels that hear of slips and gate decisions (validated and audited as reference data;
+    the signing key lives in the settings, never here)."""
+
+    list_display = ["name", "style", "url", "kinds", "is_active"]

@@ -8,6 +8,7 @@ from releases.environments.services import notifications as booking_notification
 from releases.gates.services import notifications
 from releases.gates.services import policies as gate_services  # a module: policies.py enqueues these tasks
 from releases.gates.services.evidence import gate_evidence_refresh
+from releases.notifications.services import chat, delivery, slips
 from releases.planning.services.forecasting import forecast_refresh
 
 logger = logging.getLogger(__name__)
@@ -61,8 +62,15 @@ def gate_policy_propagate_task(
 
 
 @shared_task
+def gates_announce_task() -> dict:
+    """After a gate change, and from beat: tell the signers of gates that entered their lead time, once
+    per gate, one summary per person."""
+    return {"sent": notifications.gates_announce()}
+
+
+@shared_task
 def gate_waiting_notify_task(*, gate_ids: list[int]) -> dict:
-    """E-mail each gate's signer group that the gate waits for them."""
+    """Kept for messages queued before gates_announce_task: announces those gates within lead time."""
     return {"sent": notifications.gate_waiting_notify(gate_ids=gate_ids)}
 
 
@@ -76,6 +84,30 @@ def gate_decided_notify_task(*, gate_id: int) -> dict:
 def gates_overdue_notify_task() -> dict:
     """Beat: e-mail the signer groups of gates that became overdue, once per gate."""
     return {"sent": notifications.gates_overdue_notify()}
+
+
+@shared_task
+def slip_alerts_notify_task(*, alerts: list[dict]) -> dict:
+    """E-mail the owners of releases whose forecast moved past their target (claimed by the refresh)."""
+    return {"sent": slips.slip_alerts_notify(alerts=alerts)}
+
+
+@shared_task
+def notifications_digest_task() -> dict:
+    """Beat, daily: one e-mail per person with the notices they chose to get in the digest."""
+    return {"sent": delivery.digest_send()}
+
+
+@shared_task(
+    autoretry_for=(chat.ChatWebhookRetry,),
+    retry_backoff=30,  # 30 s, 60 s, 120 s... with jitter, at most an hour apart
+    retry_backoff_max=3600,
+    retry_jitter=True,
+    max_retries=6,
+)
+def chat_webhook_post_task(*, webhook_id: int, text: str, link: str) -> dict:
+    """Post one slip or gate decision to one chat webhook, signed; retried with backoff."""
+    return chat.chat_webhook_post(webhook_id=webhook_id, text=text, link=link)
 
 
 @shared_task

@@ -19,6 +19,7 @@ from releases.models import (
     Application,
     Booking,
     Build,
+    ChatWebhook,
     Deployment,
     Environment,
     EnvironmentComponent,
@@ -26,6 +27,8 @@ from releases.models import (
     Gate,
     GatePolicy,
     GateRequirement,
+    Notification,
+    NotificationPreference,
     PolicyChange,
     Portfolio,
     PullRequest,
@@ -365,3 +368,32 @@ class WebhookDeliveryFactory(DjangoModelFactory):
     connection = factory.SubFactory(ConnectionFactory)
     delivery_id = factory.Sequence(lambda n: f"delivery-{n}")
     event = "push"
+
+
+class NotificationFactory(DjangoModelFactory):
+    class Meta:
+        model = Notification
+
+    user = factory.SubFactory(UserFactory)
+    kind = Notification.Kind.SLIP
+    delivery = Notification.Delivery.IMMEDIATE
+    subject = factory.Sequence(lambda n: f"PAY 4.{n}.0 now forecast 2030-02-01, 3 days after its target")
+    body = "It was forecast 2030-01-29: 3 days later now.\n"
+
+
+class NotificationPreferenceFactory(DjangoModelFactory):
+    class Meta:
+        model = NotificationPreference
+
+    user = factory.SubFactory(UserFactory)
+    kind = Notification.Kind.SLIP
+    delivery = Notification.Delivery.DIGEST
+
+
+class ChatWebhookFactory(DjangoModelFactory):
+    class Meta:
+        model = ChatWebhook
+
+    name = factory.Sequence(lambda n: f"#release-news-{n}")
+    url = factory.Sequence(lambda n: f"https://hooks.example.com/services/T0/B{n}")
+    style = ChatWebhook.Style.SLACK

@@ -42,6 +42,7 @@ def a_few_of_everything(superuser):
         f.ApplicationMappingFactory,
         f.SyncCursorFactory,
         f.SyncRunFactory,
+        f.ChatWebhookFactory,
     ):
         factory.create_batch(2)
     f.BookingFactory(approved=True)

@@ -4,6 +4,13 @@ from releases.models.audit import AuditChainHead, AuditEvent
 from releases.models.environment import Booking, Deployment, Environment, EnvironmentComponent, FreezeWindow
 from releases.models.facts import Build, PullRequest, TestRun, WorkItem, WorkItemLink
 from releases.models.gate import Gate, GateKind, GatePolicy, GateRequirement, PolicyChange, SignOff
+from releases.models.notification import (
+    ChatWebhook,
+    Delivery,
+    Notification,
+    NotificationKind,
+    NotificationPreference,
+)
 from releases.models.portfolio import Application, Portfolio, ReleaseTrain
 from releases.models.release import Release, ReleaseDependency
 
@@ -13,6 +20,8 @@ __all__ = [
     "AuditEvent",
     "Booking",
     "Build",
+    "ChatWebhook",
+    "Delivery",
     "Deployment",
     "Environment",
     "EnvironmentComponent",
@@ -21,6 +30,9 @@ __all__ = [
     "GateKind",
     "GatePolicy",
     "GateRequirement",
+    "Notification",
+    "NotificationKind",
+    "NotificationPreference",
     "PolicyChange",
     "Portfolio",
     "PullRequest",

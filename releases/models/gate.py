@@ -117,6 +117,9 @@ class Gate(models.Model):
     evidence_summary = models.CharField(max_length=300, blank=True)
     # Set when the "overdue" notice went out, so it goes out once.
     overdue_notified_at = models.DateTimeField(null=True, blank=True)
+    # Set when the "waits for your sign-off" notice went out: when the gate entered its lead time
+    # (settings.GATE_ANNOUNCE_LEAD_DAYS before its due date), not when it was created, and once.
+    announced_at = models.DateTimeField(null=True, blank=True)
     waived_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -73,6 +73,9 @@ class Release(ExternalFact):
     # last forecast): Home's "slipped since yesterday" compares forecast_date with it.
     forecast_baseline_date = models.DateField(null=True, blank=True, editable=False)
     forecast_baseline_on = models.DateField(null=True, blank=True, editable=False)
+    # The late forecast date its owners were last alerted of (None: on time, or never alerted), so a
+    # refresh that finds the same slip again sends nothing (releases.notifications slip alerts).
+    slip_alerted_date = models.DateField(null=True, blank=True, editable=False)
 
     objects = ReleaseQuerySet.as_manager()
 

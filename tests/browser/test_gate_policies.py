@@ -22,7 +22,7 @@ def demo(monkeypatch):
         "delay",
         lambda **kw: tasks.gate_policy_propagate_task.apply(kwargs=kw),
     )
-    monkeypatch.setattr(tasks.gate_waiting_notify_task, "delay", lambda **kw: None)
+    monkeypatch.setattr(tasks.gates_announce_task, "delay", lambda **kw: None)
     return Portfolio.objects.get(slug="payments")
 
 

@@ -590,3 +590,26 @@ def test_enterprise_statuses_tell_a_current_story(enterprise):
     assert overdue  # the home page has exceptions to show
     assert any(s["decision"] == "reject" for s in enterprise.rows("sign_off"))
     assert any(g["status"] == "waived" for g in enterprise.rows("gate"))
+
+
+def test_seeding_mails_nobody_now_or_at_the_first_beat_runs(
+    mailoutbox, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The seeded past was told already: its late releases count as alerted and its gates as
+    announced, so neither the seed nor the first announcement and forecast runs send a storm."""
+    from releases import tasks
+    from releases.gates.services.notifications import gates_announce
+    from releases.models import Gate, Release
+    from releases.planning.services.forecasting import forecast_refresh
+
+    queued = []
+    monkeypatch.setattr(tasks.slip_alerts_notify_task, "delay", lambda **kw: queued.append(kw))
+    with django_capture_on_commit_callbacks(execute=True):
+        seed_small()
+    late = Release.objects.open().filter(forecast_date__gt=F("target_date"))
+    assert late.exists() and not late.filter(slip_alerted_date__isnull=True).exists()
+    assert not Gate.objects.filter(announced_at__isnull=True).exists()
+    assert gates_announce(today=ANCHOR) == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        forecast_refresh(today=ANCHOR)
+    assert queued == [] and mailoutbox == []

@@ -97,7 +97,7 @@ def test_the_page_query_count_does_not_grow_with_connections_or_runs(admin_clien
     few = _page_queries(admin_client)
     _make(6, 25)
     many = _page_queries(admin_client)
-    assert few == many <= 8
+    assert few == many <= 9  # with the header's unread notifications
 
 
 def test_only_the_latest_runs_are_shown(client_for):

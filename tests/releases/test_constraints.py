@@ -116,6 +116,11 @@ ENUM_COLUMNS = [
     ("pullrequest_state_valid", f.PullRequestFactory, "state"),
     ("connection_kind_valid", f.ConnectionFactory, "kind"),
     ("syncrun_status_valid", f.SyncRunFactory, "status"),
+    ("notification_kind_valid", f.NotificationFactory, "kind"),
+    ("notification_delivery_valid", f.NotificationFactory, "delivery"),
+    ("notificationpreference_kind_valid", f.NotificationPreferenceFactory, "kind"),
+    ("notificationpreference_delivery_valid", f.NotificationPreferenceFactory, "delivery"),
+    ("chatwebhook_style_valid", f.ChatWebhookFactory, "style"),
 ]
 
 
@@ -160,6 +165,12 @@ def train_empty_window():
 
 
 # --- releases and dependencies -------------------------------------------------------------------
+
+
+@case("notificationpreference_one_per_kind")
+def preference_twice():
+    preference = f.NotificationPreferenceFactory()
+    return lambda: f.NotificationPreferenceFactory(user=preference.user, kind=preference.kind)
 
 
 @case("release_unique_version")
@@ -698,6 +709,9 @@ ALL_FACTORIES = [
     f.SyncCursorFactory,
     f.SyncRunFactory,
     f.WebhookDeliveryFactory,
+    f.NotificationFactory,
+    f.NotificationPreferenceFactory,
+    f.ChatWebhookFactory,
 ]
 
 

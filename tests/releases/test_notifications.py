@@ -1,5 +1,6 @@
-"""E-mail about gates: waiting (to the signer group, without those who may not sign), overdue (once per
-gate, claimed by one UPDATE), decided (owner and group); sent after commit, never on a rollback."""
+"""E-mail about gates: waiting (to the signer group, without those who may not sign, once the gate is
+within its lead time, one summary per person), overdue (once per gate, claimed by one UPDATE),
+decided (owner and group); sent after commit, never on a rollback."""
 
 from datetime import timedelta
 
@@ -14,7 +15,7 @@ from portal.celery import app as celery_app
 from releases import tasks
 from releases.gates.services.notifications import (
     gate_decided_notify,
-    gate_waiting_notify,
+    gates_announce,
     gates_overdue_notify,
 )
 from releases.gates.services.signoffs import gate_waive
@@ -68,6 +69,10 @@ def gate(release, reviewers, **fields):
     return f.GateFactory(release=release, kind="security", signer_group=reviewers, **fields)
 
 
+def announce(gate_ids):
+    return gates_announce(gate_ids=gate_ids, today=TODAY)
+
+
 def recipients(outbox) -> list[str]:
     return sorted(address for message in outbox for address in message.to)
 
@@ -84,13 +89,13 @@ def test_a_group_that_cannot_sign_is_not_asked_to(mailoutbox, release):
     waiting = f.GateFactory(
         release=release, kind="cab", name="CAB approval", signer_group=managers, due_date=f.day(25)
     )
-    assert gate_waiting_notify(gate_ids=[waiting.pk]) == 0
+    assert announce(gate_ids=[waiting.pk]) == 0
     assert mailoutbox == []
 
 
 def test_a_waiting_gate_mails_each_member_of_its_group(mailoutbox, release, reviewers, members):
     waiting = gate(release, reviewers)
-    assert gate_waiting_notify(gate_ids=[waiting.pk]) == 2
+    assert announce(gate_ids=[waiting.pk]) == 2
     assert recipients(mailoutbox) == ["rita@example.com", "sam@example.com"]
     assert all(len(message.to) == 1 for message in mailoutbox)  # nobody sees who else was told
     message = mailoutbox[0]
@@ -104,14 +109,14 @@ def test_those_who_may_not_sign_are_not_asked(mailoutbox, release, reviewers, me
     release.owner.groups.add(reviewers)
     release.scope_changed_by = members[1]
     release.save()
-    assert gate_waiting_notify(gate_ids=[gate(release, reviewers).pk]) == 1
+    assert announce(gate_ids=[gate(release, reviewers).pk]) == 1
     assert recipients(mailoutbox) == ["rita@example.com"]
 
 
 def test_decided_and_evidence_only_gates_are_not_waiting(mailoutbox, release, reviewers, members):
     passed = gate(release, reviewers, status="passed", decided_at=f.moment(0))
     evidence_only = gate(release, None, name="QA", approvals_required=0)
-    assert gate_waiting_notify(gate_ids=[passed.pk, evidence_only.pk, 999999]) == 0
+    assert announce(gate_ids=[passed.pk, evidence_only.pk, 999999]) == 0
     assert mailoutbox == []
 
 
@@ -119,8 +124,9 @@ def test_one_query_for_the_members_of_every_group(release, reviewers, members, d
     other = f.GroupFactory(name="CAB")
     members[0].groups.add(other)
     gates = [gate(release, reviewers), gate(release, other, name="CAB")]
-    with django_assert_num_queries(2):  # the gates, the members
-        assert gate_waiting_notify(gate_ids=[g.pk for g in gates]) == 3
+    # the claim, the claimed gates, the members; then delivery: the preferences, the insert, the stamp
+    with django_assert_num_queries(6):
+        assert announce(gate_ids=[g.pk for g in gates]) == 2  # Rita's two gates in one message
 
 
 # --- overdue -------------------------------------------------------------------------------------
@@ -150,10 +156,10 @@ def test_overdue_gates_are_claimed_in_one_update(mailoutbox, release, reviewers,
     for i in range(5):
         gate(release, reviewers, name=f"Late {i}", due_date=f.day(i))
     with CaptureQueriesContext(connection) as queries:
-        assert gates_overdue_notify(today=TODAY) == 10
-    updates = [q["sql"] for q in queries if q["sql"].startswith("UPDATE")]
+        assert gates_overdue_notify(today=TODAY) == 2  # one summary per person, not one per gate
+    updates = [q["sql"] for q in queries if q["sql"].startswith('UPDATE "releases_gate"')]
     assert len(updates) == 1
-    assert len(queries) == 3  # the claim, the claimed gates, the members
+    assert len(queries) == 6  # the claim, the claimed gates, the members; preferences, insert, stamp
 
 
 def test_the_overdue_task_runs_hourly_from_beat():
@@ -182,12 +188,11 @@ def test_a_pending_gate_is_not_decided(mailoutbox, release, reviewers, members):
 
 
 @pytest.fixture
-def eager():
-    """Tasks run in the test's process when enqueued (the worker's job, without a broker)."""
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
+def eager(settings):
+    """Tasks run in the test's process when enqueued (the worker's job, without a broker). Through
+    Django's settings, which the Celery app reads: a value set on the app's conf outlived the test and
+    turned eager mode off for the tests that set it in the settings."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
 
 
 def test_a_waiver_is_mailed_after_commit(
@@ -223,5 +228,6 @@ def test_nothing_is_mailed_when_the_transaction_rolls_back(
 def test_the_tasks_report_what_they_sent(mailoutbox, release, reviewers, members):
     waiting = gate(release, reviewers, due_date=timezone.localdate() - timedelta(days=1))
     assert tasks.gate_waiting_notify_task(gate_ids=[waiting.pk]) == {"sent": 2}
+    assert tasks.gates_announce_task() == {"sent": 0}  # announced already
     assert tasks.gates_overdue_notify_task() == {"sent": 2}
     assert tasks.gate_decided_notify_task(gate_id=waiting.pk) == {"sent": 0}  # still pending

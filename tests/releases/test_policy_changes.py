@@ -58,7 +58,7 @@ def propagate_now(monkeypatch):
         "delay",
         lambda **kw: tasks.gate_evidence_refresh_task.apply(kwargs=kw),
     )
-    monkeypatch.setattr(tasks.gate_waiting_notify_task, "delay", lambda **kw: None)
+    monkeypatch.setattr(tasks.gates_announce_task, "delay", lambda **kw: None)
     monkeypatch.setattr(tasks.gate_decided_notify_task, "delay", lambda **kw: None)
 
 

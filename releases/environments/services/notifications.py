@@ -9,10 +9,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from releases.mail import mail_send_each
 from releases.models import Booking
+from releases.notifications.services.delivery import Kind, Notice, deliver
 
-SUBJECT_PREFIX = "[Flightdeck]"
 EVENT_WORDS = {
     "requested": "waits for approval",
     "approved": "is approved",
@@ -31,12 +30,13 @@ def booking_notify(*, booking_id: int, event: str) -> int:
     )
     if booking is None or event not in EVENT_WORDS:
         return 0
-    subject = f"{SUBJECT_PREFIX} {booking.environment.name} booking #{booking.pk} {EVENT_WORDS[event]}"
+    subject = f"{booking.environment.name} booking #{booking.pk} {EVENT_WORDS[event]}"
     body = _body(booking, event)
-    return mail_send_each([(subject, body, None, [email]) for email in _recipients(booking)])
+    return deliver([Notice(uid, email, Kind.BOOKING, subject, body) for uid, email in _recipients(booking)])
 
 
-def _recipients(booking: Booking) -> list[str]:
+def _recipients(booking: Booking) -> list[tuple[int, str]]:
+    """(user id, e-mail) of the requester, then the admins."""
     admins = get_user_model().objects.filter(is_active=True).exclude(email="")
     if booking.environment.owner_group_id:
         admins = admins.filter(groups=booking.environment.owner_group_id)
@@ -47,11 +47,11 @@ def _recipients(booking: Booking) -> list[str]:
             groups__permissions__content_type__app_label="releases",
             groups__permissions__codename="decide_booking",
         )
-    emails = list(admins.order_by("pk").values_list("email", flat=True).distinct())
+    people = list(admins.order_by("pk").values_list("pk", "email").distinct())
     requester = booking.requester
-    if requester.is_active and requester.email and requester.email not in emails:
-        emails.insert(0, requester.email)
-    return emails
+    if requester.is_active and requester.email and requester.pk not in {pk for pk, _ in people}:
+        people.insert(0, (requester.pk, requester.email))
+    return people
 
 
 def _body(booking: Booking, event: str) -> str:

@@ -5,7 +5,9 @@ each ancestor portfolio and then by its own: requirements are keyed by (kind, na
 
 `gates_sync_for_release` makes a release's gates follow its effective policy: missing gates are
 created, pending ones follow their requirement (due date, signer group, approvals), pending gates
-without sign-offs whose requirement left the policy are deleted. Decided gates (passed, failed,
+without sign-offs whose requirement left the policy are deleted. Signers are not told per created
+gate: one announcement run after the change tells each of them once about the gates now within their
+lead time (releases.gates.services.notifications.gates_announce). Decided gates (passed, failed,
 waived) are never touched, and neither are gates without a requirement (added by hand, or kept after
 their requirement was deleted). Closed releases keep the gates they have.
 
@@ -127,7 +129,8 @@ class SyncResult:
 def gates_sync_for_release(*, release: Release, by=None) -> list[Gate]:
     """Make the release's gates follow its portfolio's effective policy; returns its gates."""
     release = Release.objects.select_related("application").get(pk=release.pk)
-    _sync_batch([release], effective_requirements_by_portfolio(), by=by)
+    result = _sync_batch([release], effective_requirements_by_portfolio(), by=by)
+    _announce_after_commit(result)
     return list(Gate.objects.filter(release=release).order_by("due_date", "kind", "name"))
 
 
@@ -152,7 +155,16 @@ def gates_propagate(
             total.add(
                 _sync_batch(list(batch), effective, by=by, removed=set(removed_gate_ids), policy_changed=True)
             )
+    _announce_after_commit(total)
     return total
+
+
+def _announce_after_commit(result: SyncResult) -> None:
+    """New gates and moved due dates may bring gates into their lead time: one announcement run after
+    the whole change (not one per batch, not one per gate), so each signer hears once, in a summary.
+    Gates due later are announced by beat's gates_announce_task when they enter their lead time."""
+    if result.created or result.updated:
+        transaction.on_commit(lambda: tasks.gates_announce_task.delay())
 
 
 @dataclass
@@ -200,6 +212,8 @@ def _plan_release(plan: _Plan, release: Release, requirements, gates: list[Gate]
         matched.add(gate.pk)
         if gate.status == Gate.Status.PENDING and any(getattr(gate, k) != v for k, v in wanted.items()):
             plan.updated.append((gate, snapshot(gate)))
+            if gate.signer_group_id != wanted["signer_group_id"]:
+                gate.announced_at = None  # the new group has not heard of it: announce it again
             for name, value in wanted.items():
                 setattr(gate, name, value)
     plan.doomed += [
@@ -240,12 +254,9 @@ def _write(plan: _Plan, *, by) -> SyncResult:
     created = Gate.objects.bulk_create(plan.created) if plan.created else []
     entries += [{"action": "gate.create", "obj": gate} for gate in created]
     if plan.updated:
-        Gate.objects.bulk_update([gate for gate, _ in plan.updated], FOLLOWED_FIELDS)
+        Gate.objects.bulk_update([gate for gate, _ in plan.updated], [*FOLLOWED_FIELDS, "announced_at"])
     entries += [{"action": "gate.update", "obj": gate, "before": before} for gate, before in plan.updated]
     audit_record_many(actor=by, entries=entries)
-    waiting = [gate.pk for gate in created if gate.approvals_required]
-    if waiting:  # the groups that sign the new gates hear of them after the commit
-        transaction.on_commit(lambda: tasks.gate_waiting_notify_task.delay(gate_ids=waiting))
     return SyncResult(created, [gate for gate, _ in plan.updated], len(plan.doomed))
 
 

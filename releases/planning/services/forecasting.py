@@ -25,6 +25,7 @@ from releases.models import (
     SignOff,
     WorkItem,
 )
+from releases.notifications.services.slips import slips_claim
 from releases.planning.forecast import (
     BuildFact,
     Forecast,
@@ -63,14 +64,19 @@ FACT_COLUMNS = [
 ]
 
 
-def forecast_refresh(*, today: date | None = None) -> int:
-    """Recompute every open release's forecast; returns how many rows changed."""
+def forecast_refresh(*, today: date | None = None, notify: bool = True) -> int:
+    """Recompute every open release's forecast; returns how many rows changed. A forecast that moved
+    past its target (or later still) alerts its owner once per change (slips_claim); with
+    notify=False (the demo seed) the slips are recorded as alerted without sending anything."""
     today = today or timezone.localdate()
     forecast_baseline_keep(today=today)
-    rows = {row["id"]: row for row in Release.objects.open().values(*FACT_COLUMNS, *STORED)}
+    columns = (*FACT_COLUMNS, *STORED, "slip_alerted_date")
+    rows = {row["id"]: row for row in Release.objects.open().values(*columns)}
     facts = load_facts(rows, today=today)
     forecasts = forecast_all(facts.values(), today=today)
-    return _store_changed(rows, forecasts) + _settle_closed()
+    changed = _store_changed(rows, forecasts) + _settle_closed()
+    slips_claim(rows, forecasts, notify=notify)
+    return changed
 
 
 def forecast_baseline_keep(*, today: date) -> int:
