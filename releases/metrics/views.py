@@ -2,18 +2,16 @@
 each with the universe it rests on and the previous period beside it; a weekly chart with its table,
 and CSV of the chart and of the deployments behind the figures."""
 
-import csv
 from datetime import datetime, time, timedelta
 
 from django import forms
 from django.contrib.auth.decorators import permission_required
 from django.db.models import BooleanField, ExpressionWrapper
-from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from releases.gates.views.audit import csv_cell
+from releases.csv_export import csv_response
 from releases.metrics import charts, delivery, value_stream
 from releases.metrics.dora import (
     ROLLBACK,
@@ -163,7 +161,7 @@ def metrics_deployments_export(request):
         "Incident",
         "Release id",
     ]
-    return _csv("production-deployments.csv", header, rows.iterator(chunk_size=2000))
+    return csv_response("production-deployments.csv", header, rows.iterator(chunk_size=2000))
 
 
 @require_GET
@@ -171,7 +169,7 @@ def metrics_deployments_export(request):
 def metrics_weekly_export(request):
     form = MetricsForm(request.GET or None)
     rows = ((w["week"], w["successes"], w["failures"]) for w in weekly(form.scope(), form.period()))
-    return _csv("deployments-per-week.csv", ["Week of", "Successful", "Failed"], rows)
+    return csv_response("deployments-per-week.csv", ["Week of", "Successful", "Failed"], rows)
 
 
 def _delivery_words(result: delivery.Delivery) -> dict:
@@ -187,7 +185,7 @@ def _delivery_words(result: delivery.Delivery) -> dict:
 def metrics_slips_export(request):
     form = MetricsForm(request.GET or None)
     result = delivery.release_delivery(form.scope(), form.period())
-    return _csv("release-slips.csv", ["Shipped", "Releases"], iter(result.slips))
+    return csv_response("release-slips.csv", ["Shipped", "Releases"], iter(result.slips))
 
 
 @require_GET
@@ -219,22 +217,4 @@ def metrics_epics_export(request):
         "Last shipped",
         "Days from first work to production",
     ]
-    return _csv("value-stream-epics.csv", header, rows)
-
-
-def _csv(filename: str, header: list[str], rows) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-
-    def lines():
-        yield writer.writerow(header)
-        for row in rows:
-            yield writer.writerow([csv_cell(value) for value in row])
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
+    return csv_response("value-stream-epics.csv", header, rows)

@@ -40,17 +40,18 @@ def testrun_record(
         )
         _record_denial(release=release, by=by, reason=str(refusal))
         raise refusal
-    return _store(
-        release=release,
-        build=build,
-        environment=environment,
-        name=name,
-        counts=counts,
-        executed_at=executed_at,
-        source=source,
-        external_id=external_id,
-        by=by,
-    )
+    if build is not None and build.application_id != release.application_id:
+        raise ValidationError(f"Build {build} is not a build of {release.application.key}.")
+    run = {
+        "release": release,
+        "build": build,
+        "environment": environment,
+        "name": name[:200],
+        "executed_at": executed_at,
+        "supplied_by": by if by is not None and by.is_authenticated else None,
+        **{field: counts[field] for field in COUNT_FIELDS},
+    }
+    return _store(source=source, external_id=external_id, run=run, by=by)
 
 
 @transaction.atomic
@@ -60,34 +61,10 @@ def _record_denial(*, release: Release, by, reason: str) -> None:
 
 
 @transaction.atomic
-def _store(
-    *,
-    release: Release,
-    build: Build | None,
-    environment: Environment | None,
-    name: str,
-    counts: dict[str, int],
-    executed_at: datetime,
-    source: str,
-    external_id: str,
-    by,
-) -> tuple[TestRun, bool]:
-    if build is not None and build.application_id != release.application_id:
-        raise ValidationError(f"Build {build} is not a build of {release.application.key}.")
-    run, created = TestRun.objects.get_or_create(
-        source=source,
-        external_id=external_id,
-        defaults={
-            "release": release,
-            "build": build,
-            "environment": environment,
-            "name": name[:200],
-            "executed_at": executed_at,
-            "supplied_by": by if by is not None and by.is_authenticated else None,
-            **{field: counts[field] for field in COUNT_FIELDS},
-        },
-    )
+def _store(*, source: str, external_id: str, run: dict, by) -> tuple[TestRun, bool]:
+    stored, created = TestRun.objects.get_or_create(source=source, external_id=external_id, defaults=run)
     if created:
-        audit_record(actor=by, action="testrun.record", obj=run)
-        transaction.on_commit(lambda: tasks.gate_evidence_refresh_task.delay(release_ids=[release.pk]))
-    return run, created
+        audit_record(actor=by, action="testrun.record", obj=stored)
+        release_id = stored.release_id
+        transaction.on_commit(lambda: tasks.gate_evidence_refresh_task.delay(release_ids=[release_id]))
+    return stored, created

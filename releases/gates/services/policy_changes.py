@@ -316,6 +316,6 @@ def _words(error: Exception) -> str:
     return " ".join(error.messages) if isinstance(error, ValidationError) else "the policy changed since."
 
 
-@transaction.atomic
 def _deny(by, verb: str, target: dict) -> None:
+    """Recorded in its own transaction (gate_policy_change_denied's), so it outlives the refusal."""
     policies.gate_policy_change_denied(by=by, attempt=f"policychange.{verb}", target=target)

@@ -2,16 +2,15 @@
 as a streamed CSV. Only those who may read the trail (releases.view_auditevent: Auditor, Governance
 officer, Admin). An export is itself recorded in the trail, with its filters."""
 
-import csv
 import json
 
 from django.contrib.auth.decorators import permission_required
 from django.db import transaction
-from django.http import StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
 from releases import lists
 from releases.audit import audit_record
+from releases.csv_export import csv_response
 from releases.gates.audit_words import event_changes
 from releases.gates.filters import AuditEventFilter
 from releases.gates.selectors.audit_trail import audit_events, audit_rows
@@ -70,11 +69,9 @@ def audit_event_export(request):
         )
         .iterator(chunk_size=2000)
     )
-    writer = csv.writer(_Echo())
     names = [f for _, f in CSV_COLUMNS if f not in ("actor_name", "changes")]
 
-    def lines():
-        yield writer.writerow([header for header, _ in CSV_COLUMNS])
+    def cells():
         for values in rows:
             row = dict(zip(names, values[:-2], strict=True))
             row["actor_name"] = f"{values[-2]} {values[-1]}".strip()
@@ -84,11 +81,9 @@ def audit_event_export(request):
                 json.dumps(before, ensure_ascii=False, sort_keys=True) if before is not None else ""
             )
             row["after"] = json.dumps(after, ensure_ascii=False, sort_keys=True) if after is not None else ""
-            yield writer.writerow([csv_cell(row[field]) for _, field in CSV_COLUMNS])
+            yield [row[field] for _, field in CSV_COLUMNS]
 
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="audit-trail.csv"'
-    return response
+    return csv_response("audit-trail.csv", [header for header, _ in CSV_COLUMNS], cells())
 
 
 @transaction.atomic
@@ -99,19 +94,3 @@ def audit_export_record(*, by, query: str) -> None:
 
 def _decoded(value):
     return json.loads(value) if isinstance(value, str) else value
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def csv_cell(value):
-    """A cell a spreadsheet shows as text: one starting = + - @ (or a tab or CR) gets a leading '."""
-    if value is None:
-        return ""
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value

@@ -1,11 +1,9 @@
 """The release list (filters, sortable table, HTMX partial refresh) and the CSV export of one filter."""
 
-import csv
-
-from django.http import StreamingHttpResponse
 from django.views.decorators.http import require_GET
 
 from releases import lists
+from releases.csv_export import csv_response
 from releases.models import Release
 from releases.planning.filters import ReleaseFilter, When
 from releases.planning.forecast import STATE_LABELS, delivery_state
@@ -61,19 +59,15 @@ def release_export(request):
     """Streamed: rows go out as the database cursor yields them, in constant memory."""
     filterset = release_filter(request, Release.objects.all())
     rows = filterset.qs.values_list(*(field for _, field in CSV_COLUMNS)).iterator(chunk_size=2000)
-    writer = csv.writer(_Echo())
     status_at, state_at = FIELD_INDEX["status"], FIELD_INDEX["forecast_state"]
 
-    def lines():
-        yield writer.writerow([header for header, _ in CSV_COLUMNS])
+    def cells():
         for row in rows:
-            cells = [_cell(value) for value in row]
-            cells[state_at] = STATE_LABELS[delivery_state(row[status_at], row[state_at])]
-            yield writer.writerow(cells)
+            row = [_yes_no(value) for value in row]
+            row[state_at] = STATE_LABELS[delivery_state(row[status_at], row[state_at])]
+            yield row
 
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="releases.csv"'
-    return response
+    return csv_response("releases.csv", [header for header, _ in CSV_COLUMNS], cells())
 
 
 def release_filter(request, queryset) -> ReleaseFilter:
@@ -83,18 +77,5 @@ def release_filter(request, queryset) -> ReleaseFilter:
     return ReleaseFilter(data, queryset=queryset)
 
 
-class _Echo:
-    """csv.writer writes to this and gets the line back, so each row can be yielded."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _cell(value):
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value  # a spreadsheet would run it as a formula
-    return value
+def _yes_no(value):
+    return ("yes" if value else "no") if isinstance(value, bool) else value
