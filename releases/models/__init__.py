@@ -2,7 +2,7 @@
 
 from releases.models.audit import AuditChainHead, AuditEvent
 from releases.models.environment import Booking, Deployment, Environment, EnvironmentComponent, FreezeWindow
-from releases.models.facts import Build, PullRequest, TestRun, WorkItem, WorkItemLink
+from releases.models.facts import Build, PullRequest, ScopeChange, TestRun, WorkItem, WorkItemLink
 from releases.models.gate import Gate, GateKind, GatePolicy, GateRequirement, PolicyChange, SignOff
 from releases.models.notification import (
     ChatWebhook,
@@ -39,6 +39,7 @@ __all__ = [
     "Release",
     "ReleaseDependency",
     "ReleaseTrain",
+    "ScopeChange",
     "SignOff",
     "TestRun",
     "WorkItem",

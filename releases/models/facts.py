@@ -78,6 +78,46 @@ class WorkItem(ExternalFact):
         return self.key
 
 
+class ScopeChangeKind(models.TextChoices):
+    ADDED = "added"
+    REMOVED = "removed"
+
+
+class ScopeChange(models.Model):
+    """A work item joining or leaving a release's scope: the history that WorkItem.fix_releases (the
+    current membership only) forgets, so the metrics can tell what was in a release at its code freeze.
+
+    Written, in bulk, wherever the membership changes (releases.facts.services.upserts for a sync,
+    releases.planning.services.releases.release_scope_change by hand) and only on a change, never on a
+    re-sync that finds the same fix releases. `at` is when the change happened as well as Flightdeck
+    can know it: the tool's last-updated time of the item when a sync observes the change (never
+    earlier than the change; later if the item was edited again before the sync saw it), the item's
+    creation when it is in the release at first sight, and the moment of the change when a person makes
+    it in Flightdeck. Descoping an item is its removal from each release it is in. The membership at a
+    moment is the kind of the pair's latest change at or before it (ties broken by id), so a repeated
+    change changes nothing. An item deleted in its tool takes its history with it.
+    """
+
+    Kind = ScopeChangeKind
+
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="scope_changes")
+    work_item = models.ForeignKey(WorkItem, on_delete=models.CASCADE, related_name="scope_changes")
+    kind = models.CharField(max_length=8, choices=Kind)
+    at = models.DateTimeField(help_text="When the item joined or left, as well as it is known.")
+    recorded_at = models.DateTimeField(help_text="When Flightdeck recorded the change.")
+
+    class Meta:
+        ordering = ["at", "pk"]
+        constraints = [choices_constraint("kind", ScopeChangeKind, "scopechange_kind_valid")]
+        indexes = [
+            # The metric reads a release's changes, and probes a pair's later change per change.
+            models.Index(fields=["release", "work_item", "at"], name="scopechange_pair_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.work_item_id} {self.kind} {self.release_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
 class WorkItemLink(models.Model):
     """`blocker` blocks `blocked` (Jira's "blocks" / "is blocked by")."""
 

@@ -1,6 +1,11 @@
 """Bulk upserts of facts a sync brings: work items (with fix releases and "blocks" links), releases,
 builds, test runs and deployments.
 
+A work item joining or leaving a fix release is also recorded as a ScopeChange (the scope's history,
+which the planned-vs-delivered metric reads), in the same statement for the whole page: at the item's
+creation when it is new (in the release at first sight), else at the tool's last-updated time of the
+item, when the sync observes the change (now, if the tool gives none).
+
 The caller (a sync, one page at a time) holds the transaction. Rows are keyed by (source,
 external_id); a row that matches what is stored is not written at all, so an unchanged re-sync
 writes nothing. Reads and writes are a fixed number of bulk statements per page, never one per row.
@@ -19,7 +24,7 @@ from django.utils import timezone
 
 from releases.audit import audit_record, snapshot
 from releases.gates.services.policies import gates_sync_for_release
-from releases.models import Build, Deployment, Release, TestRun, WorkItem, WorkItemLink
+from releases.models import Build, Deployment, Release, ScopeChange, TestRun, WorkItem, WorkItemLink
 from releases.tasks import forecast_refresh_task
 
 WORK_ITEM_FIELDS = (
@@ -310,9 +315,30 @@ def _sync_fix_releases(facts, pk_of, releases, existing: set[int], written: set[
     if gone:
         FixThrough.objects.filter(pk__any_of=gone).delete()
     _insert_rows(FixThrough, ("workitem", "release"), added)
+    _record_scope_changes(facts, pk_of, existing, added, [pair for pair in stored if pair not in wanted])
     result.rows_written += len(gone) + len(added)
     result.release_ids |= {r for _, r in stored.keys() ^ wanted}
     result.release_ids |= {r for w, r in stored.keys() | wanted if w in written}
+
+
+SCOPE_CHANGE_COLUMNS = ("release", "work_item", "kind", "at", "recorded_at")
+
+
+def _record_scope_changes(facts, pk_of, existing: set[int], added: list, removed: list) -> None:
+    """The page's fix-release changes, (work item, release) pairs, as scope changes in one INSERT: an
+    item new to Flightdeck counts from its creation, a known one from the tool's last update of it."""
+    if not (added or removed):
+        return
+    now = timezone.now()
+    fact_of = {pk_of[fact.external_id]: fact for fact in facts}
+
+    def at(item: int) -> datetime:
+        fact = fact_of[item]
+        return (fact.updated_at or now) if item in existing else fact.created_at
+
+    rows = [(r, w, ScopeChange.Kind.ADDED, at(w), now) for w, r in added]
+    rows += [(r, w, ScopeChange.Kind.REMOVED, at(w), now) for w, r in removed]
+    _insert_rows(ScopeChange, SCOPE_CHANGE_COLUMNS, rows)
 
 
 def _sync_links(source: str, facts, pk_of: dict[str, int], existing: set[int], result: UpsertResult) -> None:

@@ -7,7 +7,7 @@ from django.utils import timezone
 from releases import tasks
 from releases.audit import audit_record, snapshot
 from releases.gates.services.policies import gates_sync_for_release
-from releases.models import Application, Release, WorkItem
+from releases.models import Application, Release, ScopeChange, WorkItem
 from releases.planning.services.freezes import check_release_target
 from releases.records import record_update
 from releases.tasks import forecast_refresh_task
@@ -65,9 +65,11 @@ def release_scope_change(*, release: Release, by, add=(), remove=(), descope=())
     gates. The scope gates' evidence is recomputed after the commit."""
     release = Release.objects.select_for_update().get(pk=release.pk)
     add, remove, descope = list(add), list(remove), list(descope)
-    _check_scope_items(release, add, remove, descope)
+    members = dict(release.work_items.values_list("pk", "descoped"))  # in scope: descoped or not
+    _check_scope_items(release, add, remove, descope, members)
     if not (add or remove or descope):
         return release
+    _record_scope_changes(release, add, remove, descope, members)
     release.work_items.add(*add)
     release.work_items.remove(*remove)
     WorkItem.objects.filter(pk__in=[item.pk for item in descope]).update(descoped=True)
@@ -82,14 +84,31 @@ def release_scope_change(*, release: Release, by, add=(), remove=(), descope=())
     return release
 
 
-def _check_scope_items(release: Release, add: list, remove: list, descope: list) -> None:
+def _record_scope_changes(release: Release, add: list, remove: list, descope: list, members: dict) -> None:
+    """The scope's history (ScopeChange), now: items joining this release; items leaving it; descoped
+    items leaving every release they are in. An item already descoped has left its releases already."""
+    now, added, removed = timezone.now(), ScopeChange.Kind.ADDED, ScopeChange.Kind.REMOVED
+    changes = {(release.pk, item.pk, added) for item in add if item.pk not in members}
+    changes |= {(release.pk, item.pk, removed) for item in remove if not members.get(item.pk)}
+    if descope:
+        fixes = WorkItem.fix_releases.through.objects.filter(
+            workitem_id__in=[item.pk for item in descope], workitem__descoped=False
+        ).values_list("release_id", "workitem_id")
+        changes |= {(r, w, removed) for r, w in fixes}
+    ScopeChange.objects.bulk_create(
+        ScopeChange(release_id=r, work_item_id=w, kind=kind, at=now, recorded_at=now)
+        for r, w, kind in sorted(changes)
+    )
+
+
+def _check_scope_items(release: Release, add: list, remove: list, descope: list, members: dict) -> None:
     """Work items of the release's own application; removed or descoped ones must be in its scope."""
     foreign = sorted(
         item.key for item in [*add, *remove, *descope] if item.application_id != release.application_id
     )
     if foreign:
         raise ValidationError(f"Not work items of {release.application.key}: {', '.join(foreign)}.")
-    in_scope = set(release.work_items.values_list("pk", flat=True)) | {item.pk for item in add}
+    in_scope = set(members) | {item.pk for item in add}
     outside = sorted(item.key for item in [*remove, *descope] if item.pk not in in_scope)
     if outside:
         raise ValidationError(f"Not in the scope of {release}: {', '.join(outside)}.")
