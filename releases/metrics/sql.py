@@ -1,6 +1,6 @@
 """Small SQL helpers the measures share."""
 
-from django.db.models import FloatField, Func, IntegerField
+from django.db.models import DateField, FloatField, Func, IntegerField
 
 
 class DaysBetween(Func):
@@ -52,3 +52,17 @@ class HoursBetween(Func):
             arg_joiner=") - julianday(",
             **extra,
         )
+
+
+class UtcDay(Func):
+    """The day (in UTC) of a datetime, by the database's own cast: TruncDate calls back into Python for
+    every row on SQLite."""
+
+    output_field = DateField()
+    arity = 1
+
+    def as_sql(self, compiler, connection, **extra):  # PostgreSQL: the session's time zone is UTC
+        return super().as_sql(compiler, connection, template="(%(expressions)s)::date", **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return super().as_sql(compiler, connection, template="date(%(expressions)s)", **extra)
