@@ -122,7 +122,7 @@ def test_no_release_shipped_is_all_zeros():
     assert scope_by_release(Scope(), PERIOD) == []
 
 
-def test_a_release_without_history_is_listed_with_zeros_and_one_shipped_before_its_freeze_is_measured_at_shipping():
+def test_a_release_without_history_shows_zeros_and_one_shipped_before_its_freeze_counts_at_shipping():
     pay = f.ApplicationFactory(key="PAY")
     f.ReleaseFactory(  # no history at all
         application=pay,
@@ -271,7 +271,7 @@ def test_the_page_shows_the_figures_with_their_universe_and_the_previous_period(
     table = section[
         section.index('id="scope-table"') : section.index("</table>", section.index('id="scope-table"'))
     ]
-    cells = [row for row in table.split("<tr>")[2:]]
+    cells = table.split("<tr>")[2:]
     assert [c.split("<td>")[1].split("<")[0] for c in cells] == ["6", "2", "3", "3"]  # this period
     assert [c.split("<td>")[2].split("<")[0] for c in cells] == ["1", "0", "0", "1"]  # the one before
 
