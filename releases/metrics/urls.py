@@ -10,4 +10,5 @@ urlpatterns = [
     path("weekly.csv", views.metrics_weekly_export, name="weekly"),
     path("slips.csv", views.metrics_slips_export, name="slips"),
     path("epics.csv", views.metrics_epics_export, name="epics"),
+    path("scope.csv", views.metrics_scope_export, name="scope"),
 ]

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 
 from releases.csv_export import csv_response
 from releases.metrics import charts, delivery, value_stream
+from releases.metrics import scope as scope_measure
 from releases.metrics.dora import (
     ROLLBACK,
     Period,
@@ -126,6 +127,7 @@ def metrics_dashboard(request):
         "unlinked_incidents": unlinked_incidents(scope, period),
         "chart": chart,
         "query": request.GET.urlencode(),
+        **_scope_context(scope, period),
     }
     return render(request, "releases/metrics.html", context)
 
@@ -218,3 +220,66 @@ def metrics_epics_export(request):
         "Days from first work to production",
     ]
     return csv_response("value-stream-epics.csv", header, rows)
+
+
+# --- planned vs delivered scope (templates/releases/metrics_scope.html) ------------------------------
+
+SCOPE_FIGURES = [
+    ("in_at_freeze", "In at code freeze"),
+    ("added_after", "Added after"),
+    ("removed_after", "Removed after"),
+    ("shipped", "Shipped"),
+]
+
+
+def _scope_context(scope, period) -> dict:
+    """The section's figures, this period and the one before (four queries), and its chart."""
+    now, before = (
+        scope_measure.scope_totals(scope, period),
+        scope_measure.scope_totals(scope, period.previous()),
+    )
+    rows = [
+        {"key": key, "label": label, "now": getattr(now, key), "before": getattr(before, key)}
+        for key, label in SCOPE_FIGURES
+    ]
+    bars = []
+    for row in rows:
+        bars.append(charts.Bar(row["label"], (row["now"], 0), f"{row['label']}: {row['now']} items"))
+        bars.append(
+            charts.Bar("before", (0, row["before"]), f"{row['label']}, the period before: {row['before']}")
+        )
+    chart = charts.stacked_bars(
+        bars,
+        title="Planned vs delivered scope",
+        description="; ".join(f"{row['label']}: {row['now']} (before: {row['before']})" for row in rows),
+        classes=("bar-neutral", "bar-previous"),
+        chart_id="scope-chart",
+    )
+    return {"scope_now": now, "scope_before": before, "scope_rows": rows, "scope_chart": chart}
+
+
+@require_GET
+@permission_required(PERMISSION, raise_exception=True)
+def metrics_scope_export(request):
+    """Per release measured: its planned vs delivered scope."""
+    form = MetricsForm(request.GET or None)
+    rows = (
+        (
+            release["pk"],
+            release["application__key"],
+            release["version"],
+            release["code_freeze_date"],
+            release["actual_date"],
+            *(release[key] for key, _ in SCOPE_FIGURES),
+        )
+        for release in scope_measure.scope_by_release(form.scope(), form.period())
+    )
+    header = [
+        "Release id",
+        "Application",
+        "Version",
+        "Code freeze",
+        "Shipped on",
+        *(label for _, label in SCOPE_FIGURES),
+    ]
+    return csv_response("release-scope.csv", header, rows)
