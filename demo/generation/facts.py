@@ -16,7 +16,7 @@ from demo.catalogue import (
 )
 from demo.generation.world import DemoApp, DemoEnv, DemoRelease, World, in_peak_week, pick, utc_at
 from releases.gates.services.evidence import SuiteRun
-from releases.models import Build, Deployment, TestRun, WorkItem, WorkItemLink
+from releases.models import Build, Deployment, ScopeChange, TestRun, WorkItem, WorkItemLink
 
 WORK_ITEM_DAYS = (-90, 120)
 BUILD_DAYS = (-60, 35)
@@ -52,6 +52,14 @@ def work_items(world: World) -> None:
         "work item fix releases",
         workitem_id="work_item",
         release_id="release",
+    )
+    world.add(
+        "scope_change",
+        ScopeChange,
+        _scope_history(world, items, fixes),
+        "scope history",
+        release_id="release",
+        work_item_id="work_item",
     )
     world.add(
         "work_item_link",
@@ -206,6 +214,66 @@ def _next_release(world: World, r: DemoRelease) -> DemoRelease | None:
     ids = world.apps[r.app].releases
     at = bisect.bisect_right(ids, r.idx)
     return world.releases[ids[at]] if at < len(ids) else None
+
+
+SCOPE_ADDED_LATE = 0.12  # items of a frozen release that joined it after its code freeze
+SCOPE_MOVED_IN = 0.06  # items that left the previous release after its freeze, for this one
+
+
+def _scope_history(world: World, items: list[dict], fixes: list[dict]) -> list[dict]:
+    """How each fix release's scope came to be (releases.models.ScopeChange): most items were in it
+    from their creation; some joined after its code freeze; descoped ones left it, most after the
+    freeze; and some came over from the application's previous release, which they left after its
+    freeze. Nothing happens after the demo's now. A stream of its own, so the other data stay as
+    they were."""
+    rng = world.rng("scope_history")
+    rows = []
+
+    def change(release: int, item: int, kind: str, at: datetime) -> None:
+        rows.append({"release_id": release, "work_item_id": item, "kind": kind, "at": at, "recorded_at": at})
+
+    for fix in fixes:
+        n, r = fix["workitem_id"], world.releases[fix["release_id"]]
+        item = items[n]
+        joined = item["created_at"]
+        late = _after_freeze(world, rng, r, joined)
+        earlier = _previous_release(world, r)
+        moved = None
+        if earlier is not None and earlier.status != "cancelled":
+            moved = _after_freeze(world, rng, earlier, joined)
+        if late is not None and rng.random() < SCOPE_ADDED_LATE:
+            joined = late
+        elif moved is not None and not item["descoped"] and rng.random() < SCOPE_MOVED_IN:
+            change(earlier.idx, n, ScopeChange.Kind.ADDED, joined)
+            change(earlier.idx, n, ScopeChange.Kind.REMOVED, moved)
+            joined = moved
+        change(r.idx, n, ScopeChange.Kind.ADDED, joined)
+        if item["descoped"]:
+            left = _after_freeze(world, rng, r, joined) if rng.random() < 0.6 else None
+            span = max(int((min(world.now, utc_at(r.actual or r.target)) - joined).total_seconds()), 3600)
+            change(
+                r.idx, n, ScopeChange.Kind.REMOVED, left or joined + timedelta(seconds=rng.randint(1, span))
+            )
+    return rows
+
+
+def _after_freeze(world: World, rng: random.Random, r: DemoRelease, since: datetime) -> datetime | None:
+    """A working hour after the release's code freeze day, up to its shipping day (or now), and after
+    `since`; None when there is none (no freeze, or nothing between)."""
+    if r.code_freeze is None:
+        return None
+    last = min(r.actual or world.anchor, world.anchor - timedelta(days=1))
+    days = (last - r.code_freeze).days
+    if days < 1:
+        return None
+    moment = utc_at(r.code_freeze + timedelta(days=rng.randint(1, days)), rng.randint(8, 18))
+    return moment if since < moment < world.now else None
+
+
+def _previous_release(world: World, r: DemoRelease) -> DemoRelease | None:
+    ids = world.apps[r.app].releases
+    at = bisect.bisect_left(ids, r.idx)
+    return world.releases[ids[at - 1]] if at > 0 else None
 
 
 def _blocks(rng: random.Random, count: int) -> list[dict]:
