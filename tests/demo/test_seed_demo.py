@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -524,6 +524,35 @@ def assert_rows_obey_the_database_constraints(data):
     assert len({(b["application_id"], b["job"], b["number"]) for b in builds}) == len(builds)
     runs = data.rows("test_run")
     assert all(min(r["passed"], r["failed"], r["skipped"], r["errors"]) >= 0 for r in runs)
+
+
+def test_the_scope_history_ends_in_the_fix_releases_and_shows_changes_after_code_freeze(medium):
+    """Each pair's latest recorded change agrees with the fix releases (a descoped item has left);
+    nothing happens after now; and releases shipped in the last 90 days show items joining and
+    leaving after their code freeze, so the metric has something real to show."""
+    items, releases = medium.rows("work_item"), medium.rows("release")
+    latest = {}
+    for change in sorted(medium.rows("scope_change"), key=lambda c: c["at"]):
+        latest[(change["release_id"], change["work_item_id"])] = change["kind"]
+    members = {
+        (fix["release_id"], fix["workitem_id"])
+        for fix in medium.rows("work_item_fix")
+        if not items[fix["workitem_id"]]["descoped"]
+    }
+    assert {pair for pair, kind in latest.items() if kind == "added"} == members
+    assert all(
+        pair in latest for pair in ((f["release_id"], f["workitem_id"]) for f in medium.rows("work_item_fix"))
+    )
+    since = ANCHOR - timedelta(days=90)
+    after_freeze = Counter()
+    for change in medium.rows("scope_change"):
+        release = releases[change["release_id"]]
+        shipped, freeze = release["actual_date"], release["code_freeze_date"]
+        if shipped and shipped >= since and freeze and freeze < change["at"].date() <= shipped:
+            after_freeze[change["kind"]] += 1
+    assert after_freeze["added"] >= 20 and after_freeze["removed"] >= 10, after_freeze
+    now = datetime(ANCHOR.year, ANCHOR.month, ANCHOR.day, tzinfo=UTC)  # the demo's now
+    assert max(change["at"] for change in medium.rows("scope_change")) <= now
 
 
 # --- (7) the enterprise shape, generated in memory (about 3 s, no inserts) -------------------------
