@@ -34,6 +34,7 @@ from releases.models import (
     Release,
     ReleaseDependency,
     ReleaseTrain,
+    ScopeChange,
     SignOff,
     TestRun,
     WorkItem,
@@ -438,6 +439,17 @@ class WorkItemAdmin(ReadOnlyAdmin):
     list_filter = ["type", "status_category", "descoped"]
     list_select_related = ["application"]
     search_fields = ["key", "title"]
+
+
+@admin.register(ScopeChange)
+class ScopeChangeAdmin(ReadOnlyAdmin):
+    """The history of releases' scope: written by the syncs and release_scope_change, never by hand."""
+
+    list_display = ["at", "kind", "work_item", "release", "recorded_at"]
+    list_filter = ["kind"]
+    list_select_related = ["work_item", "release__application"]
+    search_fields = ["work_item__key", "release__version"]
+    date_hierarchy = "at"
 
 
 @admin.register(Build)

@@ -35,6 +35,7 @@ from releases.models import (
     Release,
     ReleaseDependency,
     ReleaseTrain,
+    ScopeChange,
     SignOff,
     TestRun,
     WorkItem,
@@ -269,6 +270,19 @@ class WorkItemFactory(DjangoModelFactory):
     key = factory.Sequence(lambda n: f"WI-{n}")
     title = factory.Sequence(lambda n: f"Work item {n}")
     created_at = factory.Sequence(lambda n: moment(n))
+
+
+class ScopeChangeFactory(DjangoModelFactory):
+    class Meta:
+        model = ScopeChange
+
+    release = factory.SubFactory(ReleaseFactory)
+    work_item = factory.SubFactory(
+        WorkItemFactory, application=factory.SelfAttribute("..release.application")
+    )
+    kind = "added"
+    at = factory.Sequence(lambda n: moment(n))
+    recorded_at = factory.LazyAttribute(lambda change: change.at)
 
 
 class WorkItemLinkFactory(DjangoModelFactory):

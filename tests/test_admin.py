@@ -36,6 +36,7 @@ def a_few_of_everything(superuser):
         f.FreezeWindowFactory,
         f.DeploymentFactory,
         f.WorkItemLinkFactory,
+        f.ScopeChangeFactory,
         f.BuildFactory,
         f.TestRunFactory,
         f.PullRequestFactory,
