@@ -59,6 +59,7 @@ class Migration(migrations.Migration):
                 (
                     "release",
                     models.ForeignKey(
+                        db_index=False,
                         on_delete=django.db.models.deletion.CASCADE,
                         related_name="scope_changes",
                         to="releases.release",

@@ -100,7 +100,10 @@ class ScopeChange(models.Model):
 
     Kind = ScopeChangeKind
 
-    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="scope_changes")
+    # Found by release through the index on (release, work item, at), so no index of its own.
+    release = models.ForeignKey(
+        Release, on_delete=models.CASCADE, related_name="scope_changes", db_index=False
+    )
     work_item = models.ForeignKey(WorkItem, on_delete=models.CASCADE, related_name="scope_changes")
     kind = models.CharField(max_length=8, choices=Kind)
     at = models.DateTimeField(help_text="When the item joined or left, as well as it is known.")
