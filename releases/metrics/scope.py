@@ -41,6 +41,7 @@ ADDED, REMOVED = ScopeChange.Kind.ADDED, ScopeChange.Kind.REMOVED
 class ScopeTotals:
     releases: int  # shipped in the period with a code freeze: the releases measured
     without_freeze: int  # shipped in the period without one: not measured
+    with_history: int  # of the releases measured, those with any work item in their scope's history
     in_at_freeze: int
     added_after: int
     removed_after: int
@@ -105,8 +106,11 @@ def scope_totals(scope: Scope, period: Period) -> ScopeTotals:
         releases=Count("pk", filter=Q(code_freeze_date__isnull=False)),
         without_freeze=Count("pk", filter=Q(code_freeze_date__isnull=True)),
     )
-    sums = scope_counts(scope, period).aggregate(**{f"sum_{name}": Sum(name) for name in FIGURES})
-    return ScopeTotals(**universe, **{name: sums[f"sum_{name}"] or 0 for name in FIGURES})
+    sums = scope_counts(scope, period).aggregate(
+        with_history=Count("release"), **{f"sum_{name}": Sum(name) for name in FIGURES}
+    )
+    figures = {name: sums[f"sum_{name}"] or 0 for name in FIGURES}
+    return ScopeTotals(**universe, with_history=sums["with_history"], **figures)
 
 
 def scope_by_release(scope: Scope, period: Period) -> list[dict]:

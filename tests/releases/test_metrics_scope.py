@@ -104,21 +104,39 @@ def world():
 def test_the_four_figures_on_a_hand_checked_set(world):
     totals = scope_totals(Scope(application_id=world["pay"].pk), PERIOD)
     assert totals == ScopeTotals(
-        releases=1, without_freeze=1, in_at_freeze=6, added_after=2, removed_after=3, shipped=3
+        releases=1,
+        without_freeze=1,
+        with_history=1,
+        in_at_freeze=6,
+        added_after=2,
+        removed_after=3,
+        shipped=3,
     )
 
 
 def test_every_application_and_the_previous_period(world):
     assert scope_totals(Scope(), PERIOD) == ScopeTotals(
-        releases=2, without_freeze=1, in_at_freeze=7, added_after=2, removed_after=3, shipped=4
+        releases=2,
+        without_freeze=1,
+        with_history=2,
+        in_at_freeze=7,
+        added_after=2,
+        removed_after=3,
+        shipped=4,
     )
     assert scope_totals(Scope(application_id=world["pay"].pk), PERIOD.previous()) == ScopeTotals(
-        releases=1, without_freeze=0, in_at_freeze=1, added_after=0, removed_after=0, shipped=1
+        releases=1,
+        without_freeze=0,
+        with_history=1,
+        in_at_freeze=1,
+        added_after=0,
+        removed_after=0,
+        shipped=1,
     )
 
 
 def test_no_release_shipped_is_all_zeros():
-    assert scope_totals(Scope(), PERIOD) == ScopeTotals(0, 0, 0, 0, 0, 0)
+    assert scope_totals(Scope(), PERIOD) == ScopeTotals(0, 0, 0, 0, 0, 0, 0)
     assert scope_by_release(Scope(), PERIOD) == []
 
 
@@ -146,6 +164,8 @@ def test_a_release_without_history_shows_zeros_and_one_shipped_before_its_freeze
         ("2.0", 0, 0, 0),
         ("2.1", 1, 0, 1),
     ]
+    totals = scope_totals(Scope(), PERIOD)
+    assert (totals.releases, totals.with_history, totals.in_at_freeze) == (2, 1, 1)
 
 
 def test_a_repeated_change_changes_nothing(world):
