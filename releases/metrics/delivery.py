@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, Least
 
-from releases.metrics.dora import Period, Scope
+from releases.metrics.period import Period, Scope
 from releases.metrics.sql import DaysBetween, HoursBetween
 from releases.models import Booking, Environment, Gate, Release, WorkItem
 

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.db import connection, transaction
-from django.db.models import DateTimeField, Q
+from django.db.models import DateTimeField, Min, Q
 from django.utils import timezone
 
 from releases.audit import audit_record, snapshot
 from releases.gates.services.policies import gates_sync_for_release
+from releases.metrics.rollups import metrics_mark_dirty
 from releases.models import Build, Deployment, Release, TestRun, WorkItem, WorkItemLink
 from releases.tasks import forecast_refresh_task
 
@@ -69,6 +70,7 @@ class ReleaseFact:
     archived: bool
     release_date: date | None
     start_date: date | None
+    hotfix: bool = False  # the tool calls it a hotfix
 
 
 @dataclass
@@ -122,9 +124,25 @@ def work_items_upsert(*, source: str, facts: list[WorkItemFact]) -> UpsertResult
     written = {pk_of[row[1]] for row in new} | {pk for _, pk in changed}
     _sync_fix_releases(facts, pk_of, releases, existing, written, result)
     _sync_links(source, facts, pk_of, existing, result)
+    _incidents_mark_metrics(facts, pk_of, releases, written)
     if connection.vendor == "postgresql" and _planner_statistics.grown(source, len(new)):
         transaction.on_commit(_analyze_work_item_tables)
     return result
+
+
+def _incidents_mark_metrics(facts, pk_of, releases: dict[str, int], written: set[int]) -> None:
+    """An incident written now may name a release that shipped days ago: its days are judged again."""
+    named = {
+        releases[rid]
+        for fact in facts
+        if fact.type == WorkItem.Type.INCIDENT and pk_of[fact.external_id] in written
+        for rid in fact.fix_release_ids
+        if rid in releases
+    }
+    if named:
+        first = Deployment.objects.filter(release_id__in=named).aggregate(first=Min("deployed_at"))["first"]
+        if first is not None:
+            metrics_mark_dirty(first)
 
 
 class PlannerStatistics:
@@ -422,6 +440,7 @@ def _apply_release_fact(release: Release, fact: ReleaseFact, source: str) -> Non
     today = timezone.localdate()
     release.source, release.external_id = source, fact.external_id
     release.version, release.summary = fact.version, fact.summary
+    release.hotfix = release.hotfix or fact.hotfix  # a person may also mark it; a sync never unmarks
     release.target_date = fact.release_date or release.target_date or fact.start_date or today
     if fact.released:
         release.status = Release.Status.RELEASED
@@ -571,8 +590,12 @@ class DeploymentFact:
 
 
 def deployments_upsert(*, source: str, facts: list[DeploymentFact]) -> UpsertResult:
-    """What ran where, keyed by (source, external id); unchanged deployments are not written."""
-    return keyed_facts_upsert(Deployment, source=source, facts=facts, fields=DEPLOYMENT_FIELDS)
+    """What ran where, keyed by (source, external id); unchanged deployments are not written. One that
+    ran on a day the metrics already rolled up has that day judged again."""
+    result = keyed_facts_upsert(Deployment, source=source, facts=facts, fields=DEPLOYMENT_FIELDS)
+    if result.rows_written:
+        metrics_mark_dirty(min(fact.deployed_at for fact in facts))
+    return result
 
 
 def keyed_facts_upsert(model, *, source: str, facts: list, fields: tuple[str, ...]) -> UpsertResult:

@@ -1,0 +1,39 @@
+"""What a figure covers: the scope (an application, a portfolio and its programmes, or everything) and
+the period (from one portal midnight to another)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Q
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which rows count: one application, a portfolio and its programmes, or everything."""
+
+    application_id: int | None = None
+    portfolio_ids: tuple[int, ...] | None = None
+
+    def q(self, application: str) -> Q:
+        """The condition on rows whose application is reached through `application` (a lookup path)."""
+        if self.application_id is not None:
+            return Q(**{f"{application}_id": self.application_id})
+        if self.portfolio_ids is not None:
+            return Q(**{f"{application}__portfolio_id__in": self.portfolio_ids})
+        return Q()
+
+    def filter(self, rows):
+        return rows.filter(self.q("application"))
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime  # inclusive
+    end: datetime  # exclusive
+
+    @property
+    def days(self) -> int:
+        return max((self.end - self.start).days, 1)
+
+    def previous(self) -> "Period":
+        return Period(self.start - (self.end - self.start), self.start)
