@@ -20,6 +20,7 @@ from releases.models import (
     Booking,
     Build,
     ChatWebhook,
+    DailyFigure,
     Deployment,
     Environment,
     EnvironmentComponent,
@@ -277,6 +278,20 @@ class ProductionOutcomeFactory(DjangoModelFactory):
     version = factory.LazyAttribute(lambda o: o.deployment.version)
     status = "success"
     rollback = incident = hotfixed = failure = False
+
+
+class DailyFigureFactory(DjangoModelFactory):
+    """A day's count of one release measure: two releases shipped on their target day."""
+
+    class Meta:
+        model = DailyFigure
+
+    figure = "release_slip"
+    day = factory.Sequence(lambda n: day(n))
+    application = factory.SubFactory(ApplicationFactory)
+    label = "0"
+    count = known = 2
+    total = 20.0
 
 
 class MetricsRollupFactory(DjangoModelFactory):

@@ -2,9 +2,12 @@
 the period (from one portal midnight to another)."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time
 
 from django.db.models import Q
+from django.utils import timezone
+
+from releases.models import Application
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,14 @@ class Scope:
     def filter(self, rows):
         return rows.filter(self.q("application"))
 
+    def application_ids(self):
+        """The applications in scope (a list or a subquery), or None for all of them."""
+        if self.application_id is not None:
+            return [self.application_id]
+        if self.portfolio_ids is not None:
+            return Application.objects.filter(portfolio_id__in=self.portfolio_ids).values("pk")
+        return None
+
 
 @dataclass(frozen=True)
 class Period:
@@ -37,3 +48,22 @@ class Period:
 
     def previous(self) -> "Period":
         return Period(self.start - (self.end - self.start), self.start)
+
+
+# Days are the portal's (settings.TIME_ZONE), whoever looks: a day's roll-up is the same for everyone.
+
+
+def portal_zone():
+    return timezone.get_default_timezone()
+
+
+def portal_midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=portal_zone())
+
+
+def portal_day(moment: datetime) -> date:
+    return timezone.localtime(moment, portal_zone()).date()
+
+
+def portal_today() -> date:
+    return timezone.localdate(timezone=portal_zone())

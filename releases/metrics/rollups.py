@@ -1,6 +1,7 @@
 """The daily roll-up: each finished production deployment judged once by the DORA rules and stored
-(ProductionOutcome), so the metrics page counts indexed rows instead of probing every deployment's
-history on each request.
+(ProductionOutcome), and the release measures' daily counts (DailyFigure, releases.metrics.daily), so
+the metrics page sums indexed rows instead of probing every deployment's history and every shipped
+release on each request.
 
 - A beat task rolls up the complete days (up to yesterday, in the portal's time zone) incrementally:
   the days since the last roll-up, the last RECHECK_DAYS again (incidents and hotfixes come days
@@ -12,15 +13,24 @@ history on each request.
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db import transaction
 from django.db.models import BooleanField, ExpressionWrapper, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Least, TruncDate
 from django.utils import timezone
 
-from releases.metrics.period import Period, Scope
-from releases.models import Deployment, Environment, MetricsRollup, ProductionOutcome, PullRequest, WorkItem
+from releases.metrics.daily import daily_figures
+from releases.metrics.period import Period, Scope, portal_day, portal_midnight, portal_today, portal_zone
+from releases.models import (
+    DailyFigure,
+    Deployment,
+    Environment,
+    MetricsRollup,
+    ProductionOutcome,
+    PullRequest,
+    WorkItem,
+)
 
 RECHECK_DAYS = 7
 ID_BATCH = 2000
@@ -65,14 +75,6 @@ def with_failure_signs(deployments):
     )
 
 
-def portal_midnight(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.get_default_timezone())
-
-
-def portal_today() -> date:
-    return timezone.localdate(timezone=timezone.get_default_timezone())
-
-
 def _judged(deployments):
     """Deployments with what the rules need, read by index probes in the same query."""
     here = {"environment_id": OuterRef("environment_id"), "application_id": OuterRef("application_id")}
@@ -82,7 +84,7 @@ def _judged(deployments):
     first_item = FIX_RELEASES.objects.filter(release_id=OuterRef("release_id"))
     first_item = first_item.order_by("workitem__created_at")
     return with_failure_signs(deployments).annotate(
-        day=TruncDate("deployed_at", tzinfo=timezone.get_default_timezone()),
+        day=TruncDate("deployed_at", tzinfo=portal_zone()),
         undeclared_rollback=ExpressionWrapper(ROLLBACK, output_field=BooleanField()),
         named_by_incident=ExpressionWrapper(incident_q(), output_field=BooleanField()),
         restored_at=Subquery(next_success.values("deployed_at")[:1]),
@@ -141,24 +143,25 @@ class Outcomes:
     live: list[ProductionOutcome]
 
 
+def rolled_through() -> date | None:
+    """The last day the roll-up stored (None: never rolled up, every day is judged live)."""
+    return MetricsRollup.objects.filter(pk=1).values_list("rolled_through", flat=True).first()
+
+
 def outcomes(scope: Scope, period: Period) -> Outcomes:
     """Periods start and end at the portal's midnights (releases.metrics.views.MetricsForm)."""
-    rolled_through = MetricsRollup.objects.filter(pk=1).values_list("rolled_through", flat=True).first()
+    through = rolled_through()
     live_from = period.start
-    if rolled_through is not None:
-        live_from = max(period.start, portal_midnight(rolled_through + timedelta(days=1)))
+    if through is not None:
+        live_from = max(period.start, portal_midnight(through + timedelta(days=1)))
     stored_until = min(live_from, period.end)
     stored = ProductionOutcome.objects.filter(
-        day__gte=_portal_day(period.start), day__lt=_portal_day(stored_until)
+        day__gte=portal_day(period.start), day__lt=portal_day(stored_until)
     ).filter(scope.q("application"))
     live = []
     if live_from < period.end:
         live = judge(production_deployments(scope, Period(live_from, period.end)))
     return Outcomes(stored, live)
-
-
-def _portal_day(moment: datetime) -> date:
-    return timezone.localtime(moment, timezone.get_default_timezone()).date()
 
 
 # --- writing -------------------------------------------------------------------------------------------
@@ -169,6 +172,7 @@ class RollupResult:
     since: date | None  # None: the whole history
     through: date
     outcomes: int
+    figures: int
 
 
 def metrics_rollup(*, full: bool = False, today: date | None = None) -> RollupResult:
@@ -192,16 +196,19 @@ def metrics_rollup(*, full: bool = False, today: date | None = None) -> RollupRe
         stale = Q(deployed_at__gte=portal_midnight(since)) | Q(pk__in=unrestored.values("deployment_id"))
         window = window.filter(stale)
     rows = judge(window)
+    figures = daily_figures(since, through + timedelta(days=1))
     with transaction.atomic():
         MetricsRollup.objects.get_or_create(pk=1)
         state = MetricsRollup.objects.select_for_update().get(pk=1)
         _delete_outcomes(since, [row.deployment_id for row in rows])
         ProductionOutcome.objects.bulk_create(rows, batch_size=2000)
+        (DailyFigure.objects.filter(day__gte=since) if since else DailyFigure.objects.all()).delete()
+        DailyFigure.objects.bulk_create(figures, batch_size=2000)
         state.rolled_through, state.rolled_at = through, timezone.now()
         if state.marks == marks_seen:  # no late fact arrived while the rows were judged
             state.dirty_from = None
         state.save()
-    return RollupResult(since, through, len(rows))
+    return RollupResult(since, through, len(rows), len(figures))
 
 
 def _delete_outcomes(since: date | None, deployment_ids: list[int]) -> None:
@@ -214,10 +221,10 @@ def _delete_outcomes(since: date | None, deployment_ids: list[int]) -> None:
         ProductionOutcome.objects.filter(deployment_id__in=deployment_ids[n : n + ID_BATCH]).delete()
 
 
-def metrics_mark_dirty(moment: datetime) -> None:
-    """A fact about `moment` arrived: if its day was rolled up already, the next roll-up redoes it.
-    One UPDATE, no read: a sync calls it for each page it stores."""
-    day = _portal_day(moment)
+def metrics_mark_dirty(moment: date | datetime) -> None:
+    """A fact about `moment` (a day, or a time) arrived: if its day was rolled up already, the next
+    roll-up redoes it. One UPDATE, no read: a sync calls it for each page it stores."""
+    day = portal_day(moment) if isinstance(moment, datetime) else moment
     MetricsRollup.objects.filter(pk=1, rolled_through__gte=day).update(
         dirty_from=Least(Coalesce("dirty_from", Value(day)), Value(day)), marks=F("marks") + 1
     )

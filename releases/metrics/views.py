@@ -6,6 +6,7 @@ from datetime import timedelta
 from itertools import chain
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import permission_required
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -13,8 +14,9 @@ from django.views.decorators.http import require_GET
 from releases.csv_export import csv_response
 from releases.metrics import charts, delivery, value_stream
 from releases.metrics.dora import Period, Scope, dora, share, span, unlinked_incidents, weekly
-from releases.metrics.rollups import outcomes, portal_midnight, portal_today
-from releases.models import Application, Environment, Portfolio
+from releases.metrics.period import portal_midnight, portal_today
+from releases.metrics.rollups import outcomes
+from releases.models import Application, Environment, MetricsRollup, Portfolio
 
 PERMISSION = "releases.view_deployment"
 EPICS_SHOWN = 15
@@ -112,6 +114,8 @@ def metrics_dashboard(request):
         "unlinked_incidents": unlinked_incidents(scope, period),
         "chart": chart,
         "query": request.GET.urlencode(),
+        "portal_time_zone": settings.TIME_ZONE,
+        "rolled_through": MetricsRollup.objects.values_list("rolled_through", flat=True).first(),
     }
     return render(request, "releases/metrics.html", context)
 

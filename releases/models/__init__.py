@@ -4,7 +4,7 @@ from releases.models.audit import AuditChainHead, AuditEvent
 from releases.models.environment import Booking, Deployment, Environment, EnvironmentComponent, FreezeWindow
 from releases.models.facts import Build, PullRequest, TestRun, WorkItem, WorkItemLink
 from releases.models.gate import Gate, GateKind, GatePolicy, GateRequirement, PolicyChange, SignOff
-from releases.models.metrics import MetricsRollup, ProductionOutcome
+from releases.models.metrics import DailyFigure, MetricsRollup, ProductionOutcome
 from releases.models.notification import (
     ChatWebhook,
     Delivery,
@@ -22,6 +22,7 @@ __all__ = [
     "Booking",
     "Build",
     "ChatWebhook",
+    "DailyFigure",
     "Delivery",
     "Deployment",
     "Environment",

@@ -3,7 +3,7 @@ by releases.metrics.rollups, so the metrics page aggregates indexed rows instead
 deployment (rollback probes, incidents, hotfixes, first work) on each request."""
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from releases.models.environment import Deployment, Environment
 from releases.models.portfolio import Application
@@ -48,6 +48,31 @@ class ProductionOutcome(models.Model):
 
     def __str__(self) -> str:
         return f"{self.application_id} {self.version} on {self.day}"
+
+
+class DailyFigure(models.Model):
+    """One release measure's counts for a day, an application, a label and an outcome (written only by
+    the roll-up; releases.metrics.daily says what each figure counts)."""
+
+    figure = models.CharField(max_length=32)
+    day = models.DateField()
+    application = models.ForeignKey(
+        Application, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    label = models.CharField(max_length=64, blank=True)
+    outcome = models.CharField(max_length=32, blank=True)
+    count = models.PositiveIntegerField()
+    known = models.PositiveIntegerField()
+    total = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["figure", "day"], name="dailyfigure_day_idx")]
+        constraints = [
+            models.CheckConstraint(condition=Q(known__lte=F("count")), name="dailyfigure_known_within_count")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.figure} {self.label} {self.outcome} on {self.day}: {self.count}"
 
 
 class MetricsRollup(models.Model):

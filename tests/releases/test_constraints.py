@@ -613,6 +613,11 @@ def outcome_lead_before_first_work():
     return lambda: f.ProductionOutcomeFactory(lead_hours=-1.0)
 
 
+@case("dailyfigure_known_within_count")
+def more_known_than_counted():
+    return lambda: f.DailyFigureFactory(count=1, known=2)
+
+
 @case("metricsrollup_single_row")
 def second_metrics_rollup():
     f.MetricsRollupFactory()
@@ -733,6 +738,7 @@ ALL_FACTORIES = [
     f.NotificationPreferenceFactory,
     f.ChatWebhookFactory,
     f.ProductionOutcomeFactory,
+    f.DailyFigureFactory,
 ]
 
 

@@ -10,13 +10,16 @@ from django.test.utils import CaptureQueriesContext
 
 from releases.facts.services.upserts import (
     DeploymentFact,
+    ReleaseFact,
     WorkItemFact,
     deployments_upsert,
+    releases_upsert,
     work_items_upsert,
 )
+from releases.metrics.delivery import booking_wait, bug_fix_times, gate_throughput, release_delivery
 from releases.metrics.dora import Period, Scope, dora, weekly
 from releases.metrics.rollups import RECHECK_DAYS, metrics_rollup
-from releases.models import MetricsRollup, ProductionOutcome
+from releases.models import DailyFigure, MetricsRollup, ProductionOutcome
 from tests import factories as f
 from tests.releases.test_metrics import PERIOD, START, at, world  # noqa: F401 (the hand-checked set)
 
@@ -153,3 +156,104 @@ def test_a_period_in_another_year_reads_only_its_own_days(world):  # noqa: F811
     far = Period(datetime(2031, 1, 6, tzinfo=UTC), datetime(2031, 2, 3, tzinfo=UTC))
     assert dora(Scope(), far).deployments == 0
     assert metrics_rollup(today=date(2031, 2, 4)).since is not None
+
+
+@pytest.fixture
+def delivery_world():
+    """Releases shipped early, on the day and late (one imported after it shipped), bugs resolved,
+    gates decided on time and late, and bookings decided, spread over the period's four weeks."""
+    pay, web = f.ApplicationFactory(key="PAY"), f.ApplicationFactory(key="WEB")
+    for n, (application, slip) in enumerate([(pay, -2), (pay, 0), (pay, 3), (web, 9), (web, 20), (pay, 1)]):
+        shipped = (START + timedelta(days=2 + 4 * n)).date()
+        created = START - timedelta(days=10) if n != 5 else START + timedelta(days=30)
+        f.ReleaseFactory(
+            application=application,
+            status="released",
+            target_date=shipped - timedelta(days=slip),
+            actual_date=shipped,
+            created_at=created,
+        )
+    for created, resolved, priority in ((0, 2, "High"), (1, 5, "High"), (0, 10, "Low"), (3, 26, "")):
+        f.WorkItemFactory(
+            application=pay, type="bug", priority=priority, created_at=at(created), resolved_at=at(resolved)
+        )
+    release = f.ReleaseFactory(application=pay)
+    for kind, status, decided, due in (
+        ("security", "passed", 1, 3),
+        ("security", "failed", 5, 3),
+        ("qa", "passed", 20, 2),
+    ):
+        f.GateFactory(
+            release=release,
+            kind=kind,
+            status=status,
+            decided_at=at(decided),
+            due_date=(START + timedelta(days=due)).date(),
+        )
+    for created, decided, status in ((0, 1, "approved"), (2, 5, "rejected"), (9, 24, "approved")):
+        f.BookingFactory(
+            application=pay,
+            status=status,
+            created_at=at(created),
+            decided_at=at(decided),
+            decided_by=f.UserFactory(),
+        )
+    return {"pay": pay, "web": web}
+
+
+def delivery_figures(scope):
+    return (
+        release_delivery(scope, PERIOD),
+        bug_fix_times(scope, PERIOD),
+        gate_throughput(scope, PERIOD),
+        booking_wait(scope, PERIOD),
+    )
+
+
+@pytest.mark.parametrize("rolled_days", [12, 40])  # part of the period stored, or all of it
+def test_the_release_measures_read_from_daily_figures_match_the_live_ones(delivery_world, rolled_days):
+    scopes = [
+        Scope(),
+        Scope(application_id=delivery_world["pay"].pk),
+        Scope(application_id=delivery_world["web"].pk),
+    ]
+    live = [delivery_figures(scope) for scope in scopes]
+    assert live[0][0].shipped == 6 and live[2][0].shipped == 2  # the set is not empty
+    result = metrics_rollup(today=(START + timedelta(days=rolled_days)).date())
+    assert result.figures > 0 and DailyFigure.objects.exists()
+    assert [delivery_figures(scope) for scope in scopes] == live
+
+
+def test_a_bug_resolved_days_ago_and_a_release_shipped_days_ago_mark_their_days(delivery_world):
+    metrics_rollup(today=AFTER_PERIOD)
+    pay = delivery_world["pay"]
+    bug = WorkItemFact(
+        external_id="30001",
+        application_id=pay.pk,
+        key="PAY-9",
+        title="Rounding error",
+        type="bug",
+        status_category="done",
+        status_name="Done",
+        priority="High",
+        created_at=at(1),
+        resolved_at=at(9),
+        updated_at=at(9),
+    )
+    work_items_upsert(source="jira#1", facts=[bug])
+    assert MetricsRollup.objects.get().dirty_from == at(9).date()
+    shipped = ReleaseFact(
+        external_id="10077",
+        version="4.9.0",
+        summary="",
+        released=True,
+        archived=False,
+        release_date=at(6).date(),
+        start_date=None,
+    )
+    releases_upsert(source="jira#1", application_id=pay.pk, facts=[shipped])
+    assert MetricsRollup.objects.get().dirty_from == at(6).date()
+    before = release_delivery(Scope(), PERIOD).shipped
+    metrics_rollup(today=AFTER_PERIOD)
+    assert release_delivery(Scope(), PERIOD).shipped == before + 1
+    assert {row["priority"]: row["bugs"] for row in bug_fix_times(Scope(), PERIOD)}["High"] == 3

@@ -124,18 +124,23 @@ def work_items_upsert(*, source: str, facts: list[WorkItemFact]) -> UpsertResult
     written = {pk_of[row[1]] for row in new} | {pk for _, pk in changed}
     _sync_fix_releases(facts, pk_of, releases, existing, written, result)
     _sync_links(source, facts, pk_of, existing, result)
-    _incidents_mark_metrics(facts, pk_of, releases, written)
+    _late_facts_mark_metrics(facts, pk_of, releases, written)
     if connection.vendor == "postgresql" and _planner_statistics.grown(source, len(new)):
         transaction.on_commit(_analyze_work_item_tables)
     return result
 
 
-def _incidents_mark_metrics(facts, pk_of, releases: dict[str, int], written: set[int]) -> None:
-    """An incident written now may name a release that shipped days ago: its days are judged again."""
+def _late_facts_mark_metrics(facts, pk_of, releases: dict[str, int], written: set[int]) -> None:
+    """Facts about days the metrics rolled up already have those days judged again: a bug resolved
+    days ago, or an incident naming a release that shipped days ago."""
+    facts = [fact for fact in facts if pk_of[fact.external_id] in written]
+    resolved = [fact.resolved_at for fact in facts if fact.type == WorkItem.Type.BUG and fact.resolved_at]
+    if resolved:
+        metrics_mark_dirty(min(resolved))
     named = {
         releases[rid]
         for fact in facts
-        if fact.type == WorkItem.Type.INCIDENT and pk_of[fact.external_id] in written
+        if fact.type == WorkItem.Type.INCIDENT
         for rid in fact.fix_release_ids
         if rid in releases
     }
@@ -404,7 +409,7 @@ def releases_upsert(*, source: str, application_id: int, facts: list[ReleaseFact
     (another tool saw it ship, e.g. a published GitHub release, and Jira's flag lags; otherwise each
     pass of the two would flip it back and forth). A person can reopen it on the release page.
     """
-    result = UpsertResult()
+    result, shipped_days = UpsertResult(), []
     by_external = {r.external_id: r for r in _by_external_id(Release, source, [f.external_id for f in facts])}
     by_version = {
         r.version: r
@@ -431,6 +436,9 @@ def releases_upsert(*, source: str, application_id: int, facts: list[ReleaseFact
         result.updated += not created
         result.rows_written += 1
         result.release_ids.add(release.pk)
+        shipped_days += [release.actual_date] if release.actual_date else []
+    if shipped_days:  # the delivery figures of the days they shipped count them
+        metrics_mark_dirty(min(shipped_days))
     if result.rows_written:
         transaction.on_commit(lambda: forecast_refresh_task.delay())
     return result
