@@ -25,7 +25,7 @@ from datetime import timedelta
 from django.db.models import Count, ExpressionWrapper, IntegerField, Q, Value
 
 from releases.metrics.period import Period, Scope
-from releases.metrics.rollups import SUCCESS, outcomes
+from releases.metrics.rollups import SUCCESS, Outcomes, outcomes
 from releases.metrics.sql import DaysBetween
 from releases.models import WorkItem
 
@@ -112,9 +112,10 @@ def unlinked_incidents(scope: Scope, period: Period) -> int:
     return incidents.filter(scope.q("application")).count()
 
 
-def dora(scope: Scope, period: Period) -> Dora:
-    """From the stored outcomes (three queries) and the days after them, judged live."""
-    found = outcomes(scope, period)
+def dora(scope: Scope, period: Period, found: Outcomes | None = None) -> Dora:
+    """From the stored outcomes (three queries) and the days after them, judged live (`found`: the
+    period's outcomes when the caller has them already)."""
+    found = found or outcomes(scope, period)
     counts = found.stored.aggregate(
         total=Count("pk"),
         successes=Count("pk", filter=Q(status=SUCCESS)),
@@ -143,12 +144,12 @@ def dora(scope: Scope, period: Period) -> Dora:
     )
 
 
-def weekly(scope: Scope, period: Period) -> list[dict]:
+def weekly(scope: Scope, period: Period, found: Outcomes | None = None) -> list[dict]:
     """Successful and failed production deployments per week (Monday) of the period: one query."""
     first_monday = (period.start - timedelta(days=period.start.weekday())).date()
     # The week as a number counted in SQL (TruncWeek calls back into Python per row on SQLite).
     week = ExpressionWrapper(DaysBetween("day", Value(first_monday)) / 7, output_field=IntegerField())
-    found = outcomes(scope, period)
+    found = found or outcomes(scope, period)
     rows = (
         found.stored.annotate(week=week)
         .values("week")

@@ -56,8 +56,9 @@ class MetricsForm(forms.Form):
 def metrics_dashboard(request):
     form = MetricsForm(request.GET or None)
     scope, period = form.scope(), form.period()
-    now, before = dora(scope, period), dora(scope, period.previous())
-    weeks = weekly(scope, period)
+    found = outcomes(scope, period)
+    now, before = dora(scope, period, found), dora(scope, period.previous())
+    weeks = weekly(scope, period, found)
     chart = charts.stacked_bars(
         [
             charts.Bar(
