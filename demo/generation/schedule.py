@@ -156,8 +156,11 @@ def _schedule(world: World, rng: random.Random, r: DemoRelease, release_managers
     deputy = rng.random() < 0.1
     r.owner = rng.choice(release_managers) if deputy else world.portfolios[app.portfolio].manager
     lead = 21 if ledger else rng.randint(3, 10)
-    r.hotfix = r.kind == "patch" and rng.random() < 0.3
-    r.code_freeze = None if r.hotfix else r.target - timedelta(days=lead)
+    # A patch is made in a hurry (no code freeze) three times in ten, and one in twenty is a hotfix
+    # that repairs production: the change failure rate counts the deployment it replaces.
+    hurry = rng.random() if r.kind == "patch" else 1.0
+    r.hotfix = hurry < 0.05
+    r.code_freeze = None if hurry < 0.3 else r.target - timedelta(days=lead)
     r.summary = _hotfix_summary(r.summary) if r.hotfix else r.summary.replace("Hotfix: ", "Fix: ")
     if days < -14 or (days < 0 and rng.random() < 0.85):
         if rng.random() < 0.03 and not ledger:
