@@ -4,9 +4,10 @@
     .venv/bin/python bench/metrics.py --database-url postgres://postgres@127.0.0.1:5432/flightdeck_metrics
 
 The instance is migrated and seeded (`seed_demo --scale <--scale>`, nothing when it already holds one),
-the metrics' roll-up is timed (the whole history, then one day's incremental run), then each page is asked for as the demo's project office (`po`): /metrics/ over 90 and 365 days for
-everything and for the largest portfolio, and Home. p95 of --requests timed requests after a warm-up,
-and the page's own queries (without the session, user and role-badge queries every request makes).
+the metrics' roll-up is timed (the whole history, then one day's incremental run), then each page is
+asked for as the demo's project office (`po`): /metrics/ over 90 and 365 days for everything and for
+the largest portfolio, and Home. p95 of --requests timed requests after a warm-up, and the page's own
+queries (without the session, user and role-badge queries every request makes).
 """
 
 import argparse
