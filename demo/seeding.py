@@ -43,6 +43,7 @@ from demo.history import governance_history
 from integrations.models import ApplicationMapping, Connection
 from portal.roles import ADMIN, ROLES
 from releases.audit import audit_record
+from releases.metrics.rollups import metrics_rollup
 from releases.models import Application, AuditEvent, Gate, Release
 from releases.planning.services.forecasting import forecast_refresh
 
@@ -102,6 +103,10 @@ def demo_seed(*, scale: str, seed: int, anchor: date, progress: Progress | None 
         forecast_refresh(today=anchor - timedelta(days=1), notify=False)
         progress("forecasts", forecast_refresh(today=anchor, notify=False), time.perf_counter() - started)
         Gate.objects.filter(announced_at__isnull=True).update(announced_at=timezone.now())
+        started = time.perf_counter()
+        progress(
+            "metrics roll-up", metrics_rollup(full=True, today=anchor).outcomes, time.perf_counter() - started
+        )
     if db.vendor == "postgresql":
         # Fresh tables have no planner statistics until autovacuum gets round to them (never,
         # where it is off): the demo's first pages would be planned blind.

@@ -30,6 +30,13 @@ app.conf.beat_schedule = {
         "task": "releases.tasks.notifications_digest_task",
         "schedule": crontab(hour=settings.NOTIFICATION_DIGEST_HOUR, minute=0),
     },
+    # The metrics' daily roll-up: the days since the last one, and a week back for late incidents.
+    "metrics-rollup": {"task": "releases.tasks.metrics_rollup_task", "schedule": 15 * 60.0},
+    "metrics-rollup-nightly": {
+        "task": "releases.tasks.metrics_rollup_task",
+        "schedule": crontab(hour=1, minute=45),
+        "kwargs": {"full": True},
+    },
     "gates-overdue-notify": {"task": "releases.tasks.gates_overdue_notify_task", "schedule": 60 * 60.0},
     # Every minute: queue the connections whose own schedule (Connection.schedule_minutes) is due.
     "connections-sync-due": {"task": "integrations.tasks.connections_sync_due_task", "schedule": 60.0},

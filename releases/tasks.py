@@ -8,6 +8,7 @@ from releases.environments.services import notifications as booking_notification
 from releases.gates.services import notifications
 from releases.gates.services import policies as gate_services  # a module: policies.py enqueues these tasks
 from releases.gates.services.evidence import gate_evidence_refresh
+from releases.metrics.rollups import metrics_rollup
 from releases.notifications.services import chat, delivery, slips
 from releases.planning.services.forecasting import forecast_refresh
 
@@ -36,6 +37,12 @@ def audit_checkpoint_task() -> dict:
 @shared_task
 def forecast_refresh_task() -> dict:
     return {"changed": forecast_refresh()}
+
+
+@shared_task
+def metrics_rollup_task(*, full: bool = False) -> dict:
+    result = metrics_rollup(full=full)
+    return {"since": str(result.since), "through": str(result.through), "outcomes": result.outcomes}
 
 
 @shared_task

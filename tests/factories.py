@@ -20,6 +20,7 @@ from releases.models import (
     Booking,
     Build,
     ChatWebhook,
+    DailyFigure,
     Deployment,
     Environment,
     EnvironmentComponent,
@@ -27,10 +28,12 @@ from releases.models import (
     Gate,
     GatePolicy,
     GateRequirement,
+    MetricsRollup,
     Notification,
     NotificationPreference,
     PolicyChange,
     Portfolio,
+    ProductionOutcome,
     PullRequest,
     Release,
     ReleaseDependency,
@@ -260,6 +263,46 @@ class DeploymentFactory(DjangoModelFactory):
     application = factory.SubFactory(ApplicationFactory)
     version = factory.Sequence(lambda n: f"1.{n}.0")
     deployed_at = factory.Sequence(lambda n: moment(n))
+
+
+class ProductionOutcomeFactory(DjangoModelFactory):
+    """A deployment as the metrics' roll-up judged it: a plain success unless told otherwise."""
+
+    class Meta:
+        model = ProductionOutcome
+
+    deployment = factory.SubFactory(DeploymentFactory, environment__kind="prod")
+    day = factory.LazyAttribute(lambda o: o.deployment.deployed_at.date())
+    deployed_at = factory.LazyAttribute(lambda o: o.deployment.deployed_at)
+    application = factory.LazyAttribute(lambda o: o.deployment.application)
+    environment = factory.LazyAttribute(lambda o: o.deployment.environment)
+    version = factory.LazyAttribute(lambda o: o.deployment.version)
+    status = "success"
+    rollback = incident = hotfixed = failure = False
+
+
+class DailyFigureFactory(DjangoModelFactory):
+    """A day's count of one release measure: two releases shipped on their target day."""
+
+    class Meta:
+        model = DailyFigure
+
+    figure = "release_slip"
+    day = factory.Sequence(lambda n: day(n))
+    application = factory.SubFactory(ApplicationFactory)
+    label = "0"
+    count = known = 2
+    total = 20.0
+
+
+class MetricsRollupFactory(DjangoModelFactory):
+    """The roll-up's one row."""
+
+    class Meta:
+        model = MetricsRollup
+        django_get_or_create = ("id",)
+
+    id = 1
 
 
 class WorkItemFactory(DjangoModelFactory):

@@ -144,6 +144,10 @@ def _version_and_describe(world: World, rng: random.Random, app: DemoApp) -> Non
             r.summary = rng.choice(themes if r.kind == "minor" else FIXES)
 
 
+def _hotfix_summary(summary: str) -> str:
+    return summary if summary.startswith("Hotfix: ") else f"Hotfix: {summary[0].lower()}{summary[1:]}"
+
+
 def _schedule(world: World, rng: random.Random, r: DemoRelease, release_managers: list[int]) -> None:
     """Owner, status, code-freeze and ship dates, from where the target falls relative to the anchor:
     history is shipped (some late, a few cancelled), the next weeks are in flight, the far future planned."""
@@ -152,8 +156,12 @@ def _schedule(world: World, rng: random.Random, r: DemoRelease, release_managers
     deputy = rng.random() < 0.1
     r.owner = rng.choice(release_managers) if deputy else world.portfolios[app.portfolio].manager
     lead = 21 if ledger else rng.randint(3, 10)
-    hotfix = r.kind == "patch" and rng.random() < 0.3
-    r.code_freeze = None if hotfix else r.target - timedelta(days=lead)
+    # A patch is made in a hurry (no code freeze) three times in ten, and one in twenty is a hotfix
+    # that repairs production: the change failure rate counts the deployment it replaces.
+    hurry = rng.random() if r.kind == "patch" else 1.0
+    r.hotfix = hurry < 0.05
+    r.code_freeze = None if hurry < 0.3 else r.target - timedelta(days=lead)
+    r.summary = _hotfix_summary(r.summary) if r.hotfix else r.summary.replace("Hotfix: ", "Fix: ")
     if days < -14 or (days < 0 and rng.random() < 0.85):
         if rng.random() < 0.03 and not ledger:
             r.status = "cancelled"
@@ -233,6 +241,7 @@ def _emit_releases(world: World) -> None:
             "status": r.status,
             "target_date": r.target,
             "code_freeze_date": r.code_freeze,
+            "hotfix": r.hotfix,
             "actual_date": r.actual,
             "created_at": _planned_at(world, r),
             "owner_id": r.owner,

@@ -91,6 +91,7 @@ class DemoRelease:
     summary: str = ""
     status: str = "planned"
     code_freeze: date | None = None
+    hotfix: bool = False  # a patch shipped without a code freeze to repair production
     actual: date | None = None
     owner: int = 0
     train: int | None = None

@@ -217,7 +217,13 @@ def _release_fact(version: JiraVersion) -> ReleaseFact:
         archived=version.archived,
         release_date=version.release_date,
         start_date=version.start_date,
+        hotfix=_says_hotfix(version.name) or _says_hotfix(version.description),
     )
+
+
+def _says_hotfix(text: str) -> bool:
+    """Jira has no hotfix flag: teams write it in the version's name or description."""
+    return "hotfix" in text.casefold()
 
 
 def _work_item_fact(issue: JiraIssue, mappings: dict[str, int]) -> WorkItemFact:

@@ -1,4 +1,5 @@
-"""Release measures, each one SQL aggregate over the period, with the universe it rests on.
+"""Release measures over a period, each with the universe it rests on, read from the daily figures
+(releases.metrics.daily: stored sums for the rolled-up days, one grouped query for the days after).
 
 - *on-time delivery*: releases shipped in the period (actual date in it) on or before their target,
   over all releases shipped in it;
@@ -14,24 +15,24 @@
 """
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 
-from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, Sum, Value
+from django.db.models import Count, Q, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, Least
 
-from releases.metrics.dora import Period, Scope
-from releases.metrics.sql import DaysBetween, HoursBetween
-from releases.models import Booking, Environment, Gate, Release, WorkItem
+from releases.metrics.daily import figure_totals
+from releases.metrics.period import Period, Scope
+from releases.metrics.rollups import rolled_through
+from releases.metrics.sql import HoursBetween
+from releases.models import Booking, Environment, Gate
 
-KNOWN_CYCLE = Q(cycle__gte=0)
-KNOWN_WAIT = Q(created_at__lte=F("decided_at"))
 SLIP_BUCKETS = [
-    ("Early", Q(slip__lt=0)),
-    ("On the day", Q(slip=0)),
-    ("1-3 days late", Q(slip__gte=1, slip__lte=3)),
-    ("4-7 days late", Q(slip__gte=4, slip__lte=7)),
-    ("8-14 days late", Q(slip__gte=8, slip__lte=14)),
-    ("Over 14 days late", Q(slip__gt=14)),
+    ("Early", lambda slip: slip < 0),
+    ("On the day", lambda slip: slip == 0),
+    ("1-3 days late", lambda slip: 1 <= slip <= 3),
+    ("4-7 days late", lambda slip: 4 <= slip <= 7),
+    ("8-14 days late", lambda slip: 8 <= slip <= 14),
+    ("Over 14 days late", lambda slip: slip > 14),
 ]
 
 
@@ -44,81 +45,67 @@ class Delivery:
     mean_cycle: timedelta | None
 
 
-def _duration(later: str, earlier: str) -> ExpressionWrapper:
-    return ExpressionWrapper(F(later) - F(earlier), output_field=DurationField())
+def _totals(name: str, scope: Scope, period: Period) -> dict:
+    return figure_totals(name, scope, period, rolled_through())
 
 
-def _days(period: Period) -> tuple[date, date]:
-    return period.start.date(), period.end.date()
+def _mean(total: float, count: int, unit: timedelta) -> timedelta | None:
+    """The mean to the second (sums of hours carry float noise)."""
+    return timedelta(seconds=round(total * unit.total_seconds() / count)) if count else None
 
 
 def release_delivery(scope: Scope, period: Period) -> Delivery:
-    """One query: the releases shipped in the period, counted by slip."""
-    first, after = _days(period)
-    shipped = (
-        Release.objects.filter(status=Release.Status.RELEASED, actual_date__gte=first, actual_date__lt=after)
-        .filter(scope.q("application"))
-        .alias(slip=DaysBetween("actual_date", "target_date"), cycle=DaysBetween("actual_date", "created_at"))
-    )
-    counts = shipped.aggregate(
-        total=Count("pk"),
-        on_time=Count("pk", filter=Q(slip__lte=0)),
-        # A release entered after it shipped (imported history) has no cycle time to count.
-        cycle_known=Count("pk", filter=KNOWN_CYCLE),
-        mean_cycle_days=Avg(DaysBetween("actual_date", "created_at"), filter=KNOWN_CYCLE),
-        **{f"slip_{n}": Count("pk", filter=rule) for n, (_, rule) in enumerate(SLIP_BUCKETS)},
-    )
-    slips = [(label, counts[f"slip_{n}"]) for n, (label, _) in enumerate(SLIP_BUCKETS)]
-    days = counts["mean_cycle_days"]
-    mean_cycle = timedelta(days=days) if days is not None else None
-    return Delivery(counts["total"], counts["on_time"], slips, counts["cycle_known"], mean_cycle)
+    """The releases shipped in the period, counted by days after their target (the figure's label)."""
+    by_slip = {int(label): row for (label, _), row in _totals("release_slip", scope, period).items()}
+    shipped = sum(row["count"] for row in by_slip.values())
+    known = sum(row["known"] for row in by_slip.values())
+    slips = [
+        (label, sum(row["count"] for slip, row in by_slip.items() if rule(slip)))
+        for label, rule in SLIP_BUCKETS
+    ]
+    on_time = sum(row["count"] for slip, row in by_slip.items() if slip <= 0)
+    cycle_days = sum(row["total"] for row in by_slip.values())
+    return Delivery(shipped, on_time, slips, known, _mean(cycle_days, known, timedelta(days=1)))
 
 
 def bug_fix_times(scope: Scope, period: Period) -> list[dict]:
     """Per priority: bugs resolved in the period and their mean time from created to resolved."""
-    rows = (
-        WorkItem.objects.filter(
-            type=WorkItem.Type.BUG, resolved_at__gte=period.start, resolved_at__lt=period.end
-        )
-        .filter(scope.q("application"))
-        .values("priority")
-        .annotate(bugs=Count("pk"), mean=Avg(_duration("resolved_at", "created_at")))
-        .order_by("priority")
-    )
+    rows = sorted(_totals("bug_fix", scope, period).items())
     return [
-        {"priority": row["priority"] or "(none)", "bugs": row["bugs"], "mean": row["mean"]} for row in rows
+        {
+            "priority": priority or "(none)",
+            "bugs": row["count"],
+            "mean": _mean(row["total"], row["known"], timedelta(hours=1)),
+        }
+        for (priority, _), row in rows
     ]
 
 
 def gate_throughput(scope: Scope, period: Period) -> list[dict]:
     """Per gate kind: the gates decided in the period, how, and how many after their due date."""
-    rows = (
-        Gate.objects.filter(decided_at__gte=period.start, decided_at__lt=period.end)
-        .filter(scope.q("release__application"))
-        .alias(late_days=DaysBetween("decided_at", "due_date"))
-        .values("kind")
-        .annotate(
-            decided=Count("pk"),
-            passed=Count("pk", filter=Q(status=Gate.Status.PASSED)),
-            failed=Count("pk", filter=Q(status=Gate.Status.FAILED)),
-            waived=Count("pk", filter=Q(status=Gate.Status.WAIVED)),
-            late=Count("pk", filter=Q(late_days__gt=0)),
+    kinds: dict[str, dict] = {}
+    for (kind, status), row in _totals("gate_decided", scope, period).items():
+        into = kinds.setdefault(
+            kind, {"kind": kind, "decided": 0, "passed": 0, "failed": 0, "waived": 0, "late": 0}
         )
-        .order_by("kind")
-    )
-    return list(rows)
+        into["decided"] += row["count"]
+        into["late"] += row["known"]
+        if status in (Gate.Status.PASSED, Gate.Status.FAILED, Gate.Status.WAIVED):
+            into[status] += row["count"]
+    return [kinds[kind] for kind in sorted(kinds)]
 
 
 def booking_wait(scope: Scope, period: Period) -> dict:
     """Booking requests decided in the period (the parts of a composite booking apart), the mean wait."""
-    decided = Booking.objects.filter(
-        decided_at__gte=period.start, decided_at__lt=period.end, part_of__isnull=True
-    ).filter(scope.q("release__application") | scope.q("application"))
-    return decided.aggregate(
-        decided=Count("pk"),
-        approved=Count("pk", filter=Q(status=Booking.Status.APPROVED)),
-        mean_wait=Avg(_duration("decided_at", "created_at"), filter=KNOWN_WAIT),
-    )
+    totals = _totals("booking_decided", scope, period)
+    known = sum(row["known"] for row in totals.values())
+    return {
+        "decided": sum(row["count"] for row in totals.values()),
+        "approved": sum(
+            row["count"] for (_, status), row in totals.items() if status == Booking.Status.APPROVED
+        ),
+        "mean_wait": _mean(sum(row["total"] for row in totals.values()), known, timedelta(hours=1)),
+    }
 
 
 def environment_utilisation(period: Period, *, limit: int = 12) -> list[dict]:

@@ -6,8 +6,8 @@ The rules (also written on the page):
   those shipped without one (hotfixes) are counted apart and not measured. A release that shipped
   before its freeze date is measured at its shipping day;
 - an item is *in* a release's scope at a moment when its latest change for that release at or before
-  it is "added" (so a change repeated changes nothing); days are whole UTC days, and "at the freeze"
-  means at the end of the code freeze day;
+  it is "added" (so a change repeated changes nothing); days are whole days of the portal's time zone,
+  UTC, and "at the freeze" means at the end of the code freeze day;
 - *in at code freeze*: the items in scope at the end of the freeze day;
 - *added after*: the items that joined the scope after the freeze day, up to the end of the shipping
   day; *removed after*: those that left it in that time (descoping an item is its leaving). An item
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.db.models.functions import Coalesce, Least
 
-from releases.metrics.dora import Period, Scope
+from releases.metrics.period import Period, Scope, portal_day
 from releases.metrics.sql import UtcDay
 from releases.models import Release, ScopeChange, WorkItem
 
@@ -49,7 +49,7 @@ class ScopeTotals:
 
 
 def shipped_releases(scope: Scope, period: Period):
-    first, after = period.start.date(), period.end.date()
+    first, after = portal_day(period.start), portal_day(period.end)
     return Release.objects.filter(
         status=Release.Status.RELEASED, actual_date__gte=first, actual_date__lt=after
     ).filter(scope.q("application"))

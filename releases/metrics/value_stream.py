@@ -12,7 +12,7 @@ from datetime import date, datetime
 
 from django.db.models import Count, Max, Min, Q
 
-from releases.metrics.dora import Period, Scope
+from releases.metrics.period import Period, Scope
 from releases.models import Release, WorkItem
 
 NO_INITIATIVE = "(no initiative)"

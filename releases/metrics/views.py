@@ -2,33 +2,22 @@
 each with the universe it rests on and the previous period beside it; a weekly chart with its table,
 and CSV of the chart and of the deployments behind the figures."""
 
-from datetime import datetime, time, timedelta
+from datetime import timedelta
+from itertools import chain
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import permission_required
-from django.db.models import BooleanField, ExpressionWrapper
 from django.shortcuts import render
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from releases.csv_export import csv_response
 from releases.metrics import charts, delivery, value_stream
 from releases.metrics import scope as scope_measure
-from releases.metrics.dora import (
-    ROLLBACK,
-    Period,
-    Scope,
-    dora,
-    failure_q,
-    incident_q,
-    production_deployments,
-    share,
-    span,
-    unlinked_incidents,
-    weekly,
-    with_failure_signs,
-)
-from releases.models import Application, Portfolio
+from releases.metrics.dora import Period, Scope, dora, share, span, unlinked_incidents, weekly
+from releases.metrics.period import portal_midnight, portal_today
+from releases.metrics.rollups import outcomes
+from releases.models import Application, Environment, MetricsRollup, Portfolio
 
 PERMISSION = "releases.view_deployment"
 EPICS_SHOWN = 15
@@ -57,10 +46,9 @@ class MetricsForm(forms.Form):
         return Scope()
 
     def period(self) -> Period:
+        """Whole days of the portal's time zone, today included: the days the roll-up stores."""
         days = (self.cleaned_data.get("days") if self.is_valid() else None) or 90
-        end = datetime.combine(
-            timezone.localdate() + timedelta(days=1), time.min, tzinfo=timezone.get_current_timezone()
-        )
+        end = portal_midnight(portal_today() + timedelta(days=1))
         return Period(end - timedelta(days=days), end)
 
 
@@ -69,8 +57,9 @@ class MetricsForm(forms.Form):
 def metrics_dashboard(request):
     form = MetricsForm(request.GET or None)
     scope, period = form.scope(), form.period()
-    now, before = dora(scope, period), dora(scope, period.previous())
-    weeks = weekly(scope, period)
+    found = outcomes(scope, period)
+    now, before = dora(scope, period, found), dora(scope, period.previous())
+    weeks = weekly(scope, period, found)
     chart = charts.stacked_bars(
         [
             charts.Bar(
@@ -127,6 +116,8 @@ def metrics_dashboard(request):
         "unlinked_incidents": unlinked_incidents(scope, period),
         "chart": chart,
         "query": request.GET.urlencode(),
+        "portal_time_zone": settings.TIME_ZONE,
+        "rolled_through": MetricsRollup.objects.values_list("rolled_through", flat=True).first(),
         **_scope_context(scope, period),
     }
     return render(request, "releases/metrics.html", context)
@@ -135,35 +126,48 @@ def metrics_dashboard(request):
 @require_GET
 @permission_required(PERMISSION, raise_exception=True)
 def metrics_deployments_export(request):
-    """The production deployments behind the figures (?failures=1: the failures only)."""
+    """The production deployments behind the figures, judged as the figures judge them (?failures=1:
+    the failures only)."""
     form = MetricsForm(request.GET or None)
-    deployments = with_failure_signs(production_deployments(form.scope(), form.period())).annotate(
-        rollback=ExpressionWrapper(ROLLBACK, output_field=BooleanField()),
-        incident=ExpressionWrapper(incident_q(), output_field=BooleanField()),
-    )
+    found = outcomes(form.scope(), form.period())
+    stored, live = found.stored, found.live
     if request.GET.get("failures") == "1":
-        deployments = deployments.filter(failure_q())
-    rows = deployments.order_by("deployed_at").values_list(
-        "deployed_at",
-        "application__key",
-        "version",
-        "environment__name",
-        "status",
-        "rollback",
-        "incident",
-        "release_id",
-    )
-    header = [
-        "Deployed at",
-        "Application",
-        "Version",
-        "Environment",
-        "Status",
-        "Rollback",
-        "Incident",
+        stored, live = stored.filter(failure=True), [row for row in live if row.failure]
+    columns = ["deployed_at", "application__key", "version", "environment__name", "status"]
+    columns += ["rollback", "incident", "hotfixed", "failure", "lead_hours", "restore_hours", "release_id"]
+    rows = stored.order_by("deployed_at").values_list(*columns).iterator(chunk_size=2000)
+    header = ["Deployed at", "Application", "Version", "Environment", "Status", "Rollback", "Incident"]
+    header += [
+        "Replaced by a hotfix",
+        "Failure",
+        "Lead time (hours)",
+        "Time to restore (hours)",
         "Release id",
     ]
-    return csv_response("production-deployments.csv", header, rows.iterator(chunk_size=2000))
+    return csv_response("production-deployments.csv", header, chain(rows, _live_rows(live)))
+
+
+def _live_rows(live):
+    """Today's deployments (not rolled up yet), in the export's columns."""
+    keys = Application.objects.filter(pk__in={row.application_id for row in live})
+    keys = dict(keys.values_list("pk", "key"))
+    environments = Environment.objects.filter(pk__in={row.environment_id for row in live})
+    environments = dict(environments.values_list("pk", "name"))
+    for row in sorted(live, key=lambda row: row.deployed_at):
+        yield (
+            row.deployed_at,
+            keys[row.application_id],
+            row.version,
+            environments[row.environment_id],
+            row.status,
+            row.rollback,
+            row.incident,
+            row.hotfixed,
+            row.failure,
+            row.lead_hours,
+            row.restore_hours,
+            row.release_id,
+        )
 
 
 @require_GET

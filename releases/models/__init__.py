@@ -4,6 +4,7 @@ from releases.models.audit import AuditChainHead, AuditEvent
 from releases.models.environment import Booking, Deployment, Environment, EnvironmentComponent, FreezeWindow
 from releases.models.facts import Build, PullRequest, ScopeChange, TestRun, WorkItem, WorkItemLink
 from releases.models.gate import Gate, GateKind, GatePolicy, GateRequirement, PolicyChange, SignOff
+from releases.models.metrics import DailyFigure, MetricsRollup, ProductionOutcome
 from releases.models.notification import (
     ChatWebhook,
     Delivery,
@@ -21,6 +22,7 @@ __all__ = [
     "Booking",
     "Build",
     "ChatWebhook",
+    "DailyFigure",
     "Delivery",
     "Deployment",
     "Environment",
@@ -30,11 +32,13 @@ __all__ = [
     "GateKind",
     "GatePolicy",
     "GateRequirement",
+    "MetricsRollup",
     "Notification",
     "NotificationKind",
     "NotificationPreference",
     "PolicyChange",
     "Portfolio",
+    "ProductionOutcome",
     "PullRequest",
     "Release",
     "ReleaseDependency",

@@ -133,7 +133,10 @@ class Booking(models.Model):
                 name="booking_freeze_override_has_reason",
             ),
         ]
-        indexes = [models.Index(fields=["environment", "status", "starts_at"], name="booking_env_status_idx")]
+        indexes = [
+            models.Index(fields=["environment", "status", "starts_at"], name="booking_env_status_idx"),
+            models.Index(fields=["decided_at"], name="booking_decided_idx"),  # metrics: decided today
+        ]
 
     def __str__(self) -> str:
         return f"{self.environment} {self.starts_at:%Y-%m-%d %H:%M} to {self.ends_at:%Y-%m-%d %H:%M}"

@@ -38,6 +38,9 @@ class Release(ExternalFact):
     status = models.CharField(max_length=16, choices=Status, default=Status.PLANNED)
     target_date = models.DateField()
     code_freeze_date = models.DateField(null=True, blank=True)
+    hotfix = models.BooleanField(
+        default=False, help_text="Made to repair what the release before it broke in production."
+    )
     actual_date = models.DateField(null=True, blank=True, help_text="The day it shipped.")
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -35,6 +35,7 @@ from releases.models import (
     AuditEvent,
     Booking,
     Build,
+    DailyFigure,
     Deployment,
     Environment,
     EnvironmentComponent,
@@ -42,8 +43,10 @@ from releases.models import (
     Gate,
     GatePolicy,
     GateRequirement,
+    MetricsRollup,
     PolicyChange,
     Portfolio,
+    ProductionOutcome,
     Release,
     ReleaseDependency,
     ReleaseTrain,
@@ -642,3 +645,22 @@ def test_seeding_mails_nobody_now_or_at_the_first_beat_runs(
     with django_capture_on_commit_callbacks(execute=True):
         forecast_refresh(today=ANCHOR)
     assert queued == [] and mailoutbox == []
+
+
+def test_the_seeded_metrics_are_rolled_up_and_every_failure_sign_shows():
+    """The metrics page reads the roll-up: seeding stores it, and the demo's history holds each kind
+    of failure the rules count, so every figure shows something real."""
+    seed("--scale", "medium", "--seed", "1", "--anchor", ANCHOR.isoformat())
+    outcomes = ProductionOutcome.objects
+    assert MetricsRollup.objects.get().rolled_through == ANCHOR - timedelta(days=1)
+    assert outcomes.filter(status="failure").exists() and outcomes.filter(status="rolled_back").exists()
+    assert outcomes.filter(hotfixed=True).exists() and outcomes.filter(incident=True).exists()
+    assert 0.05 < outcomes.filter(failure=True).count() / outcomes.count() < 0.2  # a believable rate
+    assert (
+        outcomes.filter(lead_hours__isnull=False).exists()
+        and outcomes.filter(restore_hours__isnull=False).exists()
+    )
+    figures = set(DailyFigure.objects.values_list("figure", flat=True).distinct())
+    assert figures == {"release_slip", "bug_fix", "gate_decided", "booking_decided"}
+    assert Release.objects.filter(hotfix=True, code_freeze_date=None, summary__startswith="Hotfix: ").exists()
+    assert not Release.objects.filter(hotfix=False, summary__startswith="Hotfix").exists()

@@ -240,3 +240,16 @@ def test_a_release_that_shipped_stays_released_when_jira_says_unreleased(jira_sa
     assert (shipped_again.status, shipped_again.actual_date) == ("released", shipped.actual_date)
     assert Release.objects.get(external_id=archived_id).status == "planned"  # unarchived: planned again
     assert run.items_updated == 1  # only the unarchived one; the shipped one is left alone
+
+
+def test_a_version_jira_describes_as_a_hotfix_becomes_a_hotfix_release(jira_sandbox, jira_connection):
+    server = jira_sandbox(issues=20, projects=("PAY",))
+    connection = jira_connection(server)
+    dataset = server.routes.dataset
+    dataset.edit_version(dataset.version_id("PAY", 1), description="HOTFIX for the card timeout")
+    sync(connection)
+    hotfixes = Release.objects.filter(application__key="PAY", hotfix=True)
+    assert list(hotfixes.values_list("external_id", flat=True)) == [dataset.version_id("PAY", 1)]
+    dataset.edit_version(dataset.version_id("PAY", 1), description="Release 1.1 of PAY")
+    sync(connection)
+    assert hotfixes.count() == 1  # a person or the tool marked it: a later sync does not unmark it

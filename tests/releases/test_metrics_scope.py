@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from portal import roles
 from releases.facts.services.upserts import WorkItemFact, work_items_upsert
-from releases.metrics.dora import Period, Scope
+from releases.metrics.period import Period, Scope
 from releases.metrics.scope import ScopeTotals, scope_by_release, scope_totals
 from releases.models import ScopeChange, WorkItem
 from releases.planning.services.releases import release_scope_change

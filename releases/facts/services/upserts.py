@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.db import connection, transaction
-from django.db.models import DateTimeField, Q
+from django.db.models import DateTimeField, Min, Q
 from django.utils import timezone
 
 from releases.audit import audit_record, snapshot
 from releases.gates.services.policies import gates_sync_for_release
+from releases.metrics.rollups import metrics_mark_dirty
 from releases.models import Build, Deployment, Release, ScopeChange, TestRun, WorkItem, WorkItemLink
 from releases.tasks import forecast_refresh_task
 
@@ -74,6 +75,7 @@ class ReleaseFact:
     archived: bool
     release_date: date | None
     start_date: date | None
+    hotfix: bool = False  # the tool calls it a hotfix
 
 
 @dataclass
@@ -127,9 +129,30 @@ def work_items_upsert(*, source: str, facts: list[WorkItemFact]) -> UpsertResult
     written = {pk_of[row[1]] for row in new} | {pk for _, pk in changed}
     _sync_fix_releases(facts, pk_of, releases, existing, written, result)
     _sync_links(source, facts, pk_of, existing, result)
+    _late_facts_mark_metrics(facts, pk_of, releases, written)
     if connection.vendor == "postgresql" and _planner_statistics.grown(source, len(new)):
         transaction.on_commit(_analyze_work_item_tables)
     return result
+
+
+def _late_facts_mark_metrics(facts, pk_of, releases: dict[str, int], written: set[int]) -> None:
+    """Facts about days the metrics rolled up already have those days judged again: a bug resolved
+    days ago, or an incident naming a release that shipped days ago."""
+    facts = [fact for fact in facts if pk_of[fact.external_id] in written]
+    resolved = [fact.resolved_at for fact in facts if fact.type == WorkItem.Type.BUG and fact.resolved_at]
+    if resolved:
+        metrics_mark_dirty(min(resolved))
+    named = {
+        releases[rid]
+        for fact in facts
+        if fact.type == WorkItem.Type.INCIDENT
+        for rid in fact.fix_release_ids
+        if rid in releases
+    }
+    if named:
+        first = Deployment.objects.filter(release_id__in=named).aggregate(first=Min("deployed_at"))["first"]
+        if first is not None:
+            metrics_mark_dirty(first)
 
 
 class PlannerStatistics:
@@ -423,7 +446,7 @@ def releases_upsert(*, source: str, application_id: int, facts: list[ReleaseFact
     (another tool saw it ship, e.g. a published GitHub release, and Jira's flag lags; otherwise each
     pass of the two would flip it back and forth). A person can reopen it on the release page.
     """
-    result = UpsertResult()
+    result, shipped_days = UpsertResult(), []
     by_external = {r.external_id: r for r in _by_external_id(Release, source, [f.external_id for f in facts])}
     by_version = {
         r.version: r
@@ -450,6 +473,9 @@ def releases_upsert(*, source: str, application_id: int, facts: list[ReleaseFact
         result.updated += not created
         result.rows_written += 1
         result.release_ids.add(release.pk)
+        shipped_days += [release.actual_date] if release.actual_date else []
+    if shipped_days:  # the delivery figures of the days they shipped count them
+        metrics_mark_dirty(min(shipped_days))
     if result.rows_written:
         transaction.on_commit(lambda: forecast_refresh_task.delay())
     return result
@@ -459,6 +485,7 @@ def _apply_release_fact(release: Release, fact: ReleaseFact, source: str) -> Non
     today = timezone.localdate()
     release.source, release.external_id = source, fact.external_id
     release.version, release.summary = fact.version, fact.summary
+    release.hotfix = release.hotfix or fact.hotfix  # a person may also mark it; a sync never unmarks
     release.target_date = fact.release_date or release.target_date or fact.start_date or today
     if fact.released:
         release.status = Release.Status.RELEASED
@@ -608,8 +635,12 @@ class DeploymentFact:
 
 
 def deployments_upsert(*, source: str, facts: list[DeploymentFact]) -> UpsertResult:
-    """What ran where, keyed by (source, external id); unchanged deployments are not written."""
-    return keyed_facts_upsert(Deployment, source=source, facts=facts, fields=DEPLOYMENT_FIELDS)
+    """What ran where, keyed by (source, external id); unchanged deployments are not written. One that
+    ran on a day the metrics already rolled up has that day judged again."""
+    result = keyed_facts_upsert(Deployment, source=source, facts=facts, fields=DEPLOYMENT_FIELDS)
+    if result.rows_written:
+        metrics_mark_dirty(min(fact.deployed_at for fact in facts))
+    return result
 
 
 def keyed_facts_upsert(model, *, source: str, facts: list, fields: tuple[str, ...]) -> UpsertResult:

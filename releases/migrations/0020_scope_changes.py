@@ -34,7 +34,7 @@ def backfill(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("releases", "0018_notify_announce_slips_and_notifications"),
+        ("releases", "0019_metrics_rollup_and_hotfix"),
     ]
 
     operations = [
