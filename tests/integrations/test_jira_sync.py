@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection as db
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -12,7 +13,7 @@ from integrations.models import SyncCursor, SyncRun
 from integrations.runner import connection_sync
 from integrations.sync.jira import OVERLAP, STORE_BATCH
 from integrations.tasks import sync_run_queue
-from releases.models import Release, WorkItem, WorkItemLink
+from releases.models import Release, ScopeChange, WorkItem, WorkItemLink
 from tests.integrations.helpers import sync
 
 pytestmark = pytest.mark.django_db
@@ -253,3 +254,30 @@ def test_a_version_jira_describes_as_a_hotfix_becomes_a_hotfix_release(jira_sand
     dataset.edit_version(dataset.version_id("PAY", 1), description="Release 1.1 of PAY")
     sync(connection)
     assert hotfixes.count() == 1  # a person or the tool marked it: a later sync does not unmark it
+
+
+def test_the_sync_records_scope_changes_once_when_fix_versions_change(jira_sandbox, jira_connection):
+    """Each fixVersion joined is recorded as a scope change, at the issue's creation when it is in the
+    version at first sight, at the issue's update when a later sync sees it move; a re-sync of the
+    same issues records nothing."""
+    server = jira_sandbox(issues=40, projects=("PAY", "WEB"))
+    dataset = server.routes.dataset
+    connection = jira_connection(server)
+    sync(connection)
+    source = connection.source_key
+    first = ScopeChange.objects.filter(work_item__source=source)
+    pairs = WorkItem.fix_releases.through.objects.filter(workitem__source=source)
+    assert first.count() == pairs.count() > 0
+    assert not first.exclude(kind="added").exists()
+    assert not first.exclude(at=F("work_item__created_at")).exists()
+
+    moved_at = (timezone.now() - timedelta(minutes=5)).replace(microsecond=0)
+    dataset.edit(7, at=moved_at, fix_versions=[dataset.version_id("WEB", 5)])
+    sync(connection)
+    SyncCursor.objects.filter(connection=connection).update(watermark="")  # read everything again
+    sync(connection)
+    item = WorkItem.objects.get(external_id=dataset.issue_id(7), source=source)
+    history = list(item.scope_changes.order_by("pk").values_list("kind", "release__version", "at"))
+    old = history[0][1]
+    assert history[1:] == [("added", "WEB 1.5", moved_at), ("removed", old, moved_at)]
+    assert ScopeChange.objects.filter(work_item__source=source).count() == pairs.count() + 2
