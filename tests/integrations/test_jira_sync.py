@@ -279,5 +279,5 @@ def test_the_sync_records_scope_changes_once_when_fix_versions_change(jira_sandb
     item = WorkItem.objects.get(external_id=dataset.issue_id(7), source=source)
     history = list(item.scope_changes.order_by("pk").values_list("kind", "release__version", "at"))
     old = history[0][1]
-    assert history[1:] == [("added", "WEB 1.5", moved_at), ("removed", old, moved_at)]
+    assert sorted(history[1:]) == [("added", "WEB 1.5", moved_at), ("removed", old, moved_at)]  # one page
     assert ScopeChange.objects.filter(work_item__source=source).count() == pairs.count() + 2
