@@ -268,6 +268,9 @@ def test_the_scope_service_records_additions_removals_and_descoping():
     assert len(changes()) == 6
     release_scope_change(release=release, by=user, remove=[c])  # already descoped: left already
     assert len(changes()) == 6
+    d = f.WorkItemFactory(application=pay, key="PAY-4")
+    release_scope_change(release=release, by=user, add=[d], descope=[d])  # in and out at once
+    assert [change[2] for change in changes() if change[0] == "PAY-4"] == [ADDED, REMOVED]
 
 
 # --- the page -----------------------------------------------------------------------------------------

@@ -90,7 +90,8 @@ def _record_scope_changes(release: Release, add: list, remove: list, descope: li
     now, added, removed = timezone.now(), ScopeChange.Kind.ADDED, ScopeChange.Kind.REMOVED
     changes = {(release.pk, item.pk, added) for item in add if item.pk not in members}
     changes |= {(release.pk, item.pk, removed) for item in remove if not members.get(item.pk)}
-    if descope:
+    if descope:  # an item added and descoped at once leaves this release too (added sorts first)
+        changes |= {(release.pk, item.pk, removed) for item in descope if item.pk not in members}
         fixes = WorkItem.fix_releases.through.objects.filter(
             workitem_id__in=[item.pk for item in descope], workitem__descoped=False
         ).values_list("release_id", "workitem_id")
