@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from integrations import api as integrations_api
 from portal import follows, profile, views
+from portal.api import urls as rest_urls
 from portal.forms import LoginForm
 from releases.environments import urls as environments_urls
 from releases.gates import urls as gates_urls
@@ -33,6 +34,7 @@ urlpatterns = [
     path("", include((planning_urls.calendar_urlpatterns, "calendar"))),
     path("gates/", include(gates_urls)),
     path("audit/", include((gates_urls.audit_urlpatterns, "audit"))),
+    path("api/", include((rest_urls.urlpatterns, "rest"))),
     path("api/junit", integrations_api.junit_upload, name="api-junit"),
     path("api/", include((gates_urls.api_urlpatterns + environments_urls.api_urlpatterns, "api"))),
     path("webhooks/", include("integrations.webhook_urls")),
