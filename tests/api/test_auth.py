@@ -134,3 +134,23 @@ def test_tokens_last_use_is_not_written_on_every_request(api_client_for):
     first = ApiToken.objects.get(user=client.user).last_used_at
     client.get("/api/v1/portfolios/")
     assert ApiToken.objects.get(user=client.user).last_used_at == first <= timezone.now()
+
+
+def test_the_kept_pipeline_paths_are_described_and_answer_as_before(api_client_for):
+    client = api_client_for(roles.PIPELINE)
+    paths = client.get("/api/schema/?format=json").json()["paths"]
+    kept = {
+        "/api/can-deploy",
+        "/api/junit",
+        "/api/bookings",
+        "/api/bookings/{id}/cancel",
+        "/api/environments",
+    }
+    assert kept | {"/api/releases/{id}/gates"} <= set(paths)
+    assert set(paths["/api/bookings"]) == {"get", "post"}
+    # Still the pipeline API: token only, {"detail": ...} errors.
+    release = f.ReleaseFactory()
+    assert client.get(f"/api/releases/{release.pk}/gates").json()["release"]["id"] == release.pk
+    assert client.get("/api/can-deploy").json() == {
+        "detail": "Missing query parameter: application, version, environment."
+    }
