@@ -18,6 +18,7 @@ from releases.models import (
     Build,
     Deployment,
     Environment,
+    FreezeWindow,
     Gate,
     Portfolio,
     Release,
@@ -223,6 +224,16 @@ class EnvironmentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Environment
         fields = ["id", "name", "kind", "capacity", "bookable", "owner_group", "description", "components"]
+
+
+class FreezeWindowSerializer(serializers.ModelSerializer):
+    """A freeze window: global, a portfolio's (and its programmes') or an environment's; an RRULE
+    repeats it. The model's own rules (scope matches its target, ends after it starts) are checked
+    when it is saved (releases.records.record_save: 422)."""
+
+    class Meta:
+        model = FreezeWindow
+        fields = ["id", "scope", "portfolio", "environment", "starts_at", "ends_at", "reason", "rrule"]
 
 
 class BookingSerializer(serializers.ModelSerializer):

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from integrations.models import SyncRun
 from portal.api import filters, serializers
-from releases import password_guesses
+from releases import password_guesses, records
 from releases.environments.services import bookings as booking_services
 from releases.errors import Conflict
 from releases.gates.forms import GateSignForm
@@ -29,6 +29,7 @@ from releases.models import (
     Build,
     Deployment,
     Environment,
+    FreezeWindow,
     Gate,
     Portfolio,
     Release,
@@ -330,6 +331,47 @@ class EnvironmentDetail(ReadDetail):
     permissions = EnvironmentList.permissions
     queryset = EnvironmentList.queryset
     serializer_class = EnvironmentList.serializer_class
+
+
+class FreezeWindowList(ReadList):
+    """Freeze windows, written as the admin writes them (releases.records: validated and audited)."""
+
+    permissions = {"GET": "releases.view_freezewindow", "POST": "releases.add_freezewindow"}
+    queryset = FreezeWindow.objects.order_by("starts_at", "pk")
+    serializer_class = serializers.FreezeWindowSerializer
+    filterset_fields = ["scope", "portfolio", "environment"]
+    ordering_fields = ["starts_at", "ends_at", "id"]
+
+    @extend_schema(responses={201: serializers.FreezeWindowSerializer, **WRITE_PROBLEMS})
+    def post(self, request):
+        data = _valid(serializers.FreezeWindowSerializer, request)
+        window = records.record_save(obj=FreezeWindow(**data), by=request.user)
+        return Response(serializers.FreezeWindowSerializer(window).data, status=status.HTTP_201_CREATED)
+
+
+class FreezeWindowDetail(ReadDetail):
+    permissions = {
+        "GET": "releases.view_freezewindow",
+        "PATCH": "releases.change_freezewindow",
+        "DELETE": "releases.delete_freezewindow",
+    }
+    queryset = FreezeWindowList.queryset
+    serializer_class = serializers.FreezeWindowSerializer
+
+    @extend_schema(responses={200: serializers.FreezeWindowSerializer, **WRITE_PROBLEMS})
+    def patch(self, request, pk: int):
+        window = get_object_or_404(FreezeWindow, pk=pk)
+        serializer = serializers.FreezeWindowSerializer(window, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        for field, value in serializer.validated_data.items():
+            setattr(window, field, value)
+        window = records.record_save(obj=window, by=request.user)
+        return Response(serializers.FreezeWindowSerializer(window).data)
+
+    @extend_schema(responses={204: None, **WRITE_PROBLEMS})
+    def delete(self, request, pk: int):
+        records.record_delete(obj=get_object_or_404(FreezeWindow, pk=pk), by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 def _bookings():

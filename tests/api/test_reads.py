@@ -32,6 +32,7 @@ def _one_of_each():
     f.TestRunFactory(release=release, build=build, environment=env, supplied_by=f.UserFactory())
     f.SyncRunFactory()
     f.ReleaseTrainFactory(portfolio=release.application.portfolio)
+    f.FreezeWindowFactory(for_environment=True)
     return release
 
 
@@ -43,6 +44,7 @@ LISTS = [
     "dependencies",
     "gates",
     "environments",
+    "freeze-windows",
     "bookings",
     "deployments",
     "work-items",

@@ -269,3 +269,30 @@ def test_the_owner_never_signs(api_client_for, gate):
     owner = api_client_for(roles.SECURITY_REVIEWER, password=PASSWORD)
     Release.objects.filter(pk=gate.release_id).update(owner=owner.user)
     assert_problem(owner.post_json(f"/api/v1/gates/{gate.pk}/sign-off/", _signature(owner, gate)), 403)
+
+
+# --- freeze windows -------------------------------------------------------------------------------
+
+
+def test_freeze_windows_are_written_as_the_admin_writes_them(api_client_for):
+    client = api_client_for(roles.ENVIRONMENT_ADMIN)
+    data = {"scope": "global", "starts_at": f.moment(0).isoformat(), "ends_at": f.moment(48).isoformat()}
+    response = client.post_json("/api/v1/freeze-windows/", data | {"reason": "Quarter close"})
+    assert response.status_code == 201, response.content
+    pk = response.json()["id"]
+    assert _audited("freezewindow.create", client.user).object_id == str(pk)
+    response = client.patch_json(f"/api/v1/freeze-windows/{pk}/", {"reason": "Year end"})
+    assert response.json()["reason"] == "Year end" and _audited("freezewindow.update", client.user)
+    # The model's rules: a portfolio's window names its portfolio.
+    assert_problem(client.patch_json(f"/api/v1/freeze-windows/{pk}/", {"scope": "portfolio"}), 422)
+    assert client.delete(f"/api/v1/freeze-windows/{pk}/").status_code == 204
+    assert _audited("freezewindow.delete", client.user)
+
+
+def test_freeze_windows_need_the_admins_permissions(api_client_for):
+    window = f.FreezeWindowFactory()
+    client = api_client_for(roles.RELEASE_MANAGER)
+    assert client.get("/api/v1/freeze-windows/").json()["count"] == 1
+    assert_problem(client.patch_json(f"/api/v1/freeze-windows/{window.pk}/", {"reason": "x"}), 403)
+    assert_problem(client.delete(f"/api/v1/freeze-windows/{window.pk}/"), 403)
+    assert_problem(client.post_json("/api/v1/freeze-windows/", {}), 403)
