@@ -131,7 +131,6 @@ class ReleaseUpdateSerializer(serializers.Serializer):
     target_date = serializers.DateField(required=False)
     code_freeze_date = serializers.DateField(required=False, allow_null=True)
     actual_date = serializers.DateField(required=False, allow_null=True)
-    summary = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
 
 
 class DependencySerializer(serializers.ModelSerializer):

@@ -296,3 +296,14 @@ def test_freeze_windows_need_the_admins_permissions(api_client_for):
     assert_problem(client.patch_json(f"/api/v1/freeze-windows/{window.pk}/", {"reason": "x"}), 403)
     assert_problem(client.delete(f"/api/v1/freeze-windows/{window.pk}/"), 403)
     assert_problem(client.post_json("/api/v1/freeze-windows/", {}), 403)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"a":' * 5000 + b"1" + b"}" * 5000, b'{"environment": 1e999, "purpose": "x"}', b"[1, 2]", b"\xff"],
+    ids=["deep", "infinite", "not-an-object", "not-utf8"],
+)
+def test_hostile_bodies_are_400_problems(api_client_for, body):
+    client = api_client_for(roles.RELEASE_MANAGER)
+    assert_problem(client.post("/api/v1/bookings/", body, content_type="application/json"), 400)
+    assert not Booking.objects.exists()
