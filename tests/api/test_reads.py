@@ -250,3 +250,36 @@ def test_an_unknown_id_is_a_404_problem(api_client_for):
         body = assert_problem(client.get(f"/api/v1/{resource}/999999/"), 404)
         assert body["instance"] == f"/api/v1/{resource}/999999/"
     assert_problem(client.get("/api/v1/releases/99999999999999999999999/"), 404)
+
+
+# Every list and every role: the permission a page needs to show the same rows, from the roles table.
+READ_NEEDS = {
+    "portfolios": "releases.view_portfolio",
+    "applications": "releases.view_application",
+    "trains": "releases.view_releasetrain",
+    "releases": "releases.view_release",
+    "dependencies": "releases.view_releasedependency",
+    "gates": "releases.view_gate",
+    "environments": "releases.view_environment",
+    "freeze-windows": "releases.view_freezewindow",
+    "bookings": "releases.view_booking",
+    "deployments": "releases.view_deployment",
+    "work-items": "releases.view_workitem",
+    "builds": "releases.view_build",
+    "test-runs": "releases.view_testrun",
+    "sync-runs": None,
+    "audit-events": "releases.view_auditevent",
+}
+
+
+@pytest.mark.parametrize("role", roles.ROLES)
+def test_every_list_answers_each_role_as_the_roles_table_says(api_client_for, role):
+    client = api_client_for(role)
+    wrong = []
+    for resource, needs in READ_NEEDS.items():
+        expected = 200 if needs is None or needs in roles.ROLE_PERMISSIONS[role] else 403
+        status = client.get(f"/api/v1/{resource}/").status_code
+        if status != expected:
+            wrong.append(f"{resource}: {status}, expected {expected}")
+    assert wrong == []
+    assert set(READ_NEEDS) == set(LISTS)
