@@ -42,6 +42,7 @@ WORKER_SILENCE_LIMIT = timedelta(minutes=2)  # beat sends a heartbeat every 30 s
 SYNC_SILENCE_LIMIT = timedelta(minutes=10)  # an active run silent this long has stalled
 
 BLOCKER, HIGH, MEDIUM = 3, 2, 1
+IMPACT_CAP = 5  # downstream releases counted at most
 SEVERITY_WORDS = {BLOCKER: "blocker", HIGH: "high", MEDIUM: "medium"}
 
 
@@ -50,7 +51,8 @@ SEVERITY_WORDS = {BLOCKER: "blocker", HIGH: "high", MEDIUM: "medium"}
 WHY_THIS_ORDER = (
     "Severity first (a blocker 30 points, high 20, medium 10); then urgency (15 more when it is due "
     "today or overdue, 10 within 3 days, 5 within 2 weeks); then impact (2 points for each release "
-    "waiting downstream, 10 at most). Equal scores: the longest-standing first."
+    "waiting downstream, 10 at most; a worker that is down holds every release, so it counts the "
+    "most). Equal scores: the longest-standing first."
 )
 
 
@@ -60,7 +62,7 @@ def score(*, severity: int, due: date | None, today: date, downstream: int = 0) 
     if due is not None:
         days_left = (due - today).days
         points += 15 if days_left <= 0 else 10 if days_left <= 3 else 5 if days_left <= 14 else 0
-    return points + min(2 * max(downstream, 0), 10)
+    return points + min(2 * max(downstream, 0), 2 * IMPACT_CAP)
 
 
 @dataclass(frozen=True)
@@ -550,6 +552,7 @@ def worker_rule(*, today: date, now: datetime) -> list[Item]:
             affects="syncs, forecasts, e-mails and reminders stop",
             url=reverse("healthz"),
             due=today,
+            downstream=IMPACT_CAP,  # every open release waits on it: the most impact there is
         )
     ]
 

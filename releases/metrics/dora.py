@@ -29,7 +29,7 @@ from releases.metrics.rollups import SUCCESS, Outcomes, outcomes
 from releases.metrics.sql import DaysBetween
 from releases.models import WorkItem
 
-__all__ = ["Dora", "Period", "Scope", "dora", "share", "span", "unlinked_incidents", "weekly"]
+__all__ = ["Dora", "Period", "Scope", "dora", "incidents", "share", "span", "unlinked_incidents", "weekly"]
 
 
 @dataclass(frozen=True)
@@ -101,15 +101,17 @@ def span(duration: timedelta | None) -> str:
     return f"{minutes} min"
 
 
+def incidents(scope: Scope, period: Period):
+    """The incident work items opened in the period."""
+    opened = WorkItem.objects.filter(
+        type=WorkItem.Type.INCIDENT, created_at__gte=period.start, created_at__lt=period.end
+    )
+    return opened.filter(scope.q("application"))
+
+
 def unlinked_incidents(scope: Scope, period: Period) -> int:
     """Incidents opened in the period that name no release: shown, not counted as a change's failure."""
-    incidents = WorkItem.objects.filter(
-        type=WorkItem.Type.INCIDENT,
-        created_at__gte=period.start,
-        created_at__lt=period.end,
-        fix_releases=None,
-    )
-    return incidents.filter(scope.q("application")).count()
+    return incidents(scope, period).filter(fix_releases=None).count()
 
 
 def dora(scope: Scope, period: Period, found: Outcomes | None = None) -> Dora:

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 from releases.csv_export import csv_response
 from releases.metrics import charts, delivery, value_stream
 from releases.metrics import scope as scope_measure
-from releases.metrics.dora import Period, Scope, dora, share, span, unlinked_incidents, weekly
+from releases.metrics.dora import Period, Scope, dora, incidents, share, span, unlinked_incidents, weekly
 from releases.metrics.period import portal_midnight, portal_today
 from releases.metrics.rollups import outcomes
 from releases.models import Application, Environment, MetricsRollup, Portfolio
@@ -168,6 +168,30 @@ def _live_rows(live):
             row.restore_hours,
             row.release_id,
         )
+
+
+@require_GET
+@permission_required(PERMISSION, raise_exception=True)
+def metrics_incidents_export(request):
+    """The incidents opened in the period, one row per release each names (none: not counted)."""
+    form = MetricsForm(request.GET or None)
+    rows = (
+        incidents(form.scope(), form.period())
+        .order_by("created_at", "key")
+        .values_list(
+            "created_at",
+            "key",
+            "title",
+            "application__key",
+            "status_category",
+            "resolved_at",
+            "fix_releases__application__key",
+            "fix_releases__version",
+        )
+    )
+    header = ["Opened at", "Key", "Title", "Application", "Status", "Resolved at"]
+    header += ["Release application", "Release version"]
+    return csv_response("incidents.csv", header, rows.iterator(chunk_size=2000))
 
 
 @require_GET

@@ -259,6 +259,9 @@ def test_failing_or_stalled_syncs():
 
 def test_a_worker_that_is_down():
     assert _rules(attention.worker_rule(today=TODAY, now=NOW)) == ["worker_down"]
+    down = attention.worker_rule(today=TODAY, now=NOW)[0]
+    overdue_blocker = attention.score(severity=attention.BLOCKER, due=TODAY, today=TODAY)
+    assert attention.rank([down], today=TODAY)[0].points > overdue_blocker  # above every failed gate
     f.WorkerHeartbeatFactory(name="worker", seen_at=NOW - timedelta(seconds=30))
     assert attention.worker_rule(today=TODAY, now=NOW) == []
     assert _rules(attention.worker_rule(today=TODAY, now=NOW + timedelta(minutes=5))) == ["worker_down"]

@@ -4,7 +4,7 @@ count."""
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from portal import roles
 from releases.metrics.charts import Bar, stacked_bars
 from releases.metrics.dora import Period, Scope, dora, share, span, weekly
+from releases.metrics.rollups import metrics_rollup
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -259,3 +260,37 @@ def test_an_incident_naming_a_release_fails_its_deployment_and_one_naming_none_i
     html = _page(client_for(roles.PROJECT_OFFICE)).content.decode()
     assert "1 failure in 2 deployments" in html
     assert "1 incident opened in this period names no release: not counted." in html
+
+
+def test_the_incidents_csv_names_what_each_incident_blames(world, client_for, monkeypatch):
+    monkeypatch.setattr("releases.metrics.views.MetricsForm.period", lambda self: PERIOD)
+    release = world["pay"].releases.get(version="4.2")
+    blaming = f.WorkItemFactory(application=world["pay"], type="incident", key="PAY-7", created_at=at(2))
+    blaming.fix_releases.add(release)
+    f.WorkItemFactory(application=world["pay"], type="incident", key="PAY-8", created_at=at(3))
+    f.WorkItemFactory(application=world["pay"], type="incident", key="PAY-9", created_at=at(40))  # after
+    response = client_for(roles.PROJECT_OFFICE).get("/metrics/incidents.csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [(row[1], row[-2], row[-1]) for row in rows[1:]] == [("PAY-7", "PAY", "4.2"), ("PAY-8", "", "")]
+
+
+def test_the_query_count_does_not_grow_once_rolled_up(world, client_for):
+    client = client_for(roles.PROJECT_OFFICE)
+    metrics_rollup()
+    client.get("/metrics/")
+    with CaptureQueriesContext(connection) as few:
+        client.get("/metrics/")
+    for n in range(20):
+        f.DeploymentFactory(
+            environment=f.EnvironmentFactory(kind="prod"),
+            application=world["pay"],
+            deployed_at=datetime.now(UTC) - timedelta(days=n % 60),
+            status="failure" if n % 3 else "success",
+        )
+        f.ReleaseFactory(
+            application=world["pay"], status="released", actual_date=date.today() - timedelta(days=n)
+        )
+    metrics_rollup(full=True)
+    with CaptureQueriesContext(connection) as many:
+        client.get("/metrics/")
+    assert len(many) == len(few)
