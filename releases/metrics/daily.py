@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from django.db.models import CharField, Count, F, FloatField, Q, Sum, Value
 from django.db.models.functions import Cast, Coalesce, TruncDate
 
+from releases.metrics import scope as scope_measure
 from releases.metrics.period import Period, Scope, portal_day, portal_midnight, portal_zone
 from releases.metrics.sql import DaysBetween, HoursBetween
 from releases.models import Booking, DailyFigure, Gate, Release, WorkItem
@@ -51,6 +52,12 @@ class Figure:
             .order_by()
         )
 
+    def day_rows(self, first: date | None, after: date, scope: Scope):
+        """The figure's rows per day, application, label and outcome for the days in [first, after)."""
+        rows = self.grouped(self.between(first, after))
+        in_scope = scope.application_ids()
+        return rows if in_scope is None else rows.filter(figure_application__in=in_scope)
+
     def between(self, first: date | None, after: date):
         """The source rows whose day is in [first, after) (first None: from the beginning)."""
 
@@ -60,6 +67,18 @@ class Figure:
         rows = self.rows().filter(**{f"{self.moment}__lt": bound(after)})
         return rows if first is None else rows.filter(**{f"{self.moment}__gte": bound(first)})
 
+
+@dataclass(frozen=True)
+class ComputedFigure:
+    """A figure whose day rows a function of its own computes (the scope measure's history)."""
+
+    compute: Callable  # (Scope, Period) -> rows as Figure.day_rows gives them
+
+    def day_rows(self, first: date | None, after: date, scope: Scope):
+        return self.compute(scope, Period(portal_midnight(first or EARLIEST), portal_midnight(after)))
+
+
+EARLIEST = date(1900, 1, 1)
 
 FIGURES = {
     # Shipped releases by days after their target; duration: days from created to shipped, known
@@ -106,6 +125,8 @@ FIGURES = {
         known=Q(created_at__lte=F("decided_at")),
         duration=HoursBetween("decided_at", "created_at"),
     ),
+    # Planned vs delivered scope per shipping day (labels: releases.metrics.scope's names).
+    "release_scope": ComputedFigure(compute=lambda scope, period: scope_measure.scope_by_day(scope, period)),
 }
 
 
@@ -123,11 +144,7 @@ def figure_totals(name: str, scope: Scope, period: Period, rolled_through: date 
     for row in stored.annotate(count=Sum("count"), known=Sum("known"), total=Sum("total")):
         _add(totals, (row["label"], row["outcome"]), row)
     if live_from < after:
-        figure = FIGURES[name]
-        live = figure.grouped(figure.between(live_from, after))
-        if (in_scope := scope.application_ids()) is not None:
-            live = live.filter(figure_application__in=in_scope)
-        for row in live:
+        for row in FIGURES[name].day_rows(live_from, after, scope):
             _add(totals, (row["figure_label"], row["figure_outcome"]), row)
     return totals
 
@@ -146,7 +163,6 @@ def daily_figures(first: date | None, after: date) -> list[DailyFigure]:
     """The figures of the days in [first, after) (first None: from the beginning), as unsaved rows."""
     rows = []
     for name, figure in FIGURES.items():
-        source = figure.between(first, after)
         rows += [
             DailyFigure(
                 figure=name,
@@ -158,6 +174,6 @@ def daily_figures(first: date | None, after: date) -> list[DailyFigure]:
                 known=row["known"],
                 total=row["total"] or 0.0,
             )
-            for row in figure.grouped(source)
+            for row in figure.day_rows(first, after, Scope())
         ]
     return rows

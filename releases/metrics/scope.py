@@ -21,12 +21,14 @@ release at first sight (and for the scope Flightdeck held before it kept the his
 itself for a change made in Flightdeck.
 
 Each figure is a SQL count: the releases in one query, the counts per release in one (a correlated
-NOT EXISTS finds each pair's latest change), their sums over it in one.
+NOT EXISTS finds each pair's latest change). A shipped release's figures rarely change, so the page
+reads them from the daily roll-up (releases.metrics.daily, figure "release_scope": `scope_by_day`
+stores them per shipping day and application) and counts only the days after it live.
 """
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, F, OuterRef, Q, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.db.models.functions import Coalesce, Least
 
 from releases.metrics.period import Period, Scope, portal_day
@@ -34,6 +36,7 @@ from releases.metrics.sql import UtcDay
 from releases.models import Release, ScopeChange, WorkItem
 
 FIGURES = ("in_at_freeze", "added_after", "removed_after", "shipped")
+UNIVERSE = ("releases", "without_freeze", "with_history")
 ADDED, REMOVED = ScopeChange.Kind.ADDED, ScopeChange.Kind.REMOVED
 
 
@@ -89,7 +92,7 @@ def scope_counts(scope: Scope, period: Period):
             resolved=Coalesce(UtcDay("work_item__resolved_at"), F("release__actual_date")),
         )
         .alias(latest_at_freeze=_latest_by("freeze"), latest_at_ship=_latest_by("ship"))
-        .values("release")
+        .values("release", "release__actual_date", "release__application_id")
         .annotate(
             in_at_freeze=Count("pk", filter=Q(kind=ADDED, day__lte=F("freeze"), latest_at_freeze=True)),
             added_after=Count("work_item", distinct=True, filter=Q(kind=ADDED) & after_freeze),
@@ -101,16 +104,47 @@ def scope_counts(scope: Scope, period: Period):
 
 
 def scope_totals(scope: Scope, period: Period) -> ScopeTotals:
-    """The four figures over the measured releases, and the universe. Two queries."""
-    universe = shipped_releases(scope, period).aggregate(
-        releases=Count("pk", filter=Q(code_freeze_date__isnull=False)),
-        without_freeze=Count("pk", filter=Q(code_freeze_date__isnull=True)),
+    """The four figures over the measured releases, and the universe: the rolled-up days' sums and
+    the days after them counted live (releases.metrics.daily)."""
+    from releases.metrics.daily import figure_totals  # daily reads this module's scope_by_day
+    from releases.metrics.rollups import rolled_through
+
+    totals = figure_totals("release_scope", scope, period, rolled_through())
+    return ScopeTotals(**{name: totals.get((name, ""), {}).get("count", 0) for name in UNIVERSE + FIGURES})
+
+
+def scope_by_day(scope: Scope, period: Period) -> list[dict]:
+    """The figures and the universe per shipping day and application, as the daily roll-up stores
+    them ({"figure_day", "figure_application", "figure_label": a name of UNIVERSE + FIGURES, "count"}).
+    Two queries; the sums are taken here over the releases' rows, never over work items."""
+    sums: dict[tuple, int] = {}
+
+    def add(day, application, name, value):
+        sums[(day, application, name)] = sums.get((day, application, name), 0) + (value or 0)
+
+    universe = (
+        shipped_releases(scope, period)
+        .values("actual_date", "application_id")
+        .annotate(
+            releases=Count("pk", filter=Q(code_freeze_date__isnull=False)),
+            without_freeze=Count("pk", filter=Q(code_freeze_date__isnull=True)),
+        )
+        .order_by()
     )
-    sums = scope_counts(scope, period).aggregate(
-        with_history=Count("release"), **{f"sum_{name}": Sum(name) for name in FIGURES}
-    )
-    figures = {name: sums[f"sum_{name}"] or 0 for name in FIGURES}
-    return ScopeTotals(**universe, with_history=sums["with_history"], **figures)
+    for row in universe:
+        for name in ("releases", "without_freeze"):
+            add(row["actual_date"], row["application_id"], name, row[name])
+    for row in scope_counts(scope, period):
+        day, application = row["release__actual_date"], row["release__application_id"]
+        add(day, application, "with_history", 1)
+        for name in FIGURES:
+            add(day, application, name, row[name])
+    return [
+        {"figure_day": day, "figure_application": application, "figure_label": name, "figure_outcome": ""}
+        | {"count": count, "known": 0, "total": 0.0}
+        for (day, application, name), count in sums.items()
+        if count
+    ]
 
 
 def scope_by_release(scope: Scope, period: Period) -> list[dict]:

@@ -15,8 +15,9 @@ from django.utils import timezone
 from portal import roles
 from releases.facts.services.upserts import WorkItemFact, work_items_upsert
 from releases.metrics.period import Period, Scope
+from releases.metrics.rollups import metrics_rollup
 from releases.metrics.scope import ScopeTotals, scope_by_release, scope_totals
-from releases.models import ScopeChange, WorkItem
+from releases.models import DailyFigure, ScopeChange, WorkItem
 from releases.planning.services.releases import release_scope_change
 from tests import factories as f
 
@@ -353,3 +354,14 @@ def test_the_query_count_does_not_grow(world, client_for):
     with CaptureQueriesContext(connection) as many:
         _page(client)
     assert len(many) == len(few)
+
+
+@pytest.mark.parametrize("rolled_days", [4, 11, 40])  # before, between and after the releases shipped
+def test_the_rolled_up_figures_equal_the_live_ones(world, rolled_days):
+    periods = [PERIOD, PERIOD.previous()]
+    scopes = [Scope(), Scope(application_id=world["pay"].pk), Scope(application_id=world["web"].pk)]
+    live = [scope_totals(scope, period) for scope in scopes for period in periods]
+    assert live[0].releases == 2 and live[2].in_at_freeze == 6  # the set is not empty
+    metrics_rollup(today=(START + timedelta(days=rolled_days)).date())
+    assert DailyFigure.objects.filter(figure="release_scope").exists()
+    assert [scope_totals(scope, period) for scope in scopes for period in periods] == live
