@@ -6,7 +6,9 @@ tests/api/test_fuzz.py) knows every status code and body the API can give.
 - reads: 400 (a filter, ordering or page parameter that is not valid) and 404 (no such id or page);
 - writes: 400, 404, 409 and 422 (portal.api.problems says when each);
 - the gate sign-off: 429 as well (too many wrong passwords).
-Applied as a drf-spectacular postprocessing hook by the schema view (portal.api.urls.SchemaDetail).
+The pipeline's kept paths (/api/can-deploy ...) keep their own {"detail": ...} answers, documented
+by portal.api.legacy. Applied as a drf-spectacular postprocessing hook by the schema view
+(portal.api.urls.SchemaDetail).
 """
 
 PROBLEM_SCHEMA = {
@@ -23,6 +25,7 @@ PROBLEM_SCHEMA = {
     },
     "required": ["type", "title", "status", "detail"],
 }
+V1 = "/api/v1/"
 REF = {"$ref": "#/components/schemas/Problem"}
 ERROR_DESCRIPTIONS = {
     400: "The request is not valid (a field, filter or parameter says why).",
@@ -47,7 +50,9 @@ def problem_response(status: int) -> dict:
 def document_problems(result, generator, request, public):
     """Every operation's error answers, each with the Problem body (replacing bare descriptions)."""
     result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
-    for item in result.get("paths", {}).values():
+    for path, item in result.get("paths", {}).items():
+        if not path.startswith(V1):
+            continue  # the pipeline's kept paths answer {"detail": ...} (portal.api.legacy documents them)
         for method, operation in item.items():
             if method not in ("get", "post", "put", "patch", "delete"):
                 continue
