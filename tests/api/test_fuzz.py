@@ -10,7 +10,9 @@ is reproducible and takes about a minute on two cores.
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -34,9 +36,20 @@ CHECKS = [
 ]
 
 
+@pytest.fixture
+def wsgi_app():
+    """The app, served inside the test's transaction: as Django's test client does, a request's end
+    must not close the database connection (on PostgreSQL that would end the transaction)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield get_wsgi_application()
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", roles.ROLES)
-def test_the_api_answers_as_its_schema_says(user_in_role, role):
+def test_the_api_answers_as_its_schema_says(wsgi_app, user_in_role, role):
     _, secret = api_token_create(user=user_in_role(role), name="fuzz")
     _one_of_each()
     headers = {"Authorization": f"Bearer {secret}"}
