@@ -5,7 +5,6 @@ relation they follow is selected or prefetched by the view, so a page of rows co
 queries. Write serializers only parse: the services check the rules.
 """
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -94,7 +93,7 @@ class ReleaseSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_blocked_by(self, release: Release) -> str | None:
         return release.forecast_blocked_reason or None
 
@@ -176,8 +175,8 @@ class EvidenceSerializer(serializers.Serializer):
 class GateSerializer(serializers.ModelSerializer):
     evidence = EvidenceSerializer(source="*", read_only=True)
     signoffs = SignOffSerializer(many=True, read_only=True)
-    signer_group = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    waived_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    signer_group = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    waived_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Gate
@@ -218,7 +217,7 @@ class GateSignStateSerializer(serializers.Serializer):
 
 
 class EnvironmentSerializer(serializers.ModelSerializer):
-    owner_group = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    owner_group = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
 
     class Meta:
         model = Environment
@@ -237,7 +236,7 @@ class FreezeWindowSerializer(serializers.ModelSerializer):
 
 class BookingSerializer(serializers.ModelSerializer):
     requester = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Booking
@@ -341,7 +340,7 @@ class BuildSerializer(serializers.ModelSerializer):
 
 
 class TestRunSerializer(serializers.ModelSerializer):
-    supplied_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    supplied_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = TestRun

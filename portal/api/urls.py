@@ -11,11 +11,14 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.renderers import JSONRenderer
 
-from portal.api import views
+from portal.api import schema, views
 
 
 class SchemaDetail(SpectacularAPIView):
-    """The schema in YAML (or JSON: ?format=json, or Accept: application/json); its errors in JSON."""
+    """The schema in YAML (or JSON: ?format=json, or Accept: application/json); its errors in JSON.
+    Every operation documents its problem answers (portal.api.schema)."""
+
+    custom_settings = {"POSTPROCESSING_HOOKS": schema.POSTPROCESSING_HOOKS}
 
     def finalize_response(self, request, response, *args, **kwargs):
         if response.status_code >= 400:

@@ -472,7 +472,10 @@ class DeploymentList(ReadList):
 
 class WorkItemList(ReadList):
     permissions = read_permission(WorkItem)
-    queryset = WorkItem.objects.prefetch_related("fix_releases").order_by("key", "pk")
+    # The serializer shows the fix releases' ids only: no need to build whole releases.
+    queryset = WorkItem.objects.prefetch_related(
+        Prefetch("fix_releases", queryset=Release.objects.only("pk"))
+    ).order_by("key", "pk")
     serializer_class = serializers.WorkItemSerializer
     filterset_class = filters.WorkItemFilter
     ordering_fields = ["key", "created_at", "updated_at", "resolved_at", "id"]

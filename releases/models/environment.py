@@ -136,6 +136,8 @@ class Booking(models.Model):
         indexes = [
             models.Index(fields=["environment", "status", "starts_at"], name="booking_env_status_idx"),
             models.Index(fields=["decided_at"], name="booking_decided_idx"),  # metrics: decided today
+            # The API's booking list (start, then id): a page is read off the index, not a sort of all
+            models.Index(fields=["starts_at", "id"], name="booking_start_id_idx"),
         ]
 
     def __str__(self) -> str:
