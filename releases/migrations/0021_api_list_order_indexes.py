@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
-        ('releases', '0019_metrics_rollup_and_hotfix'),
+        ('releases', '0020_scope_changes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
