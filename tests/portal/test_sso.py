@@ -14,6 +14,7 @@ from django.test import Client
 
 from portal import roles, sso
 from portal.models import SsoIdentity
+from releases.gates.audit_words import event_sentence
 from releases.gates.services.signoffs import gate_state_hash
 from releases.models import AuditEvent, Gate, SignOff
 from tests import factories as f
@@ -88,6 +89,11 @@ def test_sign_in_creates_the_user_with_the_mapped_role(provider):
     assert request["nonce"] and request["state"] and "prompt" not in request
     event = AuditEvent.objects.get(action="user.sso_sign_in")
     assert event.object_id == str(ada.pk)
+    words = event_sentence(action=event.action, actor="Ada Lovelace", after=event.after)
+    assert (
+        words
+        == "Ada Lovelace signed in through the identity provider for the first time; roles: Security reviewer"
+    )
 
 
 def test_roles_follow_the_groups_at_every_sign_in(provider):
