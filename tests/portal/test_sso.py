@@ -259,8 +259,9 @@ def test_the_sign_panel_asks_for_the_provider_not_a_password(provider, gate):
 def test_signing_after_a_fresh_sign_in_at_the_provider_goes_through(provider, gate):
     client = Client()
     sign_in(client, provider)
-    page = _reauth(client, gate, provider)
-    assert "You signed in again with Test IdP" in page.content.decode()
+    page = _reauth(client, gate, provider).content.decode()
+    assert "You signed in again with Test IdP" in page
+    assert "approve or reject now" in page and "Sign in again with Test IdP</button>" not in page
     response = _sign(client, gate)
     assert response.status_code == 302, response.content.decode()[:2000]
     signoff = SignOff.objects.get(gate=gate)

@@ -34,6 +34,7 @@ class GatePanel:
     state_hash: str = ""
     sign_form: GateSignForm | None = None
     signs_with_provider: bool = False  # re-authenticates at the identity provider (releases.reauth)
+    reauth_ready: bool = False  # ... and did so, for this gate, within the time allowed
     waive_form: GateWaiveForm | None = None
     refusal: list[str] = field(default_factory=list)  # why the last POST was refused
     done: str = ""  # what the last POST did

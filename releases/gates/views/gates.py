@@ -143,6 +143,7 @@ def _panel_response(request, pk: int, *, status: int = 200, sign_form=None, waiv
     is kept (typed comment, errors) while the user may still use it."""
     panel = gate_panel(pk, request.user)
     panel.expanded = True
+    panel.reauth_ready = panel.signs_with_provider and reauth.grant_pending(request.session, gate_id=pk)
     if sign_form is not None and panel.sign_form is not None:
         panel.sign_form = sign_form
     if waive_form is not None and panel.waive_form is not None:
