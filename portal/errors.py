@@ -15,7 +15,8 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import render
 
-from portal.api_auth import API_PREFIX
+from portal.api.problems import problem_response
+from portal.api_auth import API_PREFIX, REST_PREFIXES
 from releases.errors import DomainError, NotFound, error_messages
 from releases.gates.api import detail
 from releases.params import MAX_ID
@@ -30,6 +31,8 @@ def error_response(request, error: DomainError | ValidationError):
     status = getattr(error, "status", 400)
     messages = [m for ms in error_messages(error).values() for m in ms]
     text = " ".join(messages) or "The request was refused."
+    if request.path_info.startswith(REST_PREFIXES):
+        return problem_response(request, status, text)
     if request.path_info.startswith(API_PREFIX):
         return detail(text, status)
     if getattr(request, "htmx", False):

@@ -119,6 +119,9 @@ INSTALLED_APPS = [
     "django_tables2",
     "django_filters",
     "axes",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc as static files: the API's docs load no CDN
     "portal",
     "releases",
     "integrations",
@@ -346,6 +349,49 @@ CELERY_TASK_ROUTES = {"integrations.tasks.*": {"queue": "sync"}}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+
+# The REST API under /api/v1/ (portal/api/, docs/api.md): a personal token or the browser's session
+# (with CSRF), the domain's view permissions, pages of rows, one error shape (RFC 9457).
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "portal.api.auth.BearerTokenAuthentication",  # first: its challenge makes a missing login 401
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["portal.api.permissions.ModelPermission"],
+    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.Pages",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "portal.api.renderers.ProblemJsonRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["portal.api.parsers.JsonObjectParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "portal.api.problems.problem_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Flightdeck API",
+    "DESCRIPTION": "Releases, gates, environments and the tools' facts of the portfolio. See docs/api.md.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ReleaseStatusEnum": "releases.models.release.ReleaseStatus",
+        "GateStatusEnum": "releases.models.gate.GateStatus",
+        "BookingStatusEnum": "releases.models.environment.BookingStatus",
+        "DeploymentStatusEnum": "releases.models.environment.DeploymentStatus",
+        "EnvironmentKindEnum": "releases.models.environment.EnvironmentKind",
+        "GateKindEnum": "releases.models.gate.GateKind",
+        "DependencyKindEnum": "releases.models.release.DependencyKind",
+    },
+}
 
 LOGGING = {
     "version": 1,

@@ -67,6 +67,7 @@ class WorkItem(ExternalFact):
         ]
         indexes = [
             models.Index(fields=["parent_key"], name="workitem_parent_idx"),  # the value stream's roll-up
+            models.Index(fields=["key"], name="workitem_key_idx"),  # ...and the epics it names
             # Metrics: the bugs resolved on a day.
             models.Index(fields=["resolved_at"], condition=Q(type="bug"), name="workitem_bug_resolved_idx"),
             # The few items typed in by hand, which a sync adopts by key: found without reading the

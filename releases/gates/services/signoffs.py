@@ -40,12 +40,13 @@ class SignOffRefused(Refused):
 
 
 class BadPassword(Refused):
-    def __init__(self, words: str = "The password is not correct: nothing was signed."):
-        super().__init__(words)
+    def __init__(self):
+        super().__init__("The password is not correct: nothing was signed.")
 
 
-class StaleReauthentication(BadPassword):
-    """A signer who signs in through the identity provider brought no fresh sign-in there."""
+class StaleReauthentication(Refused):
+    """A signer who signs in through the identity provider brought no fresh sign-in there (403; not a
+    password guess, so django-axes does not count it)."""
 
     def __init__(self):
         super().__init__(
@@ -200,7 +201,7 @@ def gate_sign(
         return _sign(
             gate=gate, by=by, decision=decision, meaning=meaning, comment=comment, state_hash=state_hash
         )
-    except (SignOffRefused, BadPassword) as refusal:
+    except (SignOffRefused, BadPassword, StaleReauthentication) as refusal:
         _record_denial(gate=gate, by=by, action="sign", reason=str(refusal))
         raise
 

@@ -58,8 +58,8 @@ def gate_sign(request, pk: int):
         if not form.is_valid():
             return _panel_response(request, pk, status=422, sign_form=form)
         data = form.cleaned_data
-        if not by_provider and not _password_guesses_allowed(request):
-            form.add_error("password", GUESSING_PAUSED)
+        if not by_provider and not password_guesses.signing_allowed(request):
+            form.add_error("password", password_guesses.SIGNING_PAUSED)
             return _panel_response(request, pk, status=429, sign_form=form)
         signoff_services.gate_sign(
             gate=gate,
@@ -78,7 +78,7 @@ def gate_sign(request, pk: int):
         form.add_error(None, str(stale))
         return _panel_response(request, pk, status=403, sign_form=form)
     except signoff_services.BadPassword as wrong:
-        tries_left = _password_guess_failed(request)
+        tries_left = password_guesses.signing_failed(request)
         form.add_error("password", str(wrong))
         form.add_error("password", tries_left)
         return _panel_response(request, pk, status=422, sign_form=form)
@@ -108,22 +108,6 @@ def gate_waive(request, pk: int):
 
 def _gate(pk: int) -> Gate:
     return get_object_or_404(gates_with_signoffs().select_related("release__application"), pk=pk)
-
-
-GUESSING_PAUSED = "Too many wrong passwords: signing is paused for a while. Nothing was signed."
-
-
-def _password_guesses_allowed(request) -> bool:
-    """A signature re-enters the password, so it is guarded like the login page (django-axes), against
-    the signed-in user and the client's address."""
-    return password_guesses.guesses_allowed(request, request.user.get_username())
-
-
-def _password_guess_failed(request) -> str:
-    """Count the wrong password; returns how many tries are left, in words."""
-    password_guesses.guess_failed(request, request.user.get_username())
-    request.axes_locked_out = False  # the panel says so itself; not the login page's lockout page
-    return password_guesses.tries_left_words(request, request.user.get_username())
 
 
 def _refused(request, pk: int, refusal: signoff_services.SignOffRefused):
