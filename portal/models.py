@@ -91,3 +91,21 @@ class Follow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} follows {self.portfolio or self.application}"
+
+
+class SsoIdentity(models.Model):
+    """The identity provider's subject (`sub`) a user signs in as (portal.sso). A user is found by it,
+    never by a name the provider sends, so a renamed account stays the same user."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="sso_identity")
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    last_sign_in = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="portal_ssoidentity_unique_subject")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} at {self.issuer}"

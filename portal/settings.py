@@ -160,7 +160,10 @@ MIDDLEWARE = [
 # spread over many addresses are limited per address only. See docs/runtime.md.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, refusing every password but the break-glass admin's when local passwords
+    # are off (FLIGHTDECK_LOCAL_PASSWORDS below); a refused password still counts for django-axes.
+    "portal.sso.LocalPasswordBackend",
+    "portal.sso.OidcBackend",  # the users signed in through the identity provider (portal.sso)
 ]
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", 5))
 AXES_COOLOFF_TIME = timedelta(minutes=15)
@@ -180,6 +183,54 @@ for _proxy in FLIGHTDECK_TRUSTED_PROXIES:
         ) from _error
 if FLIGHTDECK_TRUSTED_PROXY_COUNT < 0:
     raise ImproperlyConfigured("FLIGHTDECK_TRUSTED_PROXY_COUNT cannot be negative.")
+
+# Single sign-on: OpenID Connect, the authorization code flow with PKCE (portal/sso.py, docs/sso.md).
+# Off while FLIGHTDECK_OIDC_ISSUER is empty. The provider's endpoints and keys are discovered from
+# <issuer>/.well-known/openid-configuration. Roles come from the groups claim on every sign-in, through
+# FLIGHTDECK_OIDC_ROLE_MAP: "provider group=Flightdeck role" pairs separated by ";", for example
+# "fd-reviewers=Security reviewer;fd-admins=Admin" (a group may be named twice for two roles).
+OIDC_ISSUER = os.environ.get("FLIGHTDECK_OIDC_ISSUER", "").strip().rstrip("/")
+OIDC_CLIENT_ID = os.environ.get("FLIGHTDECK_OIDC_CLIENT_ID", "").strip()
+OIDC_CLIENT_SECRET = os.environ.get("FLIGHTDECK_OIDC_CLIENT_SECRET", "")
+OIDC_PROVIDER_NAME = os.environ.get("FLIGHTDECK_OIDC_PROVIDER_NAME", "").strip() or "your identity provider"
+OIDC_SCOPES = os.environ.get("FLIGHTDECK_OIDC_SCOPES", "").strip() or "openid email profile"
+OIDC_GROUPS_CLAIM = os.environ.get("FLIGHTDECK_OIDC_GROUPS_CLAIM", "").strip() or "groups"
+# A gate's sign-off under SSO needs a sign-in at the provider no older than this (auth_time).
+OIDC_REAUTH_SECONDS = int(os.environ.get("FLIGHTDECK_OIDC_REAUTH_SECONDS") or 300)
+# Off: nobody signs in with a local password but FLIGHTDECK_BREAK_GLASS_USER, at /login/break-glass/.
+LOCAL_PASSWORDS = env_bool("FLIGHTDECK_LOCAL_PASSWORDS", default=True)
+BREAK_GLASS_USERNAME = os.environ.get("FLIGHTDECK_BREAK_GLASS_USER", "").strip()
+
+
+def _oidc_role_map(value: str) -> dict[str, list[str]]:
+    from portal.roles import ROLE_PERMISSIONS
+
+    mapping: dict[str, list[str]] = {}
+    for pair in filter(None, (item.strip() for item in value.split(";"))):
+        group, _, role = (part.strip() for part in pair.partition("="))
+        if not group or not role:
+            raise ImproperlyConfigured(
+                f'FLIGHTDECK_OIDC_ROLE_MAP: {pair!r} is not a "provider group=Flightdeck role" pair.'
+            )
+        if role not in ROLE_PERMISSIONS:
+            raise ImproperlyConfigured(
+                f"FLIGHTDECK_OIDC_ROLE_MAP: {role!r} is not a Flightdeck role "
+                f"(the roles are: {', '.join(ROLE_PERMISSIONS)})."
+            )
+        mapping.setdefault(group, []).append(role)
+    return mapping
+
+
+OIDC_ROLE_MAP = _oidc_role_map(os.environ.get("FLIGHTDECK_OIDC_ROLE_MAP", ""))
+if OIDC_ISSUER and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
+    raise ImproperlyConfigured(
+        "FLIGHTDECK_OIDC_ISSUER is set without FLIGHTDECK_OIDC_CLIENT_ID and FLIGHTDECK_OIDC_CLIENT_SECRET."
+    )
+if not LOCAL_PASSWORDS and not OIDC_ISSUER:
+    raise ImproperlyConfigured(
+        "FLIGHTDECK_LOCAL_PASSWORDS is off but no FLIGHTDECK_OIDC_ISSUER is set: nobody could sign in."
+    )
+
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
@@ -349,7 +400,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     # httpx logs every request at INFO: a first sync of 100,000 issues would write a thousand lines.
-    "loggers": {"django.db.backends": {"level": "INFO"}, "httpx": {"level": "WARNING"}},
+    # Authlib logs a PKCE verifier at DEBUG: it never reaches the log (portal/sso.py logs no token either).
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "httpx": {"level": "WARNING"},
+        "authlib": {"level": "WARNING"},
+    },
 }
 
 if PRODUCTION:

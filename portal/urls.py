@@ -2,10 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from portal import follows, profile, views
+from portal import follows, profile, sso, views
 from portal.api import legacy
 from portal.api import urls as rest_urls
-from portal.forms import LoginForm
 from releases.environments import urls as environments_urls
 from releases.gates import urls as gates_urls
 from releases.notifications import urls as notifications_urls
@@ -14,11 +13,11 @@ from releases.planning import urls as planning_urls
 urlpatterns = [
     path("", views.dashboard_detail, name="home"),
     path("healthz", views.health_check, name="healthz"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True, authentication_form=LoginForm),
-        name="login",
-    ),
+    path("login/", sso.session_create, name="login"),
+    path("login/break-glass/", sso.session_create_break_glass, name="login-break-glass"),
+    path("login/sso/", sso.sso_login, name="sso-login"),
+    path("login/sso/callback/", sso.sso_callback, name="sso-callback"),
+    path("login/sso/reauth/<int:pk>/", sso.sso_reauth, name="sso-reauth"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("follows/<str:kind>/", follows.follow_create, name="follow-create"),
     path("follows/<str:kind>/<int:pk>/delete/", follows.follow_delete, name="follow-delete"),

@@ -87,6 +87,10 @@ def event_sentence(
         return f"{actor} {REQUIREMENT_VERBS[verb]} the gate requirement {_short(data.get('repr')) or thing}"
     if noun == "policychange" and verb in POLICY_CHANGE_VERBS:
         return _policy_change_sentence(verb, actor, thing, after)
+    if action == "user.sso_sign_in":  # portal.sso: the roles the provider's groups gave
+        first = " for the first time" if after.get("created") else ""
+        roles = ", ".join(str(role) for role in after.get("roles") or []) or "none"
+        return f"{actor} signed in through the identity provider{first}; roles: {roles}"
     if action == "testrun.record":
         counts = f"{after.get('passed', 0)} passed, {after.get('failed', 0)} failed"
         return f"{actor} recorded a test run for {release or 'a release'}: {counts}"

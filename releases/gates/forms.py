@@ -35,9 +35,11 @@ class GateSignForm(forms.Form):
     )
     state_hash = forms.RegexField(regex=STATE_HASH, widget=forms.HiddenInput)
 
-    def __init__(self, *args, gate_id: int, **kwargs):
+    def __init__(self, *args, gate_id: int, with_password: bool = True, **kwargs):
         # Several gates share the release page: unique ids, the same field names.
         super().__init__(*args, auto_id=f"gate-{gate_id}-%s", **kwargs)
+        if not with_password:  # they sign in again at the identity provider instead (releases.reauth)
+            del self.fields["password"]
 
     def clean(self):
         data = super().clean()

@@ -22,7 +22,7 @@ from tests import factories as f
 pytestmark = pytest.mark.django_db
 
 # The only URLs an anonymous visitor may open. Adding to this list is a security decision.
-PUBLIC = {"/healthz", "/login/", "/admin/login/"}
+PUBLIC = {"/healthz", "/login/", "/login/break-glass/", "/admin/login/"}
 
 # The pipeline API is token-gated (pipelines cannot log in): without a token every route under it
 # answers 401 in JSON, whatever the method (see test_the_api_is_only_open_with_a_token below).

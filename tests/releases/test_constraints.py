@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import UniqueConstraint
 
 from integrations.models import Connection, SyncCursor, SyncRun, WebhookDelivery
-from portal.models import ApiToken, Follow
+from portal.models import ApiToken, Follow, SsoIdentity
 from releases.audit import audit_record
 from releases.models import (
     Application,
@@ -667,6 +667,17 @@ def follow_a_portfolio_twice():
 def follow_an_application_twice():
     first = _follow(application=f.ApplicationFactory())
     return lambda: _follow(user=first.user, application=first.application)
+
+
+@case("portal_ssoidentity_unique_subject")
+def link_two_users_to_one_provider_subject():
+    def link(user):
+        return SsoIdentity.objects.create(
+            user=user, issuer="https://idp.example.test", subject="sub-1", last_sign_in=f.moment(0)
+        )
+
+    link(f.UserFactory())
+    return lambda: link(f.UserFactory())
 
 
 @pytest.mark.parametrize(("constraint", "arrange"), CASES)

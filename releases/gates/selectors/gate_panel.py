@@ -3,11 +3,13 @@ queue: a fixed number of queries whatever the number of gates or sign-offs."""
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from releases import reauth
 from releases.gates.forms import GateSignForm, GateWaiveForm
 from releases.gates.services.signoffs import (
     WAIVABLE,
@@ -31,6 +33,8 @@ class GatePanel:
     today: object
     state_hash: str = ""
     sign_form: GateSignForm | None = None
+    signs_with_provider: bool = False  # re-authenticates at the identity provider (releases.reauth)
+    reauth_ready: bool = False  # ... and did so, for this gate, within the time allowed
     waive_form: GateWaiveForm | None = None
     refusal: list[str] = field(default_factory=list)  # why the last POST was refused
     done: str = ""  # what the last POST did
@@ -57,6 +61,14 @@ class GatePanel:
         return signoff_meaning(self.gate, SignOff.Decision.APPROVE)
 
     @property
+    def provider_name(self) -> str:
+        return settings.OIDC_PROVIDER_NAME
+
+    @property
+    def reauth_minutes(self) -> int:
+        return settings.OIDC_REAUTH_SECONDS // 60
+
+    @property
     def meaning_reject(self) -> str:
         return signoff_meaning(self.gate, SignOff.Decision.REJECT)
 
@@ -65,6 +77,7 @@ def gate_panels(gates: list[Gate], *, release: Release, user) -> list[GatePanel]
     """Panels for gates of one release, their sign-offs prefetched (see gates_with_signoffs)."""
     today = timezone.localdate()
     may_waive = user.has_perm(WAIVE_PERMISSION)
+    by_provider = reauth.signs_with_provider(user)
     scope = None
     panels = []
     for gate in gates:
@@ -73,7 +86,10 @@ def gate_panels(gates: list[Gate], *, release: Release, user) -> list[GatePanel]
         if panel.may_sign:
             scope = scope if scope is not None else scope_counts(release)
             panel.state_hash = gate_state_hash(gate, scope=scope)
-            panel.sign_form = GateSignForm(gate_id=gate.pk, initial={"state_hash": panel.state_hash})
+            panel.sign_form = GateSignForm(
+                gate_id=gate.pk, initial={"state_hash": panel.state_hash}, with_password=not by_provider
+            )
+            panel.signs_with_provider = by_provider
         if may_waive and gate.status in WAIVABLE:
             panel.waive_form = GateWaiveForm(gate_id=gate.pk)
         panels.append(panel)

@@ -1,6 +1,7 @@
 """Signing and waiving gates, under segregation of duties.
 
-A signature is the signer's password re-entered at that moment, the words they agreed to, and the
+A signature is the signer's password re-entered at that moment (or, for people who sign in through the
+identity provider, a sign-in there just before: releases/reauth.py), the words they agreed to, and the
 SHA-256 of the release and gate state they saw (the hidden `state_hash` of the form they opened).
 Every refused attempt is recorded in the audit trail, in its own transaction, so it outlives the
 rolled-back change it tried to make.
@@ -9,12 +10,15 @@ rolled-back change it tried to make.
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from releases import reauth
 from releases.audit import audit_record, snapshot
 from releases.errors import Conflict, Refused
 from releases.models import Gate, Release, SignOff, WorkItem
@@ -38,6 +42,18 @@ class SignOffRefused(Refused):
 class BadPassword(Refused):
     def __init__(self):
         super().__init__("The password is not correct: nothing was signed.")
+
+
+class StaleReauthentication(Refused):
+    """A signer who signs in through the identity provider brought no fresh sign-in there (403; not a
+    password guess, so django-axes does not count it)."""
+
+    def __init__(self):
+        super().__init__(
+            f"Signing needs a fresh sign-in with {settings.OIDC_PROVIDER_NAME} (within "
+            f"{settings.OIDC_REAUTH_SECONDS // 60} minutes, for this gate): nothing was signed. "
+            "Sign in again, then approve or reject."
+        )
 
 
 @dataclass(frozen=True)
@@ -160,19 +176,32 @@ def gate_sign_check(*, gate: Gate, by) -> None:
 
 
 def gate_sign(
-    *, gate: Gate, by, decision: str, meaning: str, comment: str, password: str, state_hash: str
+    *,
+    gate: Gate,
+    by,
+    decision: str,
+    meaning: str,
+    comment: str,
+    password: str | None = None,
+    reauthenticated_at: datetime | None = None,
+    state_hash: str,
 ) -> SignOff:
-    """Sign `gate` for `by`. Refusals (SignOffRefused, BadPassword) are audited as gate.sign.denied."""
+    """Sign `gate` for `by`, who re-entered `password`, or, when they sign in through the identity
+    provider (releases.reauth.signs_with_provider), signed in again there at `reauthenticated_at`.
+    Refusals (SignOffRefused, BadPassword, StaleReauthentication) are audited as gate.sign.denied."""
     gate_sign_check(gate=gate, by=by)
     try:
+        if reauth.signs_with_provider(by):
+            if not reauth.is_fresh(reauthenticated_at):
+                raise StaleReauthentication
         # Checked before the transaction: the hasher is deliberately slow, and on SQLite the
         # transaction holds the database's write lock.
-        if not by.check_password(password):
+        elif password is None or not by.check_password(password):
             raise BadPassword
         return _sign(
             gate=gate, by=by, decision=decision, meaning=meaning, comment=comment, state_hash=state_hash
         )
-    except (SignOffRefused, BadPassword) as refusal:
+    except (SignOffRefused, BadPassword, StaleReauthentication) as refusal:
         _record_denial(gate=gate, by=by, action="sign", reason=str(refusal))
         raise
 

@@ -1,4 +1,5 @@
-"""The reviewer queue, one gate's panel, and its actions: sign (password re-entered) and waive.
+"""The reviewer queue, one gate's panel, and its actions: sign (password re-entered, or a fresh sign-in at
+the identity provider: releases/reauth.py) and waive.
 
 An HTMX POST answers with the gate's panel and the "gatesChanged" event (the queue refreshes itself
 on it); without HTMX a success redirects to the release page and a refusal renders the gate's page.
@@ -12,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
-from releases import lists, password_guesses
+from releases import lists, password_guesses, reauth
 from releases.errors import form_add_errors
 from releases.gates.forms import GateSignForm, GateWaiveForm
 from releases.gates.selectors.gate_panel import gate_panel, gate_queue, gates_with_signoffs
@@ -50,13 +51,14 @@ def gate_detail(request, pk: int):
 @require_POST
 def gate_sign(request, pk: int):
     gate = _gate(pk)
-    form = GateSignForm(request.POST, gate_id=pk)
+    by_provider = reauth.signs_with_provider(request.user)
+    form = GateSignForm(request.POST, gate_id=pk, with_password=not by_provider)
     try:
         signoff_services.gate_sign_check(gate=gate, by=request.user)
         if not form.is_valid():
             return _panel_response(request, pk, status=422, sign_form=form)
         data = form.cleaned_data
-        if not password_guesses.signing_allowed(request):
+        if not by_provider and not password_guesses.signing_allowed(request):
             form.add_error("password", password_guesses.SIGNING_PAUSED)
             return _panel_response(request, pk, status=429, sign_form=form)
         signoff_services.gate_sign(
@@ -65,11 +67,16 @@ def gate_sign(request, pk: int):
             decision=data["decision"],
             meaning=signoff_services.signoff_meaning(gate, data["decision"]),
             comment=data["comment"],
-            password=data["password"],
+            password=data.get("password"),
+            # The provider sign-in granted for this gate (portal.sso), taken whatever happens next.
+            reauthenticated_at=reauth.grant_take(request.session, gate_id=gate.pk) if by_provider else None,
             state_hash=data["state_hash"],
         )
     except signoff_services.SignOffRefused as refusal:
         return _refused(request, pk, refusal)
+    except signoff_services.StaleReauthentication as stale:
+        form.add_error(None, str(stale))
+        return _panel_response(request, pk, status=403, sign_form=form)
     except signoff_services.BadPassword as wrong:
         tries_left = password_guesses.signing_failed(request)
         form.add_error("password", str(wrong))
@@ -120,6 +127,7 @@ def _panel_response(request, pk: int, *, status: int = 200, sign_form=None, waiv
     is kept (typed comment, errors) while the user may still use it."""
     panel = gate_panel(pk, request.user)
     panel.expanded = True
+    panel.reauth_ready = panel.signs_with_provider and reauth.grant_pending(request.session, gate_id=pk)
     if sign_form is not None and panel.sign_form is not None:
         panel.sign_form = sign_form
     if waive_form is not None and panel.waive_form is not None:
