@@ -213,7 +213,7 @@ def _linkable_user(claims: dict):
     if not username or username == settings.BREAK_GLASS_USERNAME:
         return None
     return (
-        User.objects.select_for_update()
+        User.objects.select_for_update(of=("self",))
         .filter(username=username, sso_identity__isnull=True, is_superuser=False)
         .first()
     )
