@@ -19,23 +19,6 @@ from functools import partial
 from common import add_instance_options, bench_instance, judged, percentiles, postgres_seeded
 
 SCALES = ("small", "medium", "enterprise")
-RESOURCES = (
-    "portfolios",
-    "applications",
-    "trains",
-    "releases",
-    "dependencies",
-    "gates",
-    "environments",
-    "freeze-windows",
-    "bookings",
-    "deployments",
-    "work-items",
-    "builds",
-    "test-runs",
-    "sync-runs",
-    "audit-events",
-)
 TARGET = {"p95_ms": 100, "queries": 10}
 
 
@@ -60,6 +43,7 @@ def run(options: argparse.Namespace) -> dict:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from portal.api.urls import LIST_RESOURCES
     from portal.api_tokens import api_token_create
 
     call_command("migrate", "--noinput", verbosity=0)
@@ -67,7 +51,7 @@ def run(options: argparse.Namespace) -> dict:
     _, secret = api_token_create(user=get_user_model().objects.get(username="admin"), name="bench")
     client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
     lists = {}
-    for resource in RESOURCES:
+    for resource in LIST_RESOURCES:
         url = f"/api/v1/{resource}/"
         for _ in range(options.warmup):
             client.get(url)

@@ -70,3 +70,11 @@ urlpatterns = [
     path("v1/sync-runs/", view(views.SyncRunList), name="sync-run-list"),
     path("v1/audit-events/", view(views.AuditEventList), name="audit-event-list"),
 ]
+
+# The list resources ("releases", "work-items", ...) in the order above: the docs test, the list tests
+# and bench/api.py walk them all from this one definition.
+LIST_RESOURCES = tuple(
+    str(route.pattern).removeprefix("v1/").removesuffix("/")
+    for route in urlpatterns
+    if route.name and route.name.endswith("-list")
+)

@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from portal.api.urls import LIST_RESOURCES
 from portal.api_tokens import api_token_create
 from releases.models import Booking, Gate, Release
 from tests import test_readme_api
@@ -29,23 +30,7 @@ def demo(db):
 def test_the_docs_have_a_curl_example_for_each_resource(monkeypatch):
     monkeypatch.setattr(test_readme_api, "README", DOCS)
     paths = {urlsplit(test_readme_api.request_of(c)["url"]).path for c in test_readme_api.api_curls()}
-    for resource in (
-        "portfolios",
-        "applications",
-        "trains",
-        "releases",
-        "dependencies",
-        "gates",
-        "environments",
-        "freeze-windows",
-        "bookings",
-        "deployments",
-        "work-items",
-        "builds",
-        "test-runs",
-        "sync-runs",
-        "audit-events",
-    ):
+    for resource in LIST_RESOURCES:
         assert f"/api/v1/{resource}/" in paths, resource
 
 

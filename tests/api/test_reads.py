@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from integrations.models import SyncRun
 from portal import roles
+from portal.api.urls import LIST_RESOURCES
 from releases.models import Gate
 from tests import factories as f
 from tests.api.conftest import assert_problem
@@ -36,23 +37,7 @@ def _one_of_each():
     return release
 
 
-LISTS = [
-    "portfolios",
-    "applications",
-    "trains",
-    "releases",
-    "dependencies",
-    "gates",
-    "environments",
-    "freeze-windows",
-    "bookings",
-    "deployments",
-    "work-items",
-    "builds",
-    "test-runs",
-    "sync-runs",
-    "audit-events",
-]
+LISTS = LIST_RESOURCES
 
 
 @pytest.mark.parametrize("resource", LISTS)
