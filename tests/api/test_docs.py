@@ -11,7 +11,7 @@ from django.core.management import call_command
 
 from portal.api.urls import LIST_RESOURCES
 from portal.api_tokens import api_token_create
-from releases.models import Booking, Gate, Release
+from releases.models import Booking, Environment, Gate, Release
 from tests import test_readme_api
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "api.md"
@@ -42,6 +42,7 @@ def test_the_docs_read_examples_answer_against_the_demo(demo, client, monkeypatc
         "$RELEASE": str(gate.release_id if gate else Release.objects.first().pk),
         "$GATE": str(gate.pk if gate else Gate.objects.first().pk),
         "$BOOKING": str(Booking.objects.first().pk),
+        "$ENVIRONMENT": str(Environment.objects.filter(kind="prod").first().pk),
     }
     reads = [c for c in test_readme_api.api_curls() if test_readme_api.request_of(c)["method"] == "GET"]
     assert len(reads) >= 20
