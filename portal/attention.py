@@ -171,10 +171,10 @@ def _release_url(release_id: int) -> str:
 def gates_rule(scope: Scope, *, today: date, now: datetime) -> list[Item]:
     """Gates overdue (pending past their due day, Gate.objects.overdue) or failed (rejected by a
     signer or failed on evidence), on open releases."""
+    failed = Gate.objects.filter(status=Gate.Status.FAILED).exclude(release__status__in=CLOSED_STATUSES)
     gates = (
-        Gate.objects.filter(scope.q("release__"))
-        .exclude(release__status__in=CLOSED_STATUSES)
-        .filter(Q(pk__in=Gate.objects.overdue(today).values("pk")) | Q(status=Gate.Status.FAILED))
+        (Gate.objects.overdue(today) | failed)
+        .filter(scope.q("release__"))
         .select_related("release__application")
         .annotate(downstream=_downstream("release_id"))
         .order_by("due_date", "pk")[:CANDIDATES]
@@ -433,35 +433,29 @@ def freezes_rule(scope: Scope, *, today: date, now: datetime, queue_url: str) ->
     return items
 
 
+def _superseded(rows, *, at: str, tie: str) -> Exists:
+    """One of `rows` is a later row of the same release: later by `at`, then by `tie`."""
+    later = Q(**{f"{at}__gt": OuterRef(at)}) | Q(**{at: OuterRef(at), f"{tie}__gt": OuterRef(tie)})
+    return Exists(rows.filter(later, release_id=OuterRef("release_id")))
+
+
 def builds_rule(scope: Scope, *, today: date, now: datetime) -> list[Item]:
-    """Open releases whose latest finished build failed, and whose latest test run has failures."""
-    latest_build = (
-        Build.objects.filter(release__in=Release.objects.open().filter(scope.q()))
-        .exclude(result=Build.Result.RUNNING)
-        .annotate(
-            rank=Window(
-                RowNumber(),
-                partition_by=[F("release_id")],
-                order_by=[F("started_at").desc(), F("number").desc()],
-            )
-        )
-    )
-    failed_builds = Build.objects.filter(
-        pk__in=Subquery(latest_build.filter(rank=1).values("pk")), result=Build.Result.FAILURE
-    )
+    """Open releases whose latest finished build failed, and whose latest test run has failures.
+    Read from the failures' side (a failure no later row of its release supersedes), so the work
+    follows the failures, not every open release's history."""
+    finished = Build.objects.exclude(result=Build.Result.RUNNING)
     builds = (
-        failed_builds.select_related("release__application")
+        finished.filter(scope.q("release__"), result=Build.Result.FAILURE)
+        .exclude(release__status__in=CLOSED_STATUSES)
+        .exclude(_superseded(finished, at="started_at", tie="number"))
+        .select_related("release__application")
         .annotate(downstream=_downstream("release_id"))
         .order_by("-started_at", "pk")[:CANDIDATES]
     )
-    latest_run = TestRun.objects.filter(release__in=Release.objects.open().filter(scope.q())).annotate(
-        rank=Window(
-            RowNumber(), partition_by=[F("release_id")], order_by=[F("executed_at").desc(), F("pk").desc()]
-        )
-    )
     runs = (
-        TestRun.objects.filter(pk__in=Subquery(latest_run.filter(rank=1).values("pk")))
-        .filter(Q(failed__gt=0) | Q(errors__gt=0))
+        TestRun.objects.filter(Q(failed__gt=0) | Q(errors__gt=0), scope.q("release__"))
+        .exclude(release__status__in=CLOSED_STATUSES)
+        .exclude(_superseded(TestRun.objects.all(), at="executed_at", tie="pk"))
         .select_related("release__application")
         .annotate(downstream=_downstream("release_id"))
         .order_by("-executed_at", "pk")[:CANDIDATES]

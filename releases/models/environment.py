@@ -135,6 +135,8 @@ class Booking(models.Model):
         ]
         indexes = [
             models.Index(fields=["environment", "status", "starts_at"], name="booking_env_status_idx"),
+            # What overlaps a coming span: bookings ending after its start (the past is most of the table)
+            models.Index(fields=["environment", "status", "ends_at"], name="booking_env_status_end_idx"),
             models.Index(fields=["decided_at"], name="booking_decided_idx"),  # metrics: decided today
             # The API's booking list (start, then id): a page is read off the index, not a sort of all
             models.Index(fields=["starts_at", "id"], name="booking_start_id_idx"),

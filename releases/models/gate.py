@@ -155,6 +155,12 @@ class Gate(models.Model):
             models.Index(fields=["decided_at"], name="gate_decided_idx"),  # metrics: decided in a period
             # The API's gate list (due date, then id): a page is read off the index, not a sort of all
             models.Index(fields=["due_date", "id"], name="gate_due_id_idx"),
+            # Home: overdue or failed gates, soonest first, without walking the decided ones
+            models.Index(
+                fields=["due_date", "id"],
+                condition=Q(status__in=["pending", "failed"]),
+                name="gate_undecided_idx",
+            ),
         ]
 
     def __str__(self) -> str:

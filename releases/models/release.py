@@ -49,8 +49,15 @@ class Release(ExternalFact):
         on_delete=models.PROTECT,
         related_name="owned_releases",
     )
+    # No index: nothing looks releases up by who overrode, and an index on a column that is nearly
+    # always NULL leads SQLite's planner to read most of the table through it ("IS NULL" looks selective).
     freeze_override_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     freeze_override_reason = models.TextField(blank=True)
     # Segregation of duties: whoever last changed the scope (work items in or out) may not sign its gates.
@@ -114,6 +121,18 @@ class Release(ExternalFact):
             models.Index(fields=["application", "target_date"], name="release_app_target_idx"),
             models.Index(fields=["at_risk", "target_date"], name="release_risk_target_idx"),
             models.Index(fields=["actual_date"], name="release_shipped_idx"),  # metrics: shipped in a period
+            # Home: open releases blocked or at risk, soonest target first (a third of releases are open)
+            models.Index(
+                fields=["forecast_state", "target_date"],
+                condition=~Q(status__in=CLOSED_STATUSES),
+                name="release_open_state_idx",
+            ),
+            # Home: open releases whose forecast moved past the day's baseline (a few of thousands)
+            models.Index(
+                fields=["target_date"],
+                condition=Q(forecast_date__gt=F("forecast_baseline_date")) & ~Q(status__in=CLOSED_STATUSES),
+                name="release_slipped_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -241,6 +241,18 @@ def test_the_latest_build_failed_or_the_latest_test_run_has_failures():
     assert "4 failed" in items[1].why
 
 
+def test_a_build_tie_goes_to_the_higher_number_and_closed_releases_are_left_out():
+    tied = f.ReleaseFactory()
+    for number, result in [(8, "success"), (7, "failure")]:  # same start: #8 is the latest
+        f.BuildFactory(
+            release=tied, application=tied.application, number=number, result=result, started_at=NOW
+        )
+    shipped = f.ReleaseFactory(status="released", actual_date=TODAY)
+    f.BuildFactory(release=shipped, application=shipped.application, result="failure", started_at=NOW)
+    f.TestRunFactory(release=shipped, failed=2, executed_at=NOW)
+    assert attention.builds_rule(EVERYTHING, today=TODAY, now=NOW) == []
+
+
 def test_failing_or_stalled_syncs():
     failing = f.SyncRunFactory(status=SyncRun.Status.FAILED, error="401 Unauthorized\ntrace")
     mended = f.ConnectionFactory()
