@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.db import transaction
 from django.db.backends.sqlite3.base import DatabaseOperations as SqliteOperations
 from django.test import Client
@@ -109,6 +110,12 @@ def _flush_around_delete_guards(execute_sql_flush):
 
 
 SqliteOperations.execute_sql_flush = _flush_around_delete_guards(SqliteOperations.execute_sql_flush)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache (the metrics keep sums per roll-up run in it)."""
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

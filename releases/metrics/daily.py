@@ -16,6 +16,7 @@ from django.db.models import CharField, Count, F, FloatField, Q, Sum, Value
 from django.db.models.functions import Cast, Coalesce, TruncDate
 
 from releases.metrics import scope as scope_measure
+from releases.metrics.memo import per_run
 from releases.metrics.period import Period, Scope, portal_day, portal_midnight, portal_zone
 from releases.metrics.sql import DaysBetween, HoursBetween
 from releases.models import Booking, DailyFigure, Gate, Release, WorkItem
@@ -133,16 +134,23 @@ FIGURES = {
 # --- reading ------------------------------------------------------------------------------------------
 
 
-def figure_totals(name: str, scope: Scope, period: Period, rolled_through: date | None) -> dict:
-    """{(label, outcome): {"count", "known", "total"}} over the period: the stored days summed in SQL,
-    the days after `rolled_through` grouped from the source."""
+def figure_totals(name: str, scope: Scope, period: Period, state) -> dict:
+    """{(label, outcome): {"count", "known", "total"}} over the period: the stored days summed in SQL
+    (kept per roll-up run), the days after them grouped from the source. `state`: rollups.Rolled."""
     first, after = portal_day(period.start), portal_day(period.end)
-    live_from = max(first, rolled_through + timedelta(days=1)) if rolled_through else first
-    stored = DailyFigure.objects.filter(figure=name, day__gte=first, day__lt=min(live_from, after))
-    stored = stored.filter(scope.q("application")).values("label", "outcome").order_by()
-    totals: dict = {}
-    for row in stored.annotate(count=Sum("count"), known=Sum("known"), total=Sum("total")):
-        _add(totals, (row["label"], row["outcome"]), row)
+    live_from = max(first, state.through + timedelta(days=1)) if state.through else first
+    until = min(live_from, after)
+
+    def stored_sums() -> dict:
+        stored = DailyFigure.objects.filter(figure=name, day__gte=first, day__lt=until)
+        stored = stored.filter(scope.q("application")).values("label", "outcome").order_by()
+        totals: dict = {}
+        for row in stored.annotate(count=Sum("count"), known=Sum("known"), total=Sum("total")):
+            _add(totals, (row["label"], row["outcome"]), row)
+        return totals
+
+    kept = per_run(state.run, ("figure", name, scope, first, until), stored_sums)
+    totals = {key: dict(row) for key, row in kept.items()}
     if live_from < after:
         for row in FIGURES[name].day_rows(live_from, after, scope):
             _add(totals, (row["figure_label"], row["figure_outcome"]), row)

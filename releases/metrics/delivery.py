@@ -22,7 +22,7 @@ from django.db.models.functions import Coalesce, Greatest, Least
 
 from releases.metrics.daily import figure_totals
 from releases.metrics.period import Period, Scope
-from releases.metrics.rollups import rolled_through
+from releases.metrics.rollups import rolled
 from releases.metrics.sql import HoursBetween
 from releases.models import Booking, Environment, Gate
 
@@ -46,7 +46,7 @@ class Delivery:
 
 
 def _totals(name: str, scope: Scope, period: Period) -> dict:
-    return figure_totals(name, scope, period, rolled_through())
+    return figure_totals(name, scope, period, rolled())
 
 
 def _mean(total: float, count: int, unit: timedelta) -> timedelta | None:

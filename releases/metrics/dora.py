@@ -24,6 +24,7 @@ from datetime import timedelta
 
 from django.db.models import Count, ExpressionWrapper, IntegerField, Q, Value
 
+from releases.metrics.memo import per_run
 from releases.metrics.period import Period, Scope
 from releases.metrics.rollups import SUCCESS, Outcomes, outcomes
 from releases.metrics.sql import DaysBetween
@@ -118,16 +119,23 @@ def dora(scope: Scope, period: Period, found: Outcomes | None = None) -> Dora:
     """From the stored outcomes (three queries) and the days after them, judged live (`found`: the
     period's outcomes when the caller has them already)."""
     found = found or outcomes(scope, period)
-    counts = found.stored.aggregate(
-        total=Count("pk"),
-        successes=Count("pk", filter=Q(status=SUCCESS)),
-        failures=Count("pk", filter=Q(failure=True)),
-        unrestored=Count("pk", filter=Q(failure=True, restore_hours__isnull=True)),
-    )
-    restores = list(
-        found.stored.filter(failure=True, restore_hours__isnull=False).values_list("restore_hours", flat=True)
-    )
-    leads = list(found.stored.filter(lead_hours__isnull=False).values_list("lead_hours", flat=True))
+
+    def stored_figures() -> tuple[dict, list[float], list[float]]:
+        counts = found.stored.aggregate(
+            total=Count("pk"),
+            successes=Count("pk", filter=Q(status=SUCCESS)),
+            failures=Count("pk", filter=Q(failure=True)),
+            unrestored=Count("pk", filter=Q(failure=True, restore_hours__isnull=True)),
+        )
+        restores = found.stored.filter(failure=True, restore_hours__isnull=False)
+        leads = found.stored.filter(lead_hours__isnull=False)
+        return (
+            counts,
+            list(restores.values_list("restore_hours", flat=True)),
+            list(leads.values_list("lead_hours", flat=True)),
+        )
+
+    counts, restores, leads = per_run(found.run, ("dora", scope, period), stored_figures)
     for row in found.live:
         counts["total"] += 1
         counts["successes"] += row.status == SUCCESS
@@ -152,13 +160,17 @@ def weekly(scope: Scope, period: Period, found: Outcomes | None = None) -> list[
     # The week as a number counted in SQL (TruncWeek calls back into Python per row on SQLite).
     week = ExpressionWrapper(DaysBetween("day", Value(first_monday)) / 7, output_field=IntegerField())
     found = found or outcomes(scope, period)
-    rows = (
-        found.stored.annotate(week=week)
-        .values("week")
-        .annotate(total=Count("pk"), failures=Count("pk", filter=Q(failure=True)))
-        .order_by("week")
-    )
-    counted = {row["week"]: [row["total"], row["failures"]] for row in rows}
+
+    def stored_weeks() -> dict:
+        rows = (
+            found.stored.annotate(week=week)
+            .values("week")
+            .annotate(total=Count("pk"), failures=Count("pk", filter=Q(failure=True)))
+            .order_by("week")
+        )
+        return {row["week"]: [row["total"], row["failures"]] for row in rows}
+
+    counted = per_run(found.run, ("weekly", scope, period), stored_weeks)
     for row in found.live:
         totals = counted.setdefault((row.day - first_monday).days // 7, [0, 0])
         totals[0], totals[1] = totals[0] + 1, totals[1] + row.failure

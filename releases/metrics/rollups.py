@@ -14,6 +14,7 @@ release on each request.
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from uuid import UUID, uuid4
 
 from django.db import transaction
 from django.db.models import BooleanField, ExpressionWrapper, F, OuterRef, Q, Subquery, Value
@@ -136,21 +137,34 @@ def _hours(duration: timedelta) -> float:
 
 
 @dataclass(frozen=True)
+class Rolled:
+    """What the roll-up has stored: complete days up to `through` (None: never rolled up, every day is
+    judged live), by the run `run`."""
+
+    through: date | None = None
+    run: UUID | None = None
+
+
+def rolled() -> Rolled:
+    """One query."""
+    row = MetricsRollup.objects.filter(pk=1).values_list("rolled_through", "run").first()
+    return Rolled(*row) if row else Rolled()
+
+
+@dataclass(frozen=True)
 class Outcomes:
-    """A period's outcomes: the stored days as a queryset to aggregate, the days after them judged."""
+    """A period's outcomes: the stored days as a queryset to aggregate, the days after them judged;
+    `run`, the roll-up run the stored days come from (sums over them are kept per run)."""
 
     stored: object  # QuerySet[ProductionOutcome]
     live: list[ProductionOutcome]
+    run: UUID | None = None
 
 
-def rolled_through() -> date | None:
-    """The last day the roll-up stored (None: never rolled up, every day is judged live)."""
-    return MetricsRollup.objects.filter(pk=1).values_list("rolled_through", flat=True).first()
-
-
-def outcomes(scope: Scope, period: Period) -> Outcomes:
+def outcomes(scope: Scope, period: Period, state: Rolled | None = None) -> Outcomes:
     """Periods start and end at the portal's midnights (releases.metrics.views.MetricsForm)."""
-    through = rolled_through()
+    state = state or rolled()
+    through = state.through
     live_from = period.start
     if through is not None:
         live_from = max(period.start, portal_midnight(through + timedelta(days=1)))
@@ -161,7 +175,7 @@ def outcomes(scope: Scope, period: Period) -> Outcomes:
     live = []
     if live_from < period.end:
         live = judge(production_deployments(scope, Period(live_from, period.end)))
-    return Outcomes(stored, live)
+    return Outcomes(stored, live, state.run)
 
 
 # --- writing -------------------------------------------------------------------------------------------
@@ -204,7 +218,7 @@ def metrics_rollup(*, full: bool = False, today: date | None = None) -> RollupRe
         ProductionOutcome.objects.bulk_create(rows, batch_size=2000)
         (DailyFigure.objects.filter(day__gte=since) if since else DailyFigure.objects.all()).delete()
         DailyFigure.objects.bulk_create(figures, batch_size=2000)
-        state.rolled_through, state.rolled_at = through, timezone.now()
+        state.rolled_through, state.rolled_at, state.run = through, timezone.now(), uuid4()
         if state.marks == marks_seen:  # no late fact arrived while the rows were judged
             state.dirty_from = None
         state.save()

@@ -107,9 +107,9 @@ def scope_totals(scope: Scope, period: Period) -> ScopeTotals:
     """The four figures over the measured releases, and the universe: the rolled-up days' sums and
     the days after them counted live (releases.metrics.daily)."""
     from releases.metrics.daily import figure_totals  # daily reads this module's scope_by_day
-    from releases.metrics.rollups import rolled_through
+    from releases.metrics.rollups import rolled
 
-    totals = figure_totals("release_scope", scope, period, rolled_through())
+    totals = figure_totals("release_scope", scope, period, rolled())
     return ScopeTotals(**{name: totals.get((name, ""), {}).get("count", 0) for name in UNIVERSE + FIGURES})
 
 

@@ -4,13 +4,14 @@
 For each epic with work shipped in the period: how many of its items there are, how many shipped in
 the period (their fix release released in it), when its first work started (its earliest item
 created), when it last shipped, and the days from the first work to production. Initiatives add up
-their epics. Two queries: the items grouped by epic, then the epics they name.
+their epics. Three queries: the period's shipped items grouped by epic, those epics' items, and the
+epics themselves.
 """
 
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Max, Min
 
 from releases.metrics.period import Period, Scope
 from releases.models import Release, WorkItem
@@ -40,36 +41,38 @@ class Flow:
 
 
 def epic_flows(scope: Scope, period: Period) -> list[Flow]:
-    """The epics with items shipped in the period, latest shipped first."""
+    """The epics with items shipped in the period, latest shipped first. The period's shipped items
+    name the epics; only those epics' items are then counted whole."""
     first, after = period.start.date(), period.end.date()
-    shipped_here = Q(
-        fix_releases__status=Release.Status.RELEASED,
-        fix_releases__actual_date__gte=first,
-        fix_releases__actual_date__lt=after,
-    )
-    rows = (
-        WorkItem.objects.exclude(parent_key="")
-        .filter(scope.q("application"))
-        .values("parent_key")
-        .annotate(
-            items=Count("pk", distinct=True),
-            shipped=Count("pk", filter=shipped_here, distinct=True),
-            first_work=Min("created_at"),
-            last_shipped=Max("fix_releases__actual_date", filter=shipped_here),
+    items = WorkItem.objects.exclude(parent_key="").filter(scope.q("application"))
+    shipped = (
+        items.filter(
+            fix_releases__status=Release.Status.RELEASED,
+            fix_releases__actual_date__gte=first,
+            fix_releases__actual_date__lt=after,
         )
-        .filter(shipped__gt=0)
+        .values("parent_key")
+        .annotate(shipped=Count("pk", distinct=True), last_shipped=Max("fix_releases__actual_date"))
         .order_by()
     )
-    rows = {row["parent_key"]: row for row in rows}
+    shipped = {row["parent_key"]: row for row in shipped}
+    whole = (
+        items.filter(parent_key__in=list(shipped))
+        .values_list("parent_key")
+        .annotate(items=Count("pk"), first_work=Min("created_at"))
+        .order_by()
+    )
+    counted = {key: (count, first_work) for key, count, first_work in whole}
     epics = {
         key: (title, labels, application)
-        for key, title, labels, application in WorkItem.objects.filter(key__in=list(rows)).values_list(
+        for key, title, labels, application in WorkItem.objects.filter(key__in=list(shipped)).values_list(
             "key", "title", "labels", "application__key"
         )
     }
     flows = []
-    for key, row in rows.items():
+    for key, row in shipped.items():
         title, labels, application = epics.get(key, (key, "", ""))
+        count, first_work = counted[key]
         flows.append(
             Flow(
                 key,
@@ -77,9 +80,9 @@ def epic_flows(scope: Scope, period: Period) -> list[Flow]:
                 application,
                 labels.split(" ", 1)[0] if labels else NO_INITIATIVE,
                 1,
-                row["items"],
+                count,
                 row["shipped"],
-                row["first_work"],
+                first_work,
                 row["last_shipped"],
             )
         )

@@ -16,8 +16,8 @@ from releases.metrics import charts, delivery, value_stream
 from releases.metrics import scope as scope_measure
 from releases.metrics.dora import Period, Scope, dora, incidents, share, span, unlinked_incidents, weekly
 from releases.metrics.period import portal_midnight, portal_today
-from releases.metrics.rollups import outcomes
-from releases.models import Application, Environment, MetricsRollup, Portfolio
+from releases.metrics.rollups import outcomes, rolled
+from releases.models import Application, Environment, Portfolio
 
 PERMISSION = "releases.view_deployment"
 EPICS_SHOWN = 15
@@ -56,9 +56,10 @@ class MetricsForm(forms.Form):
 @permission_required(PERMISSION, raise_exception=True)
 def metrics_dashboard(request):
     form = MetricsForm(request.GET or None)
-    scope, period = form.scope(), form.period()
-    found = outcomes(scope, period)
-    now, before = dora(scope, period, found), dora(scope, period.previous())
+    scope, period, state = form.scope(), form.period(), rolled()
+    found = outcomes(scope, period, state)
+    before = dora(scope, period.previous(), outcomes(scope, period.previous(), state))
+    now = dora(scope, period, found)
     weeks = weekly(scope, period, found)
     chart = charts.stacked_bars(
         [
@@ -117,7 +118,7 @@ def metrics_dashboard(request):
         "chart": chart,
         "query": request.GET.urlencode(),
         "portal_time_zone": settings.TIME_ZONE,
-        "rolled_through": MetricsRollup.objects.values_list("rolled_through", flat=True).first(),
+        "rolled_through": state.through,
         **_scope_context(scope, period),
     }
     return render(request, "releases/metrics.html", context)

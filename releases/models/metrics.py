@@ -83,6 +83,8 @@ class MetricsRollup(models.Model):
     dirty_from = models.DateField(null=True)
     rolled_at = models.DateTimeField(null=True)
     marks = models.PositiveBigIntegerField(default=0, help_text="Late facts marked so far.")
+    # A new id per run, written with the rows: sums over them are kept per run (releases.metrics.memo).
+    run = models.UUIDField(null=True, editable=False)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(pk=1), name="metricsrollup_single_row")]

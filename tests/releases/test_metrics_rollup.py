@@ -90,6 +90,29 @@ def test_a_deployment_synced_late_is_judged_at_the_next_roll_up(world):  # noqa:
     assert MetricsRollup.objects.get().dirty_from is None
 
 
+def test_sums_kept_for_a_roll_up_run_give_way_to_the_next_run(world):  # noqa: F811
+    metrics_rollup(today=AFTER_PERIOD)
+    pay = Scope(application_id=world["pay"].pk)
+    with CaptureQueriesContext(connection) as first_read:
+        failures = dora(pay, PERIOD).failures
+    with CaptureQueriesContext(connection) as kept_read:
+        assert dora(pay, PERIOD).failures == failures
+    assert len(kept_read) < len(first_read)  # the stored sums came from the cache
+    prod = ProductionOutcome.objects.first().environment
+    late = DeploymentFact(
+        external_id="late-2",
+        environment_id=prod.pk,
+        application_id=world["pay"].pk,
+        version="9.8",
+        release_id=None,
+        deployed_at=at(5),
+        status="failure",
+    )
+    deployments_upsert(source="github#1", facts=[late])
+    metrics_rollup(today=AFTER_PERIOD + timedelta(days=1))
+    assert dora(pay, PERIOD).failures == failures + 1  # the new run's rows, not the kept sums
+
+
 def test_an_incident_naming_a_shipped_release_judges_its_days_again(world):  # noqa: F811
     metrics_rollup(today=AFTER_PERIOD)
     release = f.ReleaseFactory(application=world["pay"], version="4.3", source="jira#1", external_id="10043")
