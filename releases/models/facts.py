@@ -169,7 +169,11 @@ class Build(ExternalFact):
             models.UniqueConstraint(fields=["application", "job", "number"], name="build_unique_number"),
             choices_constraint("result", BuildResult, "build_result_valid"),
         ]
-        indexes = [models.Index(fields=["release", "-started_at"], name="build_release_idx")]
+        indexes = [
+            models.Index(fields=["release", "-started_at"], name="build_release_idx"),
+            # Home: the latest failures first, read off the failures alone (history only grows)
+            models.Index(fields=["-started_at"], condition=Q(result="failure"), name="build_failed_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.job} #{self.number}"
@@ -207,7 +211,14 @@ class TestRun(ExternalFact):
                 name="testrun_unique_external_id",
             ),
         ]
-        indexes = [models.Index(fields=["release", "-executed_at"], name="testrun_release_idx")]
+        indexes = [
+            models.Index(fields=["release", "-executed_at"], name="testrun_release_idx"),
+            models.Index(
+                fields=["-executed_at"],
+                condition=Q(failed__gt=0) | Q(errors__gt=0),
+                name="testrun_failed_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name or 'Test run'} ({self.passed}/{self.total})"
