@@ -120,7 +120,16 @@ class TrainDetail(ReadDetail):
     serializer_class = TrainList.serializer_class
 
 
-RELEASE_ORDERING = ["target_date", "forecast_date", "forecast_slip_days", "version", "status", "id"]
+RELEASE_ORDERING = [
+    "target_date",
+    "forecast_date",
+    "forecast_slip_days",
+    "forecast_on_time",
+    "forecast_p85",
+    "version",
+    "status",
+    "id",
+]
 
 
 class ReleaseList(ReadList):

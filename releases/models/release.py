@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from releases.models.base import ExternalFact, choices_constraint
 from releases.models.portfolio import Application, ReleaseTrain
-from releases.planning.forecast import STATE_LABELS, ForecastState, delivery_state
+from releases.planning.forecast import STATE_LABELS, ForecastState, delivery_state, odds_words
 from releases.querysets import CLOSED_STATUSES, ReleaseQuerySet
 
 
@@ -79,6 +79,13 @@ class Release(ExternalFact):
     forecast_waiting_for = models.JSONField(default=list, blank=True, editable=False)
     forecast_critical_path = models.JSONField(default=list, blank=True, editable=False)
     forecast_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The odds (releases.planning.odds, a Monte Carlo over the application's throughput): the days by
+    # which 50%, 85% and 95% of the runs shipped, the share shipped by the target, or why there are none.
+    forecast_p50 = models.DateField(null=True, blank=True, editable=False)
+    forecast_p85 = models.DateField(null=True, blank=True, editable=False)
+    forecast_p95 = models.DateField(null=True, blank=True, editable=False)
+    forecast_on_time = models.FloatField(null=True, blank=True, editable=False)
+    forecast_odds_note = models.CharField(max_length=200, blank=True, editable=False)
     # The forecast date as it stood before the first refresh of `forecast_baseline_on` (yesterday's
     # last forecast): Home's "slipped since yesterday" compares forecast_date with it.
     forecast_baseline_date = models.DateField(null=True, blank=True, editable=False)
@@ -115,6 +122,16 @@ class Release(ExternalFact):
                 condition=Q(freeze_override_by__isnull=True) | ~Q(freeze_override_reason=""),
                 name="release_freeze_override_has_reason",
             ),
+            models.CheckConstraint(
+                condition=Q(forecast_on_time__isnull=True)
+                | Q(forecast_on_time__gte=0, forecast_on_time__lte=1),
+                name="release_odds_are_a_share",
+            ),
+            models.CheckConstraint(
+                condition=Q(forecast_p50__isnull=True)
+                | Q(forecast_p85__gte=F("forecast_p50"), forecast_p95__gte=F("forecast_p85")),
+                name="release_odds_percentiles_in_order",
+            ),
         ]
         indexes = [
             models.Index(fields=["target_date", "status"], name="release_target_status_idx"),
@@ -150,6 +167,11 @@ class Release(ExternalFact):
     @property
     def delivery_state_label(self) -> str:
         return STATE_LABELS[self.delivery_state]
+
+    @property
+    def odds_words(self) -> str:
+        """The odds of shipping by the target, in words ("62%")."""
+        return odds_words(self.forecast_on_time)
 
     @property
     def barred_signer_ids(self) -> set[int]:

@@ -75,6 +75,18 @@ def delivery_state(status: str, stored_state: str) -> ForecastState:
     return ForecastState.ON_TRACK if state in (ForecastState.SHIPPED, ForecastState.CANCELLED) else state
 
 
+def odds_words(on_time: float | None) -> str:
+    """The share of runs shipped by the target as a percentage that never rounds to 0% or 100% when
+    the truth is not: 1 run in 2,000 is "< 1%", 1,999 in 2,000 "> 99%"."""
+    if on_time is None:
+        return "—"
+    if 0 < on_time < 0.005:
+        return "< 1%"
+    if 0.995 <= on_time < 1:
+        return "> 99%"
+    return f"{on_time * 100:.0f}%"
+
+
 class DependencyState(StrEnum):
     SATISFIED = "satisfied"  # upstream shipped
     PENDING = "pending"  # upstream on course for this release's target
@@ -121,6 +133,7 @@ class ReleaseFacts:
     status: str = "planned"
     actual: date | None = None
     label: str = ""  # "PAY 2.8.1": how other releases' holds name it
+    application_id: int | None = None  # whose throughput the odds draw from (releases.planning.odds)
     upstream: tuple[Upstream, ...] = ()
     remaining_items: int = 0
     items_per_day: float = 0.0  # the application's recent throughput

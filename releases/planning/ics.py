@@ -11,7 +11,13 @@ from datetime import timedelta
 from icalendar import Calendar, Event
 
 from releases.planning.calendar import FreezeDays
-from releases.planning.forecast import NEEDS_ATTENTION, STATE_LABELS, ForecastState, delivery_state
+from releases.planning.forecast import (
+    NEEDS_ATTENTION,
+    STATE_LABELS,
+    ForecastState,
+    delivery_state,
+    odds_words,
+)
 
 PRODID = "-//Flightdeck//Release calendar//EN"
 
@@ -28,7 +34,7 @@ def feed_calendar(
 ) -> Calendar:
     """`releases`: rows with id, application__key, application__name, version, summary, status,
     target_date, forecast_date, forecast_slip_days, at_risk, forecast_state, forecast_blocked_reason,
-    updated_at. `freezes`: (freeze id,
+    updated_at, and the odds (forecast_on_time, forecast_p50, _p85, _p95) when drawn. `freezes`: (freeze id,
     occurrence days, the freeze's last change) per occurrence."""
     calendar = Calendar()
     calendar.add("prodid", PRODID)
@@ -68,6 +74,12 @@ def _description(row: Mapping, url: str, status_labels: Mapping[str, str]) -> st
         slip = row["forecast_slip_days"]
         late = f" ({slip} days late)" if slip > 0 else ""
         lines.append(f"Forecast: {row['forecast_date']:%Y-%m-%d}{late}")
+    if row.get("forecast_p85"):
+        odds = f"{odds_words(row['forecast_on_time'])} by the target"
+        lines.append(
+            f"Odds: {odds}; P50 {row['forecast_p50']:%Y-%m-%d}, P85 {row['forecast_p85']:%Y-%m-%d}, "
+            f"P95 {row['forecast_p95']:%Y-%m-%d}"
+        )
     state = _state(row)
     if state is ForecastState.BLOCKED:
         reason = row.get("forecast_blocked_reason")

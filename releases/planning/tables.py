@@ -18,6 +18,10 @@ class ReleaseTable(tables.Table):
     forecast_slip_days = tables.Column(
         verbose_name="Slip", order_by=("forecast_slip_days", "target_date", "pk")
     )
+    # The odds of shipping by the target (releases.planning.odds), with the P85 day beside them.
+    forecast_on_time = tables.Column(
+        verbose_name="Odds", order_by=("forecast_on_time", "forecast_p85", "target_date", "pk")
+    )
     # The delivery state; sorted descending, blocked releases come first, then those at risk.
     at_risk = tables.Column(verbose_name="State", order_by=("at_risk", "forecast_state", "target_date", "pk"))
     owner = tables.Column(verbose_name="Owner", order_by=("owner__last_name", "owner__first_name", "pk"))
@@ -33,6 +37,7 @@ class ReleaseTable(tables.Table):
             "target_date",
             "forecast_date",
             "forecast_slip_days",
+            "forecast_on_time",
             "at_risk",
             "owner",
             "train",

@@ -119,6 +119,18 @@ def test_month_view_shows_each_release_on_its_day_with_status_and_link(client):
     assert 'href="?month=2029-12"' in html and 'href="?month=2030-02"' in html
 
 
+def test_a_release_tooltip_gives_its_odds(client):
+    f.ReleaseFactory(
+        application__key="PAY",
+        target_date=date(2030, 1, 9),
+        forecast_on_time=0.62,
+        forecast_p50=date(2030, 1, 8),
+        forecast_p85=date(2030, 1, 14),
+        forecast_p95=date(2030, 1, 17),
+    )
+    assert "· 62% by target, P85 14 Jan" in day_cell(client.get(JAN).content.decode(), date(2030, 1, 9))
+
+
 def test_week_view_shows_the_seven_days_of_the_iso_week(client):
     f.ReleaseFactory(application__key="PAY", version="1.0", target_date=date(2030, 1, 13))  # Sunday
     f.ReleaseFactory(application__key="CRM", version="1.0", target_date=date(2030, 1, 14))  # next Monday

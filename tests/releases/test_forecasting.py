@@ -7,7 +7,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from portal import roles
 from releases.models import Release
+from releases.planning.odds import MIN_HISTORY_DAYS
 from releases.planning.services.forecasting import forecast_refresh
 from tests import factories as f
 
@@ -227,6 +229,38 @@ def test_scope_behind_finishes_at_the_applications_recent_throughput():
     assert release.forecast_waiting_for[0]["kind"] == "scope"
     assert release.forecast_waiting_for[0]["detail"] == "10 work items open"
     assert release.at_risk
+
+
+def test_the_refresh_stores_the_odds_and_says_when_there_are_none(client_for):
+    steady = f.ApplicationFactory()
+    for n in range(90):  # one a day for the last 90 days, the work begun long before
+        f.WorkItemFactory(
+            application=steady,
+            status_category="done",
+            created_at=midnight(-200),
+            resolved_at=midnight(-n - 1) + timedelta(hours=9),
+        )
+    late = f.ReleaseFactory(application=steady, target_date=day(5))
+    for _ in range(10):
+        f.WorkItemFactory(application=steady, status_category="todo").fix_releases.add(late)
+    young = f.ApplicationFactory()
+    newcomer = f.ReleaseFactory(application=young, target_date=day(20))
+    f.WorkItemFactory(application=young, status_category="todo", created_at=midnight(-5)).fix_releases.add(
+        newcomer
+    )
+
+    late, newcomer = refreshed(late, newcomer)
+
+    # ten items at one a day: every run finishes on day 10, past the target of day 5
+    assert (late.forecast_p50, late.forecast_p85, late.forecast_p95) == (day(10), day(10), day(10))
+    assert late.forecast_on_time == 0.0 and late.odds_words == "0%"
+    assert newcomer.forecast_p50 is None and newcomer.forecast_on_time is None
+    assert newcomer.forecast_odds_note == f"too little history: 5 days of history, {MIN_HISTORY_DAYS} needed"
+
+    page = client_for(roles.PROJECT_OFFICE).get(f"/releases/{late.pk}/").content.decode()
+    assert "<strong>0%</strong> by" in page and "P85</dt><dd>" in page and "2,000 simulated runs" in page
+    page = client_for(roles.PROJECT_OFFICE).get(f"/releases/{newcomer.pk}/").content.decode()
+    assert "No odds: too little history: 5 days of history" in page
 
 
 def test_scope_on_track_keeps_the_target():

@@ -78,6 +78,22 @@ def test_forecast_and_risk_are_in_the_description(owner):
     assert f"Forecast: {day + timedelta(days=9):%Y-%m-%d} (9 days late)" in str(event["description"])
 
 
+def test_the_odds_are_in_the_description(owner):
+    day = today() + timedelta(days=5)
+    f.ReleaseFactory(
+        target_date=day,
+        forecast_on_time=0.004,
+        forecast_p50=day + timedelta(days=3),
+        forecast_p85=day + timedelta(days=6),
+        forecast_p95=day + timedelta(days=8),
+    )
+    description = str(next(iter(events(feed(owner.feed_token)).values()))["description"])
+    p50, p85, p95 = (day + timedelta(days=n) for n in (3, 6, 8))
+    assert (
+        f"Odds: < 1% by the target; P50 {p50:%Y-%m-%d}, P85 {p85:%Y-%m-%d}, P95 {p95:%Y-%m-%d}" in description
+    )
+
+
 def test_freeze_windows_are_their_own_events(owner):
     start = timezone.make_aware(datetime.combine(today() + timedelta(days=3), time(9)))
     f.FreezeWindowFactory(starts_at=start, ends_at=start + timedelta(days=2), reason="Quarter close")

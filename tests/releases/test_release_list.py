@@ -74,6 +74,17 @@ def test_columns_show_each_release_with_its_forecast(client):
     assert f'<a href="/releases/trains/{release.train_id}/">Spring train</a>' in row
 
 
+def test_the_odds_column_shows_the_share_and_p85_and_sorts(client):
+    odds = {"forecast_p50": f.day(4), "forecast_p85": f.day(6), "forecast_p95": f.day(9)}
+    f.ReleaseFactory(version="likely", target_date=f.day(5), forecast_on_time=0.9995, **odds)
+    f.ReleaseFactory(version="unlikely", target_date=f.day(6), forecast_on_time=0.2, **odds)
+    f.ReleaseFactory(version="unknown", target_date=f.day(7), forecast_odds_note="too little history")
+    html = client.get("/releases/?sort=forecast_on_time").content.decode()
+    assert _versions(html)[-2:] == ["unlikely", "likely"]  # the least likely first, after those without
+    assert "&gt; 99%</span>" in html and "20%</span>" in html  # never rounded up to 100%
+    assert f"P85 {f.day(6):%-d %b}" in html and 'title="too little history">—' in html
+
+
 def test_sorted_by_target_date_by_default_and_by_any_column_on_request(client):
     f.ReleaseFactory(version="b-late", target_date=f.day(9), forecast_slip_days=0)
     f.ReleaseFactory(version="a-early", target_date=f.day(1), forecast_slip_days=7)

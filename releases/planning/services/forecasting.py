@@ -7,14 +7,15 @@ beat every few minutes, and after the demo seed.
 """
 
 from collections import defaultdict
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, Window
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from releases.freezes import applies, frozen_days, horizon_from
+from releases.metrics.sql import UtcDay
 from releases.models import (
     Build,
     FreezeWindow,
@@ -37,9 +38,12 @@ from releases.planning.forecast import (
     critical_path,
     forecast_all,
 )
+from releases.planning.odds import HISTORY_DAYS, Odds, Throughput, simulate
 from releases.querysets import portfolio_lineage
 
 THROUGHPUT_DAYS = 28  # recent throughput: work items done per day over the last four weeks
+ODDS_STORED = ["forecast_p50", "forecast_p85", "forecast_p95", "forecast_on_time", "forecast_odds_note"]
+NO_ODDS = dict.fromkeys(ODDS_STORED) | {"forecast_odds_note": ""}
 STORED = [
     "forecast_date",
     "forecast_slip_days",
@@ -48,8 +52,10 @@ STORED = [
     "forecast_blocked_reason",
     "forecast_waiting_for",
     "forecast_critical_path",
+    *ODDS_STORED,
 ]
 BLOCKED_REASON_LENGTH = 300
+ODDS_NOTE_LENGTH = 200
 # The columns of an open release that load_facts reads.
 FACT_COLUMNS = [
     "id",
@@ -74,7 +80,8 @@ def forecast_refresh(*, today: date | None = None, notify: bool = True) -> int:
     rows = {row["id"]: row for row in Release.objects.open().values(*columns)}
     facts = load_facts(rows, today=today)
     forecasts = forecast_all(facts.values(), today=today)
-    changed = _store_changed(rows, forecasts) + _settle_closed()
+    odds = simulate(facts, forecasts, throughput_history(today), today=today)
+    changed = _store_changed(rows, forecasts, odds) + _settle_closed()
     slips_claim(rows, forecasts, notify=notify)
     return changed
 
@@ -103,6 +110,7 @@ def _settle_closed() -> int:
             "forecast_blocked_reason": "",
             "forecast_waiting_for": [],
             "forecast_critical_path": [],
+            **NO_ODDS,
         }
         for rid, target, actual, status in stale.values_list(
             "id", "target_date", "actual_date", "status"
@@ -136,6 +144,7 @@ def load_facts(rows: dict[int, dict], *, today: date) -> dict[int, ReleaseFacts]
             target=row["target_date"],
             status=row["status"],
             label=f"{row['application__key']} {row['version']}",
+            application_id=row["application_id"],
             upstream=tuple(upstream[rid]),
             remaining_items=remaining.get(rid, 0),
             items_per_day=per_day.get(row["application_id"], 0.0),
@@ -191,6 +200,34 @@ def _throughput(today: date) -> dict[int, float]:
     return {app: n / THROUGHPUT_DAYS for app, n in counts}
 
 
+def throughput_history(today: date) -> dict[int, Throughput]:
+    """Per application: the work items done on each of the last HISTORY_DAYS days (UTC days, the
+    oldest first), and the days since its first work item was created. Two grouped queries."""
+    first_day = today - timedelta(days=HISTORY_DAYS)
+    since = timezone.make_aware(datetime.combine(first_day, time()), UTC)
+    until = timezone.make_aware(datetime.combine(today, time()), UTC)
+    done = (
+        WorkItem.objects.filter(status_category="done", resolved_at__gte=since, resolved_at__lt=until)
+        .values_list("application_id", UtcDay("resolved_at"))
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    counts = defaultdict(lambda: [0] * HISTORY_DAYS)
+    for application_id, day, n in done:
+        counts[application_id][(_as_date(day) - first_day).days] += n
+    started = WorkItem.objects.values_list("application_id").annotate(first=Min("created_at")).order_by()
+    return {
+        application_id: Throughput(tuple(counts[application_id]), (today - first.date()).days)
+        for application_id, first in started
+        if first is not None
+    }
+
+
+def _as_date(day) -> date:
+    """SQLite answers a date() as text."""
+    return date.fromisoformat(day) if isinstance(day, str) else day
+
+
 def _freeze_days_by_portfolio(today: date) -> defaultdict[int, tuple]:
     """Day windows [first day, day after) that hold releases, per portfolio: global freezes, the
     portfolio's own and its ancestors'. A day is frozen when any part of it is."""
@@ -217,7 +254,8 @@ def _freeze_days_by_portfolio(today: date) -> defaultdict[int, tuple]:
     return by_portfolio
 
 
-def stored_forecast(forecast: Forecast, forecasts: dict[int, Forecast]) -> dict:
+def stored_forecast(forecast: Forecast, forecasts: dict[int, Forecast], odds: Odds | None = None) -> dict:
+    odds = odds or Odds()
     return {
         "forecast_date": forecast.ship_date,
         "forecast_slip_days": forecast.slip_days,
@@ -226,6 +264,11 @@ def stored_forecast(forecast: Forecast, forecasts: dict[int, Forecast]) -> dict:
         "forecast_blocked_reason": _shortened(forecast.blocked_reason, BLOCKED_REASON_LENGTH),
         "forecast_waiting_for": [stored_hold(h) for h in forecast.waiting_for],
         "forecast_critical_path": critical_path(forecasts, forecast.release_id),
+        "forecast_p50": odds.p50,
+        "forecast_p85": odds.p85,
+        "forecast_p95": odds.p95,
+        "forecast_on_time": odds.on_time,
+        "forecast_odds_note": _shortened(odds.note, ODDS_NOTE_LENGTH),
     }
 
 
@@ -247,10 +290,10 @@ def _shortened(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _store_changed(rows: dict[int, dict], forecasts: dict[int, Forecast]) -> int:
+def _store_changed(rows: dict[int, dict], forecasts: dict[int, Forecast], odds: dict[int, Odds]) -> int:
     changed = {}
     for rid, row in rows.items():
-        values = stored_forecast(forecasts[rid], forecasts)
+        values = stored_forecast(forecasts[rid], forecasts, odds.get(rid))
         if any(row[name] != value for name, value in values.items()):
             changed[rid] = values
     _write(changed)

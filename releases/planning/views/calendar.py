@@ -29,7 +29,7 @@ from releases.models import Application, FreezeWindow, Portfolio, Release, Relea
 from releases.planning import ics
 from releases.planning.calendar import BadPeriod, Day, FreezeDays, Period, build_grid, period_from
 from releases.planning.filters import GateState, ReleaseFilter
-from releases.planning.forecast import STATE_LABELS, ForecastState, delivery_state
+from releases.planning.forecast import STATE_LABELS, ForecastState, delivery_state, odds_words
 from releases.querysets import delivery_state_q
 
 TEMPLATE = "releases/calendar.html"
@@ -44,10 +44,19 @@ GRID_FIELDS = (
     "at_risk",
     "forecast_state",
     "forecast_blocked_reason",
+    "forecast_on_time",
+    "forecast_p85",
     "application__key",
     "application__name",
 )
-FEED_FIELDS = (*GRID_FIELDS, "forecast_date", "forecast_slip_days", "updated_at")
+FEED_FIELDS = (
+    *GRID_FIELDS,
+    "forecast_date",
+    "forecast_slip_days",
+    "forecast_p50",
+    "forecast_p95",
+    "updated_at",
+)
 # Within a day the releases at risk come first, so the few shown are the ones to look at.
 DAY_ORDER = (F("at_risk").desc(), F("application__key").asc(), F("version").asc())
 URL_PLACEHOLDER = "2147483647"
@@ -219,6 +228,8 @@ def _release_item(row: dict, labels: dict, url: str) -> str:
     risk = STATE_BADGES.get(state, "")
     if state is ForecastState.BLOCKED and row["forecast_blocked_reason"]:
         title += f" · blocked: {row['forecast_blocked_reason']}"
+    elif row["forecast_p85"]:
+        title += f" · {odds_words(row['forecast_on_time'])} by target, P85 {row['forecast_p85']:%-d %b}"
     return (
         f'<li><a class="cal-release status-{escape(row["status"])}" href="{url.format(row["id"])}" '
         f'title="{escape(title)}"><span class="cal-key">{escape(row["application__key"])}</span> '

@@ -6,6 +6,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from releases.errors import form_add_errors
+from releases.planning import odds
 from releases.planning.forms import DependencyAddForm, ReleasePlanForm
 from releases.planning.selectors.release_page import ReleasePage, release_for_page
 from releases.planning.services import releases as release_services
@@ -57,6 +58,7 @@ def page_context(request, release, *, plan_form=None, dependency_form=None, **ex
     return {
         "release": release,
         "page": page,
+        "odds_rule": odds.RULE,
         "plan_form": plan_form or ReleasePlanForm.for_release(release),
         "dependency_form": dependency_form or DependencyAddForm(),
         **extra,
