@@ -208,6 +208,23 @@ def release_override_without_reason():
     return lambda: f.ReleaseFactory(freeze_override_by=admin, freeze_override_reason="")
 
 
+@case("release_odds_are_a_share", "over-one")
+def release_odds_over_one():
+    return lambda: f.ReleaseFactory(forecast_on_time=1.2)
+
+
+@case("release_odds_are_a_share", "negative")
+def release_odds_negative():
+    return lambda: f.ReleaseFactory(forecast_on_time=-0.1)
+
+
+@case("release_odds_percentiles_in_order")
+def release_odds_out_of_order():
+    return lambda: f.ReleaseFactory(
+        forecast_p50=f.day(5), forecast_p85=f.day(4), forecast_p95=f.day(9), forecast_on_time=0.5
+    )
+
+
 @case("dependency_not_on_itself")
 def dependency_on_itself():
     release = f.ReleaseFactory()
