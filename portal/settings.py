@@ -15,6 +15,7 @@ import tempfile
 from datetime import timedelta
 from ipaddress import ip_network
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -83,6 +84,34 @@ def _audit_chain_key() -> str:
 
 
 AUDIT_CHAIN_KEY = _audit_chain_key()
+
+
+def _field_encryption_keys() -> list[str]:
+    """FIELD_ENCRYPTION_KEY: the Fernet key(s) of the tool credentials, comma-separated, newest first
+    (integrations/crypto.py reads them; `credentials_rotate` re-encrypts with the newest). Checked here,
+    so production refuses to start without one instead of failing when a credential is first used."""
+    from cryptography.fernet import Fernet
+
+    keys = [key.strip() for key in os.environ.get("FIELD_ENCRYPTION_KEY", "").split(",") if key.strip()]
+    if not keys and PRODUCTION:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEY is not set. In production mode Flightdeck refuses to start without the "
+            "tool credentials' key: export FIELD_ENCRYPTION_KEY to a Fernet key (python -c \"from "
+            'cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"), kept apart from '
+            "the database and its backups."
+        )
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"FIELD_ENCRYPTION_KEY: key {position} of {len(keys)} is not a Fernet key "
+                "(44 url-safe base64 characters; several keys are separated by commas, newest first)."
+            ) from None
+    return keys
+
+
+FIELD_ENCRYPTION_KEYS = _field_encryption_keys()
 # The chain's anchor outside the database: signed checkpoints (seq, hash, time) appended to this file
 # by `audit_checkpoint` and the beat task, compared by `audit_verify`. Keep a copy where the database's
 # owner cannot write (an auditor's export, a write-once bucket).
@@ -130,11 +159,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy, Permissions-Policy, and "Cache-Control: private, no-store" on what a
+    # signed-in user or a feed token reads (portal/security.py)
+    "portal.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.security.SessionLifetimeMiddleware",  # idle timeout and absolute lifetime of a session
     "portal.api_auth.ApiTokenMiddleware",  # /api/: the Bearer token is the user, never the session
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -222,6 +255,50 @@ def _oidc_role_map(value: str) -> dict[str, list[str]]:
 
 
 OIDC_ROLE_MAP = _oidc_role_map(os.environ.get("FLIGHTDECK_OIDC_ROLE_MAP", ""))
+
+
+# Content-Security-Policy (portal.security.SecurityHeadersMiddleware): scripts only from this origin,
+# never inline, never eval (htmx is configured with allowEval off and no hx-on in base.html); styles
+# from this origin, and style attributes (a progress bar's width) but no <style> element; no plugins,
+# no framing. Forms post here or, for the sign-off's re-authentication, to the identity provider.
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "style-src-attr": ["'unsafe-inline'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'", *([_origin(OIDC_ISSUER)] if OIDC_ISSUER else [])],
+    "frame-ancestors": ["'none'"],
+}
+# Browser features no page of the portal uses are off for it and anything it might embed; the profile's
+# "Copy" button writes the new token to the clipboard.
+PERMISSIONS_POLICY = {
+    "accelerometer": [],
+    "camera": [],
+    "display-capture": [],
+    "geolocation": [],
+    "gyroscope": [],
+    "hid": [],
+    "magnetometer": [],
+    "microphone": [],
+    "midi": [],
+    "payment": [],
+    "serial": [],
+    "usb": [],
+    "clipboard-write": ["self"],
+    "fullscreen": ["self"],
+}
+
+
 if OIDC_ISSUER and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
     raise ImproperlyConfigured(
         "FLIGHTDECK_OIDC_ISSUER is set without FLIGHTDECK_OIDC_CLIENT_ID and FLIGHTDECK_OIDC_CLIENT_SECRET."
@@ -293,7 +370,17 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
-SESSION_COOKIE_AGE = 60 * 60 * 10  # a working day
+# A signed-in session ends after SESSION_IDLE_TIMEOUT seconds without a request, and in any case
+# SESSION_ABSOLUTE_LIFETIME seconds after it began (portal.security.SessionLifetimeMiddleware). The
+# cookie itself lives no longer than the idle timeout (plus the minute between refreshes of the mark).
+SESSION_IDLE_TIMEOUT = int(os.environ.get("FLIGHTDECK_SESSION_IDLE_MINUTES") or 30) * 60
+SESSION_ABSOLUTE_LIFETIME = int(os.environ.get("FLIGHTDECK_SESSION_MAX_HOURS") or 12) * 60 * 60
+if SESSION_IDLE_TIMEOUT <= 0 or SESSION_ABSOLUTE_LIFETIME <= 0:
+    raise ImproperlyConfigured(
+        "FLIGHTDECK_SESSION_IDLE_MINUTES and FLIGHTDECK_SESSION_MAX_HOURS must be positive whole numbers."
+    )
+SESSION_ACTIVITY_RESOLUTION = 60  # seconds: the last-activity mark is written at most once a minute
+SESSION_COOKIE_AGE = min(SESSION_IDLE_TIMEOUT + SESSION_ACTIVITY_RESOLUTION, SESSION_ABSOLUTE_LIFETIME)
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
