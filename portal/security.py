@@ -14,7 +14,9 @@ and, whatever the activity, SESSION_ABSOLUTE_LIFETIME seconds after it began. It
 last-activity mark at most once per SESSION_ACTIVITY_RESOLUTION seconds, not on every request.
 """
 
+import functools
 import time
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, logout
@@ -42,15 +44,30 @@ def _private(request, response) -> bool:
     return bool(user is not None and user.is_authenticated)
 
 
+@functools.cache
+def content_security_policy(policy: tuple, issuer: str) -> str:
+    """The header's value; with single sign-on on, forms may also go to the identity provider (the
+    sign-off's re-authentication posts here and is redirected there, which form-action covers)."""
+    directives = {directive: list(sources) for directive, sources in policy}
+    if issuer:
+        parts = urlsplit(issuer)
+        directives.setdefault("form-action", []).append(f"{parts.scheme}://{parts.netloc}")
+    return header_value(directives)
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
-        self.csp = header_value(settings.CONTENT_SECURITY_POLICY)
         self.permissions = permissions_value(settings.PERMISSIONS_POLICY)
 
     def __call__(self, request):
         response = self.get_response(request)
-        response.headers.setdefault("Content-Security-Policy", self.csp)
+        policy = tuple(
+            (directive, tuple(sources)) for directive, sources in settings.CONTENT_SECURITY_POLICY.items()
+        )
+        response.headers.setdefault(
+            "Content-Security-Policy", content_security_policy(policy, settings.OIDC_ISSUER)
+        )
         response.headers.setdefault("Permissions-Policy", self.permissions)
         if _private(request, response):
             patch_cache_control(response, private=True, no_store=True)

@@ -15,7 +15,6 @@ import tempfile
 from datetime import timedelta
 from ipaddress import ip_network
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -260,12 +259,8 @@ OIDC_ROLE_MAP = _oidc_role_map(os.environ.get("FLIGHTDECK_OIDC_ROLE_MAP", ""))
 # Content-Security-Policy (portal.security.SecurityHeadersMiddleware): scripts only from this origin,
 # never inline, never eval (htmx is configured with allowEval off and no hx-on in base.html); styles
 # from this origin, and style attributes (a progress bar's width) but no <style> element; no plugins,
-# no framing. Forms post here or, for the sign-off's re-authentication, to the identity provider.
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
+# no framing. Forms post here; the middleware adds the identity provider's origin (OIDC_ISSUER) to
+# form-action, where the sign-off's re-authentication form is redirected.
 CONTENT_SECURITY_POLICY = {
     "default-src": ["'self'"],
     "script-src": ["'self'"],
@@ -276,7 +271,7 @@ CONTENT_SECURITY_POLICY = {
     "connect-src": ["'self'"],
     "object-src": ["'none'"],
     "base-uri": ["'self'"],
-    "form-action": ["'self'", *([_origin(OIDC_ISSUER)] if OIDC_ISSUER else [])],
+    "form-action": ["'self'"],
     "frame-ancestors": ["'none'"],
 }
 # Browser features no page of the portal uses are off for it and anything it might embed; the profile's
@@ -389,8 +384,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
-STATIC_ROOT.mkdir(exist_ok=True)
+# Where collectstatic gathers the static files; a container image collects them at build time, outside the
+# var/ volume (deploy/Containerfile).
+STATIC_ROOT = Path(os.environ.get("FLIGHTDECK_STATIC_ROOT") or VAR_DIR / "staticfiles").resolve()
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -335,3 +335,12 @@ def test_production_starts_with_a_list_of_field_encryption_keys(manage_py):
     keys = f"{Fernet.generate_key().decode()},{Fernet.generate_key().decode()}"
     result = manage_py("check", **production(FIELD_ENCRYPTION_KEY=keys))
     assert result.returncode == 0, result.stderr
+
+
+def test_with_single_sign_on_forms_may_also_go_to_the_identity_provider(client, settings):
+    """The sign-off's re-authentication form posts here and is redirected to the provider: form-action
+    must allow its origin, or the browser blocks the redirect."""
+    assert "form-action 'self';" in client.get("/login/")["Content-Security-Policy"]
+    settings.OIDC_ISSUER = "https://idp.example.com/realms/corp"
+    policy = client.get("/login/")["Content-Security-Policy"]
+    assert "form-action 'self' https://idp.example.com;" in policy
