@@ -10,8 +10,10 @@ SecurityHeadersMiddleware adds, from settings:
   proxy keeps a copy. Anonymous answers (the login page, /healthz, static files) are left alone.
 
 SessionLifetimeMiddleware ends a signed-in session after SESSION_IDLE_TIMEOUT seconds without a request
-and, whatever the activity, SESSION_ABSOLUTE_LIFETIME seconds after it began. It writes the session's
-last-activity mark at most once per SESSION_ACTIVITY_RESOLUTION seconds, not on every request.
+and, whatever the activity, SESSION_ABSOLUTE_LIFETIME seconds after it began (a sign-in starts both
+clocks: session_lifetime_start, connected in portal.apps). It writes the session's last-activity mark at
+most once per SESSION_ACTIVITY_RESOLUTION seconds, not on every request; a session signed in before
+these marks existed gets them on its next request.
 """
 
 import functools
@@ -72,6 +74,16 @@ class SecurityHeadersMiddleware:
         if _private(request, response):
             patch_cache_control(response, private=True, no_store=True)
         return response
+
+
+def session_lifetime_start(sender, request, user, **kwargs) -> None:
+    """On every sign-in (user_logged_in): the lifetime and the idle clock start now, in the session the
+    sign-in is saving anyway, so the first request after it writes nothing."""
+    session = getattr(request, "session", None)
+    if session is not None:
+        now = int(time.time())
+        session[SESSION_STARTED] = now
+        session[SESSION_SEEN] = now
 
 
 class SessionLifetimeMiddleware:

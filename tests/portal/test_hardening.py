@@ -4,6 +4,7 @@ absolute lifetime; production refusing to start without FIELD_ENCRYPTION_KEY."""
 
 import re
 import secrets
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -223,11 +224,12 @@ def test_anonymous_answers_are_left_as_their_views_say(rf):
 @pytest.fixture
 def clock(monkeypatch):
     """The middleware's clock, moved by hand."""
-    now = {"t": 1_900_000_000}
+    now = {"t": int(time.time())}
     monkeypatch.setattr(security.time, "time", lambda: now["t"])
 
-    def advance(minutes: float) -> None:
+    def advance(minutes: float) -> int:
         now["t"] += int(minutes * 60)
+        return now["t"]
 
     return advance
 
@@ -295,9 +297,30 @@ def test_the_mark_of_activity_is_written_at_most_once_a_minute(superuser_client,
     clock(0.5)
     superuser_client.get("/releases/")
     assert superuser_client.session[security.SESSION_SEEN] == seen
-    clock(0.6)
+    now = clock(0.6)
     superuser_client.get("/releases/")
-    assert superuser_client.session[security.SESSION_SEEN] == seen + 66
+    assert superuser_client.session[security.SESSION_SEEN] == now
+
+
+def test_a_sign_in_starts_the_clocks_and_the_next_request_writes_nothing(client, superuser, clock):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    now = clock(0)
+    client.force_login(superuser)
+    assert client.session[security.SESSION_STARTED] == client.session[security.SESSION_SEEN] == now
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/releases/").status_code == 200
+    assert not [q for q in queries.captured_queries if "django_session" in q["sql"] and "UPDATE" in q["sql"]]
+
+
+def test_a_session_signed_in_before_the_marks_existed_gets_them(superuser_client, clock):
+    session = superuser_client.session
+    del session[security.SESSION_STARTED], session[security.SESSION_SEEN]
+    session.save()
+    now = clock(0)
+    assert signed_in(superuser_client.get("/releases/"))
+    assert superuser_client.session[security.SESSION_STARTED] == now
 
 
 # --- production refuses to start without FIELD_ENCRYPTION_KEY --------------------------------------------
