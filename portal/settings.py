@@ -482,7 +482,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO").upper()},
     # httpx logs every request at INFO: a first sync of 100,000 issues would write a thousand lines.
     # Authlib logs a PKCE verifier at DEBUG: it never reaches the log (portal/sso.py logs no token either).
     "loggers": {
