@@ -8,6 +8,8 @@ import importlib.util
 import re
 import runpy
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -317,3 +319,40 @@ def test_the_production_files_name_no_registry_or_download_address():
             for url in re.findall(r"https?://[^\s\"'`)]+", path.read_text()):
                 host = re.match(r"https?://([^/:]+)", url).group(1)
                 assert host in {"127.0.0.1", "localhost"} or host.endswith("example.com"), (path, url)
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
+def test_systemd_itself_accepts_the_units(tmp_path):
+    """systemd-analyze verify on copies whose paths point at this checkout (so it can also check that
+    each command is executable): no unknown key, no bad value, nothing missing."""
+    for path in UNIT_FILES:
+        text = path.read_text().replace(INSTALLED_VENV, f"{VENV_BIN}/").replace(INSTALLED_APP, str(REPO))
+        (tmp_path / path.name).write_text(text)
+    (tmp_path / "flightdeck-worker@sync.service").write_text(
+        (tmp_path / "flightdeck-worker@.service").read_text()
+    )
+    names = [p.name for p in UNIT_FILES if not p.name.endswith("@.service")] + [
+        "flightdeck-worker@sync.service"
+    ]
+    result = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *(f"./{name}" for name in names)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0 and not result.stderr.strip() and not result.stdout.strip(), result.stderr
+    # The control case: systemd does report a key it does not know.
+    (tmp_path / "flightdeck-beat.service").write_text(
+        (tmp_path / "flightdeck-beat.service").read_text() + "Bogus=1\n"
+    )
+    result = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", "./flightdeck-beat.service"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "Unknown key" in result.stderr
