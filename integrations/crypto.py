@@ -23,23 +23,9 @@ class Undecryptable(ImproperlyConfigured):
     """Stored secrets this instance's key cannot read: the key changed since they were saved."""
 
 
-def field_keys(value: str | None = None) -> list[str]:
-    """The configured keys, newest first (FIELD_ENCRYPTION_KEY split at commas)."""
-    value = os.environ.get("FIELD_ENCRYPTION_KEY", "") if value is None else value
-    return [key.strip() for key in value.split(",") if key.strip()]
-
-
-def key_errors(keys: list[str]) -> list[str]:
-    """Why each unusable key is unusable (by position: never the key itself)."""
-    errors = []
-    for position, key in enumerate(keys, start=1):
-        try:
-            Fernet(key)
-        except ValueError:
-            errors.append(
-                f"key {position} of {len(keys)} is not a Fernet key (44 url-safe base64 characters)"
-            )
-    return errors
+def field_keys() -> list[str]:
+    """The configured keys, newest first (FIELD_ENCRYPTION_KEY split at commas), read when used."""
+    return [key.strip() for key in os.environ.get("FIELD_ENCRYPTION_KEY", "").split(",") if key.strip()]
 
 
 def _fernet() -> MultiFernet:

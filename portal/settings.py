@@ -84,11 +84,20 @@ def _audit_chain_key() -> str:
 
 AUDIT_CHAIN_KEY = _audit_chain_key()
 
+# The chain's anchor outside the database: signed checkpoints (seq, hash, time) appended to this file
+# by `audit_checkpoint` and the beat task, compared by `audit_verify`. Keep a copy where the database's
+# owner cannot write (an auditor's export, a write-once bucket).
+AUDIT_CHECKPOINT_FILE = Path(
+    os.environ.get("FLIGHTDECK_AUDIT_CHECKPOINTS", VAR_DIR / "audit-checkpoints.jsonl")
+).resolve()
+AUDIT_CHECKPOINT_MINUTES = int(os.environ.get("FLIGHTDECK_AUDIT_CHECKPOINT_MINUTES", 60))
 
-def _field_encryption_keys() -> list[str]:
+
+def _check_field_encryption_keys() -> None:
     """FIELD_ENCRYPTION_KEY: the Fernet key(s) of the tool credentials, comma-separated, newest first
-    (integrations/crypto.py reads them; `credentials_rotate` re-encrypts with the newest). Checked here,
-    so production refuses to start without one instead of failing when a credential is first used."""
+    (integrations/crypto.py reads them when a credential is used; `credentials_rotate` re-encrypts with the
+    newest). Checked here, so production refuses to start without one, and a malformed key is named by
+    position, instead of failing when a credential is first used."""
     from cryptography.fernet import Fernet
 
     keys = [key.strip() for key in os.environ.get("FIELD_ENCRYPTION_KEY", "").split(",") if key.strip()]
@@ -107,17 +116,11 @@ def _field_encryption_keys() -> list[str]:
                 f"FIELD_ENCRYPTION_KEY: key {position} of {len(keys)} is not a Fernet key "
                 "(44 url-safe base64 characters; several keys are separated by commas, newest first)."
             ) from None
-    return keys
 
 
-FIELD_ENCRYPTION_KEYS = _field_encryption_keys()
-# The chain's anchor outside the database: signed checkpoints (seq, hash, time) appended to this file
-# by `audit_checkpoint` and the beat task, compared by `audit_verify`. Keep a copy where the database's
-# owner cannot write (an auditor's export, a write-once bucket).
-AUDIT_CHECKPOINT_FILE = Path(
-    os.environ.get("FLIGHTDECK_AUDIT_CHECKPOINTS", VAR_DIR / "audit-checkpoints.jsonl")
-).resolve()
-AUDIT_CHECKPOINT_MINUTES = int(os.environ.get("FLIGHTDECK_AUDIT_CHECKPOINT_MINUTES", 60))
+_check_field_encryption_keys()
+
+
 # A pending gate is announced to its signers ("waits for your sign-off") once it is due within this
 # many days, not when a policy creates it months ahead (releases.gates.services.notifications).
 GATE_ANNOUNCE_LEAD_DAYS = int(os.environ.get("FLIGHTDECK_GATE_ANNOUNCE_LEAD_DAYS", 14))
@@ -365,15 +368,20 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+
 # A signed-in session ends after SESSION_IDLE_TIMEOUT seconds without a request, and in any case
 # SESSION_ABSOLUTE_LIFETIME seconds after it began (portal.security.SessionLifetimeMiddleware). The
 # cookie itself lives no longer than the idle timeout (plus the minute between refreshes of the mark).
-SESSION_IDLE_TIMEOUT = int(os.environ.get("FLIGHTDECK_SESSION_IDLE_MINUTES") or 30) * 60
-SESSION_ABSOLUTE_LIFETIME = int(os.environ.get("FLIGHTDECK_SESSION_MAX_HOURS") or 12) * 60 * 60
-if SESSION_IDLE_TIMEOUT <= 0 or SESSION_ABSOLUTE_LIFETIME <= 0:
-    raise ImproperlyConfigured(
-        "FLIGHTDECK_SESSION_IDLE_MINUTES and FLIGHTDECK_SESSION_MAX_HOURS must be positive whole numbers."
-    )
+def _positive_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip() or str(default)
+    if not value.isdigit() or int(value) <= 0:
+        raise ImproperlyConfigured(f"{name} must be a positive whole number, not {value!r}.")
+    return int(value)
+
+
+SESSION_IDLE_TIMEOUT = _positive_int("FLIGHTDECK_SESSION_IDLE_MINUTES", 30) * 60
+SESSION_ABSOLUTE_LIFETIME = _positive_int("FLIGHTDECK_SESSION_MAX_HOURS", 12) * 60 * 60
 SESSION_ACTIVITY_RESOLUTION = 60  # seconds: the last-activity mark is written at most once a minute
 SESSION_COOKIE_AGE = min(SESSION_IDLE_TIMEOUT + SESSION_ACTIVITY_RESOLUTION, SESSION_ABSOLUTE_LIFETIME)
 

@@ -10,12 +10,12 @@ import pytest
 from tests.conftest import REPO
 
 GUIDE = REPO / "docs" / "deployment.md"
-READERS = {"os.environ.get", "os.getenv", "env_bool", "env_list"}
+READERS = {"os.environ.get", "os.getenv", "env_bool", "env_list", "_positive_int"}
 
 
 def variables_read(path: Path) -> set[str]:
     """The names a Python file reads from the environment: os.environ.get("X"), os.environ["X"],
-    os.getenv("X"), and the settings' env_bool("X") and env_list("X")."""
+    os.getenv("X"), and the settings' helpers env_bool("X"), env_list("X") and _positive_int("X")."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Call) and ast.unparse(node.func) in READERS and node.args:

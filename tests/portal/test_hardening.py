@@ -286,9 +286,11 @@ def test_the_session_settings_default_to_30_minutes_and_12_hours_and_are_configu
         FLIGHTDECK_SESSION_MAX_HOURS="8",
     )
     assert configured.stdout.split() == ["600", "28800", "660"], configured.stderr
-    wrong = manage_py("check", FLIGHTDECK_SESSION_IDLE_MINUTES="0")
-    assert wrong.returncode != 0
-    assert "FLIGHTDECK_SESSION_IDLE_MINUTES" in wrong.stderr.strip().splitlines()[-1]
+    for value in ("0", "half an hour"):
+        wrong = manage_py("check", FLIGHTDECK_SESSION_IDLE_MINUTES=value)
+        assert wrong.returncode != 0 and "Traceback" not in wrong.stderr
+        last_line = wrong.stderr.strip().splitlines()[-1]
+        assert "FLIGHTDECK_SESSION_IDLE_MINUTES must be a positive whole number" in last_line
 
 
 def test_the_mark_of_activity_is_written_at_most_once_a_minute(superuser_client, clock):
