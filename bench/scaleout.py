@@ -21,8 +21,13 @@ What it checks, through nginx only:
   CSRF header taken from a page the other node rendered) answered with its partial;
 - workers: both answer a ping; heartbeat tasks sent through the broker are run by both; /healthz shows a
   fresh worker heartbeat and the queue depths; exactly one beat process;
+- a Jira sync (--issues, from the tool sandbox on 127.0.0.1:8403): a second sync of the connection is
+  refused while it runs, it runs on one worker at a time, and the worker running it is SIGKILLed
+  mid-sync; the other worker gets the message back and the run resumes from its cursor, ending with
+  every issue stored exactly once. The workers run bench/scaleout_app.py: the project's app with a
+  two-minute visibility timeout instead of production's hour, so the message comes back within the run;
 - one node killed: every request still answered 200 by the other.
-Ports 8400-8402; nginx, its certificate and the nodes' logs live in a temporary folder, removed at exit.
+Ports 8400-8405; nginx, its certificate and the nodes' logs live in a temporary folder, removed at exit.
 """
 
 import argparse
@@ -45,6 +50,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 BIN = REPO / ".venv" / "bin"
 PROXY_PORT, NODE_PORTS = 8400, (8401, 8402)
+SANDBOX_PORT = 8403  # Jira; its Jenkins and GitHub on the next two
 BASE = f"https://127.0.0.1:{PROXY_PORT}"
 ADMIN, PASSWORD = "scaleout-admin", secrets.token_urlsafe(16)
 TIMINGS_MS: list[float] = []  # every request made through nginx
@@ -110,6 +116,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/fd_production")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/4")
     parser.add_argument("--rounds", type=int, default=20, help="cross-node sign-in rounds")
+    parser.add_argument("--issues", type=int, default=20_000, help="Jira sandbox issues the sync reads")
     return parser.parse_args()
 
 
@@ -184,7 +191,9 @@ class Cluster:
             self.spawn(
                 f"worker{number}",
                 [
-                    *celery,
+                    BIN / "celery",
+                    "--app",
+                    "bench.scaleout_app",
                     "worker",
                     "--queues",
                     "sync,default",
@@ -203,6 +212,30 @@ class Cluster:
         self._start_nginx()
         _wait_for(lambda: all(_healthy(f"http://127.0.0.1:{port}") for port in NODE_PORTS), "both web nodes")
         _wait_for(lambda: _healthy(BASE, verify=False), "nginx")
+
+    def start_sandbox(self, issues: int) -> str:
+        """The tool sandbox (Jira on SANDBOX_PORT); its first line ends with the Jira URL."""
+        from sync import PROJECTS  # bench/sync.py
+
+        command = [BIN / "python", "-m", "integrations.sandbox", "--port", str(SANDBOX_PORT)]
+        command += ["--issues", str(issues), "--projects", ",".join(PROJECTS)]
+        log = open(self.folder / "sandbox.log", "w")  # noqa: SIM115 (kept open while the process runs)
+        process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env=self.var("sandbox"),
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            start_new_session=True,
+        )
+        self.processes["sandbox"] = process
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError(
+                f"the sandbox did not start: {(self.folder / 'sandbox.log').read_text()[-800:]}"
+            )
+        return line.rsplit(" ", 1)[-1].strip()
 
     def _start_nginx(self) -> None:
         folder = self.folder / "nginx"
@@ -446,6 +479,83 @@ def check_workers(cluster: Cluster) -> dict:
     }
 
 
+def check_sync_across_workers(cluster: Cluster, issues: int) -> dict:
+    """A Jira sync of `issues` issues through the broker: a second sync of the connection is refused
+    while it runs, it runs on one worker at a time, and the worker running it is killed (SIGKILL, the
+    whole process group) once a thousand issues are stored. The other worker gets the unacknowledged
+    message back after the visibility timeout and the run resumes from its cursor: at the end every
+    issue is stored exactly once."""
+    sandbox_url = cluster.start_sandbox(issues)
+    os.environ.update(cluster.var("bench"))
+    sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+    from django.db.models import Count
+    from sync import make_connection  # bench/sync.py
+
+    from integrations.models import SyncRun
+    from integrations.sync.base import ACTIVE, SyncAlreadyRunning
+    from integrations.tasks import sync_run_queue
+    from releases.models import WorkItem
+
+    connection = make_connection(sandbox_url, "Scale-out Jira")
+    run = sync_run_queue(connection=connection, by=None)
+    try:
+        sync_run_queue(connection=connection, by=None)
+        second = "queued"
+    except SyncAlreadyRunning:
+        second = "refused"
+    holders_seen, killed, fetched_at_kill, resumed_after, killed_at = [], None, None, None, 0.0
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.status not in ACTIVE:
+            break
+        holders = _sync_holders(cluster, run.pk)
+        holders_seen.append(len(holders))
+        if killed is not None and resumed_after is None and holders and killed not in holders:
+            resumed_after = round(time.monotonic() - killed_at, 1)
+        if killed is None and run.items_created >= 1000 and len(holders) == 1:
+            killed, fetched_at_kill = holders[0], run.items_created
+            cluster.kill(killed.split("@")[0])
+            killed_at = time.monotonic()
+        time.sleep(1)
+    run.refresh_from_db()
+    stored = WorkItem.objects.filter(source=connection.source_key)
+    duplicates = stored.values("external_id").annotate(n=Count("id")).filter(n__gt=1).count()
+    return {
+        "issues_in_sandbox": issues,
+        "second_sync_while_running": second,
+        "workers_running_it_at_once_max": max(holders_seen, default=0),
+        "killed_worker": killed,
+        "stored_when_killed": fetched_at_kill,
+        "taken_up_by_the_other_worker_after_s": resumed_after,
+        "finished_after_kill_s": round(time.monotonic() - killed_at, 1) if killed else None,
+        "run": {"status": run.status, "attempts": run.attempts, "error": run.error[:200]},
+        "work_items_stored": stored.count(),
+        "duplicates": duplicates,
+        "ok": second == "refused"
+        and max(holders_seen, default=0) == 1
+        and killed is not None
+        and run.status == SyncRun.Status.SUCCEEDED
+        and stored.count() == issues
+        and duplicates == 0,
+    }
+
+
+def _sync_holders(cluster: Cluster, run_id: int) -> list[str]:
+    """The workers running the sync task of this run now."""
+    active = _celery(cluster, "inspect", "active", "--json", "--timeout", "2")
+    return sorted(
+        worker
+        for worker, tasks in (active or {}).items()
+        for task in tasks or []
+        if task.get("name", "").endswith("connection_sync_task")
+        and task.get("kwargs", {}).get("run_id") == run_id
+    )
+
+
 def check_one_node_down(cluster: Cluster) -> dict:
     cluster.kill("web2")
     browser = signed_in_browser()
@@ -466,12 +576,14 @@ def run(cluster: Cluster, options: argparse.Namespace) -> dict:
     csrf = check_csrf_refusals()
     htmx = check_htmx_across_nodes()
     workers = check_workers(cluster)
+    sync = check_sync_across_workers(cluster, options.issues)
     node_down = check_one_node_down(cluster)
     checks = {
         "sessions_and_csrf_across_nodes": sign_in,
         "csrf_refused_without_token": csrf,
         "htmx_across_nodes": htmx,
         "workers_and_beat": workers,
+        "sync_across_workers": sync,
         "one_node_down": node_down,
     }
     return {
