@@ -514,7 +514,7 @@ def check_sync_across_workers(cluster: Cluster, issues: int) -> dict:
             break
         holders = _sync_holders(cluster, run.pk)
         holders_seen.append(len(holders))
-        if killed is not None and resumed_after is None and holders and killed not in holders:
+        if killed is not None and resumed_after is None and run.attempts >= 2:  # the other worker started it
             resumed_after = round(time.monotonic() - killed_at, 1)
         if killed is None and run.items_created >= 1000 and len(holders) == 1:
             killed, fetched_at_kill = holders[0], run.items_created
