@@ -508,19 +508,27 @@ def check_sync_across_workers(cluster: Cluster, issues: int) -> dict:
         second = "refused"
     holders_seen, killed, fetched_at_kill, resumed_after, killed_at = [], None, None, None, 0.0
     deadline = time.monotonic() + 600
+    holder = None
+    while holder is None and time.monotonic() < deadline:  # which worker took it (before a page is stored)
+        holders = _sync_holders(cluster, run.pk)
+        holders_seen.append(len(holders))
+        holder = holders[0] if len(holders) == 1 else None
+        run.refresh_from_db()
+        if run.status not in ACTIVE:
+            break
     while time.monotonic() < deadline:
         run.refresh_from_db()
         if run.status not in ACTIVE:
             break
-        holders = _sync_holders(cluster, run.pk)
-        holders_seen.append(len(holders))
-        if killed is not None and resumed_after is None and run.attempts >= 2:  # the other worker started it
-            resumed_after = round(time.monotonic() - killed_at, 1)
-        if killed is None and run.items_created >= 1000 and len(holders) == 1:
-            killed, fetched_at_kill = holders[0], run.items_created
+        if killed is None and holder and run.items_created >= 1000:
+            killed, fetched_at_kill, killed_at = holder, run.items_created, time.monotonic()
             cluster.kill(killed.split("@")[0])
-            killed_at = time.monotonic()
-        time.sleep(1)
+        elif killed is not None:
+            if resumed_after is None and run.attempts >= 2:  # the other worker started it again
+                resumed_after = round(time.monotonic() - killed_at, 1)
+            if int(time.monotonic() - killed_at) % 5 == 0:
+                holders_seen.append(len(_sync_holders(cluster, run.pk)))
+        time.sleep(0.1 if killed is None else 0.5)
     run.refresh_from_db()
     stored = WorkItem.objects.filter(source=connection.source_key)
     duplicates = stored.values("external_id").annotate(n=Count("id")).filter(n__gt=1).count()
@@ -538,6 +546,7 @@ def check_sync_across_workers(cluster: Cluster, issues: int) -> dict:
         "ok": second == "refused"
         and max(holders_seen, default=0) == 1
         and killed is not None
+        and run.attempts >= 2
         and run.status == SyncRun.Status.SUCCEEDED
         and stored.count() == issues
         and duplicates == 0,
