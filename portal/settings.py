@@ -83,6 +83,7 @@ def _audit_chain_key() -> str:
 
 
 AUDIT_CHAIN_KEY = _audit_chain_key()
+
 # The chain's anchor outside the database: signed checkpoints (seq, hash, time) appended to this file
 # by `audit_checkpoint` and the beat task, compared by `audit_verify`. Keep a copy where the database's
 # owner cannot write (an auditor's export, a write-once bucket).
@@ -90,6 +91,36 @@ AUDIT_CHECKPOINT_FILE = Path(
     os.environ.get("FLIGHTDECK_AUDIT_CHECKPOINTS", VAR_DIR / "audit-checkpoints.jsonl")
 ).resolve()
 AUDIT_CHECKPOINT_MINUTES = int(os.environ.get("FLIGHTDECK_AUDIT_CHECKPOINT_MINUTES", 60))
+
+
+def _check_field_encryption_keys() -> None:
+    """FIELD_ENCRYPTION_KEY: the Fernet key(s) of the tool credentials, comma-separated, newest first
+    (integrations/crypto.py reads them when a credential is used; `credentials_rotate` re-encrypts with the
+    newest). Checked here, so production refuses to start without one, and a malformed key is named by
+    position, instead of failing when a credential is first used."""
+    from cryptography.fernet import Fernet
+
+    keys = [key.strip() for key in os.environ.get("FIELD_ENCRYPTION_KEY", "").split(",") if key.strip()]
+    if not keys and PRODUCTION:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEY is not set. In production mode Flightdeck refuses to start without the "
+            "tool credentials' key: export FIELD_ENCRYPTION_KEY to a Fernet key (python -c \"from "
+            'cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"), kept apart from '
+            "the database and its backups."
+        )
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"FIELD_ENCRYPTION_KEY: key {position} of {len(keys)} is not a Fernet key "
+                "(44 url-safe base64 characters; several keys are separated by commas, newest first)."
+            ) from None
+
+
+_check_field_encryption_keys()
+
+
 # A pending gate is announced to its signers ("waits for your sign-off") once it is due within this
 # many days, not when a policy creates it months ahead (releases.gates.services.notifications).
 GATE_ANNOUNCE_LEAD_DAYS = int(os.environ.get("FLIGHTDECK_GATE_ANNOUNCE_LEAD_DAYS", 14))
@@ -130,11 +161,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy, Permissions-Policy, and "Cache-Control: private, no-store" on what a
+    # signed-in user or a feed token reads (portal/security.py)
+    "portal.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.security.SessionLifetimeMiddleware",  # idle timeout and absolute lifetime of a session
     "portal.api_auth.ApiTokenMiddleware",  # /api/: the Bearer token is the user, never the session
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -222,6 +257,46 @@ def _oidc_role_map(value: str) -> dict[str, list[str]]:
 
 
 OIDC_ROLE_MAP = _oidc_role_map(os.environ.get("FLIGHTDECK_OIDC_ROLE_MAP", ""))
+
+
+# Content-Security-Policy (portal.security.SecurityHeadersMiddleware): scripts only from this origin,
+# never inline, never eval (htmx is configured with allowEval off and no hx-on in base.html); styles
+# from this origin, and style attributes (a progress bar's width) but no <style> element; no plugins,
+# no framing. Forms post here; the middleware adds the identity provider's origin (OIDC_ISSUER) to
+# form-action, where the sign-off's re-authentication form is redirected.
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "style-src-attr": ["'unsafe-inline'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+# Browser features no page of the portal uses are off for it and anything it might embed; the profile's
+# "Copy" button writes the new token to the clipboard.
+PERMISSIONS_POLICY = {
+    "accelerometer": [],
+    "camera": [],
+    "display-capture": [],
+    "geolocation": [],
+    "gyroscope": [],
+    "hid": [],
+    "magnetometer": [],
+    "microphone": [],
+    "midi": [],
+    "payment": [],
+    "serial": [],
+    "usb": [],
+    "clipboard-write": ["self"],
+    "fullscreen": ["self"],
+}
+
+
 if OIDC_ISSUER and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET):
     raise ImproperlyConfigured(
         "FLIGHTDECK_OIDC_ISSUER is set without FLIGHTDECK_OIDC_CLIENT_ID and FLIGHTDECK_OIDC_CLIENT_SECRET."
@@ -293,7 +368,22 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
-SESSION_COOKIE_AGE = 60 * 60 * 10  # a working day
+
+
+# A signed-in session ends after SESSION_IDLE_TIMEOUT seconds without a request, and in any case
+# SESSION_ABSOLUTE_LIFETIME seconds after it began (portal.security.SessionLifetimeMiddleware). The
+# cookie itself lives no longer than the idle timeout (plus the minute between refreshes of the mark).
+def _positive_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip() or str(default)
+    if not value.isdigit() or int(value) <= 0:
+        raise ImproperlyConfigured(f"{name} must be a positive whole number, not {value!r}.")
+    return int(value)
+
+
+SESSION_IDLE_TIMEOUT = _positive_int("FLIGHTDECK_SESSION_IDLE_MINUTES", 30) * 60
+SESSION_ABSOLUTE_LIFETIME = _positive_int("FLIGHTDECK_SESSION_MAX_HOURS", 12) * 60 * 60
+SESSION_ACTIVITY_RESOLUTION = 60  # seconds: the last-activity mark is written at most once a minute
+SESSION_COOKIE_AGE = min(SESSION_IDLE_TIMEOUT + SESSION_ACTIVITY_RESOLUTION, SESSION_ABSOLUTE_LIFETIME)
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -302,8 +392,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
-STATIC_ROOT.mkdir(exist_ok=True)
+# Where collectstatic gathers the static files; a container image collects them at build time, outside the
+# var/ volume (deploy/Containerfile).
+STATIC_ROOT = Path(os.environ.get("FLIGHTDECK_STATIC_ROOT") or VAR_DIR / "staticfiles").resolve()
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -398,7 +490,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO").upper()},
     # httpx logs every request at INFO: a first sync of 100,000 issues would write a thousand lines.
     # Authlib logs a PKCE verifier at DEBUG: it never reaches the log (portal/sso.py logs no token either).
     "loggers": {

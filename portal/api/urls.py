@@ -8,7 +8,7 @@ are exempt from LoginRequiredMiddleware and answer 401 in JSON instead of a redi
 import re
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.renderers import JSONRenderer
 
 from portal.api import schema, views
@@ -26,8 +26,12 @@ class SchemaDetail(SpectacularAPIView):
         return super().finalize_response(request, response, *args, **kwargs)
 
 
-class DocsDetail(SpectacularSwaggerView):
+class DocsDetail(SpectacularSwaggerSplitView):
+    """Swagger UI with its start-up script served apart (?script), not inline: the Content-Security-Policy
+    allows no inline script (portal/security.py)."""
+
     url_name = "rest:schema"
+    template_name = "portal/api_docs.html"
 
 
 def view(view_class, **initkwargs):

@@ -41,3 +41,27 @@
     say("Flightdeck could not be reached. Nothing was changed; check the connection and try again.");
   });
 })();
+
+// Behaviour that would otherwise be inline handlers, which the Content-Security-Policy forbids
+// (portal/security.py): delegated from the document, so it also works in partials HTMX swaps in.
+(function () {
+  "use strict";
+
+  // <input data-select-on-focus>: a read-only address or token selected whole when focused.
+  document.addEventListener("focusin", function (event) {
+    var target = event.target;
+    if (target instanceof HTMLInputElement && target.hasAttribute("data-select-on-focus")) {
+      target.select();
+    }
+  });
+
+  // <button data-copy-from="id">: copies the value of the input with that id to the clipboard.
+  document.addEventListener("click", function (event) {
+    var button = event.target instanceof Element && event.target.closest("[data-copy-from]");
+    if (!button) return;
+    var source = document.getElementById(button.getAttribute("data-copy-from"));
+    if (source && navigator.clipboard) {
+      navigator.clipboard.writeText(source.value);
+    }
+  });
+})();

@@ -51,13 +51,36 @@ def browser():
         browser.close()
 
 
+# Reported by the page itself: the init script runs outside the page's Content-Security-Policy.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline"}`);
+});
+"""
+POLICY_WORDS = ("CSP violation", "Content Security Policy", "Permissions-Policy")
+
+
 @pytest.fixture
 def page(browser, live_server):
+    """A page of a new browser context. Whatever the test does, nothing may break the portal's
+    Content-Security-Policy (no inline script, no eval, no style element) or its Permissions-Policy:
+    such a message on the console fails the test when it ends (portal/security.py)."""
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1360, "height": 900})
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     page = context.new_page()
     page.set_default_timeout(10_000)
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(f"{page.url}: {message.text}")
+            if any(word in message.text for word in POLICY_WORDS)
+            else None
+        ),
+    )
     yield page
     context.close()
+    assert not violations, "the page broke its security policies:\n" + "\n".join(violations)
 
 
 @pytest.fixture

@@ -84,7 +84,7 @@ def test_filter_by_portfolio_go_to_next_month_and_expand_a_busy_day(
 
     cell.locator(".cal-more").click()
     page.wait_for_function(
-        f"document.querySelectorAll('td[data-day=\"{busy:%Y-%m-%d}\"] .cal-release').length === 7"
+        f"() => document.querySelectorAll('td[data-day=\"{busy:%Y-%m-%d}\"] .cal-release').length === 7"
     )
     assert cell.locator(".cal-more").count() == 0
     assert {"CARD", "ATM"} <= set(cell.locator(".cal-key").all_inner_texts()), "programmes belong to it"

@@ -116,7 +116,7 @@ def test_a_reviewer_signs_and_the_owner_cannot(page, people, gates, screenshot):
     review.locator("input[name=password]").fill(PASSWORD)
     review.locator("button[value=reject]").click()
     page.locator(f"#gate-review #gate-{pentest.pk} .badge.gate-failed").wait_for()
-    page.wait_for_function("document.querySelectorAll('#gate-queue tbody tr').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('#gate-queue tbody tr').length === 1")
     assert "Change board" in page.locator("#gate-queue tbody").inner_text()
     assert page.url.endswith("/gates/"), "signed in place"
     screenshot("gate-queue-after-signing")

@@ -34,7 +34,7 @@ def test_show_more_then_follow_a_portfolio(page, screenshot):
     page.wait_for_url("**/")
     assert page.locator("li.attention-item").count() == 5
     page.click("text=Show 4 more")  # 8 releases and the worker, down
-    page.wait_for_function("document.querySelectorAll('li.attention-item').length === 9")
+    page.wait_for_function("() => document.querySelectorAll('li.attention-item').length === 9")
     assert page.url.endswith("/"), "htmx swapped the list in place"
 
     page.select_option("#follow-portfolio", label="Retail")

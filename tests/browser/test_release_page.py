@@ -114,12 +114,12 @@ def test_edit_a_release_and_its_dependencies(page, manager, portfolio_data, scre
         "from this week on: CARD shipped earlier"
     )
     page.select_option("#id_when", label="All dates")
-    page.wait_for_function("document.querySelectorAll('table.release-table tbody tr').length === 6")
+    page.wait_for_function("() => document.querySelectorAll('table.release-table tbody tr').length === 6")
     page.fill("input[name=q]", "PAY")
     page.wait_for_url("**/releases/?*q=PAY*")
     assert page.locator("table.release-table tbody tr").count() == 1, "the table refreshes in place"
     page.fill("input[name=q]", "")
-    page.wait_for_function("document.querySelectorAll('table.release-table tbody tr').length === 6")
+    page.wait_for_function("() => document.querySelectorAll('table.release-table tbody tr').length === 6")
     screenshot("release-list")
 
     page.click("text=4.2")

@@ -93,3 +93,29 @@ def test_beat_sends_a_heartbeat_as_it_starts_not_30_s_later():
     assert celery_module.app.conf.beat_schedule["worker-heartbeat"]["task"] == sent[0]
     worker_heartbeat_task.run()  # what the worker does with it
     assert WorkerHeartbeat.objects.filter(name="worker").exists()
+
+
+@pytest.fixture
+def memory_broker():
+    """The app on kombu's in-process broker for this test: the instance's own queues are left alone."""
+    from portal.celery import app
+
+    names = ("broker_read_url", "broker_write_url")
+    saved = {name: app.conf.get(name) for name in names}
+    app.conf.update(broker_read_url="memory://", broker_write_url="memory://")
+    app._pool, app.amqp._producer_pool = None, None
+    with app.connection_for_write() as connection:
+        for queue in health.queue_names():
+            connection.default_channel.queue_purge(queue)
+    yield app
+    app.conf.update(saved)
+    app._pool, app.amqp._producer_pool = None, None
+
+
+def test_healthz_reports_how_many_tasks_wait_in_each_queue(client, memory_broker):
+    """The queue depth, for monitoring: tasks sent and not yet taken by a worker."""
+    assert client.get("/healthz").json()["broker"]["queues"] == {"default": 0, "sync": 0}
+    for _ in range(3):
+        memory_broker.send_task("integrations.tasks.no_such_task_for_the_depth_test", queue="sync")
+    memory_broker.send_task("releases.tasks.no_such_task_for_the_depth_test", queue="default")
+    assert client.get("/healthz").json()["broker"]["queues"] == {"default": 1, "sync": 3}
