@@ -78,3 +78,14 @@ def test_view_functions_are_named_noun_verb():
         if not NOUN_VERB.fullmatch(view.__name__) or view.__name__.endswith(("_view", "_page"))
     )
     assert misnamed == []
+
+
+def test_template_comments_close_on_their_own_line():
+    """Django's {# #} comment is one line: a {# left open runs on as page text."""
+    open_comments = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in (REPO / "templates").rglob("*.html")
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if line.count("{#") > line.count("#}")
+    ]
+    assert open_comments == []

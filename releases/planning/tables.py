@@ -3,6 +3,7 @@ and paginates it; templates/releases/release_list.html writes the cells of each 
 (django-tables2's per-cell rendering costs more than the rest of the page at 50 rows)."""
 
 import django_tables2 as tables
+from django.db.models import F
 
 from releases.models import Release
 
@@ -26,6 +27,15 @@ class ReleaseTable(tables.Table):
     at_risk = tables.Column(verbose_name="State", order_by=("at_risk", "forecast_state", "target_date", "pk"))
     owner = tables.Column(verbose_name="Owner", order_by=("owner__last_name", "owner__first_name", "pk"))
     train = tables.Column(verbose_name="Train", order_by=("train__name", "pk"))
+
+    def order_forecast_on_time(self, queryset, is_descending: bool):
+        """Releases without odds last both ways (SQLite and PostgreSQL put NULL at opposite ends)."""
+        odds = (
+            F("forecast_on_time").desc(nulls_last=True)
+            if is_descending
+            else F("forecast_on_time").asc(nulls_last=True)
+        )
+        return queryset.order_by(odds, "forecast_p85", "target_date", "pk"), True
 
     class Meta:
         model = Release

@@ -80,7 +80,12 @@ def test_the_odds_column_shows_the_share_and_p85_and_sorts(client):
     f.ReleaseFactory(version="unlikely", target_date=f.day(6), forecast_on_time=0.2, **odds)
     f.ReleaseFactory(version="unknown", target_date=f.day(7), forecast_odds_note="too little history")
     html = client.get("/releases/?sort=forecast_on_time").content.decode()
-    assert _versions(html)[-2:] == ["unlikely", "likely"]  # the least likely first, after those without
+    assert _versions(html) == ["unlikely", "likely", "unknown"]  # the least likely first, those without last
+    assert _versions(client.get("/releases/?sort=-forecast_on_time").content.decode()) == [
+        "likely",
+        "unlikely",
+        "unknown",
+    ]
     assert "&gt; 99%</span>" in html and "20%</span>" in html  # never rounded up to 100%
     assert f"P85 {f.day(6):%-d %b}" in html and 'title="too little history">—' in html
 
