@@ -4,6 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from releases.models import Release, ReleaseDependency
+from releases.planning.selectors.what_if import MAX_SLIP_DAYS
 
 
 class DateInput(forms.DateInput):
@@ -79,3 +80,24 @@ class DependencyAddForm(forms.Form):
         if release is None:
             raise ValidationError(f"No release “{text}”: check the application key and the version.")
         return release
+
+
+class WhatIfForm(forms.Form):
+    """A slip of N days, or a new target date (the plan form's, previewed before it is saved)."""
+
+    days = forms.IntegerField(label="Slips by (days)", required=False, min_value=1, max_value=MAX_SLIP_DAYS)
+    target_date = forms.DateField(label="New target", required=False, widget=DateInput())
+
+    @classmethod
+    def from_query(cls, query) -> "WhatIfForm":
+        """The plan form names its target `plan-target_date`: its preview button sends that."""
+        data = {"days": query.get("days", ""), "target_date": query.get("target_date", "")}
+        if not data["target_date"] and query.get("plan-target_date"):
+            data["target_date"] = query["plan-target_date"]
+        return cls(data)
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors and bool(data.get("days")) == bool(data.get("target_date")):
+            raise ValidationError("Give either the days it slips or a new target date.")
+        return data

@@ -91,10 +91,17 @@ def simulate(
     today: date,
     runs: int = RUNS,
     seed: int = SEED,
+    delays: Mapping[int, int] | None = None,
+    draws: Mapping[int, np.ndarray | str] | None = None,
 ) -> dict[int, Odds]:
     """The odds of every open release in `facts` (each with its `application_id`); `forecasts` are
-    the deterministic ones (what is blocked), `history` the throughput per application."""
-    simulation = _Simulation(facts, forecasts, _scope_days(facts, history, today, runs, seed), today, runs)
+    the deterministic ones (what is blocked), `history` the throughput per application. `delays`:
+    days a release ships later than it would in every run (a what-if), before freezes move it;
+    `draws`: scope_draws of the same facts, to compare two simulations on the same runs."""
+    scope_days = (
+        draws if draws is not None else scope_draws(facts, history, today=today, runs=runs, seed=seed)
+    )
+    simulation = _Simulation(facts, forecasts, scope_days, today, runs, delays or {})
     for rid in topological_order(dict(facts)):
         simulation.ships[rid] = simulation.ship_days(facts[rid])
     open_ids = [rid for rid, release in facts.items() if release.status not in (SHIPPED, CANCELLED)]
@@ -110,9 +117,9 @@ def simulate(
 class _Simulation:
     """The runs' ship days of the releases simulated so far (upstream first)."""
 
-    def __init__(self, facts, forecasts, scope_days, today: date, runs: int):
+    def __init__(self, facts, forecasts, scope_days, today: date, runs: int, delays: Mapping[int, int]):
         self.facts, self.forecasts, self.scope_days = facts, forecasts, scope_days
-        self.today, self.runs = today, runs
+        self.today, self.runs, self.delays = today, runs, delays
         self.freezes = _FreezeTables(today)
         self.ships: dict[int, np.ndarray | str] = {}  # day offsets from today per run, or why none
 
@@ -137,11 +144,13 @@ class _Simulation:
                 label = self.facts[up.release_id].label or "an upstream release"
                 return f"waits for {label}, which has no odds"
             parts.append(upstream + (1 if up.kind == SHIPS_BEFORE else 0))
-        days = reduce(np.maximum, parts, np.zeros(self.runs, dtype=np.int32))
+        days = reduce(np.maximum, parts, np.zeros(self.runs, dtype=np.int32)) + self.delays.get(release.id, 0)
         return self.freezes.moved(days, release.freezes)
 
 
-def _scope_days(facts, history, today: date, runs: int, seed: int) -> dict[int, np.ndarray | str]:
+def scope_draws(
+    facts, history, *, today: date, runs: int = RUNS, seed: int = SEED
+) -> dict[int, np.ndarray | str]:
     """Per open release with remaining work: the days (from today) its work finishes in each run, or
     why it cannot be drawn. One matrix of draws per application serves all its releases."""
     by_application: dict[int, list[ReleaseFacts]] = {}
@@ -156,18 +165,27 @@ def _scope_days(facts, history, today: date, runs: int, seed: int) -> dict[int, 
             found |= {release.id: f"too little history: {why}" for release in releases}
             continue
         rng = np.random.default_rng([seed, application_id or 0, today.toordinal()])
-        done = np.cumsum(
-            rng.choice(np.asarray(throughput.daily, dtype=np.int32), (runs, HORIZON_DAYS)), axis=1
-        )
+        daily = np.asarray(throughput.daily, dtype=np.int32)
         remaining = np.asarray([release.remaining_items for release in releases])
-        finish = _first_day_reaching(done, remaining)
+        finish = _finish_days(rng, daily, remaining, runs)
         found |= {release.id: finish[:, n] for n, release in enumerate(releases)}
     return found
 
 
+def _finish_days(rng, daily: np.ndarray, remaining: np.ndarray, runs: int) -> np.ndarray:
+    """Each run's finishing day of each remaining count. Days are drawn for three times the mean's
+    estimate (plus two weeks) first; when a run needs more, the whole horizon is drawn instead."""
+    days = min(HORIZON_DAYS, int(3 * remaining.max() / daily.mean()) + 14)
+    while True:
+        finish = _first_day_reaching(np.cumsum(rng.choice(daily, (runs, days)), axis=1), remaining)
+        if days == HORIZON_DAYS or int(finish.max()) <= days:
+            return finish
+        days = HORIZON_DAYS
+
+
 def _first_day_reaching(done: np.ndarray, remaining: np.ndarray) -> np.ndarray:
     """For each run (row of `done`, the cumulative items done by the end of each day) and each count
-    in `remaining`: the day count (1 = today) by which it is reached, HORIZON_DAYS + 1 when never.
+    in `remaining`: the day count (1 = today) by which it is reached, one past the last day when never.
     One searchsorted over the rows laid end to end, each lifted above the one before."""
     runs, days = done.shape
     lift = int(max(done[:, -1].max(), remaining.max())) + 1

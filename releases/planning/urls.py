@@ -18,6 +18,7 @@ urlpatterns = [
     path("export.csv", release_list.release_export, name="export"),
     path("<int:pk>/", release_detail.release_detail, name="detail"),
     path("<int:pk>/edit/", release_detail.release_update, name="edit"),
+    path("<int:pk>/what-if/", release_detail.release_what_if, name="what-if"),
     path("<int:pk>/freeze-override/", freeze_override.release_freeze_override, name="freeze-override"),
     path("<int:pk>/evidence.zip", evidence.evidence_export, name="evidence-package"),
     path("<int:pk>/dependencies/add/", dependencies.dependency_add, name="dependency-add"),

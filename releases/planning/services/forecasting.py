@@ -7,6 +7,7 @@ beat every few minutes, and after the demo seed.
 """
 
 from collections import defaultdict
+from collections.abc import Collection
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection, transaction
@@ -200,14 +201,20 @@ def _throughput(today: date) -> dict[int, float]:
     return {app: n / THROUGHPUT_DAYS for app, n in counts}
 
 
-def throughput_history(today: date) -> dict[int, Throughput]:
-    """Per application: the work items done on each of the last HISTORY_DAYS days (UTC days, the
-    oldest first), and the days since its first work item was created. Two grouped queries."""
+def throughput_history(today: date, applications: Collection[int] | None = None) -> dict[int, Throughput]:
+    """Per application (those given, or all): the work items done on each of the last HISTORY_DAYS
+    days (UTC days, the oldest first), and the days since its first work item was created. Two
+    grouped queries."""
     first_day = today - timedelta(days=HISTORY_DAYS)
     since = timezone.make_aware(datetime.combine(first_day, time()), UTC)
     until = timezone.make_aware(datetime.combine(today, time()), UTC)
+    items = (
+        WorkItem.objects.all()
+        if applications is None
+        else WorkItem.objects.filter(application_id__in=applications)
+    )
     done = (
-        WorkItem.objects.filter(status_category="done", resolved_at__gte=since, resolved_at__lt=until)
+        items.filter(status_category="done", resolved_at__gte=since, resolved_at__lt=until)
         .values_list("application_id", UtcDay("resolved_at"))
         .annotate(n=Count("id"))
         .order_by()
@@ -215,7 +222,7 @@ def throughput_history(today: date) -> dict[int, Throughput]:
     counts = defaultdict(lambda: [0] * HISTORY_DAYS)
     for application_id, day, n in done:
         counts[application_id][(_as_date(day) - first_day).days] += n
-    started = WorkItem.objects.values_list("application_id").annotate(first=Min("created_at")).order_by()
+    started = items.values_list("application_id").annotate(first=Min("created_at")).order_by()
     return {
         application_id: Throughput(tuple(counts[application_id]), (today - first.date()).days)
         for application_id, first in started

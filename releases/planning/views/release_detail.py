@@ -2,16 +2,20 @@
 
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from releases.errors import form_add_errors
+from releases.models import Release
 from releases.planning import odds
-from releases.planning.forms import DependencyAddForm, ReleasePlanForm
+from releases.planning.forms import DependencyAddForm, ReleasePlanForm, WhatIfForm
 from releases.planning.selectors.release_page import ReleasePage, release_for_page
+from releases.planning.selectors.what_if import NoDateToMove, what_if
 from releases.planning.services import releases as release_services
 
 TEMPLATE = "releases/release_detail.html"
+WHAT_IF_TEMPLATE = "releases/what_if.html"
 # Parts of the page an HTMX request may ask for by their DOM id.
 REFRESHABLE = {
     "release-header",
@@ -53,12 +57,30 @@ def release_update(request, pk: int):
     return respond(request, release, "release-updated", saved=True)
 
 
+@require_GET
+def release_what_if(request, pk: int):
+    """The downstream releases a slip or a new target would move, nothing saved: a partial of the
+    release page (400 with the form's words for bad input, 409 for a release with no date to move)."""
+    release = get_object_or_404(Release.objects.select_related("application"), pk=pk)
+    form = WhatIfForm.from_query(request.GET)
+    context = {"release": release, "what_if_form": form, "odds_rule": odds.RULE}
+    if not form.is_valid():
+        return render(request, WHAT_IF_TEMPLATE, context, status=400)
+    days, target = form.cleaned_data["days"] or 0, form.cleaned_data["target_date"]
+    try:
+        changes = what_if(release, today=timezone.localdate(), slip_days=days, target=target)
+    except NoDateToMove as refusal:
+        return render(request, WHAT_IF_TEMPLATE, context | {"refusal": str(refusal)}, status=409)
+    return render(request, WHAT_IF_TEMPLATE, context | {"changes": changes, "days": days, "target": target})
+
+
 def page_context(request, release, *, plan_form=None, dependency_form=None, **extra) -> dict:
     page = ReleasePage(release, request.user)
     return {
         "release": release,
         "page": page,
         "odds_rule": odds.RULE,
+        "what_if_form": WhatIfForm(),
         "plan_form": plan_form or ReleasePlanForm.for_release(release),
         "dependency_form": dependency_form or DependencyAddForm(),
         **extra,
