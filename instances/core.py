@@ -277,12 +277,11 @@ def _all_or_nothing(instance: Instance) -> Iterator[Undo]:
 
 def _preflight(plan: Plan) -> None:
     """Refuse before creating anything when the server already holds what the instance would get."""
-    if plan.server_url:
-        if found := stores.pg_exists(plan.server_url, plan.pg_name, plan.pg_name):
-            raise InstanceError(
-                f"The PostgreSQL server already has {' and '.join(found)}: another instance (or something "
-                f"else) uses the name {plan.instance.name}. Choose another name."
-            )
+    if plan.server_url and (found := stores.pg_exists(plan.server_url, plan.pg_name, plan.pg_name)):
+        raise InstanceError(
+            f"The PostgreSQL server already has {' and '.join(found)}: another instance (or something "
+            f"else) uses the name {plan.instance.name}. Choose another name."
+        )
     if plan.redis_url and (keys := stores.redis_keys(plan.redis_url, f"{plan.instance.name}:")):
         raise InstanceError(
             f"Redis already holds {len(keys)} keys under {plan.instance.name}: (for example {keys[0]}). "
@@ -340,7 +339,7 @@ def _meta(plan: Plan, **more) -> dict:
             "engine": "postgresql" if plan.server_url else "sqlite",
             "name": plan.pg_name if plan.server_url else "var/flightdeck.sqlite3",
             "role": plan.pg_name if plan.server_url else "",
-            # Without its password: retire and restore ask for the server again (or FLIGHTDECK_DATABASE_SERVER).
+            # Without its password: retire and upgrade take the server's again, or FLIGHTDECK_DATABASE_SERVER.
             "server": stores.without_password(plan.server_url),
         },
         "broker": {
