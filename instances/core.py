@@ -268,11 +268,14 @@ def _all_or_nothing(instance: Instance) -> Iterator[Undo]:
     except BaseException as error:
         problems = undo.run()
         if problems:
-            note = "; could not undo: " + "; ".join(problems)
-            if isinstance(error, InstanceError):
-                raise InstanceError(f"{error}{note}") from error
+            note = "\nCould not undo (remove these by hand): " + "; ".join(problems)
+        else:
+            note = f"\nNothing of {instance.name} was left behind."
+        if isinstance(error, InstanceError):
+            raise InstanceError(f"{error}{note}") from error
+        if isinstance(error, Exception):
             raise InstanceError(f"{instance.name}: {stores.first_line(error)}{note}") from error
-        raise
+        raise  # Ctrl-C: undone all the same
 
 
 def _preflight(plan: Plan) -> None:
