@@ -46,6 +46,12 @@ def parser() -> argparse.ArgumentParser:
     stamp.add_argument("--production", action="store_true", help="FLIGHTDECK_ENV=production (needs --host)")
     stamp.add_argument("--host", action="append", default=[], help="a host name it answers to (repeatable)")
     stamp.add_argument("--base-url", default="", help="the address in its e-mails (FLIGHTDECK_BASE_URL)")
+    stamp.add_argument(
+        "--demo",
+        choices=["small", "medium", "enterprise"],
+        default="",
+        help="seed the demo data and its accounts instead of a first admin and the default policy",
+    )
     stamp.set_defaults(run=_stamp)
 
     listing = commands.add_parser("list", help="instances with version, migrations, size and health")
@@ -100,9 +106,14 @@ def _stamp(options) -> None:
         production=options.production,
         hosts=options.host,
         base_url=options.base_url,
+        demo=options.demo,
     )
     print(f"Instance {made.instance.name} stamped in {made.instance.folder}")
     print(f"  environment file: {made.instance.env_file}")
+    if options.demo:
+        print(f"  seeded with the {options.demo} demo: its accounts are the README's demo accounts")
+        _print_start(made.commands)
+        return
     print(f"  first admin:      {made.admin_username}")
     print(f"  password:         {made.admin_password}")
     print("  (the password is shown this once and stored nowhere: keep it now, or reset it with")
@@ -110,8 +121,12 @@ def _stamp(options) -> None:
         f"   `env $(grep -v '^#' {made.instance.env_file} | xargs) python manage.py changepassword "
         f"{made.admin_username}`)"
     )
-    print("\nStart it (each command reads the instance's environment file):")
-    for role, command in made.commands.items():
+    _print_start(made.commands)
+
+
+def _print_start(commands: dict[str, str]) -> None:
+    print("\nStart it (each command reads the instance's environment file; give each web its own port):")
+    for role, command in commands.items():
         print(f"  {role:<6}  {command}")
 
 

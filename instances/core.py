@@ -380,9 +380,12 @@ def stamp(
     production: bool = False,
     hosts: list[str] | None = None,
     base_url: str = "",
+    demo: str = "",
 ) -> Stamped:
     """A new instance, whole or not at all: its database (and role), broker namespace, keys, folders,
-    environment file, migrations, first admin and default gate policy."""
+    environment file, migrations, first admin and default gate policy. With demo (a scale: small,
+    medium, enterprise) it is seeded with the demo data and its accounts instead (a sales demo, a
+    benchmark); its admin is then the demo's `admin` (README, Demo accounts) and no password is made."""
     instance = Instance(Path(root or default_root()), name_check(name))
     plan = Plan(instance, server_url, redis_url, production, list(hosts or []), base_url)
     if production and not plan.hosts:
@@ -394,8 +397,12 @@ def stamp(
     with _all_or_nothing(instance) as undo:
         _make(plan, undo)
         instance.manage("migrate", "--noinput")
-        _initialise(instance, admin_username, admin_email, password)
-        instance.meta_write(_meta(plan, stamped_at=_now()))
+        if demo:
+            instance.manage("seed_demo", "--scale", demo)
+            admin_username, password = "admin", ""
+        else:
+            _initialise(instance, admin_username, admin_email, password)
+        instance.meta_write(_meta(plan, stamped_at=_now(), demo=demo))
     return Stamped(instance, admin_username, password, start_commands(instance))
 
 
