@@ -397,6 +397,8 @@ def stamp(
     with _all_or_nothing(instance) as undo:
         _make(plan, undo)
         instance.manage("migrate", "--noinput")
+        if production:  # production serves hashed, compressed static files from its var/staticfiles
+            instance.manage("collectstatic", "--noinput", "-v", "0")
         if demo:
             instance.manage("seed_demo", "--scale", demo)
             admin_username, password = "admin", ""

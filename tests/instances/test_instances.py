@@ -81,6 +81,9 @@ print(json.dumps({{
         "audit_ok": True,
     }
     assert instance.status()["migrations_pending"] == []
+    # The password was printed once and is stored nowhere in plain text (its hash is in the database).
+    password = acme.admin_password.encode()
+    assert not [p for p in instance.folder.rglob("*") if p.is_file() and password in p.read_bytes()]
 
 
 @pytest.mark.parametrize(
