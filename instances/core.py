@@ -166,8 +166,9 @@ def instance_get(name: str, *, root: Path | None = None) -> Instance:
         raise InstanceError(f"There is no instance named {name} under {instance.root}.")
     if not instance.complete:
         raise InstanceError(
-            f"The instance {name} was not stamped completely ({instance.folder} has no "
-            f"{META_FILE}); retire it or remove the folder."
+            f"The instance {name} was not stamped completely ({instance.folder} has no {META_FILE}): "
+            f"remove the folder, and its database and role {PG_PREFIX}{name.replace('-', '_')} if the "
+            "server has them."
         )
     return instance
 
@@ -507,9 +508,17 @@ def upgrade_all(*, root: Path | None = None, server_url: str = "") -> UpgradeRep
             started = APPLYING.findall(result.stdout)
             report.failed, report.error = name, _tail(result, lines=6)
             report.failed_migration = started[-1] if started else pending[0]
-            _database_put_back(instance, snapshot, server_url)
-            report.restored = True
             report.not_attempted = names[n + 1 :]
+            try:
+                _database_put_back(instance, snapshot, server_url)
+            except (stores.StoreError, OSError) as error:
+                report.error += (
+                    f"\nCould not put its database back ({stores.first_line(error)}): restore it from "
+                    f"{snapshot} by hand before starting it."
+                )
+                return report
+            report.restored = True
+            shutil.rmtree(snapshot.parent)
             return report
         shutil.rmtree(snapshot.parent)
         _meta_update(instance, version=version(), upgraded_at=_now())

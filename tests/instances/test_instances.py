@@ -347,3 +347,20 @@ def test_upgrade_reports_an_instance_it_cannot_read(tmp_path, acme):
     finally:
         env_set(broken, DATABASE_URL=url)
         retire_quietly(broken)
+
+
+def test_stamp_prints_the_password_once_and_how_to_start_web_and_workers(tmp_path, monkeypatch, capsys):
+    instance = core.Instance(tmp_path, "acme")
+    made = core.Stamped(instance, "admin", "pw-shown-once", core.start_commands(instance))
+    monkeypatch.setattr(core, "stamp", lambda name, **options: made)
+    assert cli.main(["--root", str(tmp_path), "stamp", "acme"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("pw-shown-once") == 1
+    assert "gunicorn portal.wsgi" in out and "celery -A portal worker -Q default,sync" in out
+    assert "celery -A portal beat" in out and str(instance.env_file) in out
+
+
+def test_a_half_made_instance_is_refused_with_what_to_remove(tmp_path):
+    (tmp_path / "halfway").mkdir()
+    with pytest.raises(core.InstanceError, match=r"not stamped completely.*fdi_halfway"):
+        core.backup("halfway", root=tmp_path)
