@@ -149,6 +149,23 @@ def test_stamp_refuses_a_name_whose_database_exists_on_the_server(tmp_path):
         stores.pg_drop_database(SERVER, database)
 
 
+@pytest.mark.skipif(not REDIS, reason="needs FLIGHTDECK_TEST_REDIS_URL=redis://...")
+def test_stamp_refuses_a_name_whose_prefix_holds_keys_in_redis(tmp_path):
+    import redis
+
+    name = unique("busy")
+    client = redis.Redis.from_url(REDIS)
+    client.set(f"{name}:something", "theirs")
+    try:
+        with pytest.raises(core.InstanceError, match=f"Redis already holds 1 keys under {name}:"):
+            core.stamp(name, root=tmp_path, redis_url=REDIS)
+        assert client.get(f"{name}:something") == b"theirs"
+        assert not (tmp_path / name).exists()
+    finally:
+        client.delete(f"{name}:something")
+        client.close()
+
+
 def test_a_failed_stamp_leaves_nothing_half_made(root, monkeypatch):
     name = unique("broken")
     seen = {}
