@@ -45,7 +45,10 @@ def parser() -> argparse.ArgumentParser:
     stamp.add_argument("--admin-email", default="")
     stamp.add_argument("--production", action="store_true", help="FLIGHTDECK_ENV=production (needs --host)")
     stamp.add_argument("--host", action="append", default=[], help="a host name it answers to (repeatable)")
-    stamp.add_argument("--base-url", default="", help="the address in its e-mails (FLIGHTDECK_BASE_URL)")
+    stamp.add_argument("--port", type=int, default=8000, help="its web server's port (default 8000)")
+    stamp.add_argument(
+        "--base-url", default="", help="the address in its e-mails (default http://127.0.0.1:<port>)"
+    )
     stamp.add_argument(
         "--demo",
         choices=["small", "medium", "enterprise"],
@@ -107,6 +110,7 @@ def _stamp(options) -> None:
         hosts=options.host,
         base_url=options.base_url,
         demo=options.demo,
+        port=options.port,
     )
     print(f"Instance {made.instance.name} stamped in {made.instance.folder}")
     print(f"  environment file: {made.instance.env_file}")

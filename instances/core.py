@@ -384,12 +384,14 @@ def stamp(
     hosts: list[str] | None = None,
     base_url: str = "",
     demo: str = "",
+    port: int = 8000,
 ) -> Stamped:
     """A new instance, whole or not at all: its database (and role), broker namespace, keys, folders,
     environment file, migrations, first admin and default gate policy. With demo (a scale: small,
     medium, enterprise) it is seeded with the demo data and its accounts instead (a sales demo, a
     benchmark); its admin is then the demo's `admin` (README, Demo accounts) and no password is made."""
     instance = Instance(Path(root or default_root()), name_check(name))
+    base_url = base_url or ("" if production else f"http://127.0.0.1:{port}")
     plan = Plan(instance, server_url, redis_url, production, list(hosts or []), base_url)
     if production and not plan.hosts:
         raise InstanceError("A production instance needs --host (the name it answers to).")
@@ -407,8 +409,8 @@ def stamp(
             admin_username, password = "admin", ""
         else:
             _initialise(instance, admin_username, admin_email, password)
-        instance.meta_write(_meta(plan, stamped_at=_now(), demo=demo))
-    return Stamped(instance, admin_username, password, start_commands(instance))
+        instance.meta_write(_meta(plan, stamped_at=_now(), demo=demo, web_port=port))
+    return Stamped(instance, admin_username, password, start_commands(instance, port))
 
 
 def _initialise(instance: Instance, username: str, email: str, password: str) -> None:
@@ -419,12 +421,15 @@ def _initialise(instance: Instance, username: str, email: str, password: str) ->
     instance.manage("audit_checkpoint")
 
 
-def start_commands(instance: Instance) -> dict[str, str]:
-    """How to start the instance's web server, worker and beat (each reads its environment file)."""
+def start_commands(instance: Instance, port: int | None = None) -> dict[str, str]:
+    """How to start the instance's web server (on its port), worker and beat (each reads its
+    environment file)."""
+    if port is None:
+        port = instance.meta().get("web_port", 8000) if instance.complete else 8000
     env = f"env $(grep -v '^#' {instance.env_file} | xargs)"
     bin_dir = Path(sys.executable).parent
     return {
-        "web": f"cd {REPO} && {env} {bin_dir / 'gunicorn'} portal.wsgi --bind 127.0.0.1:8000 --workers 2",
+        "web": f"cd {REPO} && {env} {bin_dir / 'gunicorn'} portal.wsgi --bind 127.0.0.1:{port} --workers 2",
         "worker": f"cd {REPO} && {env} {bin_dir / 'celery'} -A portal worker -Q {','.join(QUEUES)} "
         f"-n {instance.name}@%h --without-mingle --without-gossip",
         "beat": f"cd {REPO} && {env} {bin_dir / 'celery'} -A portal beat",

@@ -51,6 +51,10 @@ def test_stamp_makes_a_whole_instance(acme):
         assert env["DATABASE_URL"] == f"sqlite:///{instance.var_dir / 'flightdeck.sqlite3'}"
     assert env["CELERY_BROKER_URL"] == (REDIS or "filesystem://")
     assert "-Q default,sync" in acme.commands["worker"]
+    assert (
+        "--bind 127.0.0.1:8000" in acme.commands["web"]
+        and env["FLIGHTDECK_BASE_URL"] == "http://127.0.0.1:8000"
+    )
     assert all(str(instance.env_file) in command for command in acme.commands.values())
 
     state = run_in(
@@ -368,10 +372,11 @@ def test_upgrade_reports_an_instance_it_cannot_read(tmp_path, acme):
 
 def test_stamp_prints_the_password_once_and_how_to_start_web_and_workers(tmp_path, monkeypatch, capsys):
     instance = core.Instance(tmp_path, "acme")
-    made = core.Stamped(instance, "admin", "pw-shown-once", core.start_commands(instance))
-    monkeypatch.setattr(core, "stamp", lambda name, **options: made)
-    assert cli.main(["--root", str(tmp_path), "stamp", "acme"]) == 0
+    made = core.Stamped(instance, "admin", "pw-shown-once", core.start_commands(instance, 8301))
+    monkeypatch.setattr(core, "stamp", lambda name, **options: made if options["port"] == 8301 else None)
+    assert cli.main(["--root", str(tmp_path), "stamp", "acme", "--port", "8301"]) == 0
     out = capsys.readouterr().out
+    assert "--bind 127.0.0.1:8301" in out
     assert out.count("pw-shown-once") == 1
     assert "gunicorn portal.wsgi" in out and "celery -A portal worker -Q default,sync" in out
     assert "celery -A portal beat" in out and str(instance.env_file) in out
