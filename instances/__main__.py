@@ -1,0 +1,5 @@
+import sys
+
+from instances.cli import main
+
+sys.exit(main())
