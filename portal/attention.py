@@ -140,6 +140,23 @@ def follow_scope(user) -> Scope:
 
 # --- the rules ----------------------------------------------------------------------------------
 
+# The columns an item reads of a release (_release_words and the rules' own words): only these are
+# loaded, a list of candidates never needs the rest of a wide row.
+RELEASE_COLUMNS = (
+    "application__key",
+    "application__portfolio_id",
+    "version",
+    "target_date",
+    "forecast_date",
+    "forecast_slip_days",
+    "forecast_state",
+    "forecast_blocked_reason",
+    "forecast_waiting_for",
+    "forecast_updated_at",
+    "forecast_baseline_date",
+)
+RELATED_RELEASE_COLUMNS = tuple(f"release__{name}" for name in RELEASE_COLUMNS)
+
 
 def _downstream(release_ref: str):
     """How many releases wait on this one (direct dependencies), as a subquery."""
@@ -176,6 +193,15 @@ def gates_rule(scope: Scope, *, today: date, now: datetime) -> list[Item]:
         (Gate.objects.overdue(today) | failed)
         .filter(scope.q("release__"))
         .select_related("release__application")
+        .only(
+            "name",
+            "status",
+            "due_date",
+            "decided_at",
+            "evidence_ok",
+            "evidence_summary",
+            *RELATED_RELEASE_COLUMNS,
+        )
         .annotate(downstream=_downstream("release_id"))
         .order_by("due_date", "pk")[:CANDIDATES]
     )
@@ -210,7 +236,7 @@ def _holds_words(release: Release) -> str:
 
 def releases_rule(scope: Scope, *, today: date, now: datetime) -> list[Item]:
     """Open releases whose forecast is blocked or at risk."""
-    base = Release.objects.open().filter(scope.q()).select_related("application")
+    base = Release.objects.open().filter(scope.q()).select_related("application").only(*RELEASE_COLUMNS)
     base = base.annotate(downstream=_downstream("pk")).order_by("target_date", "pk")
     blocked_ones = list(base.filter(forecast_state=Release.DeliveryState.BLOCKED)[:CANDIDATES])
     at_risk_ones = list(base.filter(forecast_state=Release.DeliveryState.AT_RISK)[:CANDIDATES])
@@ -248,6 +274,7 @@ def slipped_rule(scope: Scope, *, today: date, now: datetime) -> list[Item]:
             forecast_date__gt=F("forecast_baseline_date"),
         )
         .select_related("application")
+        .only(*RELEASE_COLUMNS)
         .annotate(downstream=_downstream("pk"))
         .order_by("target_date", "pk")[:CANDIDATES]
     )
@@ -378,6 +405,7 @@ def freezes_rule(scope: Scope, *, today: date, now: datetime, queue_url: str) ->
         .filter(scope.q(), freeze_override_by__isnull=True, target_date__gte=today)
         .filter(target_q)
         .select_related("application")
+        .only(*RELEASE_COLUMNS)
         .annotate(downstream=_downstream("pk"))
         .order_by("target_date", "pk")[:CANDIDATES]
     )
@@ -449,6 +477,7 @@ def builds_rule(scope: Scope, *, today: date, now: datetime) -> list[Item]:
         .exclude(release__status__in=CLOSED_STATUSES)
         .exclude(_superseded(finished, at="started_at", tie="number"))
         .select_related("release__application")
+        .only("job", "number", "started_at", *RELATED_RELEASE_COLUMNS)
         .annotate(downstream=_downstream("release_id"))
         .order_by("-started_at", "pk")[:CANDIDATES]
     )
@@ -457,6 +486,7 @@ def builds_rule(scope: Scope, *, today: date, now: datetime) -> list[Item]:
         .exclude(release__status__in=CLOSED_STATUSES)
         .exclude(_superseded(TestRun.objects.all(), at="executed_at", tie="pk"))
         .select_related("release__application")
+        .only("name", "passed", "failed", "errors", "executed_at", *RELATED_RELEASE_COLUMNS)
         .annotate(downstream=_downstream("release_id"))
         .order_by("-executed_at", "pk")[:CANDIDATES]
     )
