@@ -154,6 +154,7 @@ RELEASE_COLUMNS = (
     "forecast_waiting_for",
     "forecast_updated_at",
     "forecast_baseline_date",
+    "forecast_risk",
 )
 RELATED_RELEASE_COLUMNS = tuple(f"release__{name}" for name in RELEASE_COLUMNS)
 
@@ -172,6 +173,8 @@ def _downstream(release_ref: str):
 
 def _release_words(release: Release, downstream: int) -> str:
     words = f"{release.application.key} {release.version}, target {release.target_date:%d %b}"
+    if release.forecast_risk:
+        words += f", risk {release.forecast_risk}/100"
     if downstream:
         words += f"; {downstream} release{'s' if downstream != 1 else ''} downstream"
     return words

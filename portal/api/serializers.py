@@ -58,8 +58,16 @@ class HoldSerializer(serializers.Serializer):
     text = serializers.CharField()
 
 
+class RiskReasonSerializer(serializers.Serializer):
+    """One part of a release's risk score: its points and why."""
+
+    points = serializers.IntegerField()
+    text = serializers.CharField()
+
+
 class ReleaseSerializer(serializers.ModelSerializer):
     application_key = serializers.CharField(source="application.key", read_only=True)
+    forecast_risk_reasons = RiskReasonSerializer(many=True, read_only=True)
     delivery_state = serializers.ChoiceField(choices=Release.DeliveryState.choices, read_only=True)
     blocked_by = serializers.SerializerMethodField()
     waiting_for = serializers.SerializerMethodField()
@@ -86,6 +94,8 @@ class ReleaseSerializer(serializers.ModelSerializer):
             "forecast_p95",
             "forecast_on_time",
             "forecast_odds_note",
+            "forecast_risk",
+            "forecast_risk_reasons",
             "at_risk",
             "delivery_state",
             "blocked_by",

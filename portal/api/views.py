@@ -126,6 +126,7 @@ RELEASE_ORDERING = [
     "forecast_slip_days",
     "forecast_on_time",
     "forecast_p85",
+    "forecast_risk",
     "version",
     "status",
     "id",

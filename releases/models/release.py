@@ -86,6 +86,9 @@ class Release(ExternalFact):
     forecast_p95 = models.DateField(null=True, blank=True, editable=False)
     forecast_on_time = models.FloatField(null=True, blank=True, editable=False)
     forecast_odds_note = models.CharField(max_length=200, blank=True, editable=False)
+    # The risk score (releases.planning.risk), 0 to 100, and its reasons: [{"points", "text"}].
+    forecast_risk = models.PositiveSmallIntegerField(default=0, editable=False)
+    forecast_risk_reasons = models.JSONField(default=list, blank=True, editable=False)
     # The forecast date as it stood before the first refresh of `forecast_baseline_on` (yesterday's
     # last forecast): Home's "slipped since yesterday" compares forecast_date with it.
     forecast_baseline_date = models.DateField(null=True, blank=True, editable=False)
@@ -127,6 +130,7 @@ class Release(ExternalFact):
                 | Q(forecast_on_time__gte=0, forecast_on_time__lte=1),
                 name="release_odds_are_a_share",
             ),
+            models.CheckConstraint(condition=Q(forecast_risk__lte=100), name="release_risk_at_most_100"),
             models.CheckConstraint(
                 condition=Q(forecast_p50__isnull=True)
                 | Q(forecast_p85__gte=F("forecast_p50"), forecast_p95__gte=F("forecast_p85")),

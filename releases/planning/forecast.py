@@ -139,6 +139,7 @@ class ReleaseFacts:
     items_per_day: float = 0.0  # the application's recent throughput
     gates: tuple[GateFact, ...] = ()  # the gates not yet passed or waived
     latest_build: BuildFact | None = None
+    latest_test_failures: int = 0  # failed and in error in its latest test run (releases.planning.risk)
     # half-open [first day, day after) windows that apply, each with its name (the freeze's reason)
     freezes: tuple[tuple[date, date] | tuple[date, date, str], ...] = ()
 

@@ -23,6 +23,8 @@ class ReleaseTable(tables.Table):
     forecast_on_time = tables.Column(
         verbose_name="Odds", order_by=("forecast_on_time", "forecast_p85", "target_date", "pk")
     )
+    # The risk score (releases.planning.risk); sorted descending, the riskiest first.
+    forecast_risk = tables.Column(verbose_name="Risk", order_by=("forecast_risk", "target_date", "pk"))
     # The delivery state; sorted descending, blocked releases come first, then those at risk.
     at_risk = tables.Column(verbose_name="State", order_by=("at_risk", "forecast_state", "target_date", "pk"))
     owner = tables.Column(verbose_name="Owner", order_by=("owner__last_name", "owner__first_name", "pk"))
@@ -48,6 +50,7 @@ class ReleaseTable(tables.Table):
             "forecast_date",
             "forecast_slip_days",
             "forecast_on_time",
+            "forecast_risk",
             "at_risk",
             "owner",
             "train",

@@ -125,11 +125,13 @@ def test_releases_show_forecast_slip_and_blocked_state(api_client_for):
 
 def test_releases_give_their_odds_and_sort_by_them(api_client_for):
     odds = {"forecast_p50": f.day(4), "forecast_p85": f.day(6), "forecast_p95": f.day(9)}
-    likely = f.ReleaseFactory(forecast_on_time=0.9, **odds)
+    reasons = [{"points": 4, "text": "10% of the runs ship after the target"}]
+    likely = f.ReleaseFactory(forecast_on_time=0.9, forecast_risk=4, forecast_risk_reasons=reasons, **odds)
     unlikely = f.ReleaseFactory(forecast_on_time=0.1, **odds)
     client = api_client_for(roles.PROJECT_OFFICE)
     data = client.get(f"/api/v1/releases/{likely.pk}/").json()
     assert (data["forecast_on_time"], data["forecast_p85"]) == (0.9, f.day(6).isoformat())
+    assert (data["forecast_risk"], data["forecast_risk_reasons"]) == (4, reasons)
     ordered = client.get("/api/v1/releases/?ordering=-forecast_on_time").json()["results"]
     assert [r["id"] for r in ordered] == [likely.pk, unlikely.pk]
 

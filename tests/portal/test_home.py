@@ -127,6 +127,7 @@ def test_five_first_then_more_on_demand(client_for):
 def test_each_item_says_why_since_when_what_it_affects_and_links_to_the_fix(client_for):
     release = _blocked_releases(1)[0]
     release.forecast_updated_at = timezone.now() - timedelta(hours=3)
+    release.forecast_risk = 30
     release.save()
     f.WorkerHeartbeatFactory(name="worker", seen_at=timezone.now())
     html = client_for(roles.PROJECT_OFFICE).get("/").content.decode()
@@ -135,6 +136,7 @@ def test_each_item_says_why_since_when_what_it_affects_and_links_to_the_fix(clie
     assert "held 0" in item
     assert "for 3\xa0hours" in item
     assert f"Affects {release.application.key} {release.version}" in item
+    assert "risk 30/100" in item
 
 
 def test_an_item_text_is_escaped(client_for):

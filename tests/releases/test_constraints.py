@@ -218,6 +218,11 @@ def release_odds_negative():
     return lambda: f.ReleaseFactory(forecast_on_time=-0.1)
 
 
+@case("release_risk_at_most_100")
+def release_risk_over_100():
+    return lambda: f.ReleaseFactory(forecast_risk=101)
+
+
 @case("release_odds_percentiles_in_order")
 def release_odds_out_of_order():
     return lambda: f.ReleaseFactory(

@@ -257,6 +257,8 @@ def test_the_refresh_stores_the_odds_and_says_when_there_are_none(client_for):
     assert newcomer.forecast_p50 is None and newcomer.forecast_on_time is None
     assert newcomer.forecast_odds_note == f"too little history: 5 days of history, {MIN_HISTORY_DAYS} needed"
 
+    assert late.forecast_risk == 40  # sure to miss its target, nothing else wrong
+    assert late.forecast_risk_reasons == [{"points": 40, "text": "100% of the runs ship after the target"}]
     page = client_for(roles.PROJECT_OFFICE).get(f"/releases/{late.pk}/").content.decode()
     assert "<strong>0%</strong> by" in page and "P85</dt><dd>" in page and "2,000 simulated runs" in page
     page = client_for(roles.PROJECT_OFFICE).get(f"/releases/{newcomer.pk}/").content.decode()

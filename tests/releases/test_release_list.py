@@ -90,6 +90,15 @@ def test_the_odds_column_shows_the_share_and_p85_and_sorts(client):
     assert f"P85 {f.day(6):%-d %b}" in html and 'title="too little history">—' in html
 
 
+def test_the_risk_column_shows_the_score_with_its_reasons_and_sorts_the_riskiest_first(client):
+    reasons = [{"points": 30, "text": "blocked: CAB rejected"}, {"points": 10, "text": "gate QA overdue"}]
+    f.ReleaseFactory(version="calm", target_date=f.day(5), forecast_risk=5)
+    f.ReleaseFactory(version="risky", target_date=f.day(6), forecast_risk=40, forecast_risk_reasons=reasons)
+    html = client.get("/releases/?sort=-forecast_risk").content.decode()
+    assert _versions(html) == ["risky", "calm"]
+    assert 'title="+30 blocked: CAB rejected; +10 gate QA overdue">40</span>' in html
+
+
 def test_sorted_by_target_date_by_default_and_by_any_column_on_request(client):
     f.ReleaseFactory(version="b-late", target_date=f.day(9), forecast_slip_days=0)
     f.ReleaseFactory(version="a-early", target_date=f.day(1), forecast_slip_days=7)

@@ -25,6 +25,7 @@ from releases.models import (
     Release,
     ReleaseDependency,
     SignOff,
+    TestRun,
     WorkItem,
 )
 from releases.notifications.services.slips import slips_claim
@@ -40,11 +41,17 @@ from releases.planning.forecast import (
     forecast_all,
 )
 from releases.planning.odds import HISTORY_DAYS, Odds, Throughput, simulate
+from releases.planning.risk import Risk, risk
 from releases.querysets import portfolio_lineage
 
 THROUGHPUT_DAYS = 28  # recent throughput: work items done per day over the last four weeks
 ODDS_STORED = ["forecast_p50", "forecast_p85", "forecast_p95", "forecast_on_time", "forecast_odds_note"]
-NO_ODDS = dict.fromkeys(ODDS_STORED) | {"forecast_odds_note": ""}
+RISK_STORED = ["forecast_risk", "forecast_risk_reasons"]
+NO_ODDS = dict.fromkeys(ODDS_STORED) | {
+    "forecast_odds_note": "",
+    "forecast_risk": 0,
+    "forecast_risk_reasons": [],
+}
 STORED = [
     "forecast_date",
     "forecast_slip_days",
@@ -54,6 +61,7 @@ STORED = [
     "forecast_waiting_for",
     "forecast_critical_path",
     *ODDS_STORED,
+    *RISK_STORED,
 ]
 BLOCKED_REASON_LENGTH = 300
 ODDS_NOTE_LENGTH = 200
@@ -82,7 +90,7 @@ def forecast_refresh(*, today: date | None = None, notify: bool = True) -> int:
     facts = load_facts(rows, today=today)
     forecasts = forecast_all(facts.values(), today=today)
     odds = simulate(facts, forecasts, throughput_history(today), today=today)
-    changed = _store_changed(rows, forecasts, odds) + _settle_closed()
+    changed = _store_changed(rows, facts, forecasts, odds) + _settle_closed()
     slips_claim(rows, forecasts, notify=notify)
     return changed
 
@@ -139,6 +147,7 @@ def load_facts(rows: dict[int, dict], *, today: date) -> dict[int, ReleaseFacts]
 
     gates, remaining, per_day = _open_gates(rows), _remaining_items(rows), _throughput(today)
     builds, freezes = _latest_builds(rows), _freeze_days_by_portfolio(today)
+    test_failures = _latest_test_failures(rows)
     for rid, row in rows.items():
         facts[rid] = ReleaseFacts(
             rid,
@@ -151,6 +160,7 @@ def load_facts(rows: dict[int, dict], *, today: date) -> dict[int, ReleaseFacts]
             items_per_day=per_day.get(row["application_id"], 0.0),
             gates=tuple(gates[rid]),
             latest_build=builds.get(rid),
+            latest_test_failures=test_failures.get(rid, 0),
             freezes=() if row["freeze_override_by_id"] else freezes[row["application__portfolio_id"]],
         )
     return facts
@@ -185,6 +195,17 @@ def _latest_builds(rows) -> dict[int, BuildFact]:
         rid: BuildFact(job, number, result)
         for rid, job, number, result in ranked.values_list("release_id", "job", "number", "result")
     }
+
+
+def _latest_test_failures(rows) -> dict[int, int]:
+    """Failed and in-error tests of each release's latest test run, where there are any: one query."""
+    ranked = TestRun.objects.filter(release_id__in=rows).annotate(
+        rank=Window(
+            RowNumber(), partition_by=[F("release_id")], order_by=[F("executed_at").desc(), F("pk").desc()]
+        )
+    )
+    latest = ranked.filter(rank=1).values_list("release_id", "failed", "errors")
+    return {rid: failed + errors for rid, failed, errors in latest if failed + errors}
 
 
 def _remaining_items(rows) -> dict[int, int]:
@@ -261,8 +282,14 @@ def _freeze_days_by_portfolio(today: date) -> defaultdict[int, tuple]:
     return by_portfolio
 
 
-def stored_forecast(forecast: Forecast, forecasts: dict[int, Forecast], odds: Odds | None = None) -> dict:
+def stored_forecast(
+    forecast: Forecast,
+    forecasts: dict[int, Forecast],
+    odds: Odds | None = None,
+    facts: ReleaseFacts | None = None,
+) -> dict:
     odds = odds or Odds()
+    scored = risk(facts, forecast, odds) if facts is not None else Risk(0)
     return {
         "forecast_date": forecast.ship_date,
         "forecast_slip_days": forecast.slip_days,
@@ -276,6 +303,10 @@ def stored_forecast(forecast: Forecast, forecasts: dict[int, Forecast], odds: Od
         "forecast_p95": odds.p95,
         "forecast_on_time": odds.on_time,
         "forecast_odds_note": _shortened(odds.note, ODDS_NOTE_LENGTH),
+        "forecast_risk": scored.score,
+        "forecast_risk_reasons": [
+            {"points": reason.points, "text": reason.text} for reason in scored.reasons
+        ],
     }
 
 
@@ -297,10 +328,12 @@ def _shortened(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _store_changed(rows: dict[int, dict], forecasts: dict[int, Forecast], odds: dict[int, Odds]) -> int:
+def _store_changed(
+    rows: dict[int, dict], facts, forecasts: dict[int, Forecast], odds: dict[int, Odds]
+) -> int:
     changed = {}
     for rid, row in rows.items():
-        values = stored_forecast(forecasts[rid], forecasts, odds.get(rid))
+        values = stored_forecast(forecasts[rid], forecasts, odds.get(rid), facts[rid])
         if any(row[name] != value for name, value in values.items()):
             changed[rid] = values
     _write(changed)
