@@ -10,6 +10,7 @@ NAVIGATION = [
     ("Home", "home"),
     ("Calendar", "calendar:month"),
     ("Releases", "releases:list"),
+    ("Trains", "releases:trains"),
     ("Gates", "gates:queue"),
     ("Environments", "environments:list"),
     ("Integrations", "integrations:index"),
@@ -24,10 +25,12 @@ def navigation(request) -> dict:
         return {}
     path = request.path
     items = []
-    for label, name in NAVIGATION:
-        url = reverse(name)
-        current = path == url if url == "/" else path.startswith(url)
-        items.append({"label": label, "url": url, "current": current})
+    urls = [(label, reverse(name)) for label, name in NAVIGATION]
+    # The section is the longest URL the path starts with: /releases/trains/ is Trains, not Releases.
+    matches = [url for _, url in urls if (path == url if url == "/" else path.startswith(url))]
+    section = max(matches, key=len, default=None)
+    for label, url in urls:
+        items.append({"label": label, "url": url, "current": url == section})
     # The groups are read once for both the audit link and the role badge.
     prefetch_related_objects([user], "groups")
     if user.is_superuser or any(

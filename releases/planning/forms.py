@@ -3,7 +3,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from releases.models import Release, ReleaseDependency
+from releases.models import Portfolio, Release, ReleaseDependency
 from releases.planning.selectors.what_if import MAX_SLIP_DAYS
 
 
@@ -101,3 +101,12 @@ class WhatIfForm(forms.Form):
         if not self.errors and bool(data.get("days")) == bool(data.get("target_date")):
             raise ValidationError("Give either the days it slips or a new target date.")
         return data
+
+
+class TrainFilterForm(forms.Form):
+    portfolio = forms.ModelChoiceField(
+        queryset=Portfolio.objects.order_by("name"), required=False, empty_label="All portfolios"
+    )
+    when = forms.ChoiceField(
+        choices=[("", "Current and coming"), ("past", "Over")], required=False, label="When"
+    )

@@ -134,6 +134,14 @@ class Band:
 
 
 @dataclass(frozen=True)
+class FreezeBand:
+    x: float
+    width: float
+    name: str  # the freeze window's reason
+    words: str  # "18 Dec to 3 Jan"
+
+
+@dataclass(frozen=True)
 class GanttLayout:
     width: float
     height: float
@@ -153,6 +161,7 @@ class GanttLayout:
     critical_labels: list[str]
     critical_at_risk: bool  # the path ends in a release at risk (else: in the latest release, on course)
     description: str
+    freezes: list[FreezeBand]  # the freeze windows that hold the train's portfolio, within the axis
 
     @property
     def train_bars(self) -> list[Bar]:
@@ -186,9 +195,11 @@ def gantt_layout(
     *,
     window: tuple[date, date],
     today: date,
+    freezes: Iterable[tuple[date, date, str]] = (),
 ) -> GanttLayout:
     """Rows (the other trains' releases first, then this train's, each by target), bars, arrows between
-    rows that are both shown, the critical path, and a weekly axis covering the window and every bar."""
+    rows that are both shown, the critical path, a weekly axis covering the window and every bar, and
+    the `freezes` ([first day, day after), name) as bands where they cross the axis."""
     ordered = sorted(releases, key=lambda r: (not r.ghost, r.target, _start(r), r.label, r.id))
     labels = {r.id: r.label for r in ordered}
     critical = critical_chain([r for r in ordered if not r.ghost])
@@ -223,6 +234,16 @@ def gantt_layout(
         critical_labels=[labels.get(rid, f"release #{rid}") for rid in critical[::-1]],
         critical_at_risk=bool(critical) and critical[0] in {r.id for r in ordered if r.at_risk},
         description=_description(ordered, window, critical[::-1], labels),
+        freezes=[
+            FreezeBand(
+                x_of(max(start, first)),
+                round(x_of(min(after, last)) - x_of(max(start, first)), 1),
+                name,
+                f"{short_date(start)} to {short_date(after - ONE_DAY)}",
+            )
+            for start, after, name in freezes
+            if start < last and after > first
+        ],
     )
 
 

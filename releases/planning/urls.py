@@ -27,6 +27,7 @@ urlpatterns = [
         dependencies.dependency_remove,
         name="dependency-remove",
     ),
+    path("trains/", train.train_list, name="trains"),
     path("trains/<int:pk>/", train.train_detail, name="train"),
 ]
 

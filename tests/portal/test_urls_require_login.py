@@ -185,7 +185,7 @@ def test_a_wrong_password_shows_an_error(client):
     assert "_auth_user_id" not in client.session
 
 
-NAV = ["Home", "Calendar", "Releases", "Gates", "Environments", "Integrations", "Metrics"]
+NAV = ["Home", "Calendar", "Releases", "Trains", "Gates", "Environments", "Integrations", "Metrics"]
 
 
 def _nav_labels(html: str) -> list[str]:

@@ -1,7 +1,7 @@
 """The release train page: the Gantt layout on plain data, and the view (SVG, table, escaping, queries)."""
 
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from django.db import connection
@@ -313,10 +313,67 @@ def test_query_count_does_not_grow_with_the_train(client_for):
             assert client.get(reverse("releases:train", args=[train.pk])).status_code == 200
         counts.append(len(queries))
     assert counts[0] == counts[1]
-    # session, user, role badge (groups); then the page's own three: train, releases, dependencies
+    # session, user, role badge (groups); then the page's own five: train, releases, dependencies,
+    # the portfolio tree and the freeze windows
     page_queries = [
         q["sql"]
         for q in queries.captured_queries
         if "releases_" in q["sql"] and "releases_notification" not in q["sql"]  # the header's unread count
     ]
-    assert len(page_queries) == 3, page_queries
+    assert len(page_queries) == 5, page_queries
+
+
+def test_freezes_that_hold_the_trains_portfolio_are_drawn_on_its_timeline(client_for):
+    train, _, _ = _train_with(2)
+    own = f.FreezeWindowFactory(
+        scope="portfolio", portfolio=train.portfolio, reason="Payments close", **_days(2, 4)
+    )
+    f.FreezeWindowFactory(scope="global", reason="Year-end", **_days(6, 9))
+    f.FreezeWindowFactory(
+        scope="portfolio", portfolio=f.PortfolioFactory(), reason="Cards close", **_days(1, 3)
+    )
+    f.FreezeWindowFactory(for_environment=True, reason="SIT rebuild", **_days(1, 3))
+    html = client_for("Project office").get(reverse("releases:train", args=[train.pk])).content.decode()
+    assert html.count('<g class="gantt-freeze">') == 2
+    assert f"<title>Freeze: {own.reason}, 6 Mar to 7 Mar</title>" in html
+    assert "Freeze: Year-end, 10 Mar to 12 Mar" in html
+    assert "Cards close" not in html and "SIT rebuild" not in html
+
+
+def _days(first: int, after: int) -> dict:
+    """A freeze window over the days [first, after) of the train's week, in UTC."""
+    start = datetime.combine(day(first), time(), tzinfo=UTC)
+    return {"starts_at": start, "ends_at": start + timedelta(days=after - first)}
+
+
+def test_the_trains_index_lists_current_trains_with_their_counts_and_filters(client_for):
+    train, releases, _ = _train_with(3)
+    Release.objects.filter(pk=releases[1].pk).update(at_risk=True)
+    f.ReleaseTrainFactory(name="Old train", starts_on=date(2020, 1, 1), ends_on=date(2020, 2, 1))
+    other = f.ReleaseTrainFactory(name="Cards train", starts_on=day(0), ends_on=day(14))
+    client = client_for("Project office")
+    html = client.get("/releases/trains/").content.decode()
+    assert f'href="/releases/trains/{train.pk}/">Spring train</a>' in html and "Cards train" in html
+    assert "Old train" not in html and "1 at risk" in html
+    assert f'href="/releases/?train={train.pk}&amp;when=">3</a>' in html
+    assert "4 Mar 2030 to 10 Mar 2030" in html  # the window's last day, not the day after it
+    assert 'aria-current="page"' in html.split('href="/releases/trains/"', 1)[1][:40]
+    narrowed = client.get(f"/releases/trains/?portfolio={other.portfolio_id}").content.decode()
+    assert "Cards train" in narrowed and "Spring train" not in narrowed
+    assert "Old train" in client.get("/releases/trains/?when=past").content.decode()
+    assert "Ignored filter values" in client.get("/releases/trains/?portfolio=999999").content.decode()
+
+
+def test_the_trains_index_reads_the_same_queries_at_two_sizes(client_for):
+    client = client_for("Project office")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/releases/trains/").status_code == 200
+        return len(captured)
+
+    _train_with(2)
+    few = queries()
+    for n in range(6):
+        _train_with(3, name=f"Train {n}", keys=(f"A{n}", f"B{n}"))
+    assert queries() == few
