@@ -5,6 +5,7 @@ from portal.roles import ROLE_PERMISSIONS, role_of
 from releases.notifications.selectors import unread_count
 
 AUDIT_PERMISSION = "releases.view_auditevent"
+PLAN_PERMISSION = "releases.add_release"  # new releases and clones (releases.planning.views.release_create)
 
 NAVIGATION = [
     ("Home", "home"),
@@ -31,16 +32,20 @@ def navigation(request) -> dict:
     section = max(matches, key=len, default=None)
     for label, url in urls:
         items.append({"label": label, "url": url, "current": url == section})
-    # The groups are read once for both the audit link and the role badge.
+    # The groups are read once for the audit link, the planning links and the role badge. What a
+    # role may do is read from its definition (the groups' permissions are synced from it): a link
+    # shown costs no permission query; the views check the permission itself.
     prefetch_related_objects([user], "groups")
-    if user.is_superuser or any(
-        AUDIT_PERMISSION in ROLE_PERMISSIONS.get(group.name, ()) for group in user.groups.all()
-    ):
+    allowed = {
+        permission for group in user.groups.all() for permission in ROLE_PERMISSIONS.get(group.name, ())
+    }
+    if user.is_superuser or AUDIT_PERMISSION in allowed:
         url = reverse("audit:list")
         items.append({"label": "Audit trail", "url": url, "current": path.startswith(url)})
     if user.is_staff:
         items.append({"label": "Admin", "url": reverse("admin:index"), "current": path.startswith("/admin/")})
-    return {"nav_items": items, "user_role": role_of(user)}
+    may_plan = user.is_superuser or PLAN_PERMISSION in allowed
+    return {"nav_items": items, "user_role": role_of(user), "may_plan_releases": may_plan}
 
 
 def notifications(request) -> dict:

@@ -3,7 +3,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
-from releases.models import Portfolio, Release, ReleaseDependency
+from releases.models import Application, Portfolio, Release, ReleaseDependency, ReleaseTrain
 from releases.planning.selectors.what_if import MAX_SLIP_DAYS
 
 
@@ -110,3 +110,33 @@ class TrainFilterForm(forms.Form):
     when = forms.ChoiceField(
         choices=[("", "Current and coming"), ("past", "Over")], required=False, label="When"
     )
+
+
+class ApplicationChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, application) -> str:
+        return f"{application.key} · {application.name}"
+
+
+class ReleaseCreateForm(forms.Form):
+    """A new release, planned in the portal; a release later found in Jira under the same application
+    and version is adopted by the sync, not duplicated."""
+
+    application = ApplicationChoiceField(queryset=Application.objects.order_by("key"))
+    version = forms.CharField(max_length=64)
+    summary = forms.CharField(max_length=300, required=False)
+    target_date = forms.DateField(label="Target date", widget=DateInput())
+    code_freeze_date = forms.DateField(
+        label="Code freeze", required=False, widget=DateInput(), help_text="On or before the target date."
+    )
+    train = forms.ModelChoiceField(
+        queryset=ReleaseTrain.objects.select_related("portfolio").order_by("-starts_on", "name"),
+        required=False,
+        empty_label="No train",
+    )
+
+
+class ReleaseCloneForm(forms.Form):
+    """The version and target of a copy; the rest comes from the release cloned."""
+
+    version = forms.CharField(max_length=64)
+    target_date = forms.DateField(label="Target date", widget=DateInput())

@@ -5,6 +5,7 @@ from releases.planning.views import (
     calendar,
     dependencies,
     freeze_override,
+    release_create,
     release_detail,
     release_list,
     train,
@@ -16,7 +17,9 @@ app_name = "releases"
 urlpatterns = [
     path("", release_list.release_list, name="list"),
     path("export.csv", release_list.release_export, name="export"),
+    path("new/", release_create.release_new, name="new"),
     path("<int:pk>/", release_detail.release_detail, name="detail"),
+    path("<int:pk>/clone/", release_create.release_clone, name="clone"),
     path("<int:pk>/edit/", release_detail.release_update, name="edit"),
     path("<int:pk>/what-if/", release_detail.release_what_if, name="what-if"),
     path("<int:pk>/freeze-override/", freeze_override.release_freeze_override, name="freeze-override"),

@@ -8,7 +8,8 @@ from releases import tasks
 from releases.audit import audit_record, snapshot
 from releases.gates.services.policies import gates_sync_for_release
 from releases.models import Application, Release, ScopeChange, WorkItem
-from releases.planning.services.freezes import check_release_target
+from releases.planning.services.dependencies import dependency_add
+from releases.planning.services.freezes import check_release_target, release_target_freeze
 from releases.records import record_update
 from releases.tasks import forecast_refresh_task
 
@@ -26,11 +27,37 @@ def release_create(*, application: Application, version: str, target_date, by, *
         raise TypeError(f"release_create() got fields it does not set: {sorted(unknown)}")
     release = Release(application=application, version=version, target_date=target_date, **fields)
     release.full_clean()
+    frozen = release_target_freeze(release=release, target_date=target_date)
+    if frozen is not None:  # a new release has no override yet
+        raise ValidationError({"target_date": str(frozen)})
     release.save()
     audit_record(actor=by, action="release.create", obj=release)
     gates_sync_for_release(release=release, by=by)
     transaction.on_commit(lambda: forecast_refresh_task.delay())
     return release
+
+
+@transaction.atomic
+def release_clone(*, source: Release, version: str, target_date, by) -> Release:
+    """A new release of the same application with `version` and `target_date`: the source's summary,
+    owner and train, its code freeze as many days before the target, and the releases it waits on
+    (each dependency added as dependency_add would: a cycle is refused). Its own gates come from its
+    portfolio's policy, as for any new release."""
+    freeze = source.code_freeze_date and target_date - (source.target_date - source.code_freeze_date)
+    clone = release_create(
+        application=source.application,
+        version=version,
+        target_date=target_date,
+        by=by,
+        summary=source.summary,
+        owner=source.owner,
+        train=source.train,
+        code_freeze_date=freeze or None,
+    )
+    for link in source.upstream_links.select_related("upstream"):
+        dependency_add(downstream=clone, upstream=link.upstream, kind=link.kind, note=link.note, by=by)
+    audit_record(actor=by, action="release.clone", obj=clone, before=None, after={"cloned_from": str(source)})
+    return clone
 
 
 @transaction.atomic
