@@ -1,5 +1,7 @@
 """Forms of the release pages. They check input and say what is wrong; the services do the writes."""
 
+from datetime import date
+
 from django import forms
 from django.core.exceptions import ValidationError
 
@@ -14,18 +16,36 @@ class DateInput(forms.DateInput):
         super().__init__(format="%Y-%m-%d", **kwargs)
 
 
+EARLIEST_PLAN_DAY, LATEST_PLAN_DAY = date(2000, 1, 1), date(2199, 12, 31)
+
+
+class PlanDateField(forms.DateField):
+    """A day a release is planned for: a plausible one (the forecast and its odds count days from
+    today, and a year 1 or 9999 overflows them)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("widget", DateInput())
+        super().__init__(**kwargs)
+
+    def validate(self, value):
+        super().validate(value)
+        if value and not EARLIEST_PLAN_DAY <= value <= LATEST_PLAN_DAY:
+            raise ValidationError(
+                f"Pick a day between {EARLIEST_PLAN_DAY:%Y} and {LATEST_PLAN_DAY:%Y}.", code="out_of_range"
+            )
+
+
 class ReleasePlanForm(forms.Form):
     """Target date, code freeze, status and actual ship date of one release."""
 
     status = forms.ChoiceField(choices=Release.Status.choices)
-    target_date = forms.DateField(label="Target date", widget=DateInput())
-    code_freeze_date = forms.DateField(
-        label="Code freeze", required=False, widget=DateInput(), help_text="On or before the target date."
+    target_date = PlanDateField(label="Target date")
+    code_freeze_date = PlanDateField(
+        label="Code freeze", required=False, help_text="On or before the target date."
     )
-    actual_date = forms.DateField(
+    actual_date = PlanDateField(
         label="Shipped on",
         required=False,
-        widget=DateInput(),
         help_text="Only for a released release, and required for one.",
     )
 
@@ -86,7 +106,7 @@ class WhatIfForm(forms.Form):
     """A slip of N days, or a new target date (the plan form's, previewed before it is saved)."""
 
     days = forms.IntegerField(label="Slips by (days)", required=False, min_value=1, max_value=MAX_SLIP_DAYS)
-    target_date = forms.DateField(label="New target", required=False, widget=DateInput())
+    target_date = PlanDateField(label="New target", required=False)
 
     @classmethod
     def from_query(cls, query) -> "WhatIfForm":
@@ -124,9 +144,9 @@ class ReleaseCreateForm(forms.Form):
     application = ApplicationChoiceField(queryset=Application.objects.order_by("key"))
     version = forms.CharField(max_length=64)
     summary = forms.CharField(max_length=300, required=False)
-    target_date = forms.DateField(label="Target date", widget=DateInput())
-    code_freeze_date = forms.DateField(
-        label="Code freeze", required=False, widget=DateInput(), help_text="On or before the target date."
+    target_date = PlanDateField(label="Target date")
+    code_freeze_date = PlanDateField(
+        label="Code freeze", required=False, help_text="On or before the target date."
     )
     train = forms.ModelChoiceField(
         queryset=ReleaseTrain.objects.select_related("portfolio").order_by("-starts_on", "name"),
@@ -139,4 +159,4 @@ class ReleaseCloneForm(forms.Form):
     """The version and target of a copy; the rest comes from the release cloned."""
 
     version = forms.CharField(max_length=64)
-    target_date = forms.DateField(label="Target date", widget=DateInput())
+    target_date = PlanDateField(label="Target date")

@@ -30,7 +30,16 @@ def test_sign_in_see_role_and_sections_then_sign_out(page, office_user, screensh
     assert page.locator(".whoami-name").inner_text() == "Pat Office"
     assert page.locator(".badge-role").inner_text() == PROJECT_OFFICE
     nav = page.locator(".mainnav a").all_inner_texts()
-    assert nav == ["Home", "Calendar", "Releases", "Trains", "Gates", "Environments", "Integrations", "Metrics"]
+    assert nav == [
+        "Home",
+        "Calendar",
+        "Releases",
+        "Trains",
+        "Gates",
+        "Environments",
+        "Integrations",
+        "Metrics",
+    ]
     assert page.locator(".mainnav a[aria-current=page]").inner_text() == "Metrics"
     assert page.get_by_role("heading", name="The four DORA measures").is_visible()
 

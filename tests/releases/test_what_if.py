@@ -108,6 +108,8 @@ def test_the_page_shows_the_form_and_the_preview_answers_htmx(client):
         "days=abc",
         "days=4\x00",
         "target_date=9999-99-99",
+        "target_date=9999-12-31",
+        "target_date=0001-01-01",
         "days=2&target_date=2030-01-01",
     ],
 )
