@@ -29,6 +29,12 @@ ends); web node 2 SIGKILLed (the other one serves the rest of the run). Each fau
 start until the portal answers /healthz with 200 again, plus 5 s; errors are split into inside and
 outside the windows. At the end: markers sent vs run (none lost, none twice), the sync's issues stored
 once each, every acknowledged booking and sign-off present once and none present twice.
+
+Reported: p50/p95 per request kind and overall (every request, errors included) and overall outside the
+fault windows; the p95 target (300 ms) is judged outside the windows, as are the errors (target 0).
+nginx's upstream uses docs/deployment.md's max_fails=2 fail_timeout=10s. As systemd's units in
+deploy/systemd do (Restart=on-failure, RestartSec=5), a worker or beat that exits is started again after
+five seconds; each exit is listed with the CRITICAL line of its log.
 """
 
 import argparse
@@ -54,6 +60,7 @@ from scaleout import BIN, REPO, Cluster, _wait_for
 PROXY_PORT, NODE_PORTS, SANDBOX_PORT = 8500, (8501, 8502), 8503
 REDIS_PORT, DATABASE_PROXY_PORT = 8510, 8511
 NICE = 10
+UPSTREAM = "max_fails=2 fail_timeout=10s"  # each node in nginx's upstream, as docs/deployment.md has it
 TARGETS = {"p95_ms": 300, "errors_outside_faults": 0}
 GRACE_S = 5  # added to each fault window after the portal answers /healthz again
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
@@ -87,6 +94,7 @@ def main() -> None:
                 sandbox_port=SANDBOX_PORT,
                 worker_app="bench.load_app",
                 nice=NICE,
+                upstream=UPSTREAM,
             )
             cluster.env["FLIGHTDECK_LOAD_MARKERS"] = str(folder / "markers.txt")
             result = run(cluster, options, folder, helpers)
@@ -223,8 +231,10 @@ def run(cluster: Cluster, options: argparse.Namespace, folder: Path, helpers: di
     deadline = load_started + options.minutes * 60
     markers = MarkerSender(folder / "markers.txt")
     syncer = SyncDriver(connection)
-    background = [threading.Thread(target=markers.run, args=(stop,), daemon=True)]
-    background.append(threading.Thread(target=syncer.run, args=(stop,), daemon=True))
+    supervisor = Supervisor(cluster, load_started)
+    background = [
+        threading.Thread(target=part.run, args=(stop,), daemon=True) for part in (markers, syncer, supervisor)
+    ]
     for thread in background:
         thread.start()
     try:
@@ -247,8 +257,10 @@ def run(cluster: Cluster, options: argparse.Namespace, folder: Path, helpers: di
     seconds = time.monotonic() - load_started
     marker_result = markers.result(timeout=60)
     sync_result = syncer.result(options.issues)
-    windows = [(f["window"][0], f["window"][1]) for f in faults]
+    windows = {f["fault"]: (f["window"][0], f["window"][1]) for f in faults}
     report = requests_report(users, windows, seconds)
+    for fault in faults:
+        fault["errors_in_window"] = report["errors"]["by_fault"].get(fault["fault"], 0)
     rows = {"bookings": writes.bookings_check(), "signoffs": writes.signoffs_check()}
     for fault in faults:
         fault["window"] = [
@@ -258,13 +270,13 @@ def run(cluster: Cluster, options: argparse.Namespace, folder: Path, helpers: di
     faults_ok = all(f["ok"] for f in faults) and marker_result["ok"]
     rows_ok = all(r["ok"] for r in rows.values()) and sync_result["duplicates"] == 0
     meets = (
-        report["overall"]["p95_ms"] <= TARGETS["p95_ms"]
+        report["outside_faults"]["p95_ms"] <= TARGETS["p95_ms"]
         and report["errors"]["outside_faults"] == TARGETS["errors_outside_faults"]
     )
     return {
         "bench": "load",
         "topology": {
-            "proxy": f"nginx, TLS on 127.0.0.1:{PROXY_PORT}, round robin",
+            "proxy": f"nginx, TLS on 127.0.0.1:{PROXY_PORT}, round robin, each node {UPSTREAM}",
             "web_nodes": [f"127.0.0.1:{port}" for port in NODE_PORTS],
             "workers": 2,
             "beat": 1,
@@ -281,6 +293,7 @@ def run(cluster: Cluster, options: argparse.Namespace, folder: Path, helpers: di
         **report,
         "faults": faults,
         "tasks": marker_result,
+        "processes_exited_and_restarted": supervisor.exits,
         "sync": sync_result,
         "rows": rows,
         "targets": TARGETS,
@@ -595,6 +608,38 @@ class SyncDriver:
         }
 
 
+class Supervisor:
+    """What systemd does for deploy/systemd's workers and beat (Restart=on-failure, RestartSec=5): a
+    worker or beat that exits is started again five seconds later; each exit is reported."""
+
+    RESTART_S = 5
+    WATCHED = ("worker1", "worker2", "beat")
+
+    def __init__(self, cluster: Cluster, started: float):
+        self.cluster = cluster
+        self.started = started
+        self.exits: list[dict] = []
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.wait(1):
+            for name in self.WATCHED:
+                process = self.cluster.processes[name]
+                if process.poll() is None:
+                    continue
+                log = (self.cluster.folder / f"{name}.log").read_text(errors="replace")
+                reason = re.findall(r"CRITICAL/MainProcess\] (.{0,160})", log)
+                self.exits.append(
+                    {
+                        "process": name,
+                        "exit_code": process.returncode,
+                        "at_s": round(time.monotonic() - self.started, 1),
+                        "reason": reason[-1] if reason else "",
+                    }
+                )
+                if not stop.wait(self.RESTART_S):
+                    self.cluster.respawn(name)
+
+
 # --- the faults -------------------------------------------------------------------------------------
 
 
@@ -675,7 +720,9 @@ def fault_web_node(cluster: Cluster) -> dict:
 # --- the report -------------------------------------------------------------------------------------
 
 
-def requests_report(users: list[User], windows: list[tuple[float, float]], seconds: float) -> dict:
+def requests_report(users: list[User], windows: dict[str, tuple[float, float]], seconds: float) -> dict:
+    """p50/p95 per kind and overall (every request, errors included), overall outside the fault windows
+    (what the p95 target is judged on), and the errors inside and outside the windows."""
     from common import percentile
 
     samples = [s for user in users for s in user.samples]
@@ -695,18 +742,20 @@ def requests_report(users: list[User], windows: list[tuple[float, float]], secon
             "max_ms": round(ordered[-1], 1),
         }
 
-    def in_fault(sample: Sample) -> bool:
-        return any(start <= sample.at <= end for start, end in windows)
+    def fault_of(sample: Sample) -> str:
+        return next((name for name, (start, end) in windows.items() if start <= sample.at <= end), "")
 
     errors = [s for s in samples if s.error]
-    inside = [s for s in errors if in_fault(s)]
-    outside = [s for s in errors if not in_fault(s)]
+    inside = [s for s in errors if fault_of(s)]
+    outside = [s for s in errors if not fault_of(s)]
     return {
         "overall": stats(samples) | {"requests_per_second": round(len(samples) / seconds, 1)},
+        "outside_faults": stats([s for s in samples if not fault_of(s)]),
         "kinds": {kind: stats(found) for kind, found in sorted(by_kind.items())},
         "errors": {
             "during_faults": len(inside),
             "outside_faults": len(outside),
+            "by_fault": dict(Counter(fault_of(s) for s in inside)),
             "first_outside_faults": [s.error for s in outside[:10]],
             "first_during_faults": [s.error for s in inside[:5]],
         },

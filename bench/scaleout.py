@@ -69,8 +69,8 @@ http {{
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
     upstream flightdeck {{
-        server 127.0.0.1:{node1} max_fails=1 fail_timeout=30s;
-        server 127.0.0.1:{node2} max_fails=1 fail_timeout=30s;
+        server 127.0.0.1:{node1} {upstream};
+        server 127.0.0.1:{node2} {upstream};
         keepalive 8;
     }}
     server {{
@@ -133,6 +133,7 @@ class Cluster:
         sandbox_port: int = SANDBOX_PORT,
         worker_app: str = "bench.scaleout_app",
         nice: int = 0,
+        upstream: str = "max_fails=1 fail_timeout=30s",
     ):
         """Ports and the workers' Celery app default to this script's; bench/load.py passes its own."""
         self.folder = folder
@@ -141,6 +142,8 @@ class Cluster:
         self.proxy_port, self.node_ports, self.sandbox_port = proxy_port, node_ports, sandbox_port
         self.worker_app = worker_app
         self.prefix = ["nice", "-n", str(nice)] if nice else []  # before every command started here
+        self.upstream = upstream  # nginx's settings of each node
+        self.commands: dict[str, tuple[list, dict]] = {}  # what respawn() starts again
         self.base = f"https://127.0.0.1:{proxy_port}"
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("FLIGHTDECK_", "DJANGO_"))},
@@ -183,7 +186,8 @@ class Cluster:
         return result.stdout
 
     def spawn(self, name: str, command: list, env: dict) -> subprocess.Popen:
-        log = open(self.folder / f"{name}.log", "w")  # noqa: SIM115 (kept open while the process runs)
+        self.commands[name] = (command, env)
+        log = open(self.folder / f"{name}.log", "a")  # noqa: SIM115 (kept open while the process runs)
         process = subprocess.Popen(
             [*self.prefix, *command],
             cwd=REPO,
@@ -309,10 +313,15 @@ class Cluster:
                 port=self.proxy_port,
                 node1=self.node_ports[0],
                 node2=self.node_ports[1],
+                upstream=self.upstream,
             )
         )
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         self.spawn("nginx", [nginx, "-c", conf, "-p", folder, "-g", "daemon off;"], dict(os.environ))
+
+    def respawn(self, name: str) -> subprocess.Popen:
+        """The process started again with the command and environment it was started with."""
+        return self.spawn(name, *self.commands[name])
 
     def kill(self, name: str) -> None:
         process = self.processes[name]
