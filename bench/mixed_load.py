@@ -333,6 +333,7 @@ class Sample:
     page: str
     ms: float
     error: str = ""
+    at: float = field(default_factory=time.monotonic)  # when it was answered (bench/load.py's fault windows)
 
 
 @dataclass
@@ -346,6 +347,9 @@ class User:
     think_s: float
     samples: list[Sample] = field(default_factory=list)
     login_ms: float = 0.0
+    # bench/load.py: pages that are not one GET (page name -> action(client, user)), and httpx options.
+    actions: dict = field(default_factory=dict)
+    client_options: dict = field(default_factory=dict)
 
 
 def run_load(options, base: str, subjects: dict, connection, processes: dict) -> dict:
@@ -409,7 +413,8 @@ def page_urls(subjects: dict) -> dict:
 def browse(user: User, base: str, password: str, signed_in: threading.Barrier, stop: threading.Event):
     import httpx
 
-    with httpx.Client(base_url=base, timeout=30, follow_redirects=False) as client:
+    options = {"timeout": 30, **user.client_options}
+    with httpx.Client(base_url=base, follow_redirects=False, **options) as client:
         started = time.perf_counter()
         login(client, user.name.split("#")[0], password)
         user.login_ms = (time.perf_counter() - started) * 1000
@@ -421,6 +426,10 @@ def browse(user: User, base: str, password: str, signed_in: threading.Barrier, s
             for page in user.pages:
                 if stop.is_set():
                     break
+                if page in user.actions:
+                    user.actions[page](client, user)
+                    stop.wait(user.rng.uniform(0, user.think_s))
+                    continue
                 make_url, headers = user.urls[page]
                 body = visit(client, user, page, make_url(user.rng), headers)
                 if page == "integrations" and (poll := PROGRESS_URL.search(body)):

@@ -69,8 +69,8 @@ http {{
     uwsgi_temp_path {dir}/uwsgi;
     scgi_temp_path {dir}/scgi;
     upstream flightdeck {{
-        server 127.0.0.1:{node1} max_fails=1 fail_timeout=30s;
-        server 127.0.0.1:{node2} max_fails=1 fail_timeout=30s;
+        server 127.0.0.1:{node1} {upstream};
+        server 127.0.0.1:{node2} {upstream};
         keepalive 8;
     }}
     server {{
@@ -123,10 +123,28 @@ def parse_args() -> argparse.Namespace:
 class Cluster:
     """The processes of one scaled-out instance; every one started here is stopped by stop()."""
 
-    def __init__(self, folder: Path, options: argparse.Namespace):
+    def __init__(
+        self,
+        folder: Path,
+        options: argparse.Namespace,
+        *,
+        proxy_port: int = PROXY_PORT,
+        node_ports: tuple[int, int] = NODE_PORTS,
+        sandbox_port: int = SANDBOX_PORT,
+        worker_app: str = "bench.scaleout_app",
+        nice: int = 0,
+        upstream: str = "max_fails=1 fail_timeout=30s",
+    ):
+        """Ports and the workers' Celery app default to this script's; bench/load.py passes its own."""
         self.folder = folder
         self.options = options
         self.processes: dict[str, subprocess.Popen] = {}
+        self.proxy_port, self.node_ports, self.sandbox_port = proxy_port, node_ports, sandbox_port
+        self.worker_app = worker_app
+        self.prefix = ["nice", "-n", str(nice)] if nice else []  # before every command started here
+        self.upstream = upstream  # nginx's settings of each node
+        self.commands: dict[str, tuple[list, dict]] = {}  # what respawn() starts again
+        self.base = f"https://127.0.0.1:{proxy_port}"
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("FLIGHTDECK_", "DJANGO_"))},
             "FLIGHTDECK_ENV": "production",
@@ -135,8 +153,8 @@ class Cluster:
             "FLIGHTDECK_AUDIT_KEY": secrets.token_urlsafe(40),
             "FLIGHTDECK_AUDIT_CHECKPOINTS": str(folder / "audit-checkpoints.jsonl"),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "CSRF_TRUSTED_ORIGINS": BASE,
-            "FLIGHTDECK_BASE_URL": BASE,
+            "CSRF_TRUSTED_ORIGINS": self.base,
+            "FLIGHTDECK_BASE_URL": self.base,
             "DATABASE_URL": options.database_url,
             "CELERY_BROKER_URL": options.redis_url,
             "FLIGHTDECK_INSTANCE": "fd-scaleout",
@@ -155,7 +173,7 @@ class Cluster:
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(
-            [BIN / "python", "manage.py", *args],
+            [*self.prefix, BIN / "python", "manage.py", *args],
             cwd=REPO,
             env=self.var("manage"),
             capture_output=True,
@@ -168,24 +186,35 @@ class Cluster:
         return result.stdout
 
     def spawn(self, name: str, command: list, env: dict) -> subprocess.Popen:
-        log = open(self.folder / f"{name}.log", "w")  # noqa: SIM115 (kept open while the process runs)
+        self.commands[name] = (command, env)
+        log = open(self.folder / f"{name}.log", "a")  # noqa: SIM115 (kept open while the process runs)
         process = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            [*self.prefix, *command],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.processes[name] = process
         return process
 
     def start(self) -> None:
+        self.prepare()
+        self.start_processes()
+
+    def prepare(self) -> None:
+        """The database dropped, created and migrated, the static files collected, the admin made."""
         _recreate_database(self.options.database_url)
         _flush_redis(self.options.redis_url)
         self.manage("migrate", "--noinput", "-v", "0")
         self.manage("collectstatic", "--noinput", "-v", "0")
         self.manage("shell", "--no-imports", "-c", CREATE_ADMIN.format(username=ADMIN, password=PASSWORD))
-        for number, port in enumerate(NODE_PORTS, start=1):
-            env = {**self.var(f"web{number}"), "FLIGHTDECK_BIND": f"127.0.0.1:{port}"}
-            self.spawn(
-                f"web{number}", [BIN / "gunicorn", "--config", "deploy/gunicorn.conf.py", "portal.wsgi"], env
-            )
+
+    def start_processes(self) -> None:
+        """The web nodes, workers, beat and nginx; back once both nodes and nginx answer /healthz."""
+        for number, port in enumerate(self.node_ports, start=1):
+            self.start_node(number, port)
         celery = [BIN / "celery", "--app", "portal"]
         for number in (1, 2):
             self.spawn(
@@ -193,7 +222,7 @@ class Cluster:
                 [
                     BIN / "celery",
                     "--app",
-                    "bench.scaleout_app",
+                    self.worker_app,
                     "worker",
                     "--queues",
                     "sync,default",
@@ -210,14 +239,29 @@ class Cluster:
             )
         self.spawn("beat", [*celery, "beat", "--loglevel", "WARNING"], self.var("beat"))
         self._start_nginx()
-        _wait_for(lambda: all(_healthy(f"http://127.0.0.1:{port}") for port in NODE_PORTS), "both web nodes")
-        _wait_for(lambda: _healthy(BASE, verify=False), "nginx")
+        _wait_for(
+            lambda: all(_healthy(f"http://127.0.0.1:{port}") for port in self.node_ports), "both web nodes"
+        )
+        _wait_for(lambda: _healthy(self.base, verify=False), "nginx")
+
+    def start_node(self, number: int, port: int) -> None:
+        env = {**self.var(f"web{number}"), "FLIGHTDECK_BIND": f"127.0.0.1:{port}"}
+        self.spawn(
+            f"web{number}", [BIN / "gunicorn", "--config", "deploy/gunicorn.conf.py", "portal.wsgi"], env
+        )
 
     def start_sandbox(self, issues: int) -> str:
         """The tool sandbox (Jira on SANDBOX_PORT); its first line ends with the Jira URL."""
         from sync import PROJECTS  # bench/sync.py
 
-        command = [BIN / "python", "-m", "integrations.sandbox", "--port", str(SANDBOX_PORT)]
+        command = [
+            *self.prefix,
+            BIN / "python",
+            "-m",
+            "integrations.sandbox",
+            "--port",
+            str(self.sandbox_port),
+        ]
         command += ["--issues", str(issues), "--projects", ",".join(PROJECTS)]
         log = open(self.folder / "sandbox.log", "w")  # noqa: SIM115 (kept open while the process runs)
         process = subprocess.Popen(
@@ -266,13 +310,18 @@ class Cluster:
                 # As root, nginx's workers would run as nobody, who cannot enter this private folder.
                 user="user root;" if os.geteuid() == 0 else "",
                 dir=folder,
-                port=PROXY_PORT,
-                node1=NODE_PORTS[0],
-                node2=NODE_PORTS[1],
+                port=self.proxy_port,
+                node1=self.node_ports[0],
+                node2=self.node_ports[1],
+                upstream=self.upstream,
             )
         )
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         self.spawn("nginx", [nginx, "-c", conf, "-p", folder, "-g", "daemon off;"], dict(os.environ))
+
+    def respawn(self, name: str) -> subprocess.Popen:
+        """The process started again with the command and environment it was started with."""
+        return self.spawn(name, *self.commands[name])
 
     def kill(self, name: str) -> None:
         process = self.processes[name]
