@@ -11,9 +11,13 @@ Before any view runs, a NUL character anywhere in the path, the query or a submi
 any row's id is a 404 (SQLite cannot even compare it).
 """
 
+import sys
+
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 
 from portal.api.problems import problem_response
 from portal.api_auth import API_PREFIX, REST_PREFIXES
@@ -78,3 +82,27 @@ class DomainErrorMiddleware:
         if isinstance(exception, DomainError | ValidationError):
             return error_response(request, exception)
         return None
+
+
+def server_error(request):
+    """What no view handled (handler500). The database not answering is said as such: 503 with a
+    Retry-After, since the request can simply be tried again. Neither answer reads the database: the
+    page is rendered without the request, so no context processor runs."""
+    unavailable = isinstance(sys.exc_info()[1], OperationalError | InterfaceError)
+    status = 503 if unavailable else 500
+    words = UNAVAILABLE if unavailable else SERVER_ERROR
+    if request.path_info.startswith(API_PREFIX):
+        response = JsonResponse({"detail": words}, status=status)
+    else:
+        body = render_to_string(
+            "server_error.html", {"status": status, "words": words, "unavailable": unavailable}
+        )
+        response = HttpResponse(body, status=status)
+    if unavailable:
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+UNAVAILABLE = "The database is not answering just now. Nothing was changed; try again in a minute."
+SERVER_ERROR = "Something went wrong on our side. Nothing was changed; the error is logged for the admins."
+RETRY_AFTER_SECONDS = 30

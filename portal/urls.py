@@ -10,6 +10,8 @@ from releases.gates import urls as gates_urls
 from releases.notifications import urls as notifications_urls
 from releases.planning import urls as planning_urls
 
+handler500 = "portal.errors.server_error"
+
 urlpatterns = [
     path("", views.dashboard_detail, name="home"),
     path("healthz", views.health_check, name="healthz"),
