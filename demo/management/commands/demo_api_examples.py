@@ -3,8 +3,8 @@
 The demo's versions follow from its seed and its anchor date (today for `dev.py run`), so no version
 of the generated data is the same in every demo. The README's examples ask about PAY 4.2.0; this
 command adds that release once, through the release service (so it gets its gates, all pending), a
-few weeks after the demo's anchor. `dev.py run` runs it after seed_demo; running it again changes
-nothing.
+few weeks after the demo's anchor (or after the freeze that holds that day). `dev.py run` runs it
+after seed_demo; running it again changes nothing.
 """
 
 from datetime import date, timedelta
@@ -15,6 +15,7 @@ from django.db import transaction
 
 from demo.seeding import demo_seed_summary
 from releases.models import Application, Release
+from releases.planning.services.freezes import release_target_freeze
 from releases.planning.services.releases import release_create
 
 EXAMPLE_APPLICATION, EXAMPLE_VERSION = "PAY", "4.2.0"
@@ -42,10 +43,17 @@ class Command(BaseCommand):
                 release = release_create(
                     application=application,
                     version=EXAMPLE_VERSION,
-                    target_date=anchor + timedelta(weeks=EXAMPLE_WEEKS_AHEAD),
+                    target_date=_first_open_day(application, anchor + timedelta(weeks=EXAMPLE_WEEKS_AHEAD)),
                     status=Release.Status.IN_PROGRESS,
                     summary="The release the README's API examples ask about",
                     owner=get_user_model().objects.filter(username=EXAMPLE_OWNER).first(),
                     by=None,
                 )
         self.stdout.write(f"{EXAMPLE_APPLICATION} {EXAMPLE_VERSION} is release {release.pk}.")
+
+
+def _first_open_day(application: Application, day: date) -> date:
+    """`day`, or the first day after the freezes that hold it (a new release may not target one)."""
+    while frozen := release_target_freeze(release=Release(application=application), target_date=day):
+        day = frozen.day_after
+    return day
