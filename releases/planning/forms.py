@@ -141,7 +141,9 @@ class ReleaseCreateForm(forms.Form):
     """A new release, planned in the portal; a release later found in Jira under the same application
     and version is adopted by the sync, not duplicated."""
 
-    application = ApplicationChoiceField(queryset=Application.objects.order_by("key"))
+    application = ApplicationChoiceField(
+        queryset=Application.objects.order_by("key"), empty_label="Choose an application"
+    )
     version = forms.CharField(max_length=64)
     summary = forms.CharField(max_length=300, required=False)
     target_date = PlanDateField(label="Target date")
