@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from portal import roles
 from portal.api_tokens import api_token_create, api_token_revoke
+from portal.errors import SERVER_ERROR
 from releases.gates.services.deploy_check import can_deploy
 from releases.models import AuditEvent, FreezeWindow
 from tests import factories as f
@@ -294,7 +295,7 @@ def test_a_server_error_is_json_too(api, release, prod, monkeypatch):
     client = Client(raise_request_exception=False, headers={"Authorization": f"Bearer {api.secret}"})
     response = ask(client)
     assert response.status_code == 500
-    assert response.json() == {"detail": "Internal Server Error"}
+    assert response.json() == {"detail": SERVER_ERROR}  # portal.errors.server_error: "boom" is not shown
 
 
 # --- authentication and permission ---------------------------------------------------------------
