@@ -70,19 +70,25 @@ def test_a_hotfix_release_marks_the_change_it_replaced_as_failed():
     assert not ProductionOutcome.objects.get(release=fix).failure
 
 
-def test_a_deployment_synced_late_is_judged_at_the_next_roll_up(world):  # noqa: F811
-    metrics_rollup(today=AFTER_PERIOD)
+def _failure_synced_late(data: dict, external_id: str, deployed_at) -> None:
+    """A failed production deployment of PAY (`data`: the hand-checked set), synced after its day was
+    rolled up."""
     prod = ProductionOutcome.objects.first().environment
     late = DeploymentFact(
-        external_id="late-1",
+        external_id=external_id,
         environment_id=prod.pk,
-        application_id=world["pay"].pk,
-        version="9.9",
+        application_id=data["pay"].pk,
+        version=f"9.{external_id}",
         release_id=None,
-        deployed_at=at(4),
+        deployed_at=deployed_at,
         status="failure",
     )
     deployments_upsert(source="github#1", facts=[late])
+
+
+def test_a_deployment_synced_late_is_judged_at_the_next_roll_up(world):  # noqa: F811
+    metrics_rollup(today=AFTER_PERIOD)
+    _failure_synced_late(world, "late-1", at(4))
     assert MetricsRollup.objects.get().dirty_from == at(4).date()
     result = metrics_rollup(today=AFTER_PERIOD + timedelta(days=1))
     assert result.since == at(4).date()  # from the late day, not the whole history
@@ -98,17 +104,7 @@ def test_sums_kept_for_a_roll_up_run_give_way_to_the_next_run(world):  # noqa: F
     with CaptureQueriesContext(connection) as kept_read:
         assert dora(pay, PERIOD).failures == failures
     assert len(kept_read) < len(first_read)  # the stored sums came from the cache
-    prod = ProductionOutcome.objects.first().environment
-    late = DeploymentFact(
-        external_id="late-2",
-        environment_id=prod.pk,
-        application_id=world["pay"].pk,
-        version="9.8",
-        release_id=None,
-        deployed_at=at(5),
-        status="failure",
-    )
-    deployments_upsert(source="github#1", facts=[late])
+    _failure_synced_late(world, "late-2", at(5))
     metrics_rollup(today=AFTER_PERIOD + timedelta(days=1))
     assert dora(pay, PERIOD).failures == failures + 1  # the new run's rows, not the kept sums
 
