@@ -109,6 +109,7 @@ def measure_largest_portfolio(repeat: int) -> dict:
     from releases.models import Portfolio, Release, ReleaseDependency
     from releases.planning.forecast import forecast_all
     from releases.planning.odds import RUNS, simulate
+    from releases.planning.selectors.what_if import release_closure
     from releases.planning.services.forecasting import FACT_COLUMNS, STORED, load_facts, throughput_history
 
     today = timezone.localdate()
@@ -123,7 +124,7 @@ def measure_largest_portfolio(repeat: int) -> dict:
             "pk", flat=True
         )
     )
-    ids |= _upstream_closure(ids, ReleaseDependency, open_releases)
+    ids = release_closure(ids, down=False)  # and every release they wait on
     rows = {row["id"]: row for row in open_releases.filter(pk__in=ids).values(*FACT_COLUMNS, *STORED)}
     facts = load_facts(rows, today=today)
     forecasts = forecast_all(facts.values(), today=today)
@@ -151,20 +152,6 @@ def measure_largest_portfolio(repeat: int) -> dict:
         "seconds": round(min(times), 3),
         "all_seconds": [round(t, 3) for t in times],
     }
-
-
-def _upstream_closure(ids: set[int], dependency_model, open_releases) -> set[int]:
-    """The open releases `ids` wait on, transitively (a few queries, one per level)."""
-    found, frontier = set(), set(ids)
-    while frontier:
-        ups = set(
-            dependency_model.objects.filter(downstream_id__in=frontier)
-            .filter(upstream__in=open_releases)
-            .values_list("upstream_id", flat=True)
-        )
-        frontier = ups - ids - found
-        found |= frontier
-    return found
 
 
 def measure_full_refresh() -> dict:

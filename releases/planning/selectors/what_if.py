@@ -45,11 +45,11 @@ class Change:
 
 def what_if(release: Release, *, today: date, slip_days: int = 0, target: date | None = None) -> list[Change]:
     """The downstream releases that change, the nearest targets first."""
-    downstream = _closure({release.pk}, down=True) - {release.pk}
     if not release.is_open:
         raise NoDateToMove(f"{release} is {release.get_status_display().lower()}: it has no date to move.")
+    downstream = release_closure({release.pk}, down=True) - {release.pk}
     ids = downstream | {release.pk}
-    ids |= _closure(ids, down=False)
+    ids |= release_closure(ids, down=False)
     rows = {row["id"]: row for row in Release.objects.open().filter(pk__in=ids).values(*FACT_COLUMNS)}
     facts = load_facts(rows, today=today)
     history = throughput_history(
@@ -101,7 +101,7 @@ def _changes(downstream, before, after, odds_before, odds_after) -> list[Change]
     return sorted(changes, key=lambda change: (change.target, change.label))
 
 
-def _closure(ids: set[int], *, down: bool) -> set[int]:
+def release_closure(ids: set[int], *, down: bool) -> set[int]:
     """The releases downstream of `ids` (down=True) or upstream of them, transitively, with `ids`:
     one recursive query whatever the depth of the graph (it has no cycle: dependency_add refuses one,
     and UNION stops at a row seen before anyway)."""

@@ -41,7 +41,7 @@ from releases.planning.forecast import (
     forecast_all,
 )
 from releases.planning.odds import HISTORY_DAYS, Odds, Throughput, simulate
-from releases.planning.risk import Risk, risk
+from releases.planning.risk import risk
 from releases.querysets import portfolio_lineage
 
 THROUGHPUT_DAYS = 28  # recent throughput: work items done per day over the last four weeks
@@ -283,13 +283,9 @@ def _freeze_days_by_portfolio(today: date) -> defaultdict[int, tuple]:
 
 
 def stored_forecast(
-    forecast: Forecast,
-    forecasts: dict[int, Forecast],
-    odds: Odds | None = None,
-    facts: ReleaseFacts | None = None,
+    forecast: Forecast, forecasts: dict[int, Forecast], odds: Odds, facts: ReleaseFacts
 ) -> dict:
-    odds = odds or Odds()
-    scored = risk(facts, forecast, odds) if facts is not None else Risk(0)
+    scored = risk(facts, forecast, odds)
     return {
         "forecast_date": forecast.ship_date,
         "forecast_slip_days": forecast.slip_days,
@@ -333,7 +329,7 @@ def _store_changed(
 ) -> int:
     changed = {}
     for rid, row in rows.items():
-        values = stored_forecast(forecasts[rid], forecasts, odds.get(rid), facts[rid])
+        values = stored_forecast(forecasts[rid], forecasts, odds.get(rid, Odds()), facts[rid])
         if any(row[name] != value for name, value in values.items()):
             changed[rid] = values
     _write(changed)
