@@ -108,12 +108,13 @@ class _Plan:
         odds_after = simulate(
             drawn_facts, after, self.history, today=self.today, delays=delays or {}, draws=self.draws
         )
-        return _changes(among, self.before, after, self.odds_before, odds_after)
+        targets = {rid: changed_facts[rid].target for rid in among if rid in changed_facts}
+        return _changes(among, targets, self.before, after, self.odds_before, odds_after)
 
 
-def _changes(among, before, after, odds_before, odds_after) -> list[Change]:
-    """The releases of `among` whose P85 or state differs; a release cancelled in the plan has no odds
-    after it (Odds()), and its state says cancelled."""
+def _changes(among, targets, before, after, odds_before, odds_after) -> list[Change]:
+    """The releases of `among` whose P85 or state differs, each with its target as planned; a release
+    cancelled in the plan has no odds after it (Odds()), and its state says cancelled."""
     odds_before, odds_after = defaultdict(Odds, odds_before), defaultdict(Odds, odds_after)
     moved = [
         rid
@@ -122,14 +123,14 @@ def _changes(among, before, after, odds_before, odds_after) -> list[Change]:
         and (odds_before[rid].p85 != odds_after[rid].p85 or before[rid].state != after[rid].state)
     ]
     described = Release.objects.filter(pk__in=moved).values_list(
-        "pk", "application__key", "version", "application__portfolio__name", "target_date"
+        "pk", "application__key", "version", "application__portfolio__name"
     )
     changes = [
         Change(
             rid,
             f"{key} {version}",
             portfolio,
-            target,
+            targets[rid],
             odds_before[rid].p85,
             odds_after[rid].p85,
             odds_words(odds_before[rid].on_time),
@@ -137,7 +138,7 @@ def _changes(among, before, after, odds_before, odds_after) -> list[Change]:
             before[rid].state,
             after[rid].state,
         )
-        for rid, key, version, portfolio, target in described
+        for rid, key, version, portfolio in described
     ]
     return sorted(changes, key=lambda change: (change.target, change.label))
 
