@@ -9,6 +9,7 @@ from releases.planning.views import (
     release_create,
     release_detail,
     release_list,
+    structure,
     train,
 )
 
@@ -33,6 +34,13 @@ urlpatterns = [
         name="dependency-remove",
     ),
     path("trains/", train.train_list, name="trains"),
+    path("trains/new/", structure.train_new, name="train-new"),
+    path("trains/<int:pk>/edit/", structure.train_edit, name="train-edit"),
+    path("portfolios/", structure.portfolio_list, name="portfolios"),
+    path("portfolios/new/", structure.portfolio_new, name="portfolio-new"),
+    path("portfolios/<int:pk>/edit/", structure.portfolio_edit, name="portfolio-edit"),
+    path("applications/new/", structure.application_new, name="application-new"),
+    path("applications/<int:pk>/edit/", structure.application_edit, name="application-edit"),
     path("trains/<int:pk>/", train.train_detail, name="train"),
 ]
 
