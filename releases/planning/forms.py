@@ -161,13 +161,29 @@ class ReleaseCloneForm(forms.Form):
     target_date = PlanDateField(label="Target date")
 
 
+class ReleaseIdsField(forms.ModelMultipleChoiceField):
+    """Releases by id. An id past what the database holds is refused as unknown before the query
+    (Django's IN lookup hands it to the driver, which overflows)."""
+
+    LARGEST_ID = 2**63 - 1
+
+    def _check_values(self, value):
+        for pk in value:
+            text = str(pk)
+            if not text.isascii() or not text.isdigit() or int(text) > self.LARGEST_ID:
+                raise ValidationError(
+                    self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
+                )
+        return super()._check_values(value)
+
+
 class BulkChangeForm(forms.Form):
     """One change to the releases ticked on the list (see releases.planning.services.bulk). Without
     `confirm` it asks for the preview; with it, for the change itself."""
 
     ACTIONS = [("move", "Move dates by"), ("status", "Set status to"), ("train", "Put on train")]
 
-    release = forms.ModelMultipleChoiceField(
+    release = ReleaseIdsField(
         queryset=Release.objects.select_related("application", "train").order_by("target_date", "pk"),
         error_messages={"required": "Tick the releases to change first."},
     )

@@ -218,6 +218,8 @@ def test_a_refusal_at_confirm_time_is_a_409_that_changes_nothing(planner):
         {"action": "status", "status": "released"},
         {"action": "status", "status": ""},
         {"release": ["abc"]},
+        {"release": ["99999999999999999999"]},
+        {"release": ["٣"]},
         {"release": ["999999"]},
         {"train": "999999", "action": "train"},
         {"override_reason": "x" * 1_000_000},
