@@ -5,6 +5,7 @@ from releases.models.environment import Booking, Deployment, Environment, Enviro
 from releases.models.facts import Build, PullRequest, ScopeChange, TestRun, WorkItem, WorkItemLink
 from releases.models.gate import Gate, GateKind, GatePolicy, GateRequirement, PolicyChange, SignOff
 from releases.models.metrics import DailyFigure, MetricsRollup, ProductionOutcome
+from releases.models.notes import ReleaseNotes
 from releases.models.notification import (
     ChatWebhook,
     Delivery,
@@ -42,6 +43,7 @@ __all__ = [
     "PullRequest",
     "Release",
     "ReleaseDependency",
+    "ReleaseNotes",
     "ReleaseTrain",
     "ScopeChange",
     "SignOff",

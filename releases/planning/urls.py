@@ -9,6 +9,7 @@ from releases.planning.views import (
     release_create,
     release_detail,
     release_list,
+    release_notes,
     structure,
     train,
 )
@@ -25,6 +26,8 @@ urlpatterns = [
     path("<int:pk>/clone/", release_create.release_clone, name="clone"),
     path("<int:pk>/edit/", release_detail.release_update, name="edit"),
     path("<int:pk>/what-if/", release_detail.release_what_if, name="what-if"),
+    path("<int:pk>/notes/", release_notes.release_notes, name="notes"),
+    path("<int:pk>/notes.md", release_notes.release_notes_markdown, name="notes-markdown"),
     path("<int:pk>/freeze-override/", freeze_override.release_freeze_override, name="freeze-override"),
     path("<int:pk>/evidence.zip", evidence.evidence_export, name="evidence-package"),
     path("<int:pk>/dependencies/add/", dependencies.dependency_add, name="dependency-add"),
