@@ -14,6 +14,7 @@ from releases.models.notification import (
 )
 from releases.models.portfolio import Application, Portfolio, ReleaseTrain
 from releases.models.release import Release, ReleaseDependency
+from releases.models.saved_view import SavedView
 
 __all__ = [
     "Application",
@@ -43,6 +44,7 @@ __all__ = [
     "Release",
     "ReleaseDependency",
     "ReleaseTrain",
+    "SavedView",
     "ScopeChange",
     "SignOff",
     "TestRun",

@@ -30,6 +30,7 @@ from releases.planning import ics
 from releases.planning.calendar import BadPeriod, Day, FreezeDays, Period, build_grid, period_from
 from releases.planning.filters import GateState, ReleaseFilter
 from releases.planning.forecast import STATE_LABELS, ForecastState, delivery_state, odds_words
+from releases.planning.selectors import saved_views as saved_view_selectors
 from releases.querysets import delivery_state_q
 
 TEMPLATE = "releases/calendar.html"
@@ -94,7 +95,11 @@ def calendar_month(request):
     context = {**_page_context(request, filterset, period, today), "weeks": weeks}
     if request.htmx and request.htmx.target == "calendar-grid":
         return render(request, f"{TEMPLATE}#calendar-grid", context)
-    return render(request, TEMPLATE, {**context, "filter_selects": _filter_selects(request)})
+    context |= {
+        "filter_selects": _filter_selects(request),
+        "saved_views": saved_view_selectors.nav_lazy(request.user, "calendar"),
+    }
+    return render(request, TEMPLATE, context)
 
 
 @require_GET
@@ -123,6 +128,7 @@ def calendar_day(request, day: str):
         "day": day_cell,
         "view": "day",
         "filter_selects": _filter_selects(request),
+        "saved_views": saved_view_selectors.nav_lazy(request.user, "calendar"),
     }
     return render(request, TEMPLATE, context)
 
@@ -130,10 +136,15 @@ def calendar_day(request, day: str):
 @login_not_required  # calendar apps cannot log in: the personal feed token authenticates instead
 @require_GET
 def calendar_feed(request):
-    user = _feed_owner(request.GET.get("token", ""))
+    return feed_response(request, user=_feed_owner(request.GET.get("token", "")), filters=request.GET)
+
+
+def feed_response(request, *, user, filters, name: str = "Flightdeck releases") -> HttpResponse:
+    """The ICS feed of the releases and freezes that `filters` (a QueryDict of ReleaseFilter's
+    parameters) select, around today in `user`'s time zone: the personal feed and each saved view's."""
     today = _user_today(user)
     start, end = today - timedelta(days=FEED_DAYS_BACK), today + timedelta(days=FEED_DAYS_AHEAD)
-    filterset = ReleaseFilter(request.GET, queryset=Release.objects.all())
+    filterset = ReleaseFilter(filters, queryset=Release.objects.all())
     releases = list(_feed_rows(filterset.qs.filter(target_date__gte=start, target_date__lt=end), today))
     truncated = len(releases) > FEED_MAX_RELEASES
     occurrences = [
@@ -148,6 +159,7 @@ def calendar_feed(request):
         instance=settings.INSTANCE_NAME,
         release_url=lambda pk: request.build_absolute_uri(reverse("releases:detail", args=[pk])),
         status_labels=dict(Release.Status.choices),
+        name=name,
     )
     response = HttpResponse(calendar.to_ical(), content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'inline; filename="flightdeck-releases.ics"'

@@ -7,6 +7,7 @@ from releases.csv_export import csv_response
 from releases.models import Release
 from releases.planning.filters import ReleaseFilter, When
 from releases.planning.forecast import STATE_LABELS, delivery_state
+from releases.planning.selectors import saved_views as saved_view_selectors
 from releases.planning.tables import ReleaseTable
 
 # The filters shown as a select, with the label of their empty choice.
@@ -50,6 +51,7 @@ def release_list(request):
         "selects": lists.filter_selects(filterset, SELECTS),
         "table": table,
         "ignored": lists.ignored_filters(filterset),
+        "saved_views": saved_view_selectors.nav_lazy(request.user, "list"),
     }
     return lists.render_list(request, "releases/release_list.html", "release-table", context)
 
