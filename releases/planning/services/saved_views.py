@@ -47,7 +47,8 @@ def _new_token() -> tuple[str, str]:
 def query_normalise(query: str) -> str:
     """The filter query string as a saved view keeps it: only ReleaseFilter's parameters (the period,
     the page, the sort order and anything else are dropped), no empty values, in the filter's own order
-    (statuses sorted, once each), every value valid. Refuses with a DomainError on `query` that names
+    (statuses sorted, once each), every value valid; a value the filter reads as "no filter" is dropped
+    too. Refuses with a DomainError on `query` that names
     the values that do not filter anything (a deleted portfolio, a malformed date, a NUL byte)."""
     if len(query) > 2 * QUERY_MAX_LENGTH:
         raise DomainError("These filters are too long to save.", field="query")
@@ -69,6 +70,9 @@ def query_normalise(query: str) -> str:
             for name, messages in filterset.errors.items()
         )
         raise DomainError(f"These filters cannot be saved: {problems}", field="query")
+    for name, value in filterset.form.cleaned_data.items():
+        if value in (None, "", []) and name in kept:  # read as no filter at all (at_risk=maybe)
+            del kept[name]
     normalised = kept.urlencode()
     if len(normalised) > QUERY_MAX_LENGTH:
         raise DomainError("These filters are too long to save.", field="query")
