@@ -74,7 +74,7 @@ def test_names_are_unique_per_owner(po, user_in_role):
 
 
 def test_the_database_refuses_a_duplicate_name_or_a_bad_page(po):
-    view, _ = create(po, name="Mine")
+    create(po, name="Mine")
     for bad in ({"name": "Mine"}, {"name": "x", "page": "gantt"}, {"name": ""}):
         with pytest.raises(IntegrityError), transaction.atomic():
             SavedView.objects.create(owner=po, page=bad.pop("page", "list"), feed_token_hash="a" * 64, **bad)
@@ -220,7 +220,14 @@ def test_htmx_save_prefers_the_filter_form_sent_along(po):
     client = logged_in(po)
     response = client.post(
         "/releases/views/new/",
-        {"name": "Now", "page": "list", "query": "status=ready", "status": ["planned"], "q": "", "when": "upcoming"},
+        {
+            "name": "Now",
+            "page": "list",
+            "query": "status=ready",
+            "status": ["planned"],
+            "q": "",
+            "when": "upcoming",
+        },
         HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 200
@@ -229,7 +236,9 @@ def test_htmx_save_prefers_the_filter_form_sent_along(po):
 
 def test_plain_post_shows_the_feed_address_once_on_the_saved_views_page(po):
     client = logged_in(po)
-    response = client.post("/releases/views/new/", {"name": "Plain", "page": "list", "query": "status=planned"})
+    response = client.post(
+        "/releases/views/new/", {"name": "Plain", "page": "list", "query": "status=planned"}
+    )
     assert response.status_code == 200
     html = response.content.decode()
     assert "shown only this once" in html and "/calendar/views/" in html
@@ -264,7 +273,9 @@ def test_bad_input_is_a_form_error_never_a_500(po, data, htmx):
 
 def test_a_taken_name_is_a_form_error(po):
     create(po, name="Mine")
-    response = logged_in(po).post("/releases/views/new/", {"name": "Mine", "page": "list"}, HTTP_HX_REQUEST="true")
+    response = logged_in(po).post(
+        "/releases/views/new/", {"name": "Mine", "page": "list"}, HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 422 and "already have a view called" in response.content.decode()
 
 
@@ -303,7 +314,9 @@ def test_a_shared_view_is_seen_by_the_group_and_lost_when_leaving_it(po, user_in
     colleague = user_in_role(roles.PROJECT_OFFICE)
     client = logged_in(colleague)
     page = client.get("/releases/views/").content.decode()
-    assert "Payments at risk" in page and f"/calendar.ics?token={colleague.feed_token}&amp;at_risk=true" in page
+    assert (
+        "Payments at risk" in page and f"/calendar.ics?token={colleague.feed_token}&amp;at_risk=true" in page
+    )
     assert client.get(f"/releases/views/{view.pk}/")["Location"] == "/calendar/?at_risk=true"
     assert "Payments at risk" in client.get("/calendar/").content.decode()
     # a member may open it, never change it
@@ -317,14 +330,21 @@ def test_the_owner_renames_shares_rotates_revokes_and_deletes_from_the_page(po):
     office = Group.objects.get(name=roles.PROJECT_OFFICE)
     view, old = create(po)
     client = logged_in(po)
-    response = client.post(f"/releases/views/{view.pk}/edit/", {"name": "Renamed", "shared_with": [office.pk]})
+    response = client.post(
+        f"/releases/views/{view.pk}/edit/", {"name": "Renamed", "shared_with": [office.pk]}
+    )
     assert response.status_code == 302
     view.refresh_from_db()
     assert view.name == "Renamed" and list(view.shared_with.all()) == [office]
     bad = client.post(f"/releases/views/{view.pk}/edit/", {"name": "x", "shared_with": ["nope"]})
     assert bad.status_code == 422
     auditors = Group.objects.get(name=roles.AUDITOR)
-    assert client.post(f"/releases/views/{view.pk}/edit/", {"name": "x", "shared_with": [auditors.pk]}).status_code == 422
+    assert (
+        client.post(
+            f"/releases/views/{view.pk}/edit/", {"name": "x", "shared_with": [auditors.pk]}
+        ).status_code
+        == 422
+    )
     rotated = client.post(f"/releases/views/{view.pk}/feed/rotate/")
     new = re.search(r"/calendar/views/([^\"]+)\.ics", rotated.content.decode()).group(1)
     assert Client().get(feed_path(old)).status_code == 404 and Client().get(feed_path(new)).status_code == 200
