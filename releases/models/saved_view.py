@@ -19,7 +19,8 @@ class SavedViewPage(models.TextChoices):
 
 class SavedView(models.Model):
     """`query` is the filter query string of the calendar and the release list, normalised by
-    releases.planning.saved_views.normalised_query (only ReleaseFilter's parameters, in a fixed order).
+    releases.planning.services.saved_views.query_normalise (only ReleaseFilter's parameters, in a
+    fixed order).
     The feed's secret token is never stored: `feed_token_hash` is its SHA-256 (like portal's API
     tokens), so the owner sees the subscription address once, when the token is made."""
 
