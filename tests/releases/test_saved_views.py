@@ -391,9 +391,15 @@ def test_query_count_does_not_grow_with_views(po, user_in_role, url):
     assert few == many
 
 
-def test_the_calendar_grid_partial_does_not_read_saved_views(po):
+@pytest.mark.parametrize(
+    ("url", "target"), [("/calendar/?month=2030-01", "calendar-grid"), ("/releases/", "release-table")]
+)
+def test_the_partials_do_not_read_saved_views(po, url, target):
     client = logged_in(po)
     create(po)
-    with CaptureQueriesContext(connection) as queries:
-        client.get("/calendar/?month=2030-01", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="calendar-grid")
-    assert not [q for q in queries if "releases_savedview" in q["sql"]]
+    with CaptureQueriesContext(connection) as page:
+        client.get(url)
+    assert [q for q in page if "releases_savedview" in q["sql"]], "the whole page reads them"
+    with CaptureQueriesContext(connection) as partial:
+        client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET=target)
+    assert not [q for q in partial if "releases_savedview" in q["sql"]]
