@@ -409,9 +409,8 @@ def test_query_count_does_not_grow_with_data(client, filters):
     own = [sql for sql in own if "auth_group" not in sql]
     assert len(own) == 2
     assert len(many_grid) == 5
-    # and the filter form's options (portfolios, applications, trains: one UNION), the header's unread count,
-    # the user's saved views of the calendar
-    assert len(many_page) == 8
+    # and the filter form's options (portfolios, applications, trains: one UNION), the header's unread count
+    assert len(many_page) == 7
 
 
 def test_a_portfolio_filter_costs_one_lookup_query(client):
