@@ -29,7 +29,8 @@ class SavedView(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views")
     name = models.CharField(max_length=NAME_MAX_LENGTH)
     page = models.CharField(max_length=16, choices=SavedViewPage)
-    query = models.CharField(max_length=QUERY_MAX_LENGTH, blank=True, default="")
+    # TextField with a CHECK on its length: the same refusal on SQLite and PostgreSQL.
+    query = models.TextField(blank=True, default="")
     shared_with = models.ManyToManyField("auth.Group", blank=True, related_name="saved_views")
     feed_token_hash = models.CharField(max_length=64, unique=True, editable=False)
     feed_revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
