@@ -23,11 +23,9 @@ NAV_TEMPLATE = "releases/saved_views_nav.html"
 PAGE_URLS = {SavedView.Page.CALENDAR: "calendar:month", SavedView.Page.LIST: "releases:list"}
 
 
-def view_url(view) -> str:
-    """The page of a saved view (a model or a nav row), with its filters."""
-    page = view.page if isinstance(view, SavedView) else view["page"]
-    query = view.query if isinstance(view, SavedView) else view["query"]
-    return reverse(PAGE_URLS[page]) + (f"?{query}" if query else "")
+def view_url(view: SavedView) -> str:
+    """The page of a saved view, with its filters."""
+    return reverse(PAGE_URLS[view.page]) + (f"?{view.query}" if view.query else "")
 
 
 def feed_url(request, token: str) -> str:
@@ -75,7 +73,7 @@ def saved_view_create(request):
             "created": created,
             "created_url": view_url(created) if created else "",
             "new_feed_url": feed_url(request, token) if token else "",
-            "query": request.POST.get("query", ""),
+            "query": form.cleaned_data.get("query", ""),  # absent when refused (a megabyte is not echoed)
         }
         return render(request, NAV_TEMPLATE, context, status=status)
     if created:
