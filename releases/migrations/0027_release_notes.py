@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('releases', '0025_release_risk'),
+        ('releases', '0026_saved_view'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

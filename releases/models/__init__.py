@@ -15,6 +15,7 @@ from releases.models.notification import (
 )
 from releases.models.portfolio import Application, Portfolio, ReleaseTrain
 from releases.models.release import Release, ReleaseDependency
+from releases.models.saved_view import SavedView
 
 __all__ = [
     "Application",
@@ -45,6 +46,7 @@ __all__ = [
     "ReleaseDependency",
     "ReleaseNotes",
     "ReleaseTrain",
+    "SavedView",
     "ScopeChange",
     "SignOff",
     "TestRun",

@@ -10,6 +10,7 @@ from releases.planning.views import (
     release_detail,
     release_list,
     release_notes,
+    saved_views,
     structure,
     train,
 )
@@ -36,6 +37,13 @@ urlpatterns = [
         dependencies.dependency_remove,
         name="dependency-remove",
     ),
+    path("views/", saved_views.saved_view_list, name="saved-views"),
+    path("views/new/", saved_views.saved_view_create, name="saved-view-create"),
+    path("views/<int:pk>/", saved_views.saved_view_open, name="saved-view"),
+    path("views/<int:pk>/edit/", saved_views.saved_view_update, name="saved-view-update"),
+    path("views/<int:pk>/delete/", saved_views.saved_view_delete, name="saved-view-delete"),
+    path("views/<int:pk>/feed/rotate/", saved_views.saved_view_feed_rotate, name="saved-view-feed-rotate"),
+    path("views/<int:pk>/feed/revoke/", saved_views.saved_view_feed_revoke, name="saved-view-feed-revoke"),
     path("trains/", train.train_list, name="trains"),
     path("trains/new/", structure.train_new, name="train-new"),
     path("trains/<int:pk>/edit/", structure.train_edit, name="train-edit"),
@@ -51,4 +59,6 @@ calendar_urlpatterns = [
     path("calendar/", calendar.calendar_month, name="month"),
     path("calendar/day/<str:day>/", calendar.calendar_day, name="day"),
     path("calendar.ics", calendar.calendar_feed, name="ics"),
+    # A saved view's own feed: the token in the address stands in for its owner (calendar apps cannot log in).
+    path("calendar/views/<str:token>.ics", saved_views.saved_view_feed, name="saved-view-ics"),
 ]

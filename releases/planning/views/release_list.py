@@ -10,6 +10,7 @@ from releases.csv_export import csv_response
 from releases.models import Release, ReleaseTrain
 from releases.planning.filters import ReleaseFilter, When
 from releases.planning.forecast import STATE_LABELS, delivery_state
+from releases.planning.selectors import saved_views as saved_view_selectors
 from releases.planning.services import bulk
 from releases.planning.tables import ReleaseTable
 
@@ -57,6 +58,7 @@ def release_list(request):
         "ignored": lists.ignored_filters(filterset),
         "bulk_statuses": bulk.BULK_STATUSES,
         "bulk_trains": _bulk_trains,  # a callable: read only when the bulk bar is shown
+        "saved_views": saved_view_selectors.nav_lazy(request.user, "list"),
     }
     return lists.render_list(request, "releases/release_list.html", "release-table", context)
 
