@@ -37,6 +37,7 @@ from releases.models import (
     PullRequest,
     Release,
     ReleaseDependency,
+    ReleaseNotes,
     ReleaseTrain,
     SavedView,
     ScopeChange,
@@ -469,3 +470,12 @@ class SavedViewFactory(DjangoModelFactory):
     page = SavedView.Page.CALENDAR
     query = "at_risk=true"
     feed_token_hash = factory.Sequence(lambda n: hashlib.sha256(f"saved-view-{n}".encode()).hexdigest())
+
+
+class ReleaseNotesFactory(DjangoModelFactory):
+    class Meta:
+        model = ReleaseNotes
+
+    release = factory.SubFactory(ReleaseFactory)
+    markdown = factory.Sequence(lambda n: f"## New\n\n- Change {n}")
+    updated_by = factory.SubFactory(UserFactory)

@@ -9,6 +9,7 @@ import pytest
 from django.apps import apps
 from django.db import IntegrityError, connection, transaction
 from django.db.models import UniqueConstraint
+from django.utils import timezone
 
 from integrations.models import Connection, SyncCursor, SyncRun, WebhookDelivery
 from portal.models import ApiToken, Follow, SsoIdentity
@@ -669,6 +670,11 @@ def saved_view_keeping_its_token_in_clear():
     return lambda: f.SavedViewFactory(feed_token_hash="plain-secret")
 
 
+@case("releasenotes_published_by_whom")
+def notes_published_by_nobody():
+    return lambda: f.ReleaseNotesFactory(published_at=timezone.now(), published_by=None)
+
+
 # --- portal ---------------------------------------------------------------------------------------
 
 
@@ -797,6 +803,7 @@ ALL_FACTORIES = [
     f.ProductionOutcomeFactory,
     f.DailyFigureFactory,
     f.SavedViewFactory,
+    f.ReleaseNotesFactory,
 ]
 
 
