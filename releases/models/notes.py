@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -32,3 +34,8 @@ class ReleaseNotes(models.Model):
 
     def __str__(self) -> str:
         return f"Notes of {self.release_id}"
+
+    @property
+    def edited_since_published(self) -> bool:
+        """Saved again after publishing (the save that publishes stamps both times, a moment apart)."""
+        return bool(self.published_at) and self.updated_at - self.published_at > timedelta(seconds=1)

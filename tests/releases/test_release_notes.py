@@ -110,6 +110,7 @@ def test_a_release_manager_drafts_edits_and_publishes_in_the_browser_form(client
     assert response.status_code == 302
     notes = ReleaseNotes.objects.get(release=release)
     assert notes.published_at is not None and notes.markdown == "## Fixed\n- Rounding"
+    assert "edited since" not in manager.get(f"/releases/{release.pk}/notes/").content.decode()
     download = manager.get(f"/releases/{release.pk}/notes.md")
     assert (
         download["Content-Type"].startswith("text/markdown") and download.content == b"## Fixed\n- Rounding\n"
