@@ -118,6 +118,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database-server", default="", help="PostgreSQL server URL; default SQLite")
     parser.add_argument("--redis-url", default="", help="Redis for both brokers; default filesystem")
     parser.add_argument("--pin", action="store_true", help="A on CPU 0, B on CPU 1 (taskset)")
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=10,
+        help="the workers' and the sandbox's niceness, as deploy/systemd/flightdeck-worker@.service sets it "
+        "(the sandbox stands in for Jira on another machine); 0 runs them at the web's priority",
+    )
     return parser.parse_args()
 
 
@@ -139,6 +146,8 @@ def run(options, root: Path, processes: list, made: list) -> dict:
     setup_s = time.monotonic() - started
 
     cpu_a, cpu_b = (["taskset", "-c", "0"], ["taskset", "-c", "1"]) if options.pin else ([], [])
+    niced = ["nice", "-n", str(options.worker_nice)] if options.worker_nice else []
+    cpu_a, worker_b = [*cpu_a, *niced], [*cpu_b, *niced]
     sandbox = start(
         processes,
         [
@@ -172,7 +181,7 @@ def run(options, root: Path, processes: list, made: list) -> dict:
         "warning",
     ]
     start(processes, [*cpu_a, *worker, "-n", f"{a.name}@%h"], env=a.environment())
-    start(processes, [*cpu_b, *worker, "-n", f"{b.name}@%h"], env=b.environment())
+    start(processes, [*worker_b, *worker, "-n", f"{b.name}@%h"], env=b.environment())
     start(
         processes,
         [
@@ -220,6 +229,7 @@ def run(options, root: Path, processes: list, made: list) -> dict:
         "database": "postgresql" if options.database_server else "sqlite",
         "broker": "redis" if options.redis_url else "filesystem",
         "pinned": options.pin,
+        "worker_nice": options.worker_nice,
         "cpus": os.cpu_count(),
         "setup_s": round(setup_s, 1),
         "b_at_rest": at_rest,  # before and after A's sync, pooled
