@@ -5,6 +5,7 @@ A day is frozen when any part of it is, as the forecast counts it (releases.free
 global freezes and those of the release's portfolio and all its ancestors hold it.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -36,8 +37,16 @@ class FrozenTarget:
 def release_target_freeze(*, release: Release, target_date: date) -> FrozenTarget | None:
     """The freeze that holds `target_date` for this release's portfolio, if any."""
     lineage = Portfolio.objects.lineage_ids(release.application.portfolio_id)
+    return frozen_target(
+        FreezeWindow.objects.in_scope(portfolio_ids=lineage).order_by("starts_at"), target_date=target_date
+    )
+
+
+def frozen_target(windows: Iterable[FreezeWindow], *, target_date: date) -> FrozenTarget | None:
+    """The first of these windows (soonest first) that holds `target_date`: release_target_freeze over
+    windows already read (the import checks many rows against one read)."""
     horizon = horizon_from(target_date)  # expanded past the target
-    for freeze in FreezeWindow.objects.in_scope(portfolio_ids=lineage).order_by("starts_at"):
+    for freeze in windows:
         if days := day_covered(frozen_days(freeze, start=None, end=horizon), target_date):
             return FrozenTarget(freeze, *days)
     return None
