@@ -162,3 +162,14 @@ class ReleaseCloneForm(forms.Form):
 
     version = forms.CharField(max_length=64)
     target_date = PlanDateField(label="Target date")
+
+
+class ReleaseImportForm(forms.Form):
+    """The spreadsheet to import; releases.planning.imports reads it (and refuses what it cannot read)."""
+
+    file = forms.FileField(
+        label="Spreadsheet",
+        max_length=200,
+        help_text="A .csv (UTF-8) or .xlsx file, at most 2 MB and 5,000 rows: the template's columns.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.xlsx"}),
+    )

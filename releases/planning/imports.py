@@ -528,3 +528,38 @@ def _check_freezes(rows: list[PlannedRow]) -> None:
             seen[portfolio, row.target] = frozen_target(mine, target_date=row.target)
         if frozen := seen[portfolio, row.target]:
             row.problems.append(f"Its target date is inside a freeze: {frozen}")
+
+
+# --- the template --------------------------------------------------------------------------------
+
+HELP = (
+    ("Application", "Required. The application's key, e.g. PAY."),
+    ("Version", "Required. Unique per application. Kept as text: 4.10 stays 4.10."),
+    ("Target date", "Required. A day, e.g. 2027-03-31; not inside a freeze."),
+    ("Code freeze", "Optional. On or before the target date."),
+    ("Summary", "Optional. At most 300 characters."),
+    ("Train", "Optional. A release train's name."),
+    ("Depends on", "Optional. KEY version; KEY version: releases in the portal or rows of this file."),
+)
+
+
+def template_xlsx() -> bytes:
+    """The columns to fill as a workbook: versions typed as text, dates as dates, and a sheet of help."""
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "Releases"
+    sheet.append(list(COLUMNS))
+    for letter, column in zip("ABCDEFG", COLUMNS, strict=True):
+        sheet.column_dimensions[letter].width = max(14, len(column) + 4)
+        style = {"Version": "@", "Target date": "yyyy-mm-dd", "Code freeze": "yyyy-mm-dd"}.get(column)
+        if style:  # the column's own format: what is typed into it later takes it
+            sheet.column_dimensions[letter].number_format = style
+    sheet.freeze_panes = "A2"
+    help_sheet = workbook.create_sheet("Help")
+    for row in (("Column", "What to write"), *HELP):
+        help_sheet.append(row)
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()

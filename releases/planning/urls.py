@@ -7,6 +7,7 @@ from releases.planning.views import (
     freeze_override,
     release_create,
     release_detail,
+    release_import,
     release_list,
     train,
 )
@@ -18,6 +19,9 @@ urlpatterns = [
     path("", release_list.release_list, name="list"),
     path("export.csv", release_list.release_export, name="export"),
     path("new/", release_create.release_new, name="new"),
+    path("import/", release_import.release_import_preview, name="import"),
+    path("import/confirm/", release_import.release_import, name="import-confirm"),
+    path("import/template.<slug:fmt>", release_import.import_template_download, name="import-template"),
     path("<int:pk>/", release_detail.release_detail, name="detail"),
     path("<int:pk>/clone/", release_create.release_clone, name="clone"),
     path("<int:pk>/edit/", release_detail.release_update, name="edit"),
