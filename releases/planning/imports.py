@@ -164,7 +164,10 @@ def _csv_records(data: bytes) -> Iterator[tuple[int, list]]:
     try:
         yield from enumerate(reader, start=1)
     except csv.Error as error:
-        raise ImportFileError(f"The file is not CSV the import can read ({error}).", field="file") from None
+        words = f"The file is not CSV the import can read ({error})."
+        if "field limit" in str(error):  # csv.field_size_limit(), 131,072 characters
+            words = "A cell of the file is far longer than any column takes."
+        raise ImportFileError(words, field="file") from None
 
 
 def _xlsx_records(data: bytes) -> Iterator[tuple[int, list]]:
@@ -251,7 +254,7 @@ def _columns(texts: list[str], problems: list[str]) -> list[str | None]:
         column = HEADERS.get(_header(text)) if text else None
         if text and column is None:
             problems.append(f"Unknown column “{text[:60]}”: the columns are {', '.join(COLUMNS)}.")
-        elif column in columns:
+        elif column is not None and column in columns:
             problems.append(f"The column “{column}” appears twice.")
             column = None
         columns.append(column)

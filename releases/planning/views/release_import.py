@@ -58,9 +58,7 @@ def release_import(request):
         data = signing.loads(request.POST.get("payload", ""), salt=_salt(request), max_age=PREVIEW_MAX_AGE)
         sheet = imports.Sheet.from_payload(data)
     except (signing.BadSignature, KeyError, TypeError, ValueError):
-        form = ReleaseImportForm()
-        form.add_error(None, EXPIRED)
-        return _page(request, form, plan=None, status=400)
+        return _page(request, ReleaseImportForm(), plan=None, status=400, refused=EXPIRED)
     try:
         created = import_services.release_import(plan=imports.import_plan(sheet), by=request.user)
     except import_services.ImportRefused as refusal:
@@ -92,11 +90,11 @@ def _salt(request) -> str:
     return f"flightdeck.release-import:{request.user.pk}"
 
 
-def _page(request, form, *, plan, status: int | None = None):
+def _page(request, form, *, plan, status: int | None = None, refused: str = ""):
     payload = ""
     if plan is not None and plan.clean:
         payload = signing.dumps(plan.sheet.payload(), salt=_salt(request), compress=True)
     if status is None:
         status = 422 if form.errors or (plan is not None and not plan.clean) else 200
-    context = {"form": form, "plan": plan, "payload": payload, "columns": imports.COLUMNS}
+    context = {"form": form, "plan": plan, "payload": payload, "columns": imports.COLUMNS, "refused": refused}
     return render(request, TEMPLATE, context, status=status)
