@@ -318,13 +318,16 @@ def _planned_row(row: SheetRow) -> PlannedRow:
     return planned
 
 
+DAY_FIELD = PlanDateField(required=False)  # stateless: one for every cell
+
+
 def _day(row: SheetRow, column: str, problems: list[str]) -> date | None:
     """The day a cell names, checked as the release form checks it (PlanDateField)."""
     text = row[column]
     if not text:
         return None
     try:
-        return PlanDateField(required=False).clean(text)
+        return DAY_FIELD.clean(text)
     except ValidationError as error:
         if error.code == "out_of_range":
             problems.append(f"{column} “{text}”: {' '.join(error.messages)}")

@@ -54,6 +54,9 @@ def release_import(*, plan: ImportPlan, by) -> list[Release]:
             {pk for row in plan.rows for pk in row.upstream_ids}
         )
         for row in plan.rows:
+            with _refusal_of(row, plan):
+                if missing := set(row.upstream_ids) - set(existing):  # deleted since the plan (PostgreSQL)
+                    raise DomainError(f"{len(missing)} of the releases it depends on were deleted meanwhile.")
             upstreams = [created[n] for n in row.upstream_rows] + [existing[pk] for pk in row.upstream_ids]
             for upstream in upstreams:
                 with _refusal_of(row, plan):

@@ -17,6 +17,8 @@ from django.contrib.auth.decorators import permission_required
 from django.core import signing
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from releases.errors import form_add_errors
@@ -97,4 +99,29 @@ def _page(request, form, *, plan, status: int | None = None, refused: str = ""):
     if status is None:
         status = 422 if form.errors or (plan is not None and not plan.clean) else 200
     context = {"form": form, "plan": plan, "payload": payload, "columns": imports.COLUMNS, "refused": refused}
+    context["preview_rows"] = _preview_rows(plan) if plan is not None else ""
     return render(request, TEMPLATE, context, status=status)
+
+
+def _preview_rows(plan: imports.ImportPlan):
+    """The preview table's rows, escaped, written here rather than in the template: a template loop of
+    5,000 rows of nine cells takes seconds to render, this a few hundredths."""
+
+    def cells(row: imports.PlannedRow):
+        problems = format_html_join("", "<li>{}</li>", ((p,) for p in row.problems))
+        return (
+            mark_safe(' class="import-problem"') if row.problems else "",
+            row.number,
+            row.key,
+            row.version,
+            f"{row.target:%Y-%m-%d}" if row.target else "",
+            f"{row.freeze:%Y-%m-%d}" if row.freeze else "",
+            row.summary,
+            row.train.name if row.train else row.train_name,
+            "; ".join(row.depends_on),
+            format_html("<ul>{}</ul>", problems)
+            if row.problems
+            else mark_safe('<span class="muted">None</span>'),
+        )
+
+    return format_html_join("\n", "<tr{}>" + "<td>{}</td>" * 9 + "</tr>", (cells(row) for row in plan.rows))
