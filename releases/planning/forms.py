@@ -170,6 +170,6 @@ class ReleaseImportForm(forms.Form):
     file = forms.FileField(
         label="Spreadsheet",
         max_length=200,
-        help_text="A .csv (UTF-8) or .xlsx file, at most 2 MB and 5,000 rows: the template's columns.",
+        help_text="A .csv (UTF-8) or .xlsx file, at most 2 MB and 500 rows: the template's columns.",
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,.xlsx"}),
     )

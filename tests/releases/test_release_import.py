@@ -404,7 +404,7 @@ BAD_FILES = {
     "too many rows": (
         "a.csv",
         ("Application,Version,Target date\n" + f"PAY,1,{D1}\n" * (imports.MAX_ROWS + 1)).encode(),
-        "more than 5,000 rows",
+        "more than 500 rows",
     ),
     "zip bomb": ("a.xlsx", _zip_bomb(), "unpacks to too much data"),
 }
@@ -436,15 +436,16 @@ def _preview_queries(client, rows: int) -> int:
         ends_at=datetime(2031, 1, 2, tzinfo=UTC),
     )
     lines = ["Application,Version,Target date,Train,Depends on"]
+    previous = ""
     for i in range(rows):
         app = f.ApplicationFactory(portfolio=portfolio)
         upstream = f.ReleaseFactory(application=app, version="0.1")
-        previous = f"; {app.key} 1.{i - 1}" if i else ""
         lines.append(f"{app.key},1.{i},{f.day(i).isoformat()},Spring,{app.key} {upstream.version}{previous}")
+        previous = f"; {app.key} 1.{i}"  # the row before, in the same file
     data = ("\n".join(lines) + "\n").encode()
     with CaptureQueriesContext(connection) as queries:
         response = client.post(URL, {"file": SimpleUploadedFile("q.csv", data)})
-    assert response.status_code in (200, 422)
+    assert response.status_code == 200 and f"Import {rows} releases" in response.content.decode()
     return len(queries)
 
 
