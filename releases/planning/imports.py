@@ -196,8 +196,6 @@ def _xlsx_records(data: bytes) -> Iterator[tuple[int, list]]:
                 yield number, list(values)
         finally:
             workbook.close()
-    except ImportFileError:
-        raise
     except Exception:  # openpyxl raises whatever its parsers do on a corrupt part; the file is refused
         raise unreadable from None
 

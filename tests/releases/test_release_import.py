@@ -188,6 +188,21 @@ def test_every_problem_is_named_on_its_row(pay, clm):
     assert 18 not in found and plan.rows[-1].upstream_ids == [existing.pk]
 
 
+def test_a_longer_cycle_is_named_on_each_of_its_rows_and_only_on_them(pay):
+    plan = plan_of(
+        "Application,Version,Target date,Depends on\n"
+        f"PAY,1,{D1},PAY 3\n"
+        f"PAY,2,{D1},PAY 1\n"
+        f"PAY,3,{D1},PAY 2\n"
+        f"PAY,4,{D1},PAY 3\n"  # waits on the cycle, is not in it
+    )
+    assert problems_by_row(plan) == {
+        2: ["Its dependencies make a cycle: PAY 1 → PAY 3 → PAY 2 → PAY 1."],
+        3: ["Its dependencies make a cycle: PAY 2 → PAY 1 → PAY 3 → PAY 2."],
+        4: ["Its dependencies make a cycle: PAY 3 → PAY 2 → PAY 1 → PAY 3."],
+    }
+
+
 def test_a_train_is_found_by_name_in_the_applications_portfolio_first(pay):
     f.ReleaseTrainFactory(name="Spring")  # another portfolio's
     mine = f.ReleaseTrainFactory(name="Spring", portfolio=pay.portfolio)
