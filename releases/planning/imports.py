@@ -104,6 +104,8 @@ class PlannedRow:
     depends_on: list[str]  # as "KEY version"
     target: date | None = None
     freeze: date | None = None
+    target_text: str = ""  # as typed: the preview shows what it could not read
+    freeze_text: str = ""
     application: Application | None = None
     train: ReleaseTrain | None = None
     upstream_rows: list[int] = field(default_factory=list)  # row numbers in this file
@@ -301,6 +303,7 @@ def _planned_row(row: SheetRow) -> PlannedRow:
     if problems:  # a cell that cannot be stored is not looked into further
         planned.key = planned.version = ""
         return planned
+    planned.target_text, planned.freeze_text = row["Target date"], row["Code freeze"]
     planned.target = _day(row, "Target date", problems)
     planned.freeze = _day(row, "Code freeze", problems)
     if planned.target and planned.freeze and planned.freeze > planned.target:
