@@ -38,6 +38,7 @@ from releases.models import (
     Release,
     ReleaseDependency,
     ReleaseTrain,
+    SavedView,
     ScopeChange,
     SignOff,
     TestRun,
@@ -454,3 +455,17 @@ class ChatWebhookFactory(DjangoModelFactory):
     name = factory.Sequence(lambda n: f"#release-news-{n}")
     url = factory.Sequence(lambda n: f"https://hooks.example.com/services/T0/B{n}")
     style = ChatWebhook.Style.SLACK
+
+
+class SavedViewFactory(DjangoModelFactory):
+    """A saved view as a row; its feed token is the hash of a token nobody knows (the service,
+    saved_view_create, returns the token)."""
+
+    class Meta:
+        model = SavedView
+
+    owner = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"At risk {n}")
+    page = SavedView.Page.CALENDAR
+    query = "at_risk=true"
+    feed_token_hash = factory.Sequence(lambda n: hashlib.sha256(f"saved-view-{n}".encode()).hexdigest())

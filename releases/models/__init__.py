@@ -5,6 +5,7 @@ from releases.models.environment import Booking, Deployment, Environment, Enviro
 from releases.models.facts import Build, PullRequest, ScopeChange, TestRun, WorkItem, WorkItemLink
 from releases.models.gate import Gate, GateKind, GatePolicy, GateRequirement, PolicyChange, SignOff
 from releases.models.metrics import DailyFigure, MetricsRollup, ProductionOutcome
+from releases.models.notes import ReleaseNotes
 from releases.models.notification import (
     ChatWebhook,
     Delivery,
@@ -14,6 +15,7 @@ from releases.models.notification import (
 )
 from releases.models.portfolio import Application, Portfolio, ReleaseTrain
 from releases.models.release import Release, ReleaseDependency
+from releases.models.saved_view import SavedView
 
 __all__ = [
     "Application",
@@ -42,7 +44,9 @@ __all__ = [
     "PullRequest",
     "Release",
     "ReleaseDependency",
+    "ReleaseNotes",
     "ReleaseTrain",
+    "SavedView",
     "ScopeChange",
     "SignOff",
     "TestRun",

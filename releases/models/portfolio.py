@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -85,6 +87,8 @@ class Application(models.Model):
 
 class ReleaseTrain(models.Model):
     """An enterprise release: application releases that ship together in a window [starts_on, ends_on)."""
+
+    ONE_DAY = timedelta(days=1)
 
     portfolio = models.ForeignKey(Portfolio, on_delete=models.PROTECT, related_name="trains")
     name = models.CharField(max_length=200)

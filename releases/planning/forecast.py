@@ -35,6 +35,9 @@ CANCELLED = "cancelled"
 SHIPS_BEFORE = "ships_before"
 SHIPS_WITH = "ships_with"
 ONE_DAY = timedelta(days=1)
+# The days a release may be planned for: the forecast and its odds count days from today, and a year 1
+# or 9999 would overflow them.
+EARLIEST_PLAN_DAY, LATEST_PLAN_DAY = date(2000, 1, 1), date(2199, 12, 31)
 
 
 class ForecastState(StrEnum):

@@ -1,12 +1,12 @@
 """Forms of the release pages. They check input and say what is wrong; the services do the writes."""
 
-from datetime import date
-
 from django import forms
 from django.core.exceptions import ValidationError
 
 from releases.models import Application, Portfolio, Release, ReleaseDependency, ReleaseTrain
+from releases.planning.forecast import EARLIEST_PLAN_DAY, LATEST_PLAN_DAY
 from releases.planning.selectors.what_if import MAX_SLIP_DAYS
+from releases.planning.services import bulk
 
 
 class DateInput(forms.DateInput):
@@ -14,9 +14,6 @@ class DateInput(forms.DateInput):
 
     def __init__(self, **kwargs):
         super().__init__(format="%Y-%m-%d", **kwargs)
-
-
-EARLIEST_PLAN_DAY, LATEST_PLAN_DAY = date(2000, 1, 1), date(2199, 12, 31)
 
 
 class PlanDateField(forms.DateField):
@@ -162,6 +159,69 @@ class ReleaseCloneForm(forms.Form):
 
     version = forms.CharField(max_length=64)
     target_date = PlanDateField(label="Target date")
+
+
+class ReleaseIdsField(forms.ModelMultipleChoiceField):
+    """Releases by id. An id past what the database holds is refused as unknown before the query
+    (Django's IN lookup hands it to the driver, which overflows)."""
+
+    LARGEST_ID = 2**63 - 1
+
+    def _check_values(self, value):
+        for pk in value:
+            text = str(pk)
+            if not text.isascii() or not text.isdigit() or int(text) > self.LARGEST_ID:
+                raise ValidationError(
+                    self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
+                )
+        return super()._check_values(value)
+
+
+class BulkChangeForm(forms.Form):
+    """One change to the releases ticked on the list (see releases.planning.services.bulk). Without
+    `confirm` it asks for the preview; with it, for the change itself."""
+
+    ACTIONS = [("move", "Move dates by"), ("status", "Set status to"), ("train", "Put on train")]
+
+    release = ReleaseIdsField(
+        queryset=Release.objects.select_related("application", "train").order_by("target_date", "pk"),
+        error_messages={"required": "Tick the releases to change first."},
+    )
+    action = forms.ChoiceField(choices=ACTIONS, initial="move")
+    days = forms.IntegerField(
+        label="Days", required=False, min_value=-bulk.MAX_MOVE_DAYS, max_value=bulk.MAX_MOVE_DAYS
+    )
+    status = forms.ChoiceField(choices=[("", "Choose a status"), *bulk.BULK_STATUSES], required=False)
+    train = forms.ModelChoiceField(
+        queryset=ReleaseTrain.objects.order_by("-starts_on", "name"),
+        required=False,
+        empty_label="No train (take them off)",
+    )
+    override_reason = forms.CharField(
+        label="Why they may ship inside the freeze", max_length=500, required=False, widget=forms.Textarea
+    )
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def clean_release(self):
+        releases = self.cleaned_data["release"]
+        if len(releases) > bulk.MAX_RELEASES:
+            raise ValidationError(f"Change at most {bulk.MAX_RELEASES} releases at once.")
+        return releases
+
+    def clean(self):
+        data = super().clean()
+        action = data.get("action")
+        if action == "move" and not data.get("days") and "days" not in self.errors:
+            self.add_error("days", "Say by how many days to move them (a negative number is earlier).")
+        if action == "status" and not data.get("status"):
+            self.add_error("status", "Choose the status to set.")
+        return data
+
+    def change(self) -> "bulk.BulkChange":
+        data = self.cleaned_data
+        return bulk.BulkChange(
+            data["action"], days=data.get("days") or 0, status=data.get("status", ""), train=data.get("train")
+        )
 
 
 class ReleaseImportForm(forms.Form):

@@ -65,3 +65,18 @@
     }
   });
 })();
+
+// <input type="checkbox" data-select-all="name">: ticks or clears every checkbox of that name in its table.
+(function () {
+  "use strict";
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!(box instanceof HTMLInputElement) || !box.hasAttribute("data-select-all")) return;
+    var table = box.closest("table");
+    var name = box.getAttribute("data-select-all");
+    if (!table) return;
+    table.querySelectorAll('input[type="checkbox"][name="' + name + '"]').forEach(function (other) {
+      other.checked = box.checked;
+    });
+  });
+})();

@@ -1,5 +1,7 @@
 """A release manager plans in the portal: creates a release from the list, lands on its page with
-its gates, then clones it for the next version."""
+its gates, then clones it for the next version; then ticks three releases on the list, moves them a
+week later, sees the preview (each release, and the release downstream the forecast moves) and
+confirms."""
 
 from datetime import date, timedelta
 
@@ -8,7 +10,7 @@ from django.contrib.auth.models import Group
 
 from portal.models import User
 from portal.roles import RELEASE_MANAGER
-from releases.models import AuditEvent, Release
+from releases.models import AuditEvent, Release, ReleaseDependency
 from tests import factories as f
 from tests.browser.helpers import submit_login
 
@@ -55,3 +57,31 @@ def test_a_release_manager_creates_a_release_and_clones_it(page, screenshot):
     page.wait_for_url(f"**/releases/{clone.pk}/")
     assert clone.summary == "Fee transparency" and clone.target_date == _in_days(44)
     assert AuditEvent.objects.filter(action="release.clone", object_id=str(clone.pk)).exists()
+
+    third = f.ReleaseFactory(application=application, version="4.4.0", target_date=_in_days(50))
+    downstream = f.ReleaseFactory(
+        application=f.ApplicationFactory(key="CARDS"), version="9.1", target_date=_in_days(31)
+    )
+    ReleaseDependency.objects.create(upstream=created, downstream=downstream)
+    _bulk_move(page, screenshot, [created, clone, third], downstream)
+
+
+def _bulk_move(page, screenshot, releases, downstream):
+    page.goto("/releases/?application=" + str(releases[0].application_id))
+    for release in releases:
+        page.check(f'input[name="release"][value="{release.pk}"]')
+    page.select_option("#bulk-action", "move")
+    page.fill('#bulk-form input[name="days"]', "7")
+    screenshot("release-list-bulk")
+    page.click("#bulk-form button:has-text('Preview')")
+    page.wait_for_url("**/releases/bulk/")
+    preview = page.locator("main").inner_text()
+    assert "3 of 3 releases would change" in preview
+    assert "CARDS 9.1" in preview  # downstream: its forecast moves with PAY 4.3.0
+    screenshot("release-bulk-preview")
+    assert not AuditEvent.objects.filter(action="release.update").exists()  # a preview saves nothing
+    page.click("text=Confirm: change 3 releases")
+    page.wait_for_url("**/releases/?application=*")
+    assert "3 releases changed" in page.locator(".messages").inner_text()
+    targets = dict(Release.objects.filter(pk__in=[r.pk for r in releases]).values_list("pk", "target_date"))
+    assert targets == {r.pk: r.target_date + timedelta(days=7) for r in releases}

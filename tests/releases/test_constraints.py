@@ -123,6 +123,7 @@ ENUM_COLUMNS = [
     ("notificationpreference_kind_valid", f.NotificationPreferenceFactory, "kind"),
     ("notificationpreference_delivery_valid", f.NotificationPreferenceFactory, "delivery"),
     ("chatwebhook_style_valid", f.ChatWebhookFactory, "style"),
+    ("savedview_page_valid", f.SavedViewFactory, "page"),
 ]
 
 
@@ -647,6 +648,27 @@ def second_metrics_rollup():
     return lambda: MetricsRollup.objects.create(pk=2)
 
 
+@case("savedview_name_unique_per_owner")
+def two_saved_views_of_one_owner_with_one_name():
+    first = f.SavedViewFactory()
+    return lambda: f.SavedViewFactory(owner=first.owner, name=first.name)
+
+
+@case("savedview_has_name")
+def saved_view_without_a_name():
+    return lambda: f.SavedViewFactory(name="")
+
+
+@case("savedview_query_bounded")
+def saved_view_with_a_huge_query():
+    return lambda: f.SavedViewFactory(query="q=" + "x" * 2000)
+
+
+@case("savedview_feed_token_hash_sha256")
+def saved_view_keeping_its_token_in_clear():
+    return lambda: f.SavedViewFactory(feed_token_hash="plain-secret")
+
+
 # --- portal ---------------------------------------------------------------------------------------
 
 
@@ -774,6 +796,7 @@ ALL_FACTORIES = [
     f.ChatWebhookFactory,
     f.ProductionOutcomeFactory,
     f.DailyFigureFactory,
+    f.SavedViewFactory,
 ]
 
 

@@ -25,11 +25,12 @@ from django.views.decorators.http import require_GET
 from releases import params
 from releases.errors import DomainError
 from releases.freezes import frozen_days, horizon_from
-from releases.models import Application, FreezeWindow, Portfolio, Release, ReleaseTrain
+from releases.models import Application, FreezeWindow, Portfolio, Release, ReleaseTrain, SavedView
 from releases.planning import ics
 from releases.planning.calendar import BadPeriod, Day, FreezeDays, Period, build_grid, period_from
 from releases.planning.filters import GateState, ReleaseFilter
 from releases.planning.forecast import STATE_LABELS, ForecastState, delivery_state, odds_words
+from releases.planning.selectors import saved_views as saved_view_selectors
 from releases.querysets import delivery_state_q
 
 TEMPLATE = "releases/calendar.html"
@@ -94,7 +95,7 @@ def calendar_month(request):
     context = {**_page_context(request, filterset, period, today), "weeks": weeks}
     if request.htmx and request.htmx.target == "calendar-grid":
         return render(request, f"{TEMPLATE}#calendar-grid", context)
-    return render(request, TEMPLATE, {**context, "filter_selects": _filter_selects(request)})
+    return render(request, TEMPLATE, context | _filter_options(request))
 
 
 @require_GET
@@ -122,7 +123,7 @@ def calendar_day(request, day: str):
         **_page_context(request, filterset, period, today),
         "day": day_cell,
         "view": "day",
-        "filter_selects": _filter_selects(request),
+        **_filter_options(request),
     }
     return render(request, TEMPLATE, context)
 
@@ -130,10 +131,15 @@ def calendar_day(request, day: str):
 @login_not_required  # calendar apps cannot log in: the personal feed token authenticates instead
 @require_GET
 def calendar_feed(request):
-    user = _feed_owner(request.GET.get("token", ""))
+    return feed_response(request, user=_feed_owner(request.GET.get("token", "")), filters=request.GET)
+
+
+def feed_response(request, *, user, filters, name: str = "Flightdeck releases") -> HttpResponse:
+    """The ICS feed of the releases and freezes that `filters` (a QueryDict of ReleaseFilter's
+    parameters) select, around today in `user`'s time zone: the personal feed and each saved view's."""
     today = _user_today(user)
     start, end = today - timedelta(days=FEED_DAYS_BACK), today + timedelta(days=FEED_DAYS_AHEAD)
-    filterset = ReleaseFilter(request.GET, queryset=Release.objects.all())
+    filterset = ReleaseFilter(filters, queryset=Release.objects.all())
     releases = list(_feed_rows(filterset.qs.filter(target_date__gte=start, target_date__lt=end), today))
     truncated = len(releases) > FEED_MAX_RELEASES
     occurrences = [
@@ -148,6 +154,7 @@ def calendar_feed(request):
         instance=settings.INSTANCE_NAME,
         release_url=lambda pk: request.build_absolute_uri(reverse("releases:detail", args=[pk])),
         status_labels=dict(Release.Status.choices),
+        name=name,
     )
     response = HttpResponse(calendar.to_ical(), content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'inline; filename="flightdeck-releases.ics"'
@@ -237,10 +244,14 @@ def _release_item(row: dict, labels: dict, url: str) -> str:
     )
 
 
-def _filter_selects(request) -> list[dict]:
-    """The portfolio, application and train selects, their options read in ONE query (a UNION of
-    plain rows: no model instance or widget template per option). Programmes follow their portfolio."""
+def _filter_options(request) -> dict:
+    """The portfolio, application and train selects, and the user's saved views of the calendar, read
+    in ONE query (a UNION of plain rows: no model instance or widget template per option). Programmes
+    follow their portfolio."""
     text = CharField()
+    saved_views = saved_view_selectors.nav_rows(request.user, SavedView.Page.CALENDAR).values_list(
+        Value("saved_view", text), "id", "name", "query", "owner_id"
+    )
     portfolios = Portfolio.objects.order_by().values_list(
         Value("portfolio", text), "id", "name", Coalesce("parent__name", "name"), "parent_id"
     )
@@ -250,12 +261,15 @@ def _filter_selects(request) -> list[dict]:
     trains = ReleaseTrain.objects.order_by().values_list(
         Value("train", text), "id", "name", Cast("starts_on", text), "id"
     )
-    options = defaultdict(list)
-    for kind, pk, label, sort_key, parent in portfolios.union(applications, trains, all=True):
+    options, saved = defaultdict(list), []
+    for kind, pk, label, sort_key, parent in portfolios.union(applications, trains, saved_views, all=True):
+        if kind == "saved_view":
+            saved.append(saved_view_selectors.nav_row(pk, label, sort_key, parent, user=request.user))
+            continue
         programme = kind == "portfolio" and parent is not None
         options[kind].append(((sort_key, programme, label), pk, f"— {label}" if programme else label))
     labels = {"portfolio": "Portfolio", "application": "Application", "train": "Release train"}
-    return [
+    selects = [
         {
             "name": name,
             "label": label,
@@ -263,6 +277,7 @@ def _filter_selects(request) -> list[dict]:
         }
         for name, label in labels.items()
     ]
+    return {"filter_selects": selects, "saved_views": saved_view_selectors.nav_sorted(saved)}
 
 
 def _options_html(options, *, chosen: str | None) -> str:

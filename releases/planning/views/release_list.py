@@ -1,12 +1,17 @@
 """The release list (filters, sortable table, HTMX partial refresh) and the CSV export of one filter."""
 
+from datetime import timedelta
+
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from releases import lists
 from releases.csv_export import csv_response
-from releases.models import Release
+from releases.models import Release, ReleaseTrain
 from releases.planning.filters import ReleaseFilter, When
 from releases.planning.forecast import STATE_LABELS, delivery_state
+from releases.planning.selectors import saved_views as saved_view_selectors
+from releases.planning.services import bulk
 from releases.planning.tables import ReleaseTable
 
 # The filters shown as a select, with the label of their empty choice.
@@ -38,6 +43,7 @@ CSV_COLUMNS = [
     ("Train", "train__name"),
     ("Summary", "summary"),
 ]
+BULK_TRAINS = 300
 FIELD_INDEX = {field: n for n, (_, field) in enumerate(CSV_COLUMNS)}
 
 
@@ -50,6 +56,9 @@ def release_list(request):
         "selects": lists.filter_selects(filterset, SELECTS),
         "table": table,
         "ignored": lists.ignored_filters(filterset),
+        "bulk_statuses": bulk.BULK_STATUSES,
+        "bulk_trains": _bulk_trains,  # a callable: read only when the bulk bar is shown
+        "saved_views": saved_view_selectors.nav_lazy(request.user, "list"),
     }
     return lists.render_list(request, "releases/release_list.html", "release-table", context)
 
@@ -68,6 +77,13 @@ def release_export(request):
             yield row
 
     return csv_response("releases.csv", [header for header, _ in CSV_COLUMNS], cells())
+
+
+def _bulk_trains() -> list[tuple]:
+    """The trains a bulk change may put releases on: those not over for a month, soonest first."""
+    since = timezone.localdate() - timedelta(days=30)
+    trains = ReleaseTrain.objects.filter(ends_on__gte=since).order_by("starts_on", "name")
+    return list(trains.values_list("pk", "name", "portfolio__name")[:BULK_TRAINS])
 
 
 def release_filter(request, queryset) -> ReleaseFilter:

@@ -69,6 +69,7 @@ def train_list(request):
         "page": page,
         "today": today,
         "ignored": [form[name].label for name in form.errors],
+        "may_plan_trains": request.user.has_perm("releases.add_releasetrain"),
     }
     return render(request, "releases/train_list.html", context)
 
@@ -91,6 +92,7 @@ def train_detail(request, pk: int):
         "last_day": train.ends_on - timedelta(days=1),
         "layout": layout,
         "release_list_url": f"{reverse('releases:list')}?train={train.pk}",
+        "may_edit": request.user.has_perm("releases.change_releasetrain"),
     }
     return render(request, "releases/train_detail.html", context)
 
