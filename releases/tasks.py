@@ -57,7 +57,7 @@ def forecast_refresh_after_commit() -> None:
 
 @contextmanager
 def one_forecast_refresh():
-    """Writes of one transaction that each would queue a refresh (an import of thousands of releases)
+    """Writes of one transaction that each would queue a refresh (an import of hundreds of releases)
     queue one, when the block ends without an error."""
     batch: list = []
     token = _batched_refresh.set(batch)
