@@ -1,7 +1,10 @@
 import logging
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from celery import shared_task
 from django.contrib.auth import get_user_model
+from django.db import transaction
 
 from releases.audit import CheckpointFileError, audit_checkpoint, audit_verify
 from releases.environments.services import notifications as booking_notifications
@@ -37,6 +40,33 @@ def audit_checkpoint_task() -> dict:
 @shared_task
 def forecast_refresh_task() -> dict:
     return {"changed": forecast_refresh()}
+
+
+_batched_refresh: ContextVar[list | None] = ContextVar("batched_forecast_refresh", default=None)
+
+
+def forecast_refresh_after_commit() -> None:
+    """Queue forecast_refresh_task once the transaction commits; inside one_forecast_refresh(), once
+    for the whole batch instead."""
+    batch = _batched_refresh.get()
+    if batch is not None:
+        batch.append(True)
+    else:
+        transaction.on_commit(lambda: forecast_refresh_task.delay())
+
+
+@contextmanager
+def one_forecast_refresh():
+    """Writes of one transaction that each would queue a refresh (an import of hundreds of releases)
+    queue one, when the block ends without an error."""
+    batch: list = []
+    token = _batched_refresh.set(batch)
+    try:
+        yield
+    finally:
+        _batched_refresh.reset(token)
+    if batch:
+        transaction.on_commit(lambda: forecast_refresh_task.delay())
 
 
 @shared_task

@@ -222,3 +222,14 @@ class BulkChangeForm(forms.Form):
         return bulk.BulkChange(
             data["action"], days=data.get("days") or 0, status=data.get("status", ""), train=data.get("train")
         )
+
+
+class ReleaseImportForm(forms.Form):
+    """The spreadsheet to import; releases.planning.imports reads it (and refuses what it cannot read)."""
+
+    file = forms.FileField(
+        label="Spreadsheet",
+        max_length=200,
+        help_text="A .csv (UTF-8) or .xlsx file, at most 2 MB and 500 rows: the template's columns.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.xlsx"}),
+    )

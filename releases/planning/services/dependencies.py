@@ -9,6 +9,7 @@ after it; on SQLite writers are serialised at BEGIN IMMEDIATE.
 
 from django.db import connection, transaction
 
+from releases import tasks
 from releases.audit import audit_record, snapshot
 from releases.errors import Conflict, DomainError
 from releases.models import Release, ReleaseDependency
@@ -46,7 +47,7 @@ def dependency_add(
     dependency.full_clean()
     dependency.save()
     _audit(by, "release.dependency_add", dependency, before=None)
-    transaction.on_commit(lambda: forecast_refresh_task.delay())
+    tasks.forecast_refresh_after_commit()
     return dependency
 
 

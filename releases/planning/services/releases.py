@@ -33,7 +33,7 @@ def release_create(*, application: Application, version: str, target_date, by, *
     release.save()
     audit_record(actor=by, action="release.create", obj=release)
     gates_sync_for_release(release=release, by=by)
-    transaction.on_commit(lambda: forecast_refresh_task.delay())
+    tasks.forecast_refresh_after_commit()
     return release
 
 
