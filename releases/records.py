@@ -11,7 +11,7 @@ from django.db import models, transaction
 
 from releases.audit import audit_record, snapshot
 from releases.models import FreezeWindow
-from releases.tasks import forecast_refresh_task
+from releases.tasks import forecast_refresh_after_commit
 
 # Rows the stored forecasts are computed from: a change refreshes them after the commit.
 FORECAST_INPUTS = (FreezeWindow,)
@@ -64,4 +64,4 @@ def record_delete(*, obj: models.Model, by) -> None:
 
 def _after_commit(model) -> None:
     if issubclass(model, FORECAST_INPUTS):
-        transaction.on_commit(lambda: forecast_refresh_task.delay())
+        forecast_refresh_after_commit()

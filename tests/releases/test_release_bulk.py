@@ -59,7 +59,7 @@ def test_a_move_shifts_each_target_and_code_freeze_and_audits_each_release(
     releases = three()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         changed = releases_bulk_change(releases=releases, change=BulkChange("move", days=7), by=manager)
-    assert changed == 3 and callbacks  # the forecast refresh follows the commit
+    assert changed == 3 and len(callbacks) == 1  # one forecast refresh follows the commit
     for n, release in enumerate(releases):
         release.refresh_from_db()
         assert (release.target_date, release.code_freeze_date) == (day(17 + n), day(12 + n))

@@ -10,14 +10,13 @@ few per sync, each written with its audit event.
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
 from django.utils import timezone
 
 from releases.audit import audit_record, snapshot
 from releases.facts.services.upserts import UpsertResult, keyed_facts_upsert
 from releases.gates.services.policies import gates_sync_for_release
 from releases.models import PullRequest, Release
-from releases.tasks import forecast_refresh_task
+from releases.tasks import forecast_refresh_after_commit
 
 PULL_REQUEST_FIELDS = (
     "application_id",
@@ -98,5 +97,5 @@ def github_releases_apply(*, facts: list[ShippedFact]) -> UpsertResult:
     result.rows_written = result.updated
     result.unchanged = len(facts) - result.updated
     if result.updated:
-        transaction.on_commit(lambda: forecast_refresh_task.delay())
+        forecast_refresh_after_commit()
     return result

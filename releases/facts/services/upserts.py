@@ -26,7 +26,7 @@ from releases.audit import audit_record, snapshot
 from releases.gates.services.policies import gates_sync_for_release
 from releases.metrics.rollups import metrics_mark_dirty
 from releases.models import Build, Deployment, Release, ScopeChange, TestRun, WorkItem, WorkItemLink
-from releases.tasks import forecast_refresh_task
+from releases.tasks import forecast_refresh_after_commit
 
 WORK_ITEM_FIELDS = (
     "application_id",
@@ -477,7 +477,7 @@ def releases_upsert(*, source: str, application_id: int, facts: list[ReleaseFact
     if shipped_days:  # the delivery figures of the days they shipped count them
         metrics_mark_dirty(min(shipped_days))
     if result.rows_written:
-        transaction.on_commit(lambda: forecast_refresh_task.delay())
+        forecast_refresh_after_commit()
     return result
 
 

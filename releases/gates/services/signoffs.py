@@ -23,7 +23,7 @@ from releases.audit import audit_record, snapshot
 from releases.errors import Conflict, Refused
 from releases.models import Gate, Release, SignOff, WorkItem
 from releases.querysets import SIGN_PERMISSION
-from releases.tasks import forecast_refresh_task, gate_decided_notify_task
+from releases.tasks import forecast_refresh_after_commit, gate_decided_notify_task
 
 WAIVE_PERMISSION = "releases.waive_gate"
 WAIVABLE = Gate.UNSETTLED_STATUSES  # a pending or failed gate may be waived
@@ -256,7 +256,7 @@ def _decide(*, gate: Gate, by) -> None:
     gate.save(update_fields=["status", "decided_at"])
     audit_record(actor=by, action="gate.decide", obj=gate, before=before)
     transaction.on_commit(lambda: gate_decided_notify_task.delay(gate_id=gate.pk))
-    transaction.on_commit(lambda: forecast_refresh_task.delay())  # a failed gate blocks its release
+    forecast_refresh_after_commit()  # a failed gate blocks its release
 
 
 def gate_waive_check(*, gate: Gate, by) -> None:
@@ -292,7 +292,7 @@ def _waive(*, gate: Gate, by, reason: str) -> Gate:
     gate.save(update_fields=["status", "decided_at", "waived_by", "waiver_reason"])
     audit_record(actor=by, action="gate.waive", obj=gate, before=before)
     transaction.on_commit(lambda: gate_decided_notify_task.delay(gate_id=gate.pk))
-    transaction.on_commit(lambda: forecast_refresh_task.delay())  # a waiver lifts a failed gate's block
+    forecast_refresh_after_commit()  # a waiver lifts a failed gate's block
     return gate
 
 

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from releases import tasks
 from releases.models import Release, ReleaseTrain
 from releases.planning.forecast import EARLIEST_PLAN_DAY, LATEST_PLAN_DAY
 from releases.planning.services.freezes import (
@@ -104,12 +105,13 @@ def releases_bulk_change(
     rows = bulk_preview(locked, change)
     _check_refusals(rows, by, override_reason)
     changed = 0
-    for row in rows:
-        if row.frozen is not None:
-            release_freeze_override(release=row.release, by=by, reason=override_reason)
-        if not row.unchanged:
-            release_update(release=row.release, by=by, **row.after)
-            changed += 1
+    with tasks.one_forecast_refresh():  # one refresh after the commit, not one per release
+        for row in rows:
+            if row.frozen is not None:
+                release_freeze_override(release=row.release, by=by, reason=override_reason)
+            if not row.unchanged:
+                release_update(release=row.release, by=by, **row.after)
+                changed += 1
     return changed
 
 

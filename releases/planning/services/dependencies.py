@@ -14,7 +14,6 @@ from releases.audit import audit_record, snapshot
 from releases.errors import Conflict, DomainError
 from releases.models import Release, ReleaseDependency
 from releases.planning.forecast import would_create_cycle
-from releases.tasks import forecast_refresh_task
 
 GRAPH_LOCK = 0x466C_6465_7031  # "Fldep1": the advisory lock key of the dependency graph
 
@@ -59,7 +58,7 @@ def dependency_remove(*, dependency: ReleaseDependency, by) -> None:
     ).get(pk=dependency.pk)
     _audit(by, "release.dependency_remove", dependency, before=snapshot(dependency), after={})
     dependency.delete()
-    transaction.on_commit(lambda: forecast_refresh_task.delay())
+    tasks.forecast_refresh_after_commit()
 
 
 def _lock_graph(*release_ids: int) -> None:

@@ -16,7 +16,7 @@ from releases.audit import audit_record, snapshot
 from releases.freezes import day_covered, frozen_days, horizon_from
 from releases.models import FreezeWindow, Portfolio, Release
 from releases.querysets import portfolio_lineage
-from releases.tasks import forecast_refresh_task
+from releases.tasks import forecast_refresh_after_commit
 
 OVERRIDE_PERMISSION = "releases.change_freezewindow"  # those who define freezes may lift one
 
@@ -85,5 +85,5 @@ def release_freeze_override(*, release: Release, by, reason: str) -> Release:
     release.freeze_override_by, release.freeze_override_reason = by, reason.strip()
     release.save(update_fields=["freeze_override_by", "freeze_override_reason", "updated_at"])
     audit_record(actor=by, action="release.freeze_override", obj=release, before=before)
-    transaction.on_commit(lambda: forecast_refresh_task.delay())  # the forecast skips overridden freezes
+    forecast_refresh_after_commit()  # the forecast skips overridden freezes
     return release

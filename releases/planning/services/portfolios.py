@@ -49,4 +49,4 @@ def _follow_new_parent(portfolio: Portfolio, by) -> None:
     reach = list(Portfolio.objects.subtree(portfolio.pk).values_list("pk", flat=True))
     by_id = by.pk if by is not None and by.is_authenticated else None
     transaction.on_commit(lambda: tasks.gate_policy_propagate_task.delay(portfolio_ids=reach, by_id=by_id))
-    transaction.on_commit(lambda: tasks.forecast_refresh_task.delay())
+    tasks.forecast_refresh_after_commit()

@@ -11,7 +11,6 @@ from releases.models import Application, Release, ScopeChange, WorkItem
 from releases.planning.services.dependencies import dependency_add
 from releases.planning.services.freezes import check_release_target, release_target_freeze
 from releases.records import record_update
-from releases.tasks import forecast_refresh_task
 
 EDITABLE_FIELDS = frozenset(
     {"version", "summary", "status", "target_date", "code_freeze_date", "actual_date", "owner", "train"}
@@ -81,7 +80,7 @@ def release_update(*, release: Release, by, **changes) -> Release:
     after = snapshot(release)
     if any(before[name] != after[name] for name in ("target_date", "status")):
         gates_sync_for_release(release=release, by=by)
-    transaction.on_commit(lambda: forecast_refresh_task.delay())
+    tasks.forecast_refresh_after_commit()
     return release
 
 
