@@ -67,7 +67,7 @@ def saved_view_create(request):
         if page not in SavedView.Page.values:
             page = SavedView.Page.LIST
         context = {
-            "page": page,
+            "saved_page": page,
             "saved_views": saved_view_selectors.nav_views(request.user, page),
             "save_form": form,
             "created": created,
