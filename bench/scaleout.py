@@ -87,7 +87,7 @@ http {{
             proxy_set_header Host $http_host;
             proxy_set_header X-Forwarded-Proto https;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_next_upstream error timeout http_502 http_503;
+            proxy_next_upstream error timeout http_502;  # not http_503: the shared database is out
             add_header X-Upstream $upstream_addr always;
         }}
     }}
