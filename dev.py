@@ -201,10 +201,20 @@ def sandbox_connect_args(urls: dict[str, str]) -> list[str]:
     return [arg for tool in SANDBOX_TOOLS.values() for arg in (f"--{tool}", urls[tool])]
 
 
+# The demo's terminal keeps to what a person needs (the URLs, the accounts, errors): the e-mails the
+# portal sends go to files in var/mail/ instead of the terminal, and Celery's warning about running as
+# root (this machine's demo runs as root) is not repeated by every worker start.
+DEMO_QUIET = {
+    "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+    "EMAIL_FILE_PATH": str(ROOT / "var" / "mail"),
+    "PYTHONWARNINGS": "ignore:You're running the worker with superuser privileges",
+}
+
+
 def start_processes(port: int, processes: dict[str, subprocess.Popen]) -> None:
     """Web, worker and beat; links in their e-mails start with the address the portal answers at."""
     celery = BIN / "celery"
-    env = {**os.environ, "FLIGHTDECK_BASE_URL": f"http://127.0.0.1:{port}"}
+    env = {**os.environ, "FLIGHTDECK_BASE_URL": f"http://127.0.0.1:{port}", **DEMO_QUIET}
     commands = {
         "web": [
             BIN / "gunicorn",
@@ -222,6 +232,7 @@ def start_processes(port: int, processes: dict[str, subprocess.Popen]) -> None:
             celery,
             "-A",
             "portal",
+            "--quiet",  # no banner: the terminal keeps to URLs, accounts and errors
             "worker",
             "-Q",
             "default,sync",
@@ -232,7 +243,7 @@ def start_processes(port: int, processes: dict[str, subprocess.Popen]) -> None:
             "--loglevel",
             "warning",
         ],
-        "beat": [celery, "-A", "portal", "beat", "--loglevel", "warning"],
+        "beat": [celery, "-A", "portal", "--quiet", "beat", "--loglevel", "warning"],
     }
     for name, command in commands.items():
         say(f"starting {name}")
@@ -263,7 +274,8 @@ def print_welcome(port: int) -> None:
         [str(PYTHON), "manage.py", "shell", "-v", "0", "-c", PRINT_ACCOUNTS], cwd=ROOT, check=False
     )
     print(
-        "\n  Web, Celery worker, beat and the tool sandbox are running. Press Ctrl-C to stop all of them.\n",
+        f"\n  E-mails the portal sends are written to {DEMO_QUIET['EMAIL_FILE_PATH']}/ (one file each).\n"
+        "  Web, Celery worker, beat and the tool sandbox are running. Press Ctrl-C to stop all of them.\n",
         flush=True,
     )
 

@@ -325,7 +325,7 @@ def _make(plan: Plan, undo: Undo) -> dict[str, str]:
         prefix = f"{instance.name}:"
         undo.add(f"delete Redis keys {prefix}*", lambda: stores.redis_delete(plan.redis_url, prefix))
     else:
-        env["CELERY_BROKER_URL"] = "filesystem://"
+        env["CELERY_BROKER_URL"] = "filesystem://localhost/"
     if plan.base_url:
         env["FLIGHTDECK_BASE_URL"] = plan.base_url.rstrip("/")
     if plan.production:

@@ -408,12 +408,14 @@ WHITENOISE_USE_FINDERS = not PRODUCTION  # the embedded mode serves static files
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))  # the file-based backend's folder
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "flightdeck@localhost")
 # Where people open the portal: e-mails link to pages under it (the worker has no request to ask).
 FLIGHTDECK_BASE_URL = os.environ.get("FLIGHTDECK_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # Celery. The embedded broker is kombu's filesystem transport: no server, one machine.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+# Its host is named, or kombu warns that none was given on every connection.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem"):
     _broker_dir = VAR_DIR / "broker"
     for sub in ("queue", "processed", "control"):

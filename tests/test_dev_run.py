@@ -223,10 +223,14 @@ def test_the_portals_port_is_the_base_url_of_web_worker_and_beat(monkeypatch):
 
     class Popen:
         def __init__(self, command, *, env, **options):
-            started[Path(command[0]).name if "celery" not in command[0] else command[3]] = env
+            name = Path(command[0]).name
+            started[next(c for c in command if c in ("worker", "beat")) if "celery" in name else name] = env
 
     monkeypatch.setattr(module.subprocess, "Popen", Popen)
     module.start_processes(9400, {})
     assert set(started) == {"gunicorn", "worker", "beat"}
     assert {env["FLIGHTDECK_BASE_URL"] for env in started.values()} == {"http://127.0.0.1:9400"}
     assert all(SECRET_ENV not in env for env in started.values())  # the secret is the sandbox's alone
+    # The terminal keeps to URLs, accounts and errors: e-mails go to files, not to it.
+    backends = {env["EMAIL_BACKEND"] for env in started.values()}
+    assert backends == {"django.core.mail.backends.filebased.EmailBackend"}

@@ -49,7 +49,7 @@ def test_stamp_makes_a_whole_instance(acme):
         assert env["DATABASE_URL"].endswith(f"/fdi_{instance.name.replace('-', '_')}")
     else:
         assert env["DATABASE_URL"] == f"sqlite:///{instance.var_dir / 'flightdeck.sqlite3'}"
-    assert env["CELERY_BROKER_URL"] == (REDIS or "filesystem://")
+    assert env["CELERY_BROKER_URL"] == (REDIS or "filesystem://localhost/")
     assert "-Q default,sync" in acme.commands["worker"]
     assert (
         "--bind 127.0.0.1:8000" in acme.commands["web"]
