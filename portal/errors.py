@@ -15,6 +15,7 @@ in the portal's layout with its navigation, 400 and 500 in a slim layout that re
 """
 
 import sys
+from http import HTTPStatus
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import InterfaceError, OperationalError
@@ -125,21 +126,25 @@ def _said(exception) -> str:
     return ""
 
 
-def _api_answer(request, status: int, text: str):
+def _api_answer(request, status: int):
+    """Under /api/ the answer the API has always given for a route it does not have (as
+    portal.api_auth.as_json and as_problem say Django's own error pages): JSON with the status phrase,
+    and no page rendered only to be thrown away."""
     if request.path_info.startswith(REST_PREFIXES):
-        return problem_response(request, status, text)
+        return problem_response(request, status, HTTPStatus(status).phrase)
     if request.path_info.startswith(API_PREFIX):
-        return detail(text, status)
+        return detail(HTTPStatus(status).phrase, status)
     return None
 
 
 def _error_answer(request, status: int, words: str, *, said: str = "", role_refused: bool = False):
-    """The API in JSON, HTMX the sentence alone (the page shows it), a page with the layout otherwise."""
-    text = said or words
-    if (api := _api_answer(request, status, text)) is not None:
+    """The API in JSON; HTMX what the view said, as plain text that the page shows (with nothing said,
+    an empty answer: static/js/flightdeck.js then says what the status means); a page with the layout
+    otherwise."""
+    if (api := _api_answer(request, status)) is not None:
         return api
     if getattr(request, "htmx", False):
-        return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
+        return HttpResponse(said, status=status, content_type="text/plain; charset=utf-8")
     context = {
         "status": status,
         "words": words,
@@ -160,14 +165,14 @@ def permission_denied(request, exception=None):
 
 def csrf_failure(request, reason=""):
     """CSRF_FAILURE_VIEW: the reason Django gives is for developers, not shown."""
-    return _error_answer(request, 403, CSRF_FAILED)
+    return _error_answer(request, 403, CSRF_FAILED, said=CSRF_FAILED)
 
 
 def bad_request(request, exception=None):
     """handler400: a request Django itself refused (a malformed body, too many fields, a host not
     allowed). Like the 500 page it is rendered without the request: the request is what is wrong, so
     neither its session nor the database is read."""
-    if (api := _api_answer(request, 400, BAD_REQUEST)) is not None:
+    if (api := _api_answer(request, 400)) is not None:
         return api
     return HttpResponse(
         render_to_string("bad_request.html", {"status": 400, "words": BAD_REQUEST}), status=400
