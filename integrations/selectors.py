@@ -39,7 +39,7 @@ class Progress:
     @property
     def percent(self) -> int | None:
         expected = self.run.items_expected
-        return min(100, round(100 * self.run.items_fetched / expected)) if expected else None
+        return min(100, 100 * self.run.items_fetched // expected) if expected else None  # 100 only when done
 
     @property
     def eta_seconds(self) -> int | None:

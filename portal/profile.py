@@ -1,6 +1,8 @@
 """The signed-in user's profile: who they are, their time zone, their personal calendar feed, and
 their API tokens for the pipeline API."""
 
+import functools
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -20,6 +22,34 @@ from releases.notifications.services.preferences import (
     notification_preferences_save,
 )
 
+REGIONS = ("Africa", "America", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific")
+OTHER = "Other"
+
+
+@functools.cache
+def _zones_by_region() -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    """Every zone the profile accepts (User.time_zone's choices), grouped by its region and labelled
+    without it ("America/Argentina/Buenos_Aires" is "Argentina/Buenos Aires" under America); aliases
+    and the like ("US/Eastern", "Etc/GMT+5") under Other with their full names. Built once."""
+    groups: dict[str, list[tuple[str, str]]] = {region: [] for region in (*REGIONS, OTHER)}
+    for name, _ in User._meta.get_field("time_zone").choices:
+        region, _, place = name.partition("/")
+        if region in REGIONS and place:
+            groups[region].append((name, place.replace("_", " ")))
+        else:
+            groups[OTHER].append((name, name))
+    return tuple((region, tuple(zones)) for region, zones in groups.items() if zones)
+
+
+def time_zone_choices(current: str) -> list:
+    """The select's optgroups: the user's current zone and UTC first, then each region's zones (the
+    first two not repeated, so the select has one option per value)."""
+    first = [name for name in dict.fromkeys((current, "UTC")) if name]
+    return [
+        ("Current and UTC", [(name, name) for name in first]),
+        *((region, [zone for zone in zones if zone[0] not in first]) for region, zones in _zones_by_region()),
+    ]
+
 
 class TimeZoneForm(forms.ModelForm):
     class Meta:
@@ -27,6 +57,10 @@ class TimeZoneForm(forms.ModelForm):
         fields = ["time_zone"]
         labels = {"time_zone": "Show dates in"}
         help_texts = {"time_zone": "Dates on the calendar and in your feed are days in this time zone."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = time_zone_choices(self.instance.time_zone)
 
 
 class ApiTokenForm(forms.ModelForm):

@@ -136,6 +136,7 @@ ALLOWED_HOSTS = env_list(
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is not set: list the host names this instance answers to.")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+CSRF_FAILURE_VIEW = "portal.errors.csrf_failure"  # the portal's 403 page, not Django's bare one
 
 INSTALLED_APPS = [
     "django.contrib.admin",

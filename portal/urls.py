@@ -10,6 +10,9 @@ from releases.gates import urls as gates_urls
 from releases.notifications import urls as notifications_urls
 from releases.planning import urls as planning_urls
 
+handler400 = "portal.errors.bad_request"
+handler403 = "portal.errors.permission_denied"
+handler404 = "portal.errors.page_not_found"
 handler500 = "portal.errors.server_error"
 
 urlpatterns = [

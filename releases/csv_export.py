@@ -11,10 +11,12 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_cell(value):
-    """A cell a spreadsheet shows as text: empty for None, ISO 8601 for dates and times, and a leading
-    ' on text starting = + - @ (or a tab or CR)."""
+    """A cell a spreadsheet shows as text: empty for None, "yes"/"no" for a flag, ISO 8601 for dates
+    and times, and a leading ' on text starting = + - @ (or a tab or CR)."""
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
@@ -34,6 +36,16 @@ def csv_response(filename: str, header: list[str], rows: Iterable) -> StreamingH
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def labelled(rows: Iterable, column: int, choices) -> Iterable:
+    """`rows` with the code in `column` replaced by its label, as the pages show it ("rolled_back" is
+    "Rolled back"); a code the choices do not know stays as it is."""
+    labels = dict(choices)
+    for row in rows:
+        row = list(row)
+        row[column] = labels.get(row[column], row[column])
+        yield row
 
 
 class _Echo:

@@ -3,6 +3,7 @@ come out as aware datetimes; the services check the rules and do the writes."""
 
 from django import forms
 
+from releases.form_fields import ApplicationChoiceField
 from releases.models import Application, Environment, Release
 
 
@@ -15,7 +16,7 @@ class DateTimeInput(forms.DateTimeInput):
 
 class BookingRequestForm(forms.Form):
     environment = forms.ModelChoiceField(queryset=Environment.objects.filter(bookable=True).order_by("name"))
-    application = forms.ModelChoiceField(queryset=Application.objects.order_by("key"))
+    application = ApplicationChoiceField(queryset=Application.objects.order_by("key"))  # "KEY · Name"
     version = forms.CharField(
         required=False, max_length=64, help_text="Optional: the release of that application it is for."
     )

@@ -141,6 +141,8 @@ class GateRequirementForm(forms.Form):
         kwargs.setdefault("prefix", f"requirement-{requirement.pk}" if requirement else "requirement")
         if requirement is not None and "initial" not in kwargs:
             kwargs["initial"] = initial_of(requirement)
+        elif requirement is None and not kwargs.get("initial"):
+            kwargs["initial"] = new_requirement_initial(groups)
         super().__init__(*args, **kwargs)
         choices = [("", "Nobody: by evidence"), *((g.pk, g.name) for g in groups)]
         self.fields["signer_group"].choices = choices
@@ -199,6 +201,21 @@ class GateRequirementForm(forms.Form):
             "due_days_before_target": data["due_days_before_target"],
             "criteria": criteria,
         }
+
+
+NEW_KIND = GateKind.SECURITY
+
+
+def new_requirement_initial(groups: list[Group]) -> dict:
+    """ "Add a requirement" opens valid as it stands: a security gate signed once by the group named for
+    it ("Security reviewer"), else by the first group; with no group at all, decided by evidence."""
+    label = GateKind(NEW_KIND).label.lower()
+    group = next((g for g in groups if g.name.lower().startswith(label)), groups[0] if groups else None)
+    return {
+        "kind": NEW_KIND,
+        "signer_group": group.pk if group else None,
+        "approvals_required": 1 if group else 0,
+    }
 
 
 def initial_of(requirement: GateRequirement) -> dict:

@@ -29,6 +29,7 @@ from releases.metrics.period import Period, Scope
 from releases.metrics.rollups import SUCCESS, Outcomes, outcomes
 from releases.metrics.sql import DaysBetween
 from releases.models import WorkItem
+from releases.numbers import share
 
 __all__ = ["Dora", "Period", "Scope", "dora", "incidents", "share", "span", "unlinked_incidents", "weekly"]
 
@@ -70,22 +71,6 @@ class Dora:
     @property
     def lead_time_words(self) -> str:
         return span(self.median_lead_time)
-
-
-def share(part: int, whole: int) -> str:
-    """A percentage that never rounds to 0% or 100% when the truth is not: 1 in 400 is "0.3%", 399 in
-    400 is "99.8%", 1 in 100,000 is "< 0.1%"."""
-    if not whole:
-        return "—"
-    rate = 100 * part / whole
-    if part in (0, whole):
-        return f"{rate:.0f}%"
-    text = f"{rate:.0f}%" if 1 <= rate <= 99 else f"{rate:.1f}%"
-    if text in ("0.0%", "0%"):
-        return "< 0.1%"
-    if text in ("100.0%", "100%"):
-        return "> 99.9%"
-    return text
 
 
 def span(duration: timedelta | None) -> str:

@@ -11,13 +11,13 @@ from django.contrib.auth.decorators import permission_required
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from releases.csv_export import csv_response
+from releases.csv_export import csv_response, labelled
 from releases.metrics import charts, delivery, value_stream
 from releases.metrics import scope as scope_measure
 from releases.metrics.dora import Period, Scope, dora, incidents, share, span, unlinked_incidents, weekly
 from releases.metrics.period import portal_midnight, portal_today
 from releases.metrics.rollups import outcomes, rolled
-from releases.models import Application, Environment, Portfolio
+from releases.models import Application, Deployment, Environment, Portfolio, WorkItem
 
 PERMISSION = "releases.view_deployment"
 EPICS_SHOWN = 15
@@ -145,7 +145,8 @@ def metrics_deployments_export(request):
         "Time to restore (hours)",
         "Release id",
     ]
-    return csv_response("production-deployments.csv", header, chain(rows, _live_rows(live)))
+    rows = labelled(chain(rows, _live_rows(live)), 4, Deployment.Status.choices)
+    return csv_response("production-deployments.csv", header, rows)
 
 
 def _live_rows(live):
@@ -192,7 +193,8 @@ def metrics_incidents_export(request):
     )
     header = ["Opened at", "Key", "Title", "Application", "Status", "Resolved at"]
     header += ["Release application", "Release version"]
-    return csv_response("incidents.csv", header, rows.iterator(chunk_size=2000))
+    rows = labelled(rows.iterator(chunk_size=2000), 4, WorkItem.StatusCategory.choices)
+    return csv_response("incidents.csv", header, rows)
 
 
 @require_GET

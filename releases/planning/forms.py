@@ -3,6 +3,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
+from releases.form_fields import ApplicationChoiceField
 from releases.models import Application, Portfolio, Release, ReleaseDependency, ReleaseTrain
 from releases.planning.forecast import EARLIEST_PLAN_DAY, LATEST_PLAN_DAY
 from releases.planning.selectors.what_if import MAX_SLIP_DAYS
@@ -127,11 +128,6 @@ class TrainFilterForm(forms.Form):
     when = forms.ChoiceField(
         choices=[("", "Current and coming"), ("past", "Over")], required=False, label="When"
     )
-
-
-class ApplicationChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, application) -> str:
-        return f"{application.key} · {application.name}"
 
 
 class ReleaseCreateForm(forms.Form):

@@ -52,7 +52,7 @@ def test_request_a_taken_slot_take_the_next_free_one_and_get_it_approved(page, e
     _user("rita", RELEASE_MANAGER, first_name="Rita", last_name="Manager")
     _user("ed", ENVIRONMENT_ADMIN, first_name="Ed", last_name="Admin")
     _log_in(page, "rita", f"/environments/bookings/new/?environment={environment.pk}")
-    page.select_option("#id_application", label="Payments Hub (PAY)")
+    page.select_option("#id_application", label="PAY · Payments Hub")
     page.fill("#id_purpose", "Fee API contract tests")
     page.fill("#id_starts_at", f"{TOMORROW + timedelta(hours=2):%Y-%m-%dT%H:%M}")
     page.fill("#id_ends_at", f"{TOMORROW + timedelta(hours=5):%Y-%m-%dT%H:%M}")

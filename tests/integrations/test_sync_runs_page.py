@@ -354,3 +354,13 @@ def test_a_cloud_sync_knows_how_many_issues_to_expect(jira_sandbox, jira_connect
     run.refresh_from_db()
     assert run.items_expected == run.items_fetched == 6 + 250
     assert len(server.requests_to("/search/approximate-count")) == 1
+
+
+def test_a_running_sync_is_at_100_percent_only_when_done():
+    from integrations.models import SyncRun
+    from integrations.selectors import Progress
+
+    run = SyncRun(items_fetched=9_996, items_expected=10_000)
+    assert Progress(run).percent == 99  # not a rounded 100 while 4 items are still to come
+    run.items_fetched = 10_000
+    assert Progress(run).percent == 100

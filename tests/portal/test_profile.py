@@ -1,5 +1,7 @@
 """The profile page: who you are, your time zone, your personal calendar feed and its rotation."""
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -106,3 +108,37 @@ def test_every_role_has_a_profile(user_in_role):
 def test_the_profile_needs_a_login():
     response = Client().get("/profile/")
     assert response.status_code == 302 and response["Location"] == "/login/?next=/profile/"
+
+
+def test_the_time_zones_are_grouped_by_region_with_the_current_one_and_utc_first(client, user):
+    user.time_zone = "Europe/Berlin"
+    user.save(update_fields=["time_zone"])
+    html = client.get("/profile/").content.decode()
+    select = html.split('name="time_zone"', 1)[1].split("</select>", 1)[0]
+    groups = re.findall(r'<optgroup label="([^"]+)">', select)
+    assert groups == [
+        "Current and UTC",
+        "Africa",
+        "America",
+        "Asia",
+        "Atlantic",
+        "Australia",
+        "Europe",
+        "Indian",
+        "Pacific",
+        "Other",
+    ]
+    first = select.split("</optgroup>", 1)[0]
+    assert re.findall(r'<option value="([^"]+)"', first) == ["Europe/Berlin", "UTC"]
+    assert '<option value="Europe/Berlin" selected>Europe/Berlin</option>' in first
+    assert '<option value="America/New_York">New York</option>' in select
+    values = re.findall(r'<option value="([^"]+)"', select)
+    assert len(values) == len(set(values)) > 400, "one option per zone"
+    assert select.count(" selected>") == 1
+
+
+def test_a_zone_from_any_group_is_saved(client, user):
+    assert client.post("/profile/", {"time_zone": "America/Argentina/Buenos_Aires"}).status_code == 302
+    user.refresh_from_db()
+    assert user.time_zone == "America/Argentina/Buenos_Aires"
+    assert client.post("/profile/", {"time_zone": "US/Eastern"}).status_code == 302  # under Other

@@ -2,6 +2,7 @@
 approve and reject, cancel and shorten. Capacity, composites, freezes, boundaries, time zones, bad
 input, roles, CSRF, audit and notifications after commit."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -433,6 +434,16 @@ def manager_client(manager):
     client = Client()
     client.force_login(manager)
     return client
+
+
+def test_the_form_lists_applications_by_key_with_the_key_first(manager_client):
+    f.ApplicationFactory(key="ZED", name="Archive")
+    f.ApplicationFactory(key="ABC", name="Zebra payments")
+    html = manager_client.get("/environments/bookings/new/").content.decode()
+    select = html.split('name="application"', 1)[1].split("</select>", 1)[0]
+    labels = re.findall(r'<option value="\d+">([^<]+)</option>', select)
+    assert labels[0] == "ABC · Zebra payments" and labels[-1] == "ZED · Archive"
+    assert labels == sorted(labels), "sorted by the key the label starts with"
 
 
 def test_the_form_requests_a_booking(manager, manager_client, env, app, notified):

@@ -2,6 +2,8 @@
 releases and following policy changes (open releases only; decided gates keep their decisions), the
 policy services (audited, bad input refused) and the policy pages (roles, CSRF, HTMX, query counts)."""
 
+import re
+
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
@@ -12,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from portal import roles
 from releases import tasks
 from releases.audit import audit_verify
+from releases.gates.forms import GateRequirementForm
 from releases.gates.services.policies import (
     effective_requirements,
     gate_policy_create,
@@ -853,3 +856,33 @@ def test_criteria_the_evidence_cannot_read_are_refused(world, manager, criteria)
     assert "criteria" in refused.value.message_dict
     pci.refresh_from_db()
     assert pci.criteria == {} and not AuditEvent.objects.exists()
+
+
+def test_add_a_requirement_opens_with_valid_defaults(world, manager_client):
+    html = manager_client.get(f"/gates/policies/{world['payments'].pk}/").content.decode()
+    add = html.split(f'hx-post="/gates/policies/{world["payments"].pk}/add/"', 1)[1].split("</form>", 1)[0]
+    reviewers = _group(roles.SECURITY_REVIEWER).pk
+    assert re.search(r'<option value="security" selected>', add)
+    assert re.search(rf'<option value="{reviewers}" selected>{roles.SECURITY_REVIEWER}</option>', add)
+    assert 'name="requirement-approvals_required" value="1"' in add
+    assert '<option value="" selected>Nobody' not in add
+
+
+def test_the_add_form_as_it_opens_only_needs_a_name(world):
+    groups = list(Group.objects.order_by("name"))
+    opened = GateRequirementForm(policy=world["own"], groups=groups)
+    data = {
+        f"requirement-{name}": "" if value is None else value
+        for name, value in {name: opened[name].value() for name in opened.fields}.items()
+    }
+    bound = GateRequirementForm(data | {"requirement-name": "Pen test"}, policy=world["own"], groups=groups)
+    assert bound.is_valid(), bound.errors
+    assert (bound.cleaned_data["signer_group"].name, bound.cleaned_data["approvals_required"]) == (
+        roles.SECURITY_REVIEWER,
+        1,
+    )
+
+
+def test_with_no_group_to_sign_the_add_form_opens_as_decided_by_evidence(world):
+    opened = GateRequirementForm(policy=world["own"], groups=[])
+    assert (opened["signer_group"].value(), opened["approvals_required"].value()) == (None, 0)

@@ -155,7 +155,7 @@ def test_the_csv_lists_the_deployments_behind_a_figure(world, client_for, monkey
     response = client.get("/metrics/deployments.csv", {"application": world["pay"].pk, "failures": "1"})
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0][:5] == ["Deployed at", "Application", "Version", "Environment", "Status"]
-    assert [row[4] for row in rows[1:]] == ["failure", "rolled_back", "failure"]
+    assert [row[4] for row in rows[1:]] == ["Failure", "Rolled back", "Failure"]  # labels, as the page
     weekly_rows = list(
         csv.reader(io.StringIO(b"".join(client.get("/metrics/weekly.csv").streaming_content).decode()))
     )
@@ -238,7 +238,7 @@ def test_a_redeploy_of_an_earlier_version_is_a_rollback_and_a_failure(client_for
     monkeypatch.setattr("releases.metrics.views.MetricsForm.period", lambda self: PERIOD)
     response = client_for(roles.PROJECT_OFFICE).get("/metrics/deployments.csv", {"failures": "1"})
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert [(row[2], row[5]) for row in rows[1:]] == [("1.0", "True")]
+    assert [(row[2], row[5]) for row in rows[1:]] == [("1.0", "yes")]
 
 
 def test_an_incident_naming_a_release_fails_its_deployment_and_one_naming_none_is_shown_apart(

@@ -16,6 +16,7 @@ from releases.gates.filters import AuditEventFilter
 from releases.gates.selectors.audit_trail import audit_events, audit_rows
 from releases.gates.tables import AuditEventTable
 from releases.models import AuditEvent
+from releases.querysets import display_name
 
 PERMISSION = "releases.view_auditevent"
 TEMPLATE = "releases/audit_trail.html"
@@ -60,21 +61,17 @@ def audit_event_export(request):
     """The filtered events, oldest first, streamed in constant memory."""
     filterset = AuditEventFilter(request.GET or None, queryset=AuditEvent.objects.all())
     audit_export_record(by=request.user, query=request.GET.urlencode())
+    names = [f for _, f in CSV_COLUMNS if f != "changes"]
     rows = (
         filterset.qs.order_by("seq")
-        .values_list(
-            *(f for _, f in CSV_COLUMNS if f not in ("actor_name", "changes")),
-            "actor__first_name",
-            "actor__last_name",
-        )
+        .annotate(actor_name=display_name("actor"))  # the full name, else the username
+        .values_list(*names)
         .iterator(chunk_size=2000)
     )
-    names = [f for _, f in CSV_COLUMNS if f not in ("actor_name", "changes")]
 
     def cells():
         for values in rows:
-            row = dict(zip(names, values[:-2], strict=True))
-            row["actor_name"] = f"{values[-2]} {values[-1]}".strip()
+            row = dict(zip(names, values, strict=True))
             before, after = _decoded(row["before"]), _decoded(row["after"])
             row["changes"] = "; ".join(f"{c.field}: {c.old} → {c.new}" for c in event_changes(before, after))
             row["before"] = (

@@ -27,6 +27,7 @@ from releases.models import (
     TestRun,
     WorkItem,
 )
+from releases.numbers import share
 from releases.planning.forecast import DependencyState, ForecastState, stored_hold_text
 from releases.planning.forecast import dependency_state as forecast_dependency_state
 
@@ -168,6 +169,10 @@ class ScopeLine:
     @property
     def percent_done(self) -> int:
         return round(100 * self.done / self.total) if self.total else 0
+
+    @property
+    def share_done(self) -> str:
+        return share(self.done, self.total) if self.total else "0%"
 
 
 def scope_of(release: Release) -> tuple[list[ScopeLine], ScopeLine]:

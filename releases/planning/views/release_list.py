@@ -13,6 +13,7 @@ from releases.planning.forecast import STATE_LABELS, delivery_state
 from releases.planning.selectors import saved_views as saved_view_selectors
 from releases.planning.services import bulk
 from releases.planning.tables import ReleaseTable
+from releases.querysets import display_name
 
 # The filters shown as a select, with the label of their empty choice.
 SELECTS = {
@@ -39,7 +40,7 @@ CSV_COLUMNS = [
     ("State", "forecast_state"),
     ("Blocked by", "forecast_blocked_reason"),
     ("Shipped on", "actual_date"),
-    ("Owner", "owner__username"),
+    ("Owner", "owner_name"),  # the full name, else the username, as the pages show it
     ("Train", "train__name"),
     ("Summary", "summary"),
 ]
@@ -66,14 +67,16 @@ def release_list(request):
 @require_GET
 def release_export(request):
     """Streamed: rows go out as the database cursor yields them, in constant memory."""
-    filterset = release_filter(request, Release.objects.all())
+    filterset = release_filter(request, Release.objects.annotate(owner_name=display_name("owner")))
     rows = filterset.qs.values_list(*(field for _, field in CSV_COLUMNS)).iterator(chunk_size=2000)
     status_at, state_at = FIELD_INDEX["status"], FIELD_INDEX["forecast_state"]
+    status_labels = dict(Release.Status.choices)
 
     def cells():
         for row in rows:
             row = [_yes_no(value) for value in row]
             row[state_at] = STATE_LABELS[delivery_state(row[status_at], row[state_at])]
+            row[status_at] = status_labels.get(row[status_at], row[status_at])
             yield row
 
     return csv_response("releases.csv", [header for header, _ in CSV_COLUMNS], cells())
