@@ -3,12 +3,12 @@ approve and reject, cancel and shorten. Capacity, composites, freezes, boundarie
 input, roles, CSRF, audit and notifications after commit."""
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -26,6 +26,7 @@ from releases.environments.services.bookings import (
     booking_shorten,
     next_free_slot,
 )
+from releases.environments.working_hours import EVERY_DAY
 from releases.models import AuditEvent, Booking
 from tests import factories as f
 
@@ -58,7 +59,8 @@ def admin(user_in_role):
 
 @pytest.fixture
 def env():
-    return f.EnvironmentFactory(name="SIT-1")
+    # Open round the clock: these tests are about capacity and freezes, not working hours (see below).
+    return f.EnvironmentFactory(name="SIT-1", work_starts=time(0), work_ends=time(0), work_days=EVERY_DAY)
 
 
 @pytest.fixture
@@ -365,6 +367,91 @@ def test_conflicts_and_next_free_slot(admin, manager, env, app, notified):
     assert conflicts.waiting == [waiting]
     assert next_free_slot(environment=env, starts_at=at(2), ends_at=at(5), application=app) == (at(6), at(9))
     assert not booking_conflicts(environment=env, starts_at=at(6), ends_at=at(9)).any
+
+
+# --- working hours: the next free slot ------------------------------------------------------------
+
+FRIDAY = datetime(2030, 1, 4, tzinfo=UTC)  # a Friday; the portal's time zone is UTC
+
+
+def friday(hours: float) -> datetime:
+    return FRIDAY + timedelta(hours=hours)
+
+
+MONDAY = friday(72)
+
+
+def monday(hours: float) -> datetime:
+    return MONDAY + timedelta(hours=hours)
+
+
+@pytest.fixture
+def office_env():
+    return f.EnvironmentFactory(name="UAT-9")  # the defaults: Mon-Fri, 08:00-18:00
+
+
+def free_from(env, start, hours, app):
+    end = start + timedelta(hours=hours)
+    return next_free_slot(environment=env, starts_at=start, ends_at=end, application=app)
+
+
+def test_the_next_free_slot_is_inside_working_hours_on_working_days(office_env, app):
+    assert free_from(office_env, friday(17), 8, app) == (monday(8), monday(16))
+    assert free_from(office_env, friday(9), 8, app) == (friday(9), friday(17))  # already inside
+    assert free_from(office_env, friday(10), 8, app) == (friday(10), friday(18))  # ends as work ends
+    assert free_from(office_env, friday(11), 8, app) == (monday(8), monday(16))
+    assert free_from(office_env, friday(6), 2, app) == (friday(8), friday(10))  # before work starts
+    assert free_from(office_env, friday(24 + 12), 1, app) == (monday(8), monday(9))  # on Saturday
+
+
+def test_a_slot_longer_than_a_working_day_starts_and_ends_in_working_hours(office_env, app):
+    assert free_from(office_env, friday(17), 72, app) == (friday(17), monday(17))
+    # 16 h from Friday 12:00 would end on Saturday: Monday 16:00 to Tuesday 08:00 is the first fit.
+    assert free_from(office_env, friday(12), 16, app) == (monday(16), monday(32))
+
+
+def test_a_taken_slot_moves_the_offer_to_the_next_working_time(office_env, app, admin, notified):
+    request_slot(office_env, admin, monday(8), monday(12), app=app)
+    # Monday 12:00 to 20:00 would run past 18:00: Tuesday 08:00.
+    assert free_from(office_env, friday(17), 8, app) == (monday(32), monday(40))
+
+
+def test_working_hours_are_per_environment(app):
+    weekend = f.EnvironmentFactory(work_starts=time(6), work_ends=time(0), work_days=0b1100000)
+    assert free_from(weekend, friday(17), 8, app) == (friday(24 + 6), friday(24 + 14))  # Saturday 06:00
+    assert free_from(weekend, friday(24 + 20), 4, app) == (friday(24 + 20), friday(48))  # to midnight
+
+
+def test_the_database_refuses_impossible_working_hours():
+    for bad in ({"work_starts": time(18), "work_ends": time(8)}, {"work_days": 0}, {"work_days": 128}):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            f.EnvironmentFactory(**bad)
+
+
+def test_the_admin_edits_working_days_as_checkboxes(superuser_client):
+    env = f.EnvironmentFactory(name="PERF-2")
+    url = f"/admin/releases/environment/{env.pk}/change/"
+    html = superuser_client.get(url).content.decode()
+    assert re.search(r'value="4"[^>]*checked', html) and not re.search(r'value="5"[^>]*checked', html)
+    data = {
+        "name": "PERF-2",
+        "kind": "perf",
+        "capacity": 1,
+        "bookable": "on",
+        "work_starts": "07:00",
+        "work_ends": "19:00",
+        "work_days": ["0", "2", "5"],
+        "component_links-TOTAL_FORMS": 0,
+        "component_links-INITIAL_FORMS": 0,
+    }
+    saved = superuser_client.post(url, data)
+    assert saved.status_code == 302
+    env.refresh_from_db()
+    assert (env.work_starts, env.work_ends, env.work_days) == (time(7), time(19), 0b100101)
+    refused = superuser_client.post(url, data | {"work_days": [], "work_ends": "06:00"})
+    assert refused.status_code == 200
+    assert "Tick at least one working day." in refused.content.decode()
+    assert "Working hours end after they start" in refused.content.decode()
 
 
 # --- cancel, shorten ---------------------------------------------------------------------------------

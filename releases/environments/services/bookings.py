@@ -213,7 +213,8 @@ def next_free_slot(
     release: Release | None = None,
     application: Application | None = None,
 ) -> tuple[datetime, datetime] | None:
-    """The earliest slot of the same length, starting at or after `starts_at`, that has room on the
+    """The earliest slot of the same length, starting at or after `starts_at`, inside the
+    environment's working hours (releases.environments.working_hours), that has room on the
     environment and every component and lies outside every freeze; None within the horizon."""
     length, horizon = ends_at - starts_at, starts_at + SEARCH_HORIZON
     environments = booked_environments(environment)
@@ -226,14 +227,21 @@ def next_free_slot(
         starts_at=starts_at,
         ends_at=horizon + length,
     )
-    # A free slot starts at the asked time or where something ends.
+    hours = environment.working_hours
+    windows = list(hours.windows(starts_at, horizon + length))
+    # A free slot starts at the asked time, where something ends, or where working time lets it.
     candidates = sorted(
-        {starts_at} | {b.ends_at for b in approved if b.ends_at > starts_at} | {h.ends_at for h in freezes}
+        {starts_at}
+        | {b.ends_at for b in approved if b.ends_at > starts_at}
+        | {h.ends_at for h in freezes if h.ends_at > starts_at}
+        | hours.candidates(starts_at, horizon, length)
     )
     for start in candidates:
         end = start + length
         if start > horizon:
             break
+        if not hours.fits(start, end, windows):
+            continue
         frozen = any(h.starts_at < end and h.ends_at > start for h in freezes)
         if not frozen and not _full(environments, approved, start, end):
             return start, end
