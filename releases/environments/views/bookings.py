@@ -86,13 +86,13 @@ def _take_url(form: BookingRequestForm, free) -> str:
 @in_user_zone
 def booking_request(request):
     if request.method == "GET":
-        # Values in the address (a board link, "take the next free slot") fill the form in.
-        if "starts_at" in request.GET:
+        # Values in the address fill the form in: "take the next free slot" carries the whole form
+        # (checked at once); a board cell only the environment and the times (nothing to complain of yet).
+        if "starts_at" in request.GET and "purpose" in request.GET:
             form = _form(request, request.GET)
         else:
-            form = _form(
-                request, initial={name: request.GET[name] for name in SLOT_FIELDS if name in request.GET}
-            )
+            names = (*SLOT_FIELDS, "starts_at", "ends_at")
+            form = _form(request, initial={name: request.GET[name] for name in names if name in request.GET})
         return _render_request(request, form)
     form = _form(request, request.POST)
     if not form.is_valid():
