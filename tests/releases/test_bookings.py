@@ -989,3 +989,102 @@ def test_the_admin_approves_and_cancels_through_the_service(superuser_client, ma
     assert superuser_client.get(f"{url}{first.pk}/change/").status_code == 200  # to read
     assert superuser_client.post(f"{url}{first.pk}/change/", {"status": "approved"}).status_code == 403
     assert superuser_client.get(f"{url}add/").status_code == 403
+
+
+# --- bulk approval from the queue --------------------------------------------------------------------
+
+BULK = "/environments/bookings/queue/approve/"
+
+
+def test_the_queue_ticks_requests_for_bulk_approval(admin_client, manager, env, notified):
+    waiting = request_slot(env, manager, at(2), at(6))
+    html = admin_client.get("/environments/bookings/queue/").content.decode()
+    assert f'action="{BULK}"' in html
+    assert f'name="booking" value="{waiting.pk}" form="approve-many"' in html
+
+
+def test_bulk_approve_previews_each_requests_conflicts_then_approves_those_that_fit(
+    admin_client, manager, admin, env, notified
+):
+    clashing = request_slot(env, manager, at(2), at(6))
+    taken = request_slot(env, admin, at(0), at(4))  # approved at once, after the request
+    fits = request_slot(env, manager, at(10), at(12))
+    first, second = request_slot(env, manager, at(20), at(22)), request_slot(env, manager, at(21), at(23))
+    f.FreezeWindowFactory(starts_at=at(30), ends_at=at(40), reason="Quarter close")
+    frozen = request_slot(env, manager, at(31), at(32))
+    ids = [b.pk for b in (clashing, fits, first, second, frozen)]
+    preview = admin_client.post(BULK, {"booking": ids})
+    assert preview.status_code == 200
+    html = preview.content.decode()
+    assert f"Collides with approved booking #{taken.pk}" in html
+    assert f"Collides with selected request #{first.pk}" in html
+    assert "Inside the freeze “Quarter close”" in html
+    assert "Approve 2 requests" in html
+    assert Booking.objects.filter(status="approved").count() == 1  # a preview writes nothing
+    confirm = html.split('name="confirm"', 1)[0].rsplit("<form", 1)[1]  # the confirming form
+    chosen = [int(pk) for pk in re.findall(r'name="booking" value="(\d+)"', confirm)]
+    assert chosen == [fits.pk, first.pk]
+    done = admin_client.post(BULK, {"booking": ids, "confirm": "1"}, follow=True)
+    assert done.status_code == 200
+    page = done.content.decode()
+    assert f"Approved 2: #{fits.pk}, #{first.pk}." in page
+    assert f"Left out #{clashing.pk}: SIT-1 is taken" in page and f"Left out #{frozen.pk}" in page
+    statuses = dict(Booking.objects.values_list("pk", "status"))
+    assert [statuses[b.pk] for b in (clashing, fits, first, second, frozen)] == [
+        "requested",
+        "approved",
+        "approved",
+        "requested",
+        "requested",
+    ]
+    approvals = AuditEvent.objects.filter(
+        action="booking.approve", object_id__in=[str(fits.pk), str(first.pk)]
+    )
+    assert approvals.count() == 2  # each audited by booking_approve
+
+
+def test_bulk_approve_is_all_in_one_transaction(admin, manager, env, notified, monkeypatch):
+    from releases.environments.services import bookings as services
+
+    one, two = request_slot(env, manager, at(0), at(2)), request_slot(env, manager, at(3), at(4))
+    real = services.booking_approve
+
+    def approve_then_crash(*, booking, by, reason=""):
+        if booking.pk == two.pk:
+            raise RuntimeError("the database went away")
+        return real(booking=booking, by=by, reason=reason)
+
+    monkeypatch.setattr(services, "booking_approve", approve_then_crash)
+    with pytest.raises(RuntimeError):
+        services.booking_approve_many(bookings=[one, two], by=admin)
+    one.refresh_from_db()
+    assert one.status == "requested"  # the first approval rolled back with the rest
+
+
+def test_bulk_approve_needs_the_role_the_csrf_token_and_good_input(
+    admin_client, manager, manager_client, env, notified
+):
+    booking = request_slot(env, manager, at(0), at(4))
+    assert manager_client.post(BULK, {"booking": [booking.pk], "confirm": "1"}).status_code == 403
+    assert admin_client.get(BULK).status_code == 405
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.force_login(f.UserFactory(is_superuser=True))
+    assert csrf_client.post(BULK, {"booking": [booking.pk], "confirm": "1"}).status_code == 403
+    for bad in ([], ["x"], [""], ["-1"], ["1" * 40], ["\x00"], list(range(1, 200))):
+        assert admin_client.post(BULK, {"booking": bad, "confirm": "1"}).status_code == 400, bad
+    gone = admin_client.post(BULK, {"booking": [booking.pk, 999999]}, follow=True)
+    assert "#999999 no longer waits" in gone.content.decode()
+    booking.refresh_from_db()
+    assert booking.status == "requested"
+
+
+def test_the_bulk_preview_keeps_its_query_count(admin_client, manager, env, e2e, notified):
+    def preview_queries(n):
+        ids = [request_slot(env, manager, at(100 + 3 * i), at(101 + 3 * i)).pk for i in range(n)]
+        ids += [request_slot(e2e[0], manager, at(100 + 3 * i), at(101 + 3 * i)).pk for i in range(n)]
+        with CaptureQueriesContext(connection) as queries:
+            assert admin_client.post(BULK, {"booking": ids}).status_code == 200
+        Booking.objects.update(status="cancelled")
+        return len(queries)
+
+    assert preview_queries(2) == preview_queries(20)

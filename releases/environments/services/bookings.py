@@ -452,6 +452,30 @@ def booking_approve(*, booking: Booking, by, reason: str = "") -> Booking:
     return booking
 
 
+@dataclass
+class BulkOutcome:
+    approved: list[Booking] = field(default_factory=list)
+    left_out: list[tuple[Booking, str]] = field(default_factory=list)  # each with the reason
+
+
+@transaction.atomic
+def booking_approve_many(*, bookings: list[Booking], by) -> BulkOutcome:
+    """Approve the requests that fit, in one transaction, each through booking_approve (its lock, its
+    checks, its audit event): one that collides with an approved booking (or with one approved earlier
+    in this call), or lies in a freeze, is left out with the reason and nothing of it is written.
+    A freeze needs an override reason, which is given one request at a time, in the queue."""
+    _check_decider(by)
+    outcome = BulkOutcome()
+    for booking in sorted(bookings, key=lambda b: (b.starts_at, b.pk)):
+        try:
+            outcome.approved.append(booking_approve(booking=booking, by=by))
+        except BookingConflict as conflict:
+            outcome.left_out.append((booking, str(conflict)))
+        except ValidationError as error:  # a freeze without an override, decided meanwhile, over
+            outcome.left_out.append((booking, " ".join(error.messages)))
+    return outcome
+
+
 @transaction.atomic
 def booking_reject(*, booking: Booking, by, reason: str) -> Booking:
     _check_decider(by)

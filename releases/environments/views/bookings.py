@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from releases import lists
+from releases import lists, params
 from releases.environments.forms import (
     BookingApproveForm,
     BookingRejectForm,
@@ -23,7 +23,7 @@ from releases.environments.forms import (
 )
 from releases.environments.selectors import booking_queue
 from releases.environments.services import bookings as booking_services
-from releases.errors import form_add_errors
+from releases.errors import DomainError, form_add_errors
 from releases.models import Booking
 
 REQUEST_PERMISSION = "releases.add_booking"
@@ -194,6 +194,48 @@ def _decide(request, pk: int, form_class, decide, decided: str, invalid: str):
     if not request.htmx:
         messages.success(request, f"Booking #{booking.pk} {decided}.")
     return _decided(request, booking)
+
+
+BULK_TEMPLATE = "releases/booking_approve_many.html"
+
+
+def _selected_ids(request) -> list[int] | None:
+    """The ticked request ids, parsed at the edge; None when any is not an id or there are too many."""
+    values = request.POST.getlist("booking")
+    if len(values) > booking_queue.MAX_SELECTED:
+        return None
+    try:
+        ids = [params.object_id(value, name="booking") for value in values]
+    except DomainError:
+        return None
+    return None if None in ids else ids
+
+
+@require_POST
+@permission_required(booking_services.DECIDE_PERMISSION, raise_exception=True)
+@in_user_zone
+def booking_approve_many(request):
+    """Bulk approval from the queue, in two steps: the ticked requests with their conflicts (a
+    preview), then on confirmation the conflict-free ones approved in one transaction."""
+    ids = _selected_ids(request)
+    if not ids:
+        message = f"Tick between 1 and {booking_queue.MAX_SELECTED} requests of the queue."
+        return render(request, BULK_TEMPLATE, {"error": message, "rows": []}, status=400)
+    selected = booking_queue.selected_requests(ids)
+    gone = sorted(set(ids) - {b.pk for b in selected})
+    if "confirm" not in request.POST:
+        rows = booking_queue.preview_rows(selected)
+        context = {"rows": rows, "gone": gone, "fit": [row["booking"] for row in rows if row["ok"]]}
+        return render(request, BULK_TEMPLATE, context)
+    outcome = booking_services.booking_approve_many(bookings=selected, by=request.user)
+    if outcome.approved:
+        numbers = ", ".join(f"#{b.pk}" for b in outcome.approved)
+        messages.success(request, f"Approved {len(outcome.approved)}: {numbers}.")
+    for booking, reason in outcome.left_out:
+        messages.warning(request, f"Left out #{booking.pk}: {reason}")
+    for pk in gone:
+        messages.warning(request, f"Left out #{pk}: it no longer waits for a decision.")
+    return redirect("environments:queue")
 
 
 # --- cancel and shorten, from the environment's page ------------------------------------------------
