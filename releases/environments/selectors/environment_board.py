@@ -210,8 +210,11 @@ def _grid(bounds: list[datetime], zone: ZoneInfo, *, hourly: bool, request_url: 
     url = reverse("environments:detail", args=[0]).replace("/0/", "/{}/")
     for row in booking_rows(statuses=Booking.LIVE_STATUSES, since=bounds[0], until=bounds[-1]):
         chip = _chip(row, zone, url.format(row["environment_id"]))
-        for column in _days_spanned(bounds, row["starts_at"], row["ends_at"]):
-            chips[row["environment_id"]][column].append(chip)
+        spanned = _days_spanned(bounds, row["starts_at"], row["ends_at"])
+        for column in spanned:
+            # By the hour, a booking is named once, in its first hour; the hours after carry its bar.
+            more = hourly and column != spanned.start
+            chips[row["environment_id"]][column].append(_continued(row, zone) if more else chip)
     frozen = {env.pk: [""] * columns for env in environments}
     names = {env.pk: env.name for env in environments}
     bands = []
@@ -296,6 +299,11 @@ def _request_link(env, starts_at: datetime, ends_at: datetime, *, hourly: bool, 
     return f'<a class="cell-request" href="{url}?{query}" title="{label}" aria-label="{label}">+</a>'
 
 
+def _continued(row: dict, zone: ZoneInfo) -> str:
+    """The bar of a booking in the hours after its first: its colour and title, not its label again."""
+    return f'<span class="chip chip-{row["status"]} chip-more" title="{_title(row, zone)}"></span>'
+
+
 def _days_spanned(bounds: list[datetime], starts_at: datetime, ends_at: datetime) -> range:
     """The indexes of the columns [bounds[i], bounds[i + 1]) sharing an instant with [starts_at, ends_at)."""
     return range(
@@ -305,13 +313,16 @@ def _days_spanned(bounds: list[datetime], starts_at: datetime, ends_at: datetime
 
 def _chip(row: dict, zone: ZoneInfo, url: str) -> str:
     """Plain string building, escaped: a template per cell would take most of the page's time."""
-    starts_at, ends_at = row["starts_at"].astimezone(zone), row["ends_at"].astimezone(zone)
-    when = f"{starts_at:%a %d %b %H:%M} to {ends_at:%a %d %b %H:%M}"
-    title = escape(f"#{row['id']} {booking_label(row)}, {when}: {row['purpose']} ({row['status']})")
     return (
-        f'<a class="chip chip-{row["status"]}" href="{url}#booking-{row["id"]}" title="{title}">'
+        f'<a class="chip chip-{row["status"]}" href="{url}#booking-{row["id"]}" title="{_title(row, zone)}">'
         f"{escape(booking_label(row))}</a>"
     )
+
+
+def _title(row: dict, zone: ZoneInfo) -> str:
+    starts_at, ends_at = row["starts_at"].astimezone(zone), row["ends_at"].astimezone(zone)
+    when = f"{starts_at:%a %d %b %H:%M} to {ends_at:%a %d %b %H:%M}"
+    return escape(f"#{row['id']} {booking_label(row)}, {when}: {row['purpose']} ({row['status']})")
 
 
 # --- what runs where ----------------------------------------------------------------------------
