@@ -83,9 +83,15 @@ def test_request_a_taken_slot_take_the_next_free_one_and_get_it_approved(page, e
     booking.refresh_from_db()
     assert booking.status == "approved"
 
+    f.FreezeWindowFactory(
+        starts_at=TOMORROW + timedelta(days=3), ends_at=TOMORROW + timedelta(days=5), reason="Black Friday"
+    )
     page.goto("/environments/board/")
     chip = page.locator(f'a.chip-approved[href$="#booking-{booking.pk}"]')
     assert chip.inner_text() == "PAY"
+    band = page.locator(".freeze-band")
+    assert band.count() == 1
+    assert "Black Friday (all environments)" in band.inner_text()
     screenshot("booking-board")
 
 
