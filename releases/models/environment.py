@@ -76,7 +76,7 @@ class Environment(models.Model):
     @property
     def working_hours_label(self) -> str:
         ends = "24:00" if self.work_ends == time(0) else f"{self.work_ends:%H:%M}"
-        return f"{describe(self.work_days)}, {self.work_starts:%H:%M}-{ends}"
+        return f"{describe(self.work_days)}, {self.work_starts:%H:%M}-{ends} {settings.TIME_ZONE}"
 
 
 class EnvironmentComponent(models.Model):

@@ -410,6 +410,21 @@ def test_a_slot_longer_than_a_working_day_starts_and_ends_in_working_hours(offic
     assert free_from(office_env, friday(12), 16, app) == (monday(16), monday(32))
 
 
+def test_the_request_form_offers_the_next_slot_in_working_hours_and_says_so(manager_client, app):
+    env = f.EnvironmentFactory(name="UAT-7", work_days=0b0011111)
+    query = {
+        "environment": env.pk,
+        "application": app.pk,
+        "purpose": "Regression",
+        "starts_at": f"{friday(17):%Y-%m-%dT%H:%M}",
+        "ends_at": f"{friday(25):%Y-%m-%dT%H:%M}",
+    }
+    f.FreezeWindowFactory(starts_at=friday(16), ends_at=friday(20), reason="Patch")  # a conflict to solve
+    html = manager_client.get("/environments/bookings/check/", query, headers=HTMX).content.decode()
+    assert "in UAT-7's working hours (Mon-Fri, 08:00-18:00 UTC)" in html
+    assert "<strong>Mon 7 Jan 08:00 \u2013 Mon 7 Jan 16:00</strong>" in html
+
+
 def test_a_taken_slot_moves_the_offer_to_the_next_working_time(office_env, app, admin, notified):
     request_slot(office_env, admin, monday(8), monday(12), app=app)
     # Monday 12:00 to 20:00 would run past 18:00: Tuesday 08:00.

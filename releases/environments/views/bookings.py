@@ -68,7 +68,12 @@ def slot_check(form: BookingRequestForm) -> dict | None:
     slot = {"environment": data["environment"], "starts_at": data["starts_at"], "ends_at": data["ends_at"]}
     conflicts = booking_services.booking_conflicts(**slot, **target)
     free = booking_services.next_free_slot(**slot, **target) if conflicts.any else None
-    return {"conflicts": conflicts, "free": free, "take_url": _take_url(form, free) if free else ""}
+    return {
+        "conflicts": conflicts,
+        "free": free,
+        "take_url": _take_url(form, free) if free else "",
+        "environment": data["environment"],
+    }
 
 
 def _take_url(form: BookingRequestForm, free) -> str:
