@@ -215,8 +215,10 @@ def _grid(bounds: list[datetime], zone: ZoneInfo, *, hourly: bool, request_url: 
             # By the hour, a booking is named once, in its first hour; the hours after carry its bar.
             more = hourly and column != spanned.start
             chips[row["environment_id"]][column].append(_continued(row, zone) if more else chip)
+    # A freeze of every environment is one band above the rows; one of an environment is named once,
+    # where it starts in that environment's row. Either way the frozen cells are shaded.
     frozen = {env.pk: [""] * columns for env in environments}
-    names = {env.pk: env.name for env in environments}
+    labels = {env.pk: {} for env in environments}
     bands = []
     for window, starts_at, ends_at in _freeze_rows(bounds[0], bounds[-1]):
         spanned = _days_spanned(bounds, starts_at, ends_at)
@@ -226,18 +228,33 @@ def _grid(bounds: list[datetime], zone: ZoneInfo, *, hourly: bool, request_url: 
         for env_id in held:
             for column in spanned:
                 frozen[env_id][column] = window.reason
-        scope = "all environments" if window.scope == FreezeWindow.Scope.GLOBAL else names[held[0]]
-        bands.append((spanned, window.reason, scope, starts_at.astimezone(zone), ends_at.astimezone(zone)))
+        if window.scope == FreezeWindow.Scope.GLOBAL:
+            when = (starts_at.astimezone(zone), ends_at.astimezone(zone))
+            bands.append((spanned, window.reason, "all environments", *when))
+        else:
+            labels[held[0]][spanned.start] = window.reason
     rows = [
-        (env, _cells(env, bounds, frozen[env.pk], chips[env.pk], hourly=hourly, url=request_url, now=now))
+        (
+            env,
+            _cells(
+                env,
+                bounds,
+                frozen[env.pk],
+                labels[env.pk],
+                chips[env.pk],
+                hourly=hourly,
+                url=request_url,
+                now=now,
+            ),
+        )
         for env in environments
     ]
     return Board(list(bounds[:-1]), rows, _lanes(bands, columns), hourly)
 
 
 def _lanes(bands, columns: int) -> list[str]:
-    """Freeze bands in as few lanes as they need (one lane unless freezes overlap): each band one
-    cell across its columns, with its reason and scope written out."""
+    """Bands of the freezes of every environment, in as few lanes as they need (one unless they
+    overlap): each band one cell across its columns, with its reason and scope written out."""
     lanes: list[list] = []
     for band in sorted(bands, key=lambda band: (band[0].start, -len(band[0]))):
         lane = next((lane for lane in lanes if lane[-1][0].stop <= band[0].start), None)
@@ -263,12 +280,14 @@ def _lanes(bands, columns: int) -> list[str]:
     return html
 
 
-def _cells(env, bounds, frozen: list[str], chips: list[list[str]], *, hourly: bool, url: str, now) -> str:
+def _cells(env, bounds, frozen: list[str], labels: dict, chips: list[list[str]], *, hourly, url, now) -> str:
     cells = []
     for column, (reason, day) in enumerate(zip(frozen, chips, strict=True)):
         attrs = f' class="frozen" title="{escape("Freeze: " + reason)}"' if reason else ""
-        content = "".join(day)
-        if not day and url and env.bookable and (now is None or bounds[column + 1] > now):
+        label = labels.get(column)
+        content = f'<span class="freeze-label">Freeze: {escape(label)}</span>' if label else ""
+        content += "".join(day)
+        if not content and url and env.bookable and (now is None or bounds[column + 1] > now):
             content = _request_link(env, bounds[column], bounds[column + 1], hourly=hourly, url=url, now=now)
         cells.append(f"<td{attrs}>{content}</td>")
     return mark_safe("".join(cells))  # noqa: S308 (escaped in _chip, _request_link and here)
