@@ -165,19 +165,42 @@ def attention(now: datetime, environments: list[Environment]) -> Attention:
 # --- the board ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Column:
+    """A column's heading, formatted here once (the template's date filter is slow at this count)."""
+
+    starts_at: datetime
+    iso_day: str  # YYYY-MM-DD, for ?day=
+    weekday: str  # Mon
+    label: str  # 7 Jan, or the hour (08)
+    long: str  # Monday 7 Jan
+    weekend: bool
+
+
+def _column(starts_at: datetime, *, hourly: bool) -> Column:
+    return Column(
+        starts_at,
+        f"{starts_at:%Y-%m-%d}",
+        f"{starts_at:%a}",
+        f"{starts_at:%H}" if hourly else f"{starts_at.day} {starts_at:%b}",
+        f"{starts_at:%A} {starts_at.day} {starts_at:%b}",
+        starts_at.weekday() > 4,
+    )
+
+
 @dataclass
 class Board:
     """Environments x columns (days, or the hours of one day): each cell names the bookings holding
     part of it; freezes are bands across the columns they cover, in lanes above the rows."""
 
-    columns: list[datetime]  # the start of each column, in the user's time zone
+    columns: list[Column]  # in the user's time zone
     rows: list[tuple[Environment, str]]  # each row's cells as HTML, built here (1,680 cells at 60 x 28)
     freeze_lanes: list[str] = field(default_factory=list)  # each lane's cells as HTML
     hourly: bool = False
 
     @property
     def days(self) -> list[date]:
-        return [column.date() for column in self.columns]
+        return [column.starts_at.date() for column in self.columns]
 
 
 def day_bounds(first: date, days: int, zone: ZoneInfo) -> list[datetime]:
@@ -249,7 +272,8 @@ def _grid(bounds: list[datetime], zone: ZoneInfo, *, hourly: bool, request_url: 
         )
         for env in environments
     ]
-    return Board(list(bounds[:-1]), rows, _lanes(bands, columns), hourly)
+    headings = [_column(bound, hourly=hourly) for bound in bounds[:-1]]
+    return Board(headings, rows, _lanes(bands, columns), hourly)
 
 
 def _lanes(bands, columns: int) -> list[str]:

@@ -67,6 +67,7 @@ def booking_board(request):
     context = {
         "board": board,
         "today": today,
+        "today_iso": today.isoformat(),
         "earlier": first - timedelta(days=days),
         "later": first + timedelta(days=days),
         "days": days,
