@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpResponseRedirect
 
+from releases.environments.forms import EnvironmentForm
 from releases.environments.services import bookings
 from releases.gates.services.policies import (
     gate_policy_create,
@@ -370,7 +371,8 @@ class ComponentInline(admin.TabularInline):
 
 @admin.register(Environment)
 class EnvironmentAdmin(RecordAdmin):
-    list_display = ["name", "kind", "capacity", "bookable", "owner_group"]
+    form = EnvironmentForm
+    list_display = ["name", "kind", "capacity", "bookable", "owner_group", "working_hours_label"]
     list_filter = ["kind", "bookable"]
     search_fields = ["name"]
     autocomplete_fields = ["owner_group"]

@@ -1,8 +1,11 @@
 """Forms of the booking pages. Times are typed in the user's time zone (the view activates it) and
 come out as aware datetimes; the services check the rules and do the writes."""
 
+from datetime import time
+
 from django import forms
 
+from releases.environments.working_hours import WEEKDAYS, day_set, weekdays_of
 from releases.form_fields import ApplicationChoiceField
 from releases.models import Application, Environment, Release
 
@@ -72,3 +75,50 @@ class BookingApproveForm(forms.Form):
 
 class BookingShortenForm(forms.Form):
     ends_at = forms.DateTimeField(label="New end", widget=DateTimeInput())
+
+
+class WorkDaysField(forms.TypedMultipleChoiceField):
+    """The working days as checkboxes, stored as a bit set (Environment.work_days)."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def __init__(self, **kwargs):
+        kwargs.pop("max_value", None), kwargs.pop("min_value", None)
+        super().__init__(choices=list(enumerate(WEEKDAYS)), coerce=int, **kwargs)
+        self.error_messages["required"] = "Tick at least one working day."
+
+    def prepare_value(self, value):
+        return weekdays_of(value) if isinstance(value, int) else value
+
+    def clean(self, value):
+        return day_set(super().clean(value))
+
+    def has_changed(self, initial, data):
+        return super().has_changed(self.prepare_value(initial), data)
+
+
+class EnvironmentForm(forms.ModelForm):
+    """Where environments are edited (the admin): working days as checkboxes, hours checked."""
+
+    work_days = WorkDaysField(label="Working days")
+
+    class Meta:
+        model = Environment
+        fields = [
+            "name",
+            "kind",
+            "capacity",
+            "bookable",
+            "owner_group",
+            "description",
+            "work_starts",
+            "work_ends",
+            "work_days",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        starts, ends = data.get("work_starts"), data.get("work_ends")
+        if starts is not None and ends is not None and ends != time(0) and ends <= starts:
+            self.add_error("work_ends", "Working hours end after they start (00:00 means midnight).")
+        return data

@@ -14,6 +14,7 @@ urlpatterns = [
     path("bookings/new/", bookings.booking_request, name="booking-request"),
     path("bookings/check/", bookings.booking_check, name="booking-check"),
     path("bookings/queue/", bookings.booking_list, name="queue"),
+    path("bookings/queue/approve/", bookings.booking_approve_many, name="booking-approve-many"),
     path("bookings/<int:pk>/approve/", bookings.booking_approve, name="booking-approve"),
     path("bookings/<int:pk>/reject/", bookings.booking_reject, name="booking-reject"),
     path("bookings/<int:pk>/cancel/", bookings.booking_cancel, name="booking-cancel"),

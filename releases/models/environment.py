@@ -1,9 +1,13 @@
+from datetime import time
+from zoneinfo import ZoneInfo
+
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from releases.environments.working_hours import MONDAY_TO_FRIDAY, WorkingHours, describe
 from releases.models.base import ExternalFact, choices_constraint, ends_after_start, validate_rrule
 from releases.models.portfolio import Application, Portfolio
 from releases.models.release import Release
@@ -38,6 +42,14 @@ class Environment(models.Model):
         related_name="composites",
         help_text="A composite environment books all of its components.",
     )
+    # Working hours, in the portal's time zone: "next free slot" offers only slots inside them.
+    work_starts = models.TimeField(default=time(8), help_text="Working hours start (portal time zone).")
+    work_ends = models.TimeField(
+        default=time(18), help_text="Working hours end; 00:00 means midnight (open to the end of the day)."
+    )
+    work_days = models.PositiveSmallIntegerField(
+        default=MONDAY_TO_FRIDAY, help_text="Working days, a bit per weekday: Monday = 1 ... Sunday = 64."
+    )
 
     class Meta:
         ordering = ["name"]
@@ -45,10 +57,26 @@ class Environment(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(capacity__gte=1), name="environment_capacity_at_least_one"),
             choices_constraint("kind", EnvironmentKind, "environment_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(work_ends__gt=F("work_starts")) | Q(work_ends=time(0)),
+                name="environment_work_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(work_days__gte=1, work_days__lte=127), name="environment_work_days_valid"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def working_hours(self) -> WorkingHours:
+        return WorkingHours(self.work_starts, self.work_ends, self.work_days, ZoneInfo(settings.TIME_ZONE))
+
+    @property
+    def working_hours_label(self) -> str:
+        ends = "24:00" if self.work_ends == time(0) else f"{self.work_ends:%H:%M}"
+        return f"{describe(self.work_days)}, {self.work_starts:%H:%M}-{ends} {settings.TIME_ZONE}"
 
 
 class EnvironmentComponent(models.Model):

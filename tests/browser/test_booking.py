@@ -1,8 +1,9 @@
 """A release manager asks for a slot that is taken, sees the conflict as they type, takes the suggested
 next free slot and sends the request; an environment admin approves it from the queue; the board
-shows it."""
+shows it. A manager requests a slot from the board's hour view; an admin approves several requests
+at once after seeing their conflicts."""
 
-from datetime import timedelta
+from datetime import time, timedelta
 
 import pytest
 from django.contrib.auth.models import Group
@@ -30,7 +31,10 @@ def _user(username: str, role: str, **fields) -> User:
 @pytest.fixture
 def environment(monkeypatch):
     monkeypatch.setattr(tasks.booking_notify_task, "delay", lambda **kwargs: None)
-    env = f.EnvironmentFactory(name="SIT-2", kind="test")
+    # Open round the clock, so the next free slot is the same whatever day the test runs.
+    env = f.EnvironmentFactory(
+        name="SIT-2", kind="test", work_starts=time(0), work_ends=time(0), work_days=127
+    )
     f.ApplicationFactory(key="PAY", name="Payments Hub")
     f.BookingFactory(
         environment=env,
@@ -79,7 +83,54 @@ def test_request_a_taken_slot_take_the_next_free_one_and_get_it_approved(page, e
     booking.refresh_from_db()
     assert booking.status == "approved"
 
+    f.FreezeWindowFactory(
+        starts_at=TOMORROW + timedelta(days=3), ends_at=TOMORROW + timedelta(days=5), reason="Black Friday"
+    )
     page.goto("/environments/board/")
     chip = page.locator(f'a.chip-approved[href$="#booking-{booking.pk}"]')
     assert chip.inner_text() == "PAY"
+    band = page.locator(".freeze-band")
+    assert band.count() == 1
+    assert "Black Friday (all environments)" in band.inner_text()
     screenshot("booking-board")
+
+
+def test_request_from_the_hour_view_and_bulk_approve_with_the_conflicts_previewed(
+    page, environment, screenshot
+):
+    _user("rita", RELEASE_MANAGER, first_name="Rita", last_name="Manager")
+    _user("ed", ENVIRONMENT_ADMIN, first_name="Ed", last_name="Admin")
+    day = TOMORROW.date()
+    _log_in(page, "rita", f"/environments/board/?day={day}")
+    row = page.locator("tr", has=page.get_by_role("link", name="SIT-2", exact=True))
+    assert "CLM" in row.inner_text()  # the approved booking, 10:00 to 14:00, in its hours
+    screenshot("booking-board-hours")
+    page.get_by_role("link", name=f"Request SIT-2, {TOMORROW:%a %d %b} 15:00 to 16:00").click()
+    assert page.input_value("#id_starts_at") == f"{day}T15:00"
+    assert page.input_value("#id_ends_at") == f"{day}T16:00"
+    assert page.locator("#id_environment option:checked").inner_text() == "SIT-2"
+    page.select_option("#id_application", label="PAY · Payments Hub")
+    page.fill("#id_purpose", "Smoke tests")
+    page.get_by_role("button", name="Send the request").click()
+    page.get_by_text("waits for an admin").wait_for()
+    fits = Booking.objects.get(purpose="Smoke tests")
+    clashing = f.BookingFactory(
+        environment=environment,
+        application=fits.application,
+        starts_at=TOMORROW + timedelta(hours=3),
+        ends_at=TOMORROW + timedelta(hours=5),
+        purpose="Late regression",
+    )  # a request made before the Claims booking was approved: it now collides
+
+    page.get_by_role("button", name="Sign out").click()
+    _log_in(page, "ed", "/environments/bookings/queue/")
+    page.get_by_label(f"Select request #{fits.pk}").check()
+    page.get_by_label(f"Select request #{clashing.pk}").check()
+    page.get_by_role("button", name="Approve selected").click()
+    page.get_by_text("Collides with approved booking").wait_for()
+    screenshot("booking-bulk-approve-preview")
+    page.get_by_role("button", name="Approve 1 request").click()
+    page.get_by_text(f"Approved 1: #{fits.pk}.").wait_for()
+    assert page.locator(f"#booking-{clashing.pk}").is_visible()  # still waiting in the queue
+    fits.refresh_from_db(), clashing.refresh_from_db()
+    assert (fits.status, clashing.status) == ("approved", "requested")

@@ -3,12 +3,12 @@ approve and reject, cancel and shorten. Capacity, composites, freezes, boundarie
 input, roles, CSRF, audit and notifications after commit."""
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -26,6 +26,7 @@ from releases.environments.services.bookings import (
     booking_shorten,
     next_free_slot,
 )
+from releases.environments.working_hours import EVERY_DAY
 from releases.models import AuditEvent, Booking
 from tests import factories as f
 
@@ -58,7 +59,8 @@ def admin(user_in_role):
 
 @pytest.fixture
 def env():
-    return f.EnvironmentFactory(name="SIT-1")
+    # Open round the clock: these tests are about capacity and freezes, not working hours (see below).
+    return f.EnvironmentFactory(name="SIT-1", work_starts=time(0), work_ends=time(0), work_days=EVERY_DAY)
 
 
 @pytest.fixture
@@ -365,6 +367,106 @@ def test_conflicts_and_next_free_slot(admin, manager, env, app, notified):
     assert conflicts.waiting == [waiting]
     assert next_free_slot(environment=env, starts_at=at(2), ends_at=at(5), application=app) == (at(6), at(9))
     assert not booking_conflicts(environment=env, starts_at=at(6), ends_at=at(9)).any
+
+
+# --- working hours: the next free slot ------------------------------------------------------------
+
+FRIDAY = datetime(2030, 1, 4, tzinfo=UTC)  # a Friday; the portal's time zone is UTC
+
+
+def friday(hours: float) -> datetime:
+    return FRIDAY + timedelta(hours=hours)
+
+
+MONDAY = friday(72)
+
+
+def monday(hours: float) -> datetime:
+    return MONDAY + timedelta(hours=hours)
+
+
+@pytest.fixture
+def office_env():
+    return f.EnvironmentFactory(name="UAT-9")  # the defaults: Mon-Fri, 08:00-18:00
+
+
+def free_from(env, start, hours, app):
+    end = start + timedelta(hours=hours)
+    return next_free_slot(environment=env, starts_at=start, ends_at=end, application=app)
+
+
+def test_the_next_free_slot_is_inside_working_hours_on_working_days(office_env, app):
+    assert free_from(office_env, friday(17), 8, app) == (monday(8), monday(16))
+    assert free_from(office_env, friday(9), 8, app) == (friday(9), friday(17))  # already inside
+    assert free_from(office_env, friday(10), 8, app) == (friday(10), friday(18))  # ends as work ends
+    assert free_from(office_env, friday(11), 8, app) == (monday(8), monday(16))
+    assert free_from(office_env, friday(6), 2, app) == (friday(8), friday(10))  # before work starts
+    assert free_from(office_env, friday(24 + 12), 1, app) == (monday(8), monday(9))  # on Saturday
+
+
+def test_a_slot_longer_than_a_working_day_starts_and_ends_in_working_hours(office_env, app):
+    assert free_from(office_env, friday(17), 72, app) == (friday(17), monday(17))
+    # 16 h from Friday 12:00 would end on Saturday: Monday 16:00 to Tuesday 08:00 is the first fit.
+    assert free_from(office_env, friday(12), 16, app) == (monday(16), monday(32))
+
+
+def test_the_request_form_offers_the_next_slot_in_working_hours_and_says_so(manager_client, app):
+    env = f.EnvironmentFactory(name="UAT-7", work_days=0b0011111)
+    query = {
+        "environment": env.pk,
+        "application": app.pk,
+        "purpose": "Regression",
+        "starts_at": f"{friday(17):%Y-%m-%dT%H:%M}",
+        "ends_at": f"{friday(25):%Y-%m-%dT%H:%M}",
+    }
+    f.FreezeWindowFactory(starts_at=friday(16), ends_at=friday(20), reason="Patch")  # a conflict to solve
+    html = manager_client.get("/environments/bookings/check/", query, headers=HTMX).content.decode()
+    assert "in UAT-7's working hours (Mon-Fri, 08:00-18:00 UTC)" in html
+    assert "<strong>Mon 7 Jan 08:00 \u2013 Mon 7 Jan 16:00</strong>" in html
+
+
+def test_a_taken_slot_moves_the_offer_to_the_next_working_time(office_env, app, admin, notified):
+    request_slot(office_env, admin, monday(8), monday(12), app=app)
+    # Monday 12:00 to 20:00 would run past 18:00: Tuesday 08:00.
+    assert free_from(office_env, friday(17), 8, app) == (monday(32), monday(40))
+
+
+def test_working_hours_are_per_environment(app):
+    weekend = f.EnvironmentFactory(work_starts=time(6), work_ends=time(0), work_days=0b1100000)
+    assert free_from(weekend, friday(17), 8, app) == (friday(24 + 6), friday(24 + 14))  # Saturday 06:00
+    assert free_from(weekend, friday(24 + 20), 4, app) == (friday(24 + 20), friday(48))  # to midnight
+
+
+def test_the_database_refuses_impossible_working_hours():
+    for bad in ({"work_starts": time(18), "work_ends": time(8)}, {"work_days": 0}, {"work_days": 128}):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            f.EnvironmentFactory(**bad)
+
+
+def test_the_admin_edits_working_days_as_checkboxes(superuser_client):
+    env = f.EnvironmentFactory(name="PERF-2")
+    url = f"/admin/releases/environment/{env.pk}/change/"
+    html = superuser_client.get(url).content.decode()
+    assert re.search(r'value="4"[^>]*checked', html) and not re.search(r'value="5"[^>]*checked', html)
+    data = {
+        "name": "PERF-2",
+        "kind": "perf",
+        "capacity": 1,
+        "bookable": "on",
+        "work_starts": "07:00",
+        "work_ends": "19:00",
+        "work_days": ["0", "2", "5"],
+        "component_links-TOTAL_FORMS": 0,
+        "component_links-INITIAL_FORMS": 0,
+    }
+    saved = superuser_client.post(url, data)
+    assert saved.status_code == 302
+    env.refresh_from_db()
+    assert (env.work_starts, env.work_ends, env.work_days) == (time(7), time(19), 0b100101)
+    refused = superuser_client.post(url, data | {"work_days": [], "work_ends": "06:00"})
+    assert refused.status_code == 200
+    assert "Tick at least one working day." in refused.content.decode()
+    assert "Working hours end after they start" in refused.content.decode()
 
 
 # --- cancel, shorten ---------------------------------------------------------------------------------
@@ -902,3 +1004,102 @@ def test_the_admin_approves_and_cancels_through_the_service(superuser_client, ma
     assert superuser_client.get(f"{url}{first.pk}/change/").status_code == 200  # to read
     assert superuser_client.post(f"{url}{first.pk}/change/", {"status": "approved"}).status_code == 403
     assert superuser_client.get(f"{url}add/").status_code == 403
+
+
+# --- bulk approval from the queue --------------------------------------------------------------------
+
+BULK = "/environments/bookings/queue/approve/"
+
+
+def test_the_queue_ticks_requests_for_bulk_approval(admin_client, manager, env, notified):
+    waiting = request_slot(env, manager, at(2), at(6))
+    html = admin_client.get("/environments/bookings/queue/").content.decode()
+    assert f'action="{BULK}"' in html
+    assert f'name="booking" value="{waiting.pk}" form="approve-many"' in html
+
+
+def test_bulk_approve_previews_each_requests_conflicts_then_approves_those_that_fit(
+    admin_client, manager, admin, env, notified
+):
+    clashing = request_slot(env, manager, at(2), at(6))
+    taken = request_slot(env, admin, at(0), at(4))  # approved at once, after the request
+    fits = request_slot(env, manager, at(10), at(12))
+    first, second = request_slot(env, manager, at(20), at(22)), request_slot(env, manager, at(21), at(23))
+    f.FreezeWindowFactory(starts_at=at(30), ends_at=at(40), reason="Quarter close")
+    frozen = request_slot(env, manager, at(31), at(32))
+    ids = [b.pk for b in (clashing, fits, first, second, frozen)]
+    preview = admin_client.post(BULK, {"booking": ids})
+    assert preview.status_code == 200
+    html = preview.content.decode()
+    assert f"Collides with approved booking #{taken.pk}" in html
+    assert f"Collides with selected request #{first.pk}" in html
+    assert "Inside the freeze “Quarter close”" in html
+    assert "Approve 2 requests" in html
+    assert Booking.objects.filter(status="approved").count() == 1  # a preview writes nothing
+    confirm = html.split('name="confirm"', 1)[0].rsplit("<form", 1)[1]  # the confirming form
+    chosen = [int(pk) for pk in re.findall(r'name="booking" value="(\d+)"', confirm)]
+    assert chosen == [fits.pk, first.pk]
+    done = admin_client.post(BULK, {"booking": ids, "confirm": "1"}, follow=True)
+    assert done.status_code == 200
+    page = done.content.decode()
+    assert f"Approved 2: #{fits.pk}, #{first.pk}." in page
+    assert f"Left out #{clashing.pk}: SIT-1 is taken" in page and f"Left out #{frozen.pk}" in page
+    statuses = dict(Booking.objects.values_list("pk", "status"))
+    assert [statuses[b.pk] for b in (clashing, fits, first, second, frozen)] == [
+        "requested",
+        "approved",
+        "approved",
+        "requested",
+        "requested",
+    ]
+    approvals = AuditEvent.objects.filter(
+        action="booking.approve", object_id__in=[str(fits.pk), str(first.pk)]
+    )
+    assert approvals.count() == 2  # each audited by booking_approve
+
+
+def test_bulk_approve_is_all_in_one_transaction(admin, manager, env, notified, monkeypatch):
+    from releases.environments.services import bookings as services
+
+    one, two = request_slot(env, manager, at(0), at(2)), request_slot(env, manager, at(3), at(4))
+    real = services.booking_approve
+
+    def approve_then_crash(*, booking, by, reason=""):
+        if booking.pk == two.pk:
+            raise RuntimeError("the database went away")
+        return real(booking=booking, by=by, reason=reason)
+
+    monkeypatch.setattr(services, "booking_approve", approve_then_crash)
+    with pytest.raises(RuntimeError):
+        services.booking_approve_many(bookings=[one, two], by=admin)
+    one.refresh_from_db()
+    assert one.status == "requested"  # the first approval rolled back with the rest
+
+
+def test_bulk_approve_needs_the_role_the_csrf_token_and_good_input(
+    admin_client, manager, manager_client, env, notified
+):
+    booking = request_slot(env, manager, at(0), at(4))
+    assert manager_client.post(BULK, {"booking": [booking.pk], "confirm": "1"}).status_code == 403
+    assert admin_client.get(BULK).status_code == 405
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.force_login(f.UserFactory(is_superuser=True))
+    assert csrf_client.post(BULK, {"booking": [booking.pk], "confirm": "1"}).status_code == 403
+    for bad in ([], ["x"], [""], ["-1"], ["1" * 40], ["\x00"], list(range(1, 200))):
+        assert admin_client.post(BULK, {"booking": bad, "confirm": "1"}).status_code == 400, bad
+    gone = admin_client.post(BULK, {"booking": [booking.pk, 999999]}, follow=True)
+    assert "#999999 no longer waits" in gone.content.decode()
+    booking.refresh_from_db()
+    assert booking.status == "requested"
+
+
+def test_the_bulk_preview_keeps_its_query_count(admin_client, manager, env, e2e, notified):
+    def preview_queries(n):
+        ids = [request_slot(env, manager, at(100 + 3 * i), at(101 + 3 * i)).pk for i in range(n)]
+        ids += [request_slot(e2e[0], manager, at(100 + 3 * i), at(101 + 3 * i)).pk for i in range(n)]
+        with CaptureQueriesContext(connection) as queries:
+            assert admin_client.post(BULK, {"booking": ids}).status_code == 200
+        Booking.objects.update(status="cancelled")
+        return len(queries)
+
+    assert preview_queries(2) == preview_queries(20)

@@ -2,7 +2,7 @@
 (and the error names that constraint), and valid rows at the edges are accepted."""
 
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import time, timedelta
 from functools import partial
 
 import pytest
@@ -399,6 +399,18 @@ def state_hash_not_hex():
 def environment_no_capacity():
     environment = f.EnvironmentFactory()
     return _set(Environment, environment.pk, capacity=0)
+
+
+@case("environment_work_ends_after_start")
+def environment_work_ends_before_it_starts():
+    environment = f.EnvironmentFactory()
+    return _set(Environment, environment.pk, work_starts=time(18), work_ends=time(8))
+
+
+@case("environment_work_days_valid")
+def environment_no_work_days():
+    environment = f.EnvironmentFactory()
+    return _set(Environment, environment.pk, work_days=0)
 
 
 @case("component_not_itself")

@@ -3,7 +3,7 @@ timeline, what runs where, and the ICS feed. Each read page keeps its query coun
 size, and shows times in the user's time zone."""
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -68,6 +68,7 @@ def _queries(client, url: str) -> int:
     [
         ("/environments/", 10),
         ("/environments/board/", 5),
+        (f"/environments/board/?day={(NOW + timedelta(days=2)).date()}", 5),
         ("/environments/what-runs-where/", 5),
         ("/environments/bookings/queue/", 10),
     ],
@@ -148,7 +149,7 @@ def test_the_board_shows_bookings_and_freezes_by_day_in_the_users_time_zone(clie
     )
     html = client.get("/environments/board/").content.decode()
     row = html.split(">SIT-9</a>", 1)[1].split("</tr>", 1)[0]
-    cells = row.split("<td>")[1:]
+    cells = re.split(r"<td[ >]", row)[1:]
     assert len(cells) == 28
     with_booking = [i for i, cell in enumerate(cells) if f"#booking-{booking.pk}" in cell]
     start_local = booking.starts_at.astimezone(auckland)
@@ -158,7 +159,84 @@ def test_the_board_shows_bookings_and_freezes_by_day_in_the_users_time_zone(clie
     cells = client.get("/environments/board/").content.decode().split(">SIT-9</a>", 1)[1].split("</tr>", 1)[0]
     assert 3 <= cells.count(f"#booking-{long.pk}") <= 4
     assert "Load &lt;test&gt;" in row and "<test>" not in row
-    assert 'title="Freeze: Patch &amp; reboot"' in row
+    assert 'title="Freeze: Patch &amp; reboot"' in row  # the frozen cells are shaded, not chipped
+    assert "freeze-mark" not in html
+    assert '<tr class="freeze-lane">' not in html  # bands are for freezes of every environment
+    assert row.count('<span class="freeze-label">Freeze: Patch &amp; reboot</span>') == 1  # named once
+
+
+def test_a_global_freeze_is_one_band_across_its_days_not_a_chip_in_every_cell(po):
+    for name in ("SIT-1", "SIT-2", "SIT-3"):
+        f.EnvironmentFactory(name=name)
+    f.FreezeWindowFactory(starts_at=hours(24 * 3), ends_at=hours(24 * 7), reason="Black Friday")
+    html = po.get("/environments/board/?start=" + str(NOW.date())).content.decode()
+    lanes = re.findall(r'<tr class="freeze-lane">(.*?)</tr>', html)
+    assert len(lanes) == 1
+    band = re.search(r'<td colspan="(\d+)" class="freeze-band"[^>]*>(.*?)</td>', lanes[0])
+    assert int(band.group(1)) in (4, 5)  # the four days it spans (five when it straddles midnights)
+    assert "Freeze: Black Friday (all environments)" in band.group(2)
+    assert html.count(">Black Friday<") == 0 and html.count("Freeze: Black Friday (all") == 2  # label, title
+
+
+def test_long_labels_are_shown_in_full(po):
+    env = f.EnvironmentFactory(name="SIT-L")
+    release = f.ReleaseFactory(application=f.ApplicationFactory(key="LEDG"), version="2027.04.1-hotfix")
+    approved(env, hours(30), hours(32), release=release, application=release.application)
+    html = po.get("/environments/board/").content.decode()
+    assert ">LEDG 2027.04.1-hotfix</a>" in html
+
+
+def test_the_hour_view_shows_each_environments_bookings_by_hour(client_for):
+    client = client_for(roles.RELEASE_MANAGER)  # UTC
+    env = f.EnvironmentFactory(name="SIT-H")
+    day = (NOW + timedelta(days=3)).date()
+    start = datetime.combine(day, time(9), tzinfo=UTC)
+    booking = approved(env, start, start + timedelta(hours=3), application=f.ApplicationFactory(key="HRS"))
+    response = client.get(f"/environments/board/?day={day}")
+    assert response.status_code == 200
+    html = response.content.decode()
+    row = html.split(">SIT-H</a>", 1)[1].split("</tr>", 1)[0]
+    cells = re.split(r"<td[ >]", row)[1:]
+    assert len(cells) == 24
+    assert [i for i, cell in enumerate(cells) if f"#booking-{booking.pk}" in cell] == [9]  # named once
+    assert [i for i, cell in enumerate(cells) if "chip-more" in cell] == [10, 11]  # then its bar
+    # An empty hour links to the request form for that hour on that environment.
+    link = re.search(r'<a class="cell-request" href="([^"]+)"', cells[13]).group(1).replace("&amp;", "&")
+    assert (
+        link
+        == f"/environments/bookings/new/?environment={env.pk}&starts_at={day}T13%3A00&ends_at={day}T14%3A00"
+    )
+    form = client.get(link).content.decode()
+    assert f'<option value="{env.pk}" selected>' in form
+    assert f'value="{day}T13:00"' in form and f'value="{day}T14:00"' in form
+    assert "This field is required" not in form  # prefilled, not submitted
+
+
+def test_an_empty_day_cell_requests_the_environments_working_hours(client_for):
+    client = client_for(roles.RELEASE_MANAGER)
+    f.EnvironmentFactory(name="SIT-W")  # Mon-Fri 08:00-18:00
+    first = (NOW + timedelta(days=7)).date()
+    monday = first + timedelta(days=(7 - first.weekday()) % 7)
+    html = client.get(f"/environments/board/?start={monday}&days=7").content.decode()
+    cells = re.split(r"<td[ >]", html.split(">SIT-W</a>", 1)[1].split("</tr>", 1)[0])[1:]
+    link = re.search(r'href="([^"]+)"', cells[0]).group(1).replace("&amp;", "&")
+    assert f"starts_at={monday}T08%3A00&ends_at={monday}T18%3A00" in link
+    saturday = monday + timedelta(days=5)
+    assert f"starts_at={saturday}T00%3A00" in re.search(r'href="([^"]+)"', cells[5]).group(1)
+
+
+def test_only_those_who_may_request_get_request_links_and_never_in_the_past(client_for, po):
+    f.EnvironmentFactory(name="SIT-P")
+    assert "cell-request" not in po.get("/environments/board/").content.decode()  # project office
+    manager = client_for(roles.RELEASE_MANAGER)
+    yesterday = (NOW - timedelta(days=1)).date()
+    assert "cell-request" not in manager.get(f"/environments/board/?day={yesterday}").content.decode()
+    assert "cell-request" in manager.get("/environments/board/").content.decode()
+
+
+def test_the_hour_view_refuses_bad_days(po):
+    for bad in ("tomorrow", "2030-02-30", "0001-01-01", "9999-12-31", "2030-01-01%00"):
+        assert po.get(f"/environments/board/?day={bad}").status_code == 400, bad
 
 
 def test_the_board_pages_through_time_and_refuses_bad_input(po):

@@ -46,3 +46,35 @@ def _clash(booking: Booking, approved: list[Booking]) -> list[Booking]:
     ]
     held = peak([(b.starts_at, b.ends_at) for b in overlapping], booking.starts_at, booking.ends_at)
     return overlapping if held >= booking.environment.capacity else []
+
+
+MAX_SELECTED = 100  # requests approved at once
+
+
+def selected_requests(ids: list[int]) -> list[Booking]:
+    """The selected requests still waiting, soonest first: one query."""
+    return list(waiting_requests().filter(pk__in=ids, part_of__isnull=True))
+
+
+def preview_rows(selected: list[Booking]) -> list[dict]:
+    """Each selected request, in the order they would be approved, with what stops its approval:
+    approved bookings that leave no room (`clash`), requests selected before it that would take the
+    room (`selected_clash`), freezes (`frozen`: an override needs its reason, given one request at a
+    time in the queue). A fixed number of queries; approving checks it all again under the lock,
+    components included."""
+    approved, frozen = _approved_near(selected), freeze_hits_of(selected)
+    rows, accepted = [], []
+    for booking in sorted(selected, key=lambda b: (b.starts_at, b.pk)):
+        clash = _clash(booking, approved)
+        ahead = [] if clash else _clash(booking, approved + accepted)
+        row = {
+            "booking": booking,
+            "clash": clash,
+            "selected_clash": [b for b in ahead if b in accepted],
+            "frozen": frozen[booking.pk],
+        }
+        row["ok"] = not (row["clash"] or row["selected_clash"] or row["frozen"])
+        if row["ok"]:
+            accepted.append(booking)
+        rows.append(row)
+    return rows

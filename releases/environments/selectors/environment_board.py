@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from django.db.models import Case, F, Value, When, Window
 from django.db.models.functions import RowNumber
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 
 from releases.freezes import applies, occurrences
@@ -164,10 +165,42 @@ def attention(now: datetime, environments: list[Environment]) -> Attention:
 # --- the board ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Column:
+    """A column's heading, formatted here once (the template's date filter is slow at this count)."""
+
+    starts_at: datetime
+    iso_day: str  # YYYY-MM-DD, for ?day=
+    weekday: str  # Mon
+    label: str  # 7 Jan, or the hour (08)
+    long: str  # Monday 7 Jan
+    weekend: bool
+
+
+def _column(starts_at: datetime, *, hourly: bool) -> Column:
+    return Column(
+        starts_at,
+        f"{starts_at:%Y-%m-%d}",
+        f"{starts_at:%a}",
+        f"{starts_at:%H}" if hourly else f"{starts_at.day} {starts_at:%b}",
+        f"{starts_at:%A} {starts_at.day} {starts_at:%b}",
+        starts_at.weekday() > 4,
+    )
+
+
 @dataclass
 class Board:
-    days: list[date]
+    """Environments x columns (days, or the hours of one day): each cell names the bookings holding
+    part of it; freezes are bands across the columns they cover, in lanes above the rows."""
+
+    columns: list[Column]  # in the user's time zone
     rows: list[tuple[Environment, str]]  # each row's cells as HTML, built here (1,680 cells at 60 x 28)
+    freeze_lanes: list[str] = field(default_factory=list)  # each lane's cells as HTML
+    hourly: bool = False
+
+    @property
+    def days(self) -> list[date]:
+        return [column.starts_at.date() for column in self.columns]
 
 
 def day_bounds(first: date, days: int, zone: ZoneInfo) -> list[datetime]:
@@ -175,34 +208,147 @@ def day_bounds(first: date, days: int, zone: ZoneInfo) -> list[datetime]:
     return [datetime.combine(first + timedelta(days=i), time(), tzinfo=zone) for i in range(days + 1)]
 
 
-def board(*, first: date, days: int, zone: ZoneInfo) -> Board:
-    """Environments x days: each cell names the bookings that hold part of that day, and is marked
-    when a freeze does. Three queries; each booking and freeze is placed on the days it spans."""
+def hour_bounds(day: date, zone: ZoneInfo) -> list[datetime]:
+    """The start of each hour of the day (and the next midnight) in the user's time zone."""
+    return [datetime.combine(day, time(hour), tzinfo=zone) for hour in range(24)] + [
+        datetime.combine(day + timedelta(days=1), time(), tzinfo=zone)
+    ]
+
+
+def board(*, first: date, days: int, zone: ZoneInfo, request_url: str = "", now: datetime | None = None):
+    """Environments x days. Three queries; each booking and freeze is placed on the days it spans.
+    With `request_url`, an empty cell to come links to the request form for that day's working hours."""
+    return _grid(day_bounds(first, days, zone), zone, hourly=False, request_url=request_url, now=now)
+
+
+def day_board(*, day: date, zone: ZoneInfo, request_url: str = "", now: datetime | None = None):
+    """Environments x the hours of one day: the same three queries as the board."""
+    return _grid(hour_bounds(day, zone), zone, hourly=True, request_url=request_url, now=now)
+
+
+def _grid(bounds: list[datetime], zone: ZoneInfo, *, hourly: bool, request_url: str, now) -> Board:
     environments = list(Environment.objects.order_by("name"))
-    bounds = day_bounds(first, days, zone)
-    chips = {env.pk: [[] for _ in range(days)] for env in environments}
+    columns = len(bounds) - 1
+    chips = {env.pk: [[] for _ in range(columns)] for env in environments}
     url = reverse("environments:detail", args=[0]).replace("/0/", "/{}/")
     for row in booking_rows(statuses=Booking.LIVE_STATUSES, since=bounds[0], until=bounds[-1]):
         chip = _chip(row, zone, url.format(row["environment_id"]))
-        for day in _days_spanned(bounds, row["starts_at"], row["ends_at"]):
-            chips[row["environment_id"]][day].append(chip)
-    frozen = {env.pk: [""] * days for env in environments}
+        spanned = _days_spanned(bounds, row["starts_at"], row["ends_at"])
+        for column in spanned:
+            # By the hour, a booking is named once, in its first hour; the hours after carry its bar.
+            more = hourly and column != spanned.start
+            chips[row["environment_id"]][column].append(_continued(row, zone) if more else chip)
+    # A freeze of every environment is one band above the rows; one of an environment is named once,
+    # where it starts in that environment's row. Either way the frozen cells are shaded.
+    frozen = {env.pk: [""] * columns for env in environments}
+    labels = {env.pk: {} for env in environments}
+    bands = []
     for window, starts_at, ends_at in _freeze_rows(bounds[0], bounds[-1]):
-        mark = f'<span class="freeze-mark" title="Freeze: {escape(window.reason)}">Freeze</span>'
-        for env_id in (pk for pk in frozen if _applies(window, pk)):
-            for day in _days_spanned(bounds, starts_at, ends_at):
-                frozen[env_id][day] = mark
-    rows = [(env, _cells(frozen[env.pk], chips[env.pk])) for env in environments]
-    return Board([first + timedelta(days=i) for i in range(days)], rows)
+        spanned = _days_spanned(bounds, starts_at, ends_at)
+        held = [pk for pk in frozen if _applies(window, pk)]
+        if not held or not spanned:
+            continue
+        for env_id in held:
+            for column in spanned:
+                frozen[env_id][column] = window.reason
+        if window.scope == FreezeWindow.Scope.GLOBAL:
+            when = (starts_at.astimezone(zone), ends_at.astimezone(zone))
+            bands.append((spanned, window.reason, "all environments", *when))
+        else:
+            labels[held[0]][spanned.start] = window.reason
+    rows = [
+        (
+            env,
+            _cells(
+                env,
+                bounds,
+                frozen[env.pk],
+                labels[env.pk],
+                chips[env.pk],
+                hourly=hourly,
+                url=request_url,
+                now=now,
+            ),
+        )
+        for env in environments
+    ]
+    headings = [_column(bound, hourly=hourly) for bound in bounds[:-1]]
+    return Board(headings, rows, _lanes(bands, columns), hourly)
 
 
-def _cells(marks: list[str], chips: list[list[str]]) -> str:
-    html = "".join(f"<td>{mark}{''.join(day)}</td>" for mark, day in zip(marks, chips, strict=True))
-    return mark_safe(html)  # noqa: S308 (escaped in _chip and board)
+def _lanes(bands, columns: int) -> list[str]:
+    """Bands of the freezes of every environment, in as few lanes as they need (one unless they
+    overlap): each band one cell across its columns, with its reason and scope written out."""
+    lanes: list[list] = []
+    for band in sorted(bands, key=lambda band: (band[0].start, -len(band[0]))):
+        lane = next((lane for lane in lanes if lane[-1][0].stop <= band[0].start), None)
+        if lane is None:
+            lanes.append(lane := [])
+        lane.append(band)
+    html = []
+    for lane in lanes:
+        cells, at = [], 0
+        for spanned, reason, scope, starts_at, ends_at in lane:
+            if spanned.start > at:
+                cells.append(f'<td colspan="{spanned.start - at}"></td>')
+            when = f"{starts_at:%a %d %b %H:%M} to {ends_at:%a %d %b %H:%M}"
+            text = escape(f"Freeze: {reason} ({scope})")
+            cells.append(
+                f'<td colspan="{len(spanned)}" class="freeze-band" title="{text}, {escape(when)}">'
+                f'<span class="freeze-band-label">{text}</span></td>'
+            )
+            at = spanned.stop
+        if at < columns:
+            cells.append(f'<td colspan="{columns - at}"></td>')
+        html.append(mark_safe("".join(cells)))  # noqa: S308 (escaped above)
+    return html
+
+
+def _cells(env, bounds, frozen: list[str], labels: dict, chips: list[list[str]], *, hourly, url, now) -> str:
+    cells = []
+    for column, (reason, day) in enumerate(zip(frozen, chips, strict=True)):
+        attrs = f' class="frozen" title="{escape("Freeze: " + reason)}"' if reason else ""
+        label = labels.get(column)
+        content = f'<span class="freeze-label">Freeze: {escape(label)}</span>' if label else ""
+        content += "".join(day)
+        if not content and url and env.bookable and (now is None or bounds[column + 1] > now):
+            content = _request_link(env, bounds[column], bounds[column + 1], hourly=hourly, url=url, now=now)
+        cells.append(f"<td{attrs}>{content}</td>")
+    return mark_safe("".join(cells))  # noqa: S308 (escaped in _chip, _request_link and here)
+
+
+def _request_link(env, starts_at: datetime, ends_at: datetime, *, hourly: bool, url: str, now) -> str:
+    """A link to the request form for the cell: the hour, or the environment's working hours that day."""
+    zone = starts_at.tzinfo
+    if not hourly:
+        hours = env.working_hours
+        day = starts_at.date()
+        if hours.days & (1 << day.weekday()):
+            work_start, work_end = hours.window(day)
+            if work_start < ends_at and work_end > starts_at:
+                starts_at, ends_at = max(work_start, starts_at), min(work_end, ends_at)
+    if now is not None and starts_at < now:
+        return ""  # the cell has begun: the request form would refuse a start in the past
+    query = urlencode(
+        {
+            "environment": env.pk,
+            "starts_at": starts_at.astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
+            "ends_at": ends_at.astimezone(zone).strftime("%Y-%m-%dT%H:%M"),
+        }
+    )
+    label = escape(
+        f"Request {env.name}, {starts_at.astimezone(zone):%a %d %b %H:%M} to {ends_at.astimezone(zone):%H:%M}"
+    )
+    return f'<a class="cell-request" href="{url}?{query}" title="{label}" aria-label="{label}">+</a>'
+
+
+def _continued(row: dict, zone: ZoneInfo) -> str:
+    """The bar of a booking in the hours after its first: its colour and title, not its label again."""
+    return f'<span class="chip chip-{row["status"]} chip-more" title="{_title(row, zone)}"></span>'
 
 
 def _days_spanned(bounds: list[datetime], starts_at: datetime, ends_at: datetime) -> range:
-    """The indexes of the days [bounds[i], bounds[i + 1]) that share an instant with [starts_at, ends_at)."""
+    """The indexes of the columns [bounds[i], bounds[i + 1]) sharing an instant with [starts_at, ends_at)."""
     return range(
         max(0, bisect_right(bounds, starts_at) - 1), min(len(bounds) - 1, bisect_left(bounds, ends_at))
     )
@@ -210,13 +356,16 @@ def _days_spanned(bounds: list[datetime], starts_at: datetime, ends_at: datetime
 
 def _chip(row: dict, zone: ZoneInfo, url: str) -> str:
     """Plain string building, escaped: a template per cell would take most of the page's time."""
-    starts_at, ends_at = row["starts_at"].astimezone(zone), row["ends_at"].astimezone(zone)
-    when = f"{starts_at:%a %d %b %H:%M} to {ends_at:%a %d %b %H:%M}"
-    title = escape(f"#{row['id']} {booking_label(row)}, {when}: {row['purpose']} ({row['status']})")
     return (
-        f'<a class="chip chip-{row["status"]}" href="{url}#booking-{row["id"]}" title="{title}">'
+        f'<a class="chip chip-{row["status"]}" href="{url}#booking-{row["id"]}" title="{_title(row, zone)}">'
         f"{escape(booking_label(row))}</a>"
     )
+
+
+def _title(row: dict, zone: ZoneInfo) -> str:
+    starts_at, ends_at = row["starts_at"].astimezone(zone), row["ends_at"].astimezone(zone)
+    when = f"{starts_at:%a %d %b %H:%M} to {ends_at:%a %d %b %H:%M}"
+    return escape(f"#{row['id']} {booking_label(row)}, {when}: {row['purpose']} ({row['status']})")
 
 
 # --- what runs where ----------------------------------------------------------------------------

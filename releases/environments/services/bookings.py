@@ -213,7 +213,8 @@ def next_free_slot(
     release: Release | None = None,
     application: Application | None = None,
 ) -> tuple[datetime, datetime] | None:
-    """The earliest slot of the same length, starting at or after `starts_at`, that has room on the
+    """The earliest slot of the same length, starting at or after `starts_at`, inside the
+    environment's working hours (releases.environments.working_hours), that has room on the
     environment and every component and lies outside every freeze; None within the horizon."""
     length, horizon = ends_at - starts_at, starts_at + SEARCH_HORIZON
     environments = booked_environments(environment)
@@ -226,14 +227,21 @@ def next_free_slot(
         starts_at=starts_at,
         ends_at=horizon + length,
     )
-    # A free slot starts at the asked time or where something ends.
+    hours = environment.working_hours
+    windows = list(hours.windows(starts_at, horizon + length))
+    # A free slot starts at the asked time, where something ends, or where working time lets it.
     candidates = sorted(
-        {starts_at} | {b.ends_at for b in approved if b.ends_at > starts_at} | {h.ends_at for h in freezes}
+        {starts_at}
+        | {b.ends_at for b in approved if b.ends_at > starts_at}
+        | {h.ends_at for h in freezes if h.ends_at > starts_at}
+        | hours.candidates(starts_at, horizon, length)
     )
     for start in candidates:
         end = start + length
         if start > horizon:
             break
+        if not hours.fits(start, end, windows):
+            continue
         frozen = any(h.starts_at < end and h.ends_at > start for h in freezes)
         if not frozen and not _full(environments, approved, start, end):
             return start, end
@@ -442,6 +450,30 @@ def booking_approve(*, booking: Booking, by, reason: str = "") -> Booking:
         audit_record(actor=by, action="booking.freeze_override", obj=booking)
     _notify(booking, "approved")
     return booking
+
+
+@dataclass
+class BulkOutcome:
+    approved: list[Booking] = field(default_factory=list)
+    left_out: list[tuple[Booking, str]] = field(default_factory=list)  # each with the reason
+
+
+@transaction.atomic
+def booking_approve_many(*, bookings: list[Booking], by) -> BulkOutcome:
+    """Approve the requests that fit, in one transaction, each through booking_approve (its lock, its
+    checks, its audit event): one that collides with an approved booking (or with one approved earlier
+    in this call), or lies in a freeze, is left out with the reason and nothing of it is written.
+    A freeze needs an override reason, which is given one request at a time, in the queue."""
+    _check_decider(by)
+    outcome = BulkOutcome()
+    for booking in sorted(bookings, key=lambda b: (b.starts_at, b.pk)):
+        try:
+            outcome.approved.append(booking_approve(booking=booking, by=by))
+        except BookingConflict as conflict:
+            outcome.left_out.append((booking, str(conflict)))
+        except ValidationError as error:  # a freeze without an override, decided meanwhile, over
+            outcome.left_out.append((booking, " ".join(error.messages)))
+    return outcome
 
 
 @transaction.atomic

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from releases import lists
+from releases import lists, params
 from releases.environments.forms import (
     BookingApproveForm,
     BookingRejectForm,
@@ -23,7 +23,7 @@ from releases.environments.forms import (
 )
 from releases.environments.selectors import booking_queue
 from releases.environments.services import bookings as booking_services
-from releases.errors import form_add_errors
+from releases.errors import DomainError, form_add_errors
 from releases.models import Booking
 
 REQUEST_PERMISSION = "releases.add_booking"
@@ -68,7 +68,12 @@ def slot_check(form: BookingRequestForm) -> dict | None:
     slot = {"environment": data["environment"], "starts_at": data["starts_at"], "ends_at": data["ends_at"]}
     conflicts = booking_services.booking_conflicts(**slot, **target)
     free = booking_services.next_free_slot(**slot, **target) if conflicts.any else None
-    return {"conflicts": conflicts, "free": free, "take_url": _take_url(form, free) if free else ""}
+    return {
+        "conflicts": conflicts,
+        "free": free,
+        "take_url": _take_url(form, free) if free else "",
+        "environment": data["environment"],
+    }
 
 
 def _take_url(form: BookingRequestForm, free) -> str:
@@ -86,13 +91,13 @@ def _take_url(form: BookingRequestForm, free) -> str:
 @in_user_zone
 def booking_request(request):
     if request.method == "GET":
-        # Values in the address (a board link, "take the next free slot") fill the form in.
-        if "starts_at" in request.GET:
+        # Values in the address fill the form in: "take the next free slot" carries the whole form
+        # (checked at once); a board cell only the environment and the times (nothing to complain of yet).
+        if "starts_at" in request.GET and "purpose" in request.GET:
             form = _form(request, request.GET)
         else:
-            form = _form(
-                request, initial={name: request.GET[name] for name in SLOT_FIELDS if name in request.GET}
-            )
+            names = (*SLOT_FIELDS, "starts_at", "ends_at")
+            form = _form(request, initial={name: request.GET[name] for name in names if name in request.GET})
         return _render_request(request, form)
     form = _form(request, request.POST)
     if not form.is_valid():
@@ -194,6 +199,48 @@ def _decide(request, pk: int, form_class, decide, decided: str, invalid: str):
     if not request.htmx:
         messages.success(request, f"Booking #{booking.pk} {decided}.")
     return _decided(request, booking)
+
+
+BULK_TEMPLATE = "releases/booking_approve_many.html"
+
+
+def _selected_ids(request) -> list[int] | None:
+    """The ticked request ids, parsed at the edge; None when any is not an id or there are too many."""
+    values = request.POST.getlist("booking")
+    if len(values) > booking_queue.MAX_SELECTED:
+        return None
+    try:
+        ids = [params.object_id(value, name="booking") for value in values]
+    except DomainError:
+        return None
+    return None if None in ids else ids
+
+
+@require_POST
+@permission_required(booking_services.DECIDE_PERMISSION, raise_exception=True)
+@in_user_zone
+def booking_approve_many(request):
+    """Bulk approval from the queue, in two steps: the ticked requests with their conflicts (a
+    preview), then on confirmation the conflict-free ones approved in one transaction."""
+    ids = _selected_ids(request)
+    if not ids:
+        message = f"Tick between 1 and {booking_queue.MAX_SELECTED} requests of the queue."
+        return render(request, BULK_TEMPLATE, {"error": message, "rows": []}, status=400)
+    selected = booking_queue.selected_requests(ids)
+    gone = sorted(set(ids) - {b.pk for b in selected})
+    if "confirm" not in request.POST:
+        rows = booking_queue.preview_rows(selected)
+        context = {"rows": rows, "gone": gone, "fit": [row["booking"] for row in rows if row["ok"]]}
+        return render(request, BULK_TEMPLATE, context)
+    outcome = booking_services.booking_approve_many(bookings=selected, by=request.user)
+    if outcome.approved:
+        numbers = ", ".join(f"#{b.pk}" for b in outcome.approved)
+        messages.success(request, f"Approved {len(outcome.approved)}: {numbers}.")
+    for booking, reason in outcome.left_out:
+        messages.warning(request, f"Left out #{booking.pk}: {reason}")
+    for pk in gone:
+        messages.warning(request, f"Left out #{pk}: it no longer waits for a decision.")
+    return redirect("environments:queue")
 
 
 # --- cancel and shorten, from the environment's page ------------------------------------------------

@@ -15,7 +15,7 @@ from icalendar import Calendar, Event
 
 from releases import params
 from releases.environments.selectors import environment_board as reads
-from releases.environments.views.bookings import changeable, in_user_zone, user_zone
+from releases.environments.views.bookings import REQUEST_PERMISSION, changeable, in_user_zone, user_zone
 from releases.errors import DomainError
 from releases.models import Booking, Environment
 
@@ -34,24 +34,40 @@ def environment_list(request):
 @require_GET
 @in_user_zone
 def booking_board(request):
-    """Environments x days: by default the next four weeks from today in the user's time zone."""
+    """Environments x days (by default the next four weeks from today in the user's time zone), or
+    with ?day=YYYY-MM-DD environments x the hours of that day."""
     zone = user_zone(request.user)
-    today = timezone.now().astimezone(zone).date()
+    now = timezone.now()
+    today = now.astimezone(zone).date()
+    request_url = reverse("environments:booking-request") if request.user.has_perm(REQUEST_PERMISSION) else ""
     try:
+        day = params.day(request.GET.get("day"), name="day")
         first = params.day(request.GET.get("start"), name="start", default=today)
         days = params.integer(
             request.GET.get("days"), name="days", default=reads.BOARD_DAYS, minimum=-(10**6), maximum=10**6
         )
     except DomainError:
         return _bad_request(
-            request, "Use start=YYYY-MM-DD and days=a number, e.g. ?start=2030-01-07&days=28."
+            request,
+            "Use start=YYYY-MM-DD and days=a number, e.g. ?start=2030-01-07&days=28, or day=YYYY-MM-DD.",
         )
+    if day is not None:
+        board = reads.day_board(day=day, zone=zone, request_url=request_url, now=now)
+        context = {
+            "board": board,
+            "day": day,
+            "today": today,
+            "earlier": day - timedelta(days=1),
+            "later": day + timedelta(days=1),
+        }
+        return render(request, "releases/booking_board.html", context)
     if not 1 <= days <= reads.MAX_BOARD_DAYS:
         return _bad_request(request, f"The board shows 1 to {reads.MAX_BOARD_DAYS} days.")
-    board = reads.board(first=first, days=days, zone=zone)
+    board = reads.board(first=first, days=days, zone=zone, request_url=request_url, now=now)
     context = {
         "board": board,
         "today": today,
+        "today_iso": today.isoformat(),
         "earlier": first - timedelta(days=days),
         "later": first + timedelta(days=days),
         "days": days,
