@@ -105,3 +105,67 @@ def test_the_gates_queue_fits_and_is_compact(page, queue, screenshot, viewport):
     page.get_by_role("link", name="Show 1 later one").click()
     page.wait_for_function("() => document.querySelectorAll('#gate-queue tbody tr').length === 13")
     assert "later=1" in page.url
+
+
+@pytest.fixture
+def estate(reviewer):
+    """Ten environments, each busy now and booked next, with five applications deployed on each."""
+    from django.utils import timezone
+
+    now = timezone.now()
+    platform = f.GroupFactory(name="Platform engineering and operations")
+    apps = [
+        f.ApplicationFactory(key=f"LEDGER{i}", name=f"General ledger {i}", portfolio=f.PortfolioFactory())
+        for i in range(10)
+    ]
+    for i in range(10):
+        env = f.EnvironmentFactory(name=f"payments-staging-eu-west-{i}", owner_group=platform, capacity=2)
+        release = f.ReleaseFactory(application=apps[i], version="2027.04.1-rc.12")
+        f.BookingFactory(
+            environment=env,
+            application=apps[i],
+            release=release,
+            approved=True,
+            starts_at=now - timedelta(hours=2),
+            ends_at=now + timedelta(hours=30),
+        )
+        f.BookingFactory(
+            environment=env,
+            application=apps[i],
+            release=release,
+            approved=True,
+            starts_at=now + timedelta(days=3),
+            ends_at=now + timedelta(days=4),
+        )
+        for app in apps[:5]:
+            f.DeploymentFactory(environment=env, application=app, version="2027.03.17-hotfix.4")
+    return apps
+
+
+def test_the_environments_list_shows_every_column_at_1440(page, estate, screenshot):
+    page.set_viewport_size(DESKTOP)
+    _log_in(page, "sofia", "/environments/")
+    screenshot("environment-list-1440")
+    assert page.evaluate(PAGE_WIDTH) <= DESKTOP["width"]
+    assert page.evaluate("() => document.querySelector('.env-table').scrollWidth") <= page.evaluate(
+        "() => document.querySelector('.env-table').closest('.table-scroll').clientWidth"
+    )
+    assert _visible_in(page, ".env-table thead th:last-child", ".table-card")
+    assert _visible_in(page, ".env-table tbody tr:first-child td.deployed", ".table-card")
+
+
+def test_what_runs_where_keeps_the_application_column_in_view(page, estate, screenshot):
+    page.set_viewport_size(DESKTOP)
+    _log_in(page, "sofia", "/environments/what-runs-where/")
+    screenshot("environment-matrix-1440")
+    scroller = ".board-scroll"
+    assert page.evaluate(f"() => document.querySelector('{scroller}').scrollWidth") > page.evaluate(
+        f"() => document.querySelector('{scroller}').clientWidth"
+    )  # ten environments are wider than the page: the table scrolls in its own box
+    page.evaluate(f"() => document.querySelector('{scroller}').scrollLeft = 600")
+    screenshot("environment-matrix-scrolled-1440")
+    assert _visible_in(page, ".matrix tbody tr:first-child th", scroller)
+    assert page.evaluate(PAGE_WIDTH) <= DESKTOP["width"]
+    page.set_viewport_size(PHONE)
+    assert page.evaluate(PAGE_WIDTH) <= PHONE["width"]
+    screenshot("environment-matrix-390")
