@@ -169,3 +169,26 @@ def test_what_runs_where_keeps_the_application_column_in_view(page, estate, scre
     page.set_viewport_size(PHONE)
     assert page.evaluate(PAGE_WIDTH) <= PHONE["width"]
     screenshot("environment-matrix-390")
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["390", "1440"])
+def test_the_calendar_of_all_portfolios_shows_a_portfolio_freeze_named(page, reviewer, screenshot, viewport):
+    from django.utils import timezone
+
+    start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    if start.day > 25:  # stay inside this month's grid
+        start -= timedelta(days=5)
+    payments = f.PortfolioFactory(name="Payments")
+    f.FreezeWindowFactory(
+        for_portfolio=True,
+        portfolio=payments,
+        starts_at=start,
+        ends_at=start + timedelta(days=2),
+        reason="Black Friday",
+    )
+    page.set_viewport_size(viewport)
+    _log_in(page, "sofia", "/calendar/")
+    note = page.locator(".cal-freeze-note", has_text="Payments freeze: Black Friday").first
+    note.wait_for(state="attached")
+    screenshot(f"calendar-all-portfolio-freeze-{viewport['width']}")
+    assert page.evaluate(PAGE_WIDTH) <= viewport["width"]
