@@ -192,3 +192,16 @@ def test_the_calendar_of_all_portfolios_shows_a_portfolio_freeze_named(page, rev
     note.wait_for(state="attached")
     screenshot(f"calendar-all-portfolio-freeze-{viewport['width']}")
     assert page.evaluate(PAGE_WIDTH) <= viewport["width"]
+
+
+@pytest.mark.parametrize("path", ["/environments/", "/environments/what-runs-where/", "/integrations/"])
+def test_environments_and_integrations_do_not_scroll_sideways_on_a_phone(page, estate, screenshot, path):
+    from integrations.models import SyncRun
+
+    f.SyncRunFactory(
+        status=SyncRun.Status.FAILED, items_fetched=24, items_created=40, error="Jira answered 404"
+    )
+    page.set_viewport_size(PHONE)
+    _log_in(page, "sofia", path)
+    screenshot("phone" + path.rstrip("/").replace("/", "-"))
+    assert page.evaluate(PAGE_WIDTH) <= PHONE["width"]
