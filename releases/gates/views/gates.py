@@ -38,7 +38,8 @@ def gate_list(request):
     filterset = GateQueueFilter(data, queryset=gate_queue(request.user, data["show"]))
     today = timezone.localdate()
     rows, later, due_until = filterset.qs, None, None
-    if data["show"] == GateShow.MINE and not request.GET.get("later"):
+    all_of_mine = data["show"] == GateShow.MINE and bool(request.GET.get("later"))
+    if data["show"] == GateShow.MINE and not all_of_mine:
         # Due soon first: the rest (up to a year ahead) on demand, counted in one query.
         due_until = today + timedelta(days=DUE_SOON_DAYS)
         later = rows.filter(due_date__gt=due_until).count()
@@ -53,6 +54,7 @@ def gate_list(request):
         "today": today,
         "later": later,
         "due_until": due_until,
+        "all_of_mine": all_of_mine,
     }
     return lists.render_list(request, QUEUE_TEMPLATE, "gate-queue", context)
 
