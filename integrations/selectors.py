@@ -7,6 +7,7 @@ from django.db.models import F, Prefetch, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
+from integrations.error_words import Problem, problem_of
 from integrations.models import ApplicationMapping, Connection, SyncRun
 
 RUNS_SHOWN = 10
@@ -27,6 +28,16 @@ class Progress:
     @property
     def duration(self) -> str:
         return duration_text(self.elapsed_seconds)
+
+    @property
+    def problem(self) -> Problem | None:
+        """The run's error in words with the next step (the raw text stays in run.error)."""
+        return problem_of(self.run.error)
+
+    @property
+    def rows_written(self) -> int:
+        """Rows the run wrote in Flightdeck: new and changed ones (a fetched record can write several)."""
+        return self.run.items_created + self.run.items_updated
 
     @property
     def active(self) -> bool:

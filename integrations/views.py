@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from integrations import runner, tasks
+from integrations.error_words import problem_of
 from integrations.models import Connection, SyncRun
 from integrations.selectors import Progress, connections_with_runs
 from integrations.sync.base import SyncAlreadyRunning
@@ -37,7 +38,9 @@ def page_context(request, **extra) -> dict:
 def sync_run_detail(request, pk: int):
     """The polled progress of one run; once it ends, the answer no longer asks to be polled."""
     run = get_object_or_404(SyncRun, pk=pk)
-    return render(request, TEMPLATE + "#run-row", {"row": Progress(run)})
+    # Asked only when a failed run shows its raw message: the polled rows cost no permission query.
+    context = {"row": Progress(run), "can_run": lambda: request.user.has_perm(RUN_PERMISSION)}
+    return render(request, TEMPLATE + "#run-row", context)
 
 
 @require_POST
@@ -65,7 +68,12 @@ def sync_run_queue(request, pk: int):
 def connection_test(request, pk: int):
     connection = get_object_or_404(Connection, pk=pk)
     ok, message = runner.connection_test(connection=connection)
-    result = {"connection_id": connection.pk, "ok": ok, "message": message}
+    result = {
+        "connection_id": connection.pk,
+        "ok": ok,
+        "message": message,
+        "problem": None if ok else problem_of(message),
+    }
     if not request.htmx:
         return render(request, TEMPLATE, page_context(request, test_result=result))
     return render(request, TEMPLATE + "#test-result", {"test_result": result})

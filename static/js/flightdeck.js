@@ -80,3 +80,23 @@
     });
   });
 })();
+
+// The gates queue: the row whose gate is open in the review panel (#gate-review) is marked
+// aria-current, also after the queue refreshes itself (gatesChanged) or the panel changes.
+(function () {
+  "use strict";
+  function markOpenGate() {
+    var queue = document.getElementById("gate-queue");
+    if (!queue) return;
+    var card = document.querySelector("#gate-review > .gate-card");
+    var openId = card ? "queue-" + card.id : null;
+    queue.querySelectorAll("tbody tr").forEach(function (row) {
+      if (row.id === openId) {
+        row.setAttribute("aria-current", "true");
+      } else {
+        row.removeAttribute("aria-current");
+      }
+    });
+  }
+  document.addEventListener("htmx:afterSettle", markOpenGate);
+})();

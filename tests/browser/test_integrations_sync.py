@@ -171,8 +171,11 @@ def test_a_sync_that_fails_says_why_and_keeps_the_pages_it_stored(page, sandbox,
     run = page.locator(f"#connection-{connection.pk} tbody.run").first
     expect(run.locator(".badge")).to_have_text("Failed", timeout=20_000)
     error = run.locator(".run-error")
-    expect(error).to_contain_text("Failed: Jira answered /rest/api/3/search/jql with invalid JSON")
-    expect(error).to_contain_text("the response was probably cut off")
+    expect(error).to_contain_text("Failed: The tool's answer could not be read (it was probably cut off).")
+    expect(error).to_contain_text("Run Sync now again")
+    raw = run.locator("details.raw-error")  # the tool's own words, folded, for the admin
+    raw.locator("summary").click()
+    expect(raw).to_contain_text("Jira answered /rest/api/3/search/jql with invalid JSON")
     expect(run.locator(".run-detail")).to_contain_text("The 13 pages stored before the failure are kept")
     stored = 12 * PAGE_SIZE
     assert run.locator("tr").first.locator("td").all_inner_texts()[5] == f"{stored + VERSIONS:,}"

@@ -63,9 +63,56 @@ def test_everyone_reads_the_runs_with_counts_duration_requests_and_readable_erro
     assert f'<h2 id="connection-{connection.pk}-title">Payments Jira</h2>' in html
     assert "PAY → PAYAPP" in html
     assert ">42 s<" in html and ">1,234<" in html and ">1,200<" in html and ">17<" in html
-    assert "Jira refused the credentials &lt;script&gt;x&lt;/script&gt;" in html
+    # The error in words with the next step; the raw message (escaped) only for admins.
+    assert "The tool refused the connection&#x27;s credentials (user or API token)." in html
+    assert "renews the user and API token" in html
+    assert "Jira refused the credentials" not in html and "<script>x" not in html
     assert "Sync now" not in html and "Test connection" not in html  # not an admin
     assert 'aria-current="page">Integrations</a>' in html
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (
+            "Jira dropped the connection on /rest/api/3/myself: [Errno 111] Connection refused",
+            "could not reach",
+        ),
+        ("Jenkins did not answer /api/json in time (ReadTimeout).", "did not answer in time"),
+        (
+            "Jira refused the credentials (403) on /rest/api/3/search: check the user and API token.",
+            "refused",
+        ),
+        ("GitHub answered 404 on /repos/acme/pay/pulls: Not Found", "address or a project key is wrong"),
+        ("Waiting to retry: GitHub rate-limited /repos; retrying after 60 s.", "limiting how fast"),
+        ("Unexpected KeyError: 'fields'", "unexpected error"),
+    ],
+)
+def test_a_failed_run_reads_as_what_happened_and_what_to_do(admin_client, client_for, error, words):
+    run = SyncRunFactory(status=SyncRun.Status.FAILED, error=error)
+    html = _progress_html(admin_client, run)
+    assert words in html
+    assert '<details class="raw-error"><summary>The tool\'s message</summary>' in html
+    assert "raw-error" not in _progress_html(client_for(roles.PROJECT_OFFICE), run)
+
+
+def test_an_unexpected_error_sends_staff_to_the_sync_log(admin_client, user_in_role):
+    run = SyncRunFactory(status=SyncRun.Status.FAILED, error="Unexpected KeyError: 'fields'")
+    staff = user_in_role(roles.ADMIN, is_staff=True)
+    client = Client()
+    client.force_login(staff)
+    html = _progress_html(client, run)
+    assert "See the sync log." in html
+    assert f'href="/admin/integrations/syncrun/{run.pk}/change/">Open the sync log</a>' in html
+    assert "Unexpected KeyError: &#x27;fields&#x27;</code></details>" in html
+
+
+def test_the_runs_say_records_fetched_and_rows_written(client_for):
+    SyncRunFactory(items_fetched=24, items_created=40)
+    html = client_for(roles.PROJECT_OFFICE).get(PAGE).content.decode()
+    assert ">Records fetched</th>" in html and ">Rows written in Flightdeck</th>" in html
+    assert ">New</th>" in html and "Created" not in html
+    assert 'title="Fetched 24 records, wrote 40 rows: one record can write several' in html
 
 
 def test_admins_get_the_actions(admin_client):
@@ -174,7 +221,7 @@ def test_a_sync_waiting_to_retry_says_so_while_it_runs(client_for):
     )
     html = _progress_html(client_for(roles.PROJECT_OFFICE), run)
     assert 'hx-trigger="every 1s"' in html
-    assert '<span class="run-waiting">Waiting to retry: Jira rate-limited' in html
+    assert '<span class="run-waiting">Waiting to retry. The tool is limiting how fast' in html
 
 
 def test_a_failed_run_shows_its_error_across_the_table_and_what_was_kept(client_for):
@@ -182,7 +229,8 @@ def test_a_failed_run_shows_its_error_across_the_table_and_what_was_kept(client_
     run = SyncRunFactory(status=SyncRun.Status.FAILED, pages=12, error="Jira sent invalid JSON <cut>")
     html = _progress_html(client, run)
     assert '<td colspan="11" class="run-detail">' in html
-    assert "<strong>Failed:</strong> Jira sent invalid JSON &lt;cut&gt;</span>" in html
+    assert "<strong>Failed:</strong> The tool&#x27;s answer could not be read" in html
+    assert "Jira sent invalid JSON" not in html  # the raw message is for admins
     assert "The 12 pages stored before the failure are kept" in html
     assert "hx-trigger" not in html
     refused = SyncRunFactory(status=SyncRun.Status.FAILED, error="Jira refused the credentials (401).")

@@ -329,12 +329,27 @@ def test_portfolio_freezes_show_when_that_portfolio_is_filtered(client):
     programme = f.PortfolioFactory(parent=portfolio)
     f.FreezeWindowFactory(for_portfolio=True, portfolio=portfolio, starts_at=f.moment(48), reason="Pay close")
     f.FreezeWindowFactory(for_portfolio=True, starts_at=f.moment(24 * 10), reason="Someone else's")
-    unfiltered = client.get(JAN).content.decode()
-    assert "Pay close" not in unfiltered and "Someone else" not in unfiltered
     for selected in (portfolio, programme):  # a programme is bound by its parent's freezes
         html = client.get(f"{JAN}&portfolio={selected.pk}").content.decode()
         assert 'title="Freeze: Payments freeze: Pay close"' in day_cell(html, date(2030, 1, 9))
         assert "Someone else" not in html
+
+
+def test_with_all_portfolios_every_portfolio_freeze_shows_with_its_scope_named(client):
+    """The Payments Black-Friday freeze is on the calendar of "All" too, named as Payments' freeze."""
+    payments = f.PortfolioFactory(name="Payments")
+    f.FreezeWindowFactory(
+        for_portfolio=True, portfolio=payments, starts_at=f.moment(48), reason="Black Friday"
+    )
+    f.FreezeWindowFactory(starts_at=f.moment(24 * 10), reason="Year end")
+    f.FreezeWindowFactory(for_environment=True, starts_at=f.moment(24 * 5), reason="Staging rebuild")
+    html = client.get(JAN).content.decode()
+    assert 'title="Freeze: Payments freeze: Black Friday"' in day_cell(html, date(2030, 1, 9))
+    assert 'title="Freeze: Year end"' in day_cell(html, date(2030, 1, 17))
+    assert "Staging rebuild" not in html  # an environment's freeze is the booking board's
+    other = f.PortfolioFactory(name="Retail")
+    filtered = client.get(f"{JAN}&portfolio={other.pk}").content.decode()
+    assert "Black Friday" not in filtered and 'title="Freeze: Year end"' in filtered
 
 
 def test_portfolio_freezes_follow_every_ancestor_level(client):

@@ -73,6 +73,43 @@ def test_waiting_for_me_is_the_default_and_keeps_the_rules(client, sofia, review
     assert html.count('<span class="badge badge-alert">Overdue</span>') == 1
 
 
+def test_waiting_for_me_lists_the_gates_due_soon_and_the_rest_on_demand(client, reviewers):
+    _gate("Overdue", reviewers, due_in=-30)
+    _gate("In two weeks", reviewers, due_in=14)
+    _gate("In three weeks", reviewers, due_in=21)
+    _gate("Next year", reviewers, due_in=300)
+    response = client.get("/gates/")
+    assert _names(response) == ["Overdue", "In two weeks"]
+    html = response.content.decode()
+    assert '<a class="later-link" href="?later=1"' in html and "Show 2 later ones</a>" in html
+    assert _names(client.get("/gates/?later=1")) == ["Overdue", "In two weeks", "In three weeks", "Next year"]
+    assert '<a class="later-link" href="?"' in client.get("/gates/?later=1").content.decode()  # and back
+    # All pending and decided are not cut.
+    assert len(_names(client.get("/gates/?show=pending"))) == 4
+    assert "later-link" not in client.get("/gates/?show=pending").content.decode()
+
+
+def test_nothing_due_soon_still_offers_the_later_ones(client, reviewers):
+    _gate("Next month", reviewers, due_in=30)
+    html = client.get("/gates/").content.decode()
+    assert "Nothing is due for you by" in html and "Show 1 later one</a>" in html
+
+
+def test_the_show_select_has_no_bare_empty_option(client, reviewers):
+    html = client.get("/gates/").content.decode()
+    assert "---------" not in html
+    assert '<option value="">All kinds</option>' in html
+
+
+def test_rows_are_compact_and_phone_columns_are_marked(client, reviewers):
+    _gate("Security", reviewers, evidence_summary="0 critical")
+    html = client.get("/gates/").content.decode()
+    row = re.search(r'<tr id="queue-gate-\d+".*?</tr>', html, re.S).group(0)
+    assert "<br>" not in row  # the second line is a block span the phone layout hides
+    assert '<td class="evidence col-evidence"><span class="clip" title="0 critical">' in row
+    assert 'class="num col-approvals"' in row
+
+
 def test_a_role_without_sign_off_waits_for_nothing(client_for, reviewers):
     _gate("Security", reviewers)
     response = client_for(roles.PROJECT_OFFICE).get("/gates/")
@@ -102,7 +139,7 @@ def test_each_row_shows_evidence_approvals_and_the_way_to_the_panel(client, revi
     f.SignOffFactory(gate=gate)
     html = client.get("/gates/").content.decode()
     assert "No critical &lt;findings&gt;" in html
-    assert '<td class="num">1 / 2</td>' in html
+    assert '<td class="num col-approvals">1 / 2</td>' in html
     assert f'href="/releases/{gate.release_id}/#gate-{gate.pk}"' in html
     assert f'hx-get="/gates/{gate.pk}/" hx-target="#gate-review"' in html
 
@@ -125,7 +162,7 @@ def test_htmx_asks_for_the_queue_alone(client, reviewers):
 def test_paged_by_fifty(client, reviewers):
     release = f.ReleaseFactory(target_date=timezone.localdate() + timedelta(days=30))
     for i in range(55):
-        _gate(f"Gate {i:02d}", reviewers, release=release, due_in=i % 20)
+        _gate(f"Gate {i:02d}", reviewers, release=release, due_in=i % 14)
     first, second = client.get("/gates/"), client.get("/gates/?page=2")
     assert len(_names(first)) == 50 and len(_names(second)) == 5
     assert "page 1 of 2" in first.content.decode()
@@ -158,7 +195,7 @@ def _grow(n: int, group) -> None:
         f.SignOffFactory(gate=gate)
 
 
-@pytest.mark.parametrize("query", ["", "?show=pending", "?show=decided", "?overdue=true&kind=qa"])
+@pytest.mark.parametrize("query", ["", "?later=1", "?show=pending", "?show=decided", "?overdue=true&kind=qa"])
 def test_query_count_does_not_grow_with_the_data(client, reviewers, query):
     client.get("/gates/")  # session and permission caches
     _grow(2, reviewers)

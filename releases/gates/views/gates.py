@@ -5,6 +5,8 @@ An HTMX POST answers with the gate's panel and the "gatesChanged" event (the que
 on it); without HTMX a success redirects to the release page and a refusal renders the gate's page.
 """
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
@@ -24,6 +26,8 @@ from releases.planning.filters import GateQueueFilter, GateShow
 QUEUE_TEMPLATE = "releases/gate_queue.html"
 GATE_TEMPLATE = "releases/gate_detail.html"
 SELECTS = {"show": None, "kind": "All kinds", "portfolio": "All portfolios"}
+# "Waiting for me" lists the gates due within this many days (overdue ones included); ?later=1 lists all.
+DUE_SOON_DAYS = 14
 
 
 @require_GET
@@ -32,13 +36,25 @@ def gate_list(request):
     data = request.GET.copy()
     data.setdefault("show", GateShow.MINE)
     filterset = GateQueueFilter(data, queryset=gate_queue(request.user, data["show"]))
-    page = lists.paginate(request, filterset.qs)
-    filterset.form.fields["show"].choices = GateShow.CHOICES  # no empty choice: it defaults to "mine"
+    today = timezone.localdate()
+    rows, later, due_until = filterset.qs, None, None
+    all_of_mine = data["show"] == GateShow.MINE and bool(request.GET.get("later"))
+    if data["show"] == GateShow.MINE and not all_of_mine:
+        # Due soon first: the rest (up to a year ahead) on demand, counted in one query.
+        due_until = today + timedelta(days=DUE_SOON_DAYS)
+        later = rows.filter(due_date__gt=due_until).count()
+        rows = rows.filter(due_date__lte=due_until)
+    page = lists.paginate(request, rows)
+    show = filterset.form.fields["show"]
+    show.choices, show.empty_label = GateShow.CHOICES, None  # no bare "---------": it defaults to "mine"
     context = {
         "filterset": filterset,
         "selects": lists.filter_selects(filterset, SELECTS),
         "page": page,
-        "today": timezone.localdate(),
+        "today": today,
+        "later": later,
+        "due_until": due_until,
+        "all_of_mine": all_of_mine,
     }
     return lists.render_list(request, QUEUE_TEMPLATE, "gate-queue", context)
 

@@ -291,16 +291,19 @@ def _options_html(options, *, chosen: str | None) -> str:
 
 
 def _relevant_freezes(filterset: ReleaseFilter, start: date, end: date):
-    """Global freezes, plus those of the filtered portfolio, all its ancestors and all its programmes
-    (one query). A recurring freeze may have started long before the period, so it is always read."""
-    portfolios = Portfolio.objects.none()
+    """Filtered to a portfolio (or an application): the global freezes, plus those of that portfolio,
+    all its ancestors and all its programmes. Unfiltered ("All"): the global freezes and every
+    portfolio's, each named with its portfolio (_occurrences). One query either way. A recurring
+    freeze may have started long before the period, so it is always read."""
     if portfolio := _filtered_portfolio_id(filterset):
-        portfolios = Portfolio.objects.family(portfolio)
-    return (
-        FreezeWindow.objects.in_scope(portfolio_ids=portfolios.values("pk"))
-        .may_overlap(_midnight(start), _midnight(end))
-        .select_related("portfolio")
-    )
+        windows = FreezeWindow.objects.in_scope(
+            portfolio_ids=Portfolio.objects.family(portfolio).values("pk")
+        )
+    else:
+        windows = FreezeWindow.objects.filter(
+            scope__in=[FreezeWindow.Scope.GLOBAL, FreezeWindow.Scope.PORTFOLIO]
+        )
+    return windows.may_overlap(_midnight(start), _midnight(end)).select_related("portfolio")
 
 
 def _filtered_portfolio_id(filterset: ReleaseFilter) -> int | None:
