@@ -240,7 +240,7 @@ def test_train_page_shows_an_accessible_svg_a_table_and_the_holders(client_for):
 
     assert response.status_code == 200
     html = response.content.decode()
-    assert '<svg class="gantt"' in html and 'role="img" aria-labelledby="gantt-title gantt-desc"' in html
+    assert '<svg class="gantt"' in html and 'role="group" aria-labelledby="gantt-title gantt-desc"' in html
     assert f'<title id="gantt-title">Timeline of {train.name}</title>' in html
     title = "PAY 4.2 — planned, target 6 Mar, forecast 13 Mar, at risk: waiting for PAY 4.1 until 13 Mar"
     assert f"<title>{title}</title>" in html
