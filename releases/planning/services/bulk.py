@@ -4,7 +4,7 @@ itself is one transaction in which each release goes through release_update (so 
 checked against freezes and followed by its gates) and nothing is saved unless all of them are.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from django.core.exceptions import ValidationError
@@ -83,7 +83,7 @@ def bulk_preview(releases: list[Release], change: BulkChange) -> list[BulkRow]:
     moving = [row for row in rows if not row.refusal and not row.release.freeze_override_by_id]
     held = frozen_targets([(row.release, row.after["target_date"]) for row in moving])
     frozen = {row.release.pk: freeze for row, freeze in zip(moving, held, strict=True) if freeze}
-    return [BulkRow(row.release, row.after, row.refusal, frozen.get(row.release.pk)) for row in rows]
+    return [replace(row, frozen=frozen.get(row.release.pk)) for row in rows]
 
 
 @transaction.atomic
@@ -98,7 +98,7 @@ def releases_bulk_change(
         raise ValidationError(f"Choose between 1 and {MAX_RELEASES} releases.")
     locked = list(
         Release.objects.select_for_update()
-        .select_related("application")
+        .select_related("application", "train")  # unchanged reads the train of each
         .filter(pk__in=[release.pk for release in releases])
         .order_by("pk")
     )
@@ -132,7 +132,7 @@ def _refused_if_closed(row: BulkRow) -> BulkRow:
     if row.release.is_open:
         return row
     status = row.release.get_status_display().lower()
-    return BulkRow(row.release, row.after, f"it is {status}: a closed release is not planned any more")
+    return replace(row, refusal=f"it is {status}: a closed release is not planned any more")
 
 
 def _refused_if_out_of_range(row: BulkRow) -> BulkRow:
@@ -140,9 +140,7 @@ def _refused_if_out_of_range(row: BulkRow) -> BulkRow:
     if row.refusal or None not in dates:
         return row
     last = f"{EARLIEST_PLAN_DAY:%Y} to {LATEST_PLAN_DAY:%Y}"
-    return BulkRow(
-        row.release, row.after, f"its dates would leave the years a release is planned in ({last})"
-    )
+    return replace(row, refusal=f"its dates would leave the years a release is planned in ({last})")
 
 
 def _shifted(day: date, days: int) -> date | None:

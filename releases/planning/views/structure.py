@@ -50,12 +50,14 @@ def portfolio_new(request):
 @permission_required("releases.change_portfolio", raise_exception=True)
 def portfolio_edit(request, pk: int):
     portfolio = get_object_or_404(Portfolio, pk=pk)
-    form = PortfolioForm(request.POST or None, instance=Portfolio.objects.get(pk=pk))
+    title = f"Edit {portfolio}"  # before the form puts the posted values on it
+    form = PortfolioForm(request.POST or None, instance=portfolio)
 
     def save(form):
+        # The service locks the row and reads it again: it takes the posted values, not the instance's.
         return portfolio_services.portfolio_update(portfolio=portfolio, by=request.user, **form.cleaned_data)
 
-    return _form_page(request, form, f"Edit {portfolio}", save=save)
+    return _form_page(request, form, title, save=save)
 
 
 @require_http_methods(["GET", "POST"])
