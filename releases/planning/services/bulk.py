@@ -97,8 +97,10 @@ def releases_bulk_change(
     if not 0 < len(releases) <= MAX_RELEASES:
         raise ValidationError(f"Choose between 1 and {MAX_RELEASES} releases.")
     locked = list(
-        Release.objects.select_for_update()
-        .select_related("application", "train")  # unchanged reads the train of each
+        # Only the release rows are locked: PostgreSQL refuses FOR UPDATE on the nullable side
+        # of the outer join that reads each release's train.
+        Release.objects.select_for_update(of=("self",))
+        .select_related("application", "train")
         .filter(pk__in=[release.pk for release in releases])
         .order_by("pk")
     )
