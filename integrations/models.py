@@ -11,6 +11,7 @@ class ConnectionKind(models.TextChoices):
     JIRA_DC = "jira_dc", "Jira Data Center"
     JENKINS = "jenkins", "Jenkins"
     GITHUB = "github", "GitHub"
+    GITLAB = "gitlab", "GitLab"
 
 
 class Connection(models.Model):
@@ -24,7 +25,7 @@ class Connection(models.Model):
         default=dict,
         blank=True,
         help_text='Jira {"projects": ["PAY"]} or {"jql": "..."}; Jenkins {"jobs": [...]}; '
-        'GitHub {"repos": [...]}.',
+        'GitHub {"repos": [...]}; GitLab {"projects": ["group/project"]}.',
     )
     schedule_minutes = models.PositiveIntegerField(default=15, help_text="Incremental sync every N minutes.")
     request_budget = models.PositiveIntegerField(default=5000, help_text="Most requests one sync may make.")
