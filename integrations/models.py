@@ -14,6 +14,10 @@ class ConnectionKind(models.TextChoices):
     GITLAB = "gitlab", "GitLab"
 
 
+def same_address(first: str, second: str) -> bool:
+    return first.strip().rstrip("/").lower() == second.strip().rstrip("/").lower()
+
+
 class Connection(models.Model):
     Kind = ConnectionKind
 
@@ -31,6 +35,14 @@ class Connection(models.Model):
     request_budget = models.PositiveIntegerField(default=5000, help_text="Most requests one sync may make.")
     enabled = models.BooleanField(default=True)
     webhook_secret_encrypted = models.TextField(blank=True, editable=False)
+    facts_base_url = models.URLField(
+        max_length=300,
+        blank=True,
+        editable=False,
+        help_text="The address the stored facts were read from, set by the first sync. A base URL that "
+        "differs means the connection was re-pointed: it syncs again once an admin says whether the new "
+        "address is the same instance.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -48,6 +60,11 @@ class Connection(models.Model):
     def source_key(self) -> str:
         """How facts from this connection are labelled in the domain (ExternalFact.source)."""
         return f"{self.kind}#{self.pk}"
+
+    @property
+    def repointed(self) -> bool:
+        """The base URL no longer names where the stored facts came from (case and a trailing slash aside)."""
+        return bool(self.facts_base_url) and not same_address(self.facts_base_url, self.base_url)
 
     @property
     def credentials(self) -> dict:

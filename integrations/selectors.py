@@ -8,7 +8,8 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from integrations.error_words import Problem, problem_of
-from integrations.models import ApplicationMapping, Connection, SyncRun
+from integrations.models import ApplicationMapping, Connection, SyncCursor, SyncRun
+from releases.facts.services.ownership import facts_held
 
 RUNS_SHOWN = 10
 SILENCE_WORTH_SAYING = 30  # seconds: a healthy run stores a page far more often, unless it waits
@@ -86,8 +87,19 @@ def duration_text(seconds: float, *, tenths: bool = True) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+@dataclass(frozen=True)
+class Held:
+    """Facts another connection owns that this one reads too: it may take them over."""
+
+    owner: Connection | None  # None: a source that is no connection now (deleted, or an import)
+    owner_key: str
+    count: int
+
+
 def connections_with_runs(*, only: int | None = None) -> list[tuple[Connection, list[Progress]]]:
-    """The connections with their mappings and latest runs: three queries whatever the history's size."""
+    """The connections with their mappings, stream cursors, the facts others own that each reads too
+    (`connection.held`), and latest runs: five queries whatever the history's size, six when
+    another connection owns facts one reads."""
     latest = SyncRun.objects.annotate(
         position=Window(RowNumber(), partition_by=[F("connection_id")], order_by=F("id").desc())
     ).filter(position__lte=RUNS_SHOWN)
@@ -99,8 +111,27 @@ def connections_with_runs(*, only: int | None = None) -> list[tuple[Connection, 
             "mappings",
             queryset=ApplicationMapping.objects.select_related("application").order_by("external_key"),
         ),
+        Prefetch("cursors", queryset=SyncCursor.objects.order_by("stream")),
     )
+    connections = list(connections)
+    _attach_held(connections)
     runs: dict[int, list[Progress]] = {}
     for run in latest.order_by("-id"):
         runs.setdefault(run.connection_id, []).append(Progress(run))
     return [(connection, runs.get(connection.pk, [])) for connection in connections]
+
+
+def _attach_held(connections: list[Connection]) -> None:
+    held = facts_held(sources=[connection.source_key for connection in connections])
+    owner_pks = {_pk_of(key) for owners in held.values() for key in owners}
+    owners = Connection.objects.in_bulk([pk for pk in owner_pks if pk]) if owner_pks else {}
+    by_key = {owner.source_key: owner for owner in owners.values()}
+    for connection in connections:
+        found = held[connection.source_key].items()
+        connection.held = [Held(by_key.get(key), key, count) for key, count in sorted(found)]
+
+
+def _pk_of(source_key: str) -> int | None:
+    """The connection id in a source key ("jira_cloud#3"); None for a source that is no connection."""
+    _, _, pk = source_key.rpartition("#")
+    return int(pk) if pk.isdigit() and len(pk) < 19 else None

@@ -20,7 +20,7 @@ from integrations.deliveries import webhook_deliveries_prune
 from integrations.http import MAX_RETRY_AFTER, RateLimited, ToolUnavailable
 from integrations.models import Connection, SyncRun
 from integrations.runner import connection_sync
-from integrations.sync.base import SyncAlreadyRunning, sync_run_create, sync_run_fail, sync_runs_fail_stale
+from integrations.sync.base import SyncRefused, sync_run_create, sync_run_fail, sync_runs_fail_stale
 from integrations.tools import TOOLS
 
 MAX_RETRIES = 8
@@ -29,8 +29,8 @@ DATABASE_BACKOFF = 5  # a database restart takes seconds
 
 
 def sync_run_queue(*, connection: Connection, by, mode: str = "incremental") -> SyncRun:
-    """A queued run (audited; SyncAlreadyRunning while one is queued or running), and its task sent
-    once the run is committed."""
+    """A queued run (audited; SyncRefused while one is queued or running, or the connection is paused
+    or re-pointed), and its task sent once the run is committed."""
     run = sync_run_create(connection=connection, by=by, mode=mode)
     transaction.on_commit(
         lambda: connection_sync_task.delay(connection_id=connection.pk, run_id=run.pk, mode=mode)
@@ -109,6 +109,6 @@ def _queue(*, mode: str, due_only: bool) -> list[int]:
             continue
         try:
             queued.append(sync_run_queue(connection=connection, by=None, mode=mode).pk)
-        except SyncAlreadyRunning:
+        except SyncRefused:
             continue
     return queued

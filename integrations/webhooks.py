@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 from integrations.crypto import Undecryptable
 from integrations.deliveries import Delivery, Refused
 from integrations.models import Connection, WebhookDelivery
-from integrations.sync.base import SyncAlreadyRunning
+from integrations.sync.base import SyncRefused
 from integrations.tasks import sync_run_queue
 from integrations.tools import Tool
 
@@ -64,7 +64,7 @@ def webhook_delivery_accept(*, connection: Connection, delivery: Delivery) -> bo
             )
             # A sync already queued or running reads the tool anyway; the next schedule catches
             # a change it had already passed.
-            with suppress(SyncAlreadyRunning):
+            with suppress(SyncRefused):
                 sync_run_queue(connection=connection, by=None)
     except IntegrityError:  # the unique (connection, delivery id): a redelivery
         return False

@@ -42,6 +42,7 @@ from releases.models import (
     SavedView,
     ScopeChange,
     SignOff,
+    SourceAlias,
     TestRun,
     WorkItem,
     WorkItemLink,
@@ -315,6 +316,17 @@ class WorkItemFactory(DjangoModelFactory):
     key = factory.Sequence(lambda n: f"WI-{n}")
     title = factory.Sequence(lambda n: f"Work item {n}")
     created_at = factory.Sequence(lambda n: moment(n))
+
+
+class SourceAliasFactory(DjangoModelFactory):
+    """Another source's id for a work item (pass `release=...` and `work_item=None` for a release)."""
+
+    class Meta:
+        model = SourceAlias
+
+    source = "jira_cloud#99"
+    external_id = factory.Sequence(lambda n: f"alias-{n}")
+    work_item = factory.SubFactory(WorkItemFactory)
 
 
 class ScopeChangeFactory(DjangoModelFactory):

@@ -35,12 +35,27 @@ ACTIVE = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
 STALE_AFTER = timedelta(hours=3)
 
 
-class SyncAlreadyRunning(SyncError):
+class SyncRefused(SyncError):
+    """A sync that may not be queued now; the message says why and what to do."""
+
     status = 409
 
+
+class SyncAlreadyRunning(SyncRefused):
     def __init__(self, run: SyncRun):
         super().__init__(f"{run.connection} is already syncing (run {run.pk}, {run.status}).")
         self.run = run
+
+
+class ConnectionRepointed(SyncRefused):
+    """The connection's base URL changed since its facts were read: an admin says whether it is the
+    same instance before any sync mixes another instance's records into them."""
+
+    def __init__(self, connection: Connection):
+        super().__init__(
+            f"{connection} now points at {connection.base_url}, but its facts came from "
+            f"{connection.facts_base_url}. Say on the Integrations page whether this is the same instance."
+        )
 
 
 class SyncRunEnded(SyncError):
@@ -70,6 +85,10 @@ class RunContext:
 def sync_run_create(*, connection: Connection, by, mode: str = "incremental") -> SyncRun:
     """A queued run, audited; refused while one is queued or running. Its task is sent by
     integrations.tasks.sync_run_queue, which every caller uses."""
+    if not connection.enabled:
+        raise SyncRefused(f"{connection} is paused: resume it first.")
+    if connection.repointed:
+        raise ConnectionRepointed(connection)
     active = SyncRun.objects.filter(connection=connection, status__in=ACTIVE).first()
     if active is not None:
         raise SyncAlreadyRunning(active)
@@ -94,6 +113,10 @@ def sync_run_start(*, run_id: int) -> SyncRun | None:
     run.error = ""
     run.attempts += 1
     run.save(update_fields=["status", "started_at", "error", "heartbeat_at", "attempts"])
+    # The first sync records where the facts come from; a later change of address is a re-pointing.
+    Connection.objects.filter(pk=run.connection_id, facts_base_url="").update(
+        facts_base_url=run.connection.base_url
+    )
     return run
 
 

@@ -2,7 +2,15 @@
 
 from releases.models.audit import AuditChainHead, AuditEvent
 from releases.models.environment import Booking, Deployment, Environment, EnvironmentComponent, FreezeWindow
-from releases.models.facts import Build, PullRequest, ScopeChange, TestRun, WorkItem, WorkItemLink
+from releases.models.facts import (
+    Build,
+    PullRequest,
+    ScopeChange,
+    SourceAlias,
+    TestRun,
+    WorkItem,
+    WorkItemLink,
+)
 from releases.models.gate import Gate, GateKind, GatePolicy, GateRequirement, PolicyChange, SignOff
 from releases.models.metrics import DailyFigure, MetricsRollup, ProductionOutcome
 from releases.models.notes import ReleaseNotes
@@ -49,6 +57,7 @@ __all__ = [
     "SavedView",
     "ScopeChange",
     "SignOff",
+    "SourceAlias",
     "TestRun",
     "WorkItem",
     "WorkItemLink",

@@ -298,3 +298,46 @@ class PullRequest(ExternalFact):
 
     def __str__(self) -> str:
         return f"{self.repository}#{self.number}"
+
+
+class SourceAlias(models.Model):
+    """Another source's id for a release or work item that one source owns.
+
+    Two connections can read the same records: a Jira project while a team moves from Data Center to
+    Cloud. The first to store a release or work item owns it (its `source`). The other finds it by
+    what identifies it in any tool (application and version; application and issue key), keeps its own
+    id for it here instead of creating a duplicate, and leaves its fields to the owner. Handing the
+    facts over (releases.facts.services.ownership) swaps the owner's key and the alias.
+    """
+
+    source = models.CharField(max_length=64)
+    external_id = models.CharField(max_length=128)
+    release = models.ForeignKey(
+        Release, null=True, blank=True, on_delete=models.CASCADE, related_name="aliases"
+    )
+    work_item = models.ForeignKey(
+        WorkItem, null=True, blank=True, on_delete=models.CASCADE, related_name="aliases"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(release__isnull=True, work_item__isnull=False)
+                | Q(release__isnull=False, work_item__isnull=True),
+                name="sourcealias_one_fact",
+            ),
+            models.CheckConstraint(condition=~Q(source="") & ~Q(external_id=""), name="sourcealias_keyed"),
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=Q(release__isnull=False),
+                name="sourcealias_unique_release_id",
+            ),
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=Q(work_item__isnull=False),
+                name="sourcealias_unique_work_item_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.external_id} → {self.release or self.work_item}"

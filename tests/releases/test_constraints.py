@@ -500,6 +500,34 @@ def workitem_same_external_id():
     return lambda: f.WorkItemFactory(source="jira#1", external_id="10042")
 
 
+@case("sourcealias_one_fact")
+def source_alias_of_both_a_release_and_a_work_item():
+    release = f.ReleaseFactory()
+    return lambda: f.SourceAliasFactory(release=release)
+
+
+@case("sourcealias_one_fact")
+def source_alias_of_nothing():
+    return lambda: f.SourceAliasFactory(work_item=None)
+
+
+@case("sourcealias_keyed")
+def source_alias_without_an_id():
+    return lambda: f.SourceAliasFactory(external_id="")
+
+
+@case("sourcealias_unique_release_id")
+def source_alias_twice_for_a_release_id():
+    f.SourceAliasFactory(release=f.ReleaseFactory(), work_item=None, external_id="10001")
+    return lambda: f.SourceAliasFactory(release=f.ReleaseFactory(), work_item=None, external_id="10001")
+
+
+@case("sourcealias_unique_work_item_id")
+def source_alias_twice_for_a_work_item_id():
+    f.SourceAliasFactory(external_id="10001")
+    return lambda: f.SourceAliasFactory(external_id="10001")
+
+
 @case("workitemlink_not_itself")
 def workitem_blocks_itself():
     item = f.WorkItemFactory()
@@ -780,6 +808,7 @@ def test_sync_run_counts_are_never_negative(field):
 # --- valid rows are accepted ---------------------------------------------------------------------
 
 ALL_FACTORIES = [
+    f.SourceAliasFactory,
     f.UserFactory,
     f.GroupFactory,
     f.PortfolioFactory,

@@ -25,7 +25,16 @@ from django.utils import timezone
 from releases.audit import audit_record, snapshot
 from releases.gates.services.policies import gates_sync_for_release
 from releases.metrics.rollups import metrics_mark_dirty
-from releases.models import Build, Deployment, Release, ScopeChange, TestRun, WorkItem, WorkItemLink
+from releases.models import (
+    Build,
+    Deployment,
+    Release,
+    ScopeChange,
+    SourceAlias,
+    TestRun,
+    WorkItem,
+    WorkItemLink,
+)
 from releases.tasks import forecast_refresh_after_commit
 
 WORK_ITEM_FIELDS = (
@@ -84,11 +93,12 @@ class UpsertResult:
     updated: int = 0
     unchanged: int = 0
     deleted: int = 0
+    held: int = 0  # facts another source owns: aliased, left to their owner (counted in unchanged too)
     rows_written: int = 0  # every row inserted, updated or deleted, links and fix releases included
     release_ids: set[int] = field(default_factory=set)  # releases whose facts changed
 
     def __iadd__(self, other: "UpsertResult") -> "UpsertResult":
-        for name in ("created", "updated", "unchanged", "deleted", "rows_written"):
+        for name in ("created", "updated", "unchanged", "deleted", "held", "rows_written"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.release_ids |= other.release_ids
         return self
@@ -103,12 +113,13 @@ def work_items_upsert(*, source: str, facts: list[WorkItemFact]) -> UpsertResult
     result = UpsertResult()
     if not facts:
         return result
-    stored = _stored_items(source, facts)
-    releases = dict(
-        _by_external_id(
-            Release, source, list({rid for fact in facts for rid in fact.fix_release_ids})
-        ).values_list("external_id", "pk")
-    )
+    stored, held = _stored_items(source, facts)
+    if held:
+        known = _aliased(source, "work_item", [alias.external_id for alias in held])
+        _aliases_add([alias for alias in held if alias.external_id not in known], result, held=len(held))
+        held_ids = {alias.external_id for alias in held}
+        facts = [fact for fact in facts if fact.external_id not in held_ids]
+    releases = _release_pks(source, list({rid for fact in facts for rid in fact.fix_release_ids}))
     new, changed = [], []
     for fact in facts:
         values = (source, fact.external_id, *(getattr(fact, name) for name in WORK_ITEM_FIELDS))
@@ -123,8 +134,8 @@ def work_items_upsert(*, source: str, facts: list[WorkItemFact]) -> UpsertResult
     pk_of |= dict(inserted)
     _update_items(changed)
     result.created, result.updated = len(new), len(changed)
-    result.unchanged = len(facts) - len(new) - len(changed)
-    result.rows_written = len(new) + len(changed)
+    result.unchanged += len(facts) - len(new) - len(changed)
+    result.rows_written += len(new) + len(changed)
     existing = {row[0] for row in stored.values()}  # only these can have fix releases and links yet
     written = {pk_of[row[1]] for row in new} | {pk for _, pk in changed}
     _sync_fix_releases(facts, pk_of, releases, existing, written, result)
@@ -287,9 +298,11 @@ def _by_external_id(model, source: str, external_ids: list[str]):
     )
 
 
-def _stored_items(source: str, facts: list[WorkItemFact]) -> dict[str, tuple]:
-    """(pk, source, external_id, *fields) by external id; an item typed in by hand with the same key
-    (no external id yet) is adopted."""
+def _stored_items(source: str, facts: list[WorkItemFact]) -> tuple[dict[str, tuple], list[SourceAlias]]:
+    """(pk, source, external_id, *fields) by external id, and the items another source owns.
+
+    An item typed in by hand with the same key (no external id yet) is adopted. One another source
+    owns (same application and key) is held: aliased, and left to its owner."""
     fields = ("pk", "source", "external_id", *WORK_ITEM_FIELDS)
     found = {
         row[2]: row
@@ -298,20 +311,25 @@ def _stored_items(source: str, facts: list[WorkItemFact]) -> dict[str, tuple]:
     missing = {
         (fact.application_id, fact.key): fact.external_id for fact in facts if fact.external_id not in found
     }
+    held: list[SourceAlias] = []
     if missing:
-        unmatched = (
+        same_key = (
             WorkItem.objects.filter(
                 application_id__any_of=list({app for app, _ in missing}),
                 key__any_of=list({key for _, key in missing}),
-                external_id="",
             )
             .order_by()
             .values_list(*fields)
         )
-        for row in unmatched:
-            if (row[3], row[4]) in missing:
-                found[missing[(row[3], row[4])]] = row
-    return found
+        for row in same_key:
+            external_id = missing.get((row[3], row[4]))
+            if external_id is None:
+                continue
+            if row[2] == "" or row[1] == source:  # typed in, or re-created in the tool under a new id
+                found[external_id] = row
+            else:
+                held.append(SourceAlias(source=source, external_id=external_id, work_item_id=row[0]))
+    return found, held
 
 
 def _sync_fix_releases(facts, pk_of, releases, existing: set[int], written: set[int], result) -> None:
@@ -448,14 +466,21 @@ def releases_upsert(*, source: str, application_id: int, facts: list[ReleaseFact
     """
     result, shipped_days = UpsertResult(), []
     by_external = {r.external_id: r for r in _by_external_id(Release, source, [f.external_id for f in facts])}
+    aliased = _aliased(source, "release", [f.external_id for f in facts])
     by_version = {
         r.version: r
-        for r in Release.objects.filter(
-            application_id=application_id, external_id="", version__in=[f.version for f in facts]
-        )
+        for r in Release.objects.filter(application_id=application_id, version__in=[f.version for f in facts])
     }
+    held = []
     for fact in facts:
-        release = by_external.get(fact.external_id) or by_version.get(fact.version)
+        release = by_external.get(fact.external_id)
+        if release is None and (fact.external_id in aliased or _held(by_version.get(fact.version), source)):
+            held.append(
+                SourceAlias(source=source, external_id=fact.external_id, release=by_version.get(fact.version))
+            )
+            continue
+        # Typed in by hand, or the tool re-created the version under a new id: this source takes it.
+        release = release or by_version.get(fact.version)
         created = release is None
         release = release or Release(application_id=application_id)
         before = None if created else snapshot(release)
@@ -474,11 +499,40 @@ def releases_upsert(*, source: str, application_id: int, facts: list[ReleaseFact
         result.rows_written += 1
         result.release_ids.add(release.pk)
         shipped_days += [release.actual_date] if release.actual_date else []
+    _aliases_add([alias for alias in held if alias.external_id not in aliased], result, held=len(held))
     if shipped_days:  # the delivery figures of the days they shipped count them
         metrics_mark_dirty(min(shipped_days))
     if result.rows_written:
         forecast_refresh_after_commit()
     return result
+
+
+def _release_pks(source: str, external_ids: list[str]) -> dict[str, int]:
+    """Release pk by this source's id: its own releases, and those it knows by an alias."""
+    own = _by_external_id(Release, source, external_ids).values_list("external_id", "pk")
+    aliased = SourceAlias.objects.filter(source=source, external_id__in=external_ids, release__isnull=False)
+    return dict(own) | dict(aliased.values_list("external_id", "release_id"))
+
+
+def _held(fact_row, source: str) -> bool:
+    """The row another source owns, found by what identifies it in any tool: left to its owner."""
+    return fact_row is not None and fact_row.external_id != "" and fact_row.source != source
+
+
+def _aliased(source: str, fact: str, external_ids: list[str]) -> set[str]:
+    """The ids `source` already knows as aliases of another source's releases or work items."""
+    aliases = SourceAlias.objects.filter(
+        source=source, external_id__in=external_ids, **{f"{fact}__isnull": False}
+    )
+    return set(aliases.values_list("external_id", flat=True))
+
+
+def _aliases_add(aliases: list[SourceAlias], result: UpsertResult, *, held: int) -> None:
+    """Record the new aliases (another page or run may have recorded one already) and count what is held."""
+    SourceAlias.objects.bulk_create(aliases, ignore_conflicts=True)
+    result.held += held
+    result.unchanged += held
+    result.rows_written += len(aliases)
 
 
 def _apply_release_fact(release: Release, fact: ReleaseFact, source: str) -> None:
