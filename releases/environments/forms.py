@@ -114,6 +114,7 @@ class EnvironmentForm(forms.ModelForm):
             "work_starts",
             "work_ends",
             "work_days",
+            "work_time_zone",
         ]
 
     def clean(self):

@@ -12,11 +12,16 @@ offers only slots inside working time:
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MONDAY_TO_FRIDAY = 0b0011111
 EVERY_DAY = 0b1111111
+
+
+def time_zone_choices() -> list[tuple[str, str]]:
+    """Every IANA zone this Python knows, for an environment's working hours."""
+    return [(name, name) for name in sorted(available_timezones())]
 
 
 def day_set(weekdays) -> int:

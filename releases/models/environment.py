@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from releases.environments.working_hours import MONDAY_TO_FRIDAY, WorkingHours, describe
+from releases.environments.working_hours import MONDAY_TO_FRIDAY, WorkingHours, describe, time_zone_choices
 from releases.models.base import ExternalFact, choices_constraint, ends_after_start, validate_rrule
 from releases.models.portfolio import Application, Portfolio
 from releases.models.release import Release
@@ -42,13 +42,19 @@ class Environment(models.Model):
         related_name="composites",
         help_text="A composite environment books all of its components.",
     )
-    # Working hours, in the portal's time zone: "next free slot" offers only slots inside them.
-    work_starts = models.TimeField(default=time(8), help_text="Working hours start (portal time zone).")
+    # Working hours, in the environment's time zone: "next free slot" offers only slots inside them.
+    work_starts = models.TimeField(default=time(8), help_text="Working hours start (local time).")
     work_ends = models.TimeField(
         default=time(18), help_text="Working hours end; 00:00 means midnight (open to the end of the day)."
     )
     work_days = models.PositiveSmallIntegerField(
         default=MONDAY_TO_FRIDAY, help_text="Working days, a bit per weekday: Monday = 1 ... Sunday = 64."
+    )
+    work_time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        choices=time_zone_choices,
+        help_text="The time zone of the working hours (where the team is); blank: the portal's.",
     )
 
     class Meta:
@@ -71,12 +77,18 @@ class Environment(models.Model):
 
     @property
     def working_hours(self) -> WorkingHours:
-        return WorkingHours(self.work_starts, self.work_ends, self.work_days, ZoneInfo(settings.TIME_ZONE))
+        return WorkingHours(
+            self.work_starts, self.work_ends, self.work_days, ZoneInfo(self.working_zone_name)
+        )
+
+    @property
+    def working_zone_name(self) -> str:
+        return self.work_time_zone or settings.TIME_ZONE
 
     @property
     def working_hours_label(self) -> str:
         ends = "24:00" if self.work_ends == time(0) else f"{self.work_ends:%H:%M}"
-        return f"{describe(self.work_days)}, {self.work_starts:%H:%M}-{ends} {settings.TIME_ZONE}"
+        return f"{describe(self.work_days)}, {self.work_starts:%H:%M}-{ends} {self.working_zone_name}"
 
 
 class EnvironmentComponent(models.Model):

@@ -437,6 +437,21 @@ def test_working_hours_are_per_environment(app):
     assert free_from(weekend, friday(24 + 20), 4, app) == (friday(24 + 20), friday(48))  # to midnight
 
 
+def test_working_hours_are_in_the_environments_own_time_zone(app):
+    # A team in Bangalore works 09:00-17:30 IST (UTC+05:30): 03:30-12:00 UTC.
+    bangalore = f.EnvironmentFactory(
+        work_starts=time(9), work_ends=time(17, 30), work_time_zone="Asia/Kolkata"
+    )
+    assert free_from(bangalore, friday(13), 2, app) == (monday(3.5), monday(5.5))  # Friday is over there
+    assert free_from(bangalore, monday(0), 8, app) == (monday(3.5), monday(11.5))
+    assert bangalore.working_hours_label == "Mon-Fri, 09:00-17:30 Asia/Kolkata"
+
+
+def test_without_a_time_zone_working_hours_are_in_the_portals():
+    env = f.EnvironmentFactory(work_time_zone="")
+    assert env.working_hours_label == "Mon-Fri, 08:00-18:00 UTC"
+
+
 def test_the_database_refuses_impossible_working_hours():
     for bad in ({"work_starts": time(18), "work_ends": time(8)}, {"work_days": 0}, {"work_days": 128}):
         with pytest.raises(IntegrityError), transaction.atomic():
@@ -456,6 +471,7 @@ def test_the_admin_edits_working_days_as_checkboxes(superuser_client):
         "work_starts": "07:00",
         "work_ends": "19:00",
         "work_days": ["0", "2", "5"],
+        "work_time_zone": "Europe/Berlin",
         "component_links-TOTAL_FORMS": 0,
         "component_links-INITIAL_FORMS": 0,
     }
@@ -463,10 +479,14 @@ def test_the_admin_edits_working_days_as_checkboxes(superuser_client):
     assert saved.status_code == 302
     env.refresh_from_db()
     assert (env.work_starts, env.work_ends, env.work_days) == (time(7), time(19), 0b100101)
-    refused = superuser_client.post(url, data | {"work_days": [], "work_ends": "06:00"})
+    assert env.work_time_zone == "Europe/Berlin"
+    refused = superuser_client.post(
+        url, data | {"work_days": [], "work_ends": "06:00", "work_time_zone": "Mars/Base"}
+    )
     assert refused.status_code == 200
     assert "Tick at least one working day." in refused.content.decode()
     assert "Working hours end after they start" in refused.content.decode()
+    assert "Mars/Base is not one of the available choices" in refused.content.decode()
 
 
 # --- cancel, shorten ---------------------------------------------------------------------------------
