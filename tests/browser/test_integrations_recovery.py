@@ -22,7 +22,9 @@ def test_an_admin_takes_over_the_records_of_the_old_connection_and_pauses_it(pag
     admin.groups.add(Group.objects.get(name=ADMIN))
     old = f.ConnectionFactory(name="Jira Data Center", kind=Connection.Kind.JIRA_DC)
     new = f.ConnectionFactory(name="Jira Cloud", kind=Connection.Kind.JIRA_CLOUD)
-    releases = f.ReleaseFactory.create_batch(3, source=old.source_key, external_id=f.factory.Iterator(["1", "2", "3"]))
+    releases = f.ReleaseFactory.create_batch(
+        3, source=old.source_key, external_id=f.factory.Iterator(["1", "2", "3"])
+    )
     for number, release in enumerate(releases):
         SourceAlias.objects.create(source=new.source_key, external_id=f"cloud-{number}", release=release)
     f.SyncCursorFactory(connection=old, stream="issues", watermark="2026-12-01T08:00:00+00:00")
