@@ -1,7 +1,8 @@
 """axe-core (vendored in tests/browser/vendor/axe-core, MPL-2.0) on every page of the small demo, as each
 role, at 1440 px and at 390 px: no serious or critical violation. A page a role may not open is checked
 too (its 403 page is a page). The axe script is evaluated through the browser's debugging protocol,
-which the portal's Content-Security-Policy does not govern; the pages themselves run under it."""
+which the portal's Content-Security-Policy does not govern; the pages themselves run under it. At 390 px
+no page may scroll sideways: a wide table scrolls inside its own box."""
 
 import io
 from pathlib import Path
@@ -52,6 +53,8 @@ SERIOUS = """async () => {
     .filter((v) => v.impact === "serious" || v.impact === "critical")
     .map((v) => `${v.id} (${v.impact}) ${v.help}: ${where(v)}`);
 }"""
+# How far the page is wider than the window, in CSS pixels (0 when it fits).
+OVERFLOW = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
 
 
 def _pages_of_the_demo() -> list[str]:
@@ -73,7 +76,7 @@ def _pages_of_the_demo() -> list[str]:
 def test_no_serious_or_critical_accessibility_violation_on_any_page(browser, live_server, username):
     call_command("seed_demo", "--scale", "small", stdout=io.StringIO())
     pages = _pages_of_the_demo()
-    violations = []
+    violations, sideways = [], []
     for width in WIDTHS:
         context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": 900})
         page = context.new_page()
@@ -84,5 +87,8 @@ def test_no_serious_or_critical_accessibility_violation_on_any_page(browser, liv
             page.goto(path)
             page.evaluate(AXE)
             violations += [f"{username} {width}px {path}: {found}" for found in page.evaluate(SERIOUS)]
+            if width < 1440 and (overflow := page.evaluate(OVERFLOW)) > 0:
+                sideways.append(f"{username} {width}px {path}: {overflow} px too wide")
         context.close()
     assert violations == []
+    assert sideways == []
