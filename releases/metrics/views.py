@@ -22,6 +22,7 @@ from releases.models import Application, Deployment, Environment, Portfolio, Wor
 PERMISSION = "releases.view_deployment"
 EPICS_SHOWN = 15
 PERIODS = [(30, "Last 30 days"), (90, "Last 90 days"), (180, "Last 180 days"), (365, "Last 365 days")]
+DEFAULT_DAYS = 90
 
 
 class MetricsForm(forms.Form):
@@ -31,7 +32,16 @@ class MetricsForm(forms.Form):
     application = forms.ModelChoiceField(
         queryset=Application.objects.order_by("key"), required=False, empty_label="All applications"
     )
-    days = forms.TypedChoiceField(label="Period", choices=PERIODS, coerce=int, required=False, empty_value=90)
+    days = forms.TypedChoiceField(
+        label="Period", choices=PERIODS, coerce=int, required=False, empty_value=DEFAULT_DAYS
+    )
+
+    def __init__(self, data=None, **kwargs):
+        # The select shows the period the figures are for, also when the query names no period.
+        if data is not None and not data.get("days"):
+            data = data.copy()
+            data["days"] = str(DEFAULT_DAYS)
+        super().__init__(data, initial={"days": DEFAULT_DAYS}, **kwargs)
 
     def scope(self) -> Scope:
         data = self.cleaned_data if self.is_valid() else {}
@@ -47,7 +57,7 @@ class MetricsForm(forms.Form):
 
     def period(self) -> Period:
         """Whole days of the portal's time zone, today included: the days the roll-up stores."""
-        days = (self.cleaned_data.get("days") if self.is_valid() else None) or 90
+        days = (self.cleaned_data.get("days") if self.is_valid() else None) or DEFAULT_DAYS
         end = portal_midnight(portal_today() + timedelta(days=1))
         return Period(end - timedelta(days=days), end)
 

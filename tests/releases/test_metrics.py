@@ -171,6 +171,13 @@ def test_bad_choices_are_named_and_ignored_never_a_500(world, client_for, params
     assert "Ignored filter values" in response.content.decode()
 
 
+@pytest.mark.parametrize("params", [{}, {"portfolio": ""}, {"days": ""}])
+def test_the_period_select_shows_the_period_the_figures_are_for(world, client_for, params):
+    html = _page(client_for(roles.PROJECT_OFFICE), **params).content.decode()
+    assert '<option value="90" selected>Last 90 days</option>' in html
+    assert "with the 90 days before" in html
+
+
 def test_a_nul_byte_is_a_clear_400(client_for):
     response = _page(client_for(roles.PROJECT_OFFICE), application="x\x00")
     assert response.status_code == 400
