@@ -133,6 +133,8 @@ def tokenize(text: str) -> list[Token]:
     tokens, at = [], 0
     while at < len(text):
         match = TOKEN_RE.match(text, at)
+        if not match and text[at] in "\"'":
+            raise JqlError(f"Error in the JQL Query: The quoted string has not been completed. {_at(at)}")
         if not match:
             character = text[at]
             raise JqlError(
@@ -142,10 +144,7 @@ def tokenize(text: str) -> list[Token]:
             )
         kind = match.lastgroup
         if kind == "string":
-            raw = match.group()
-            if len(raw) < 2 or raw[-1] != raw[0]:
-                raise JqlError(f"Error in the JQL Query: The quoted string has not been completed. {_at(at)}")
-            tokens.append(Token("string", re.sub(r"\\(.)", r"\1", raw[1:-1]), at + 1))
+            tokens.append(Token("string", re.sub(r"\\(.)", r"\1", match.group()[1:-1]), at + 1))
         elif kind != "space":
             tokens.append(Token(kind, match.group(), at + 1))
         at = match.end()
