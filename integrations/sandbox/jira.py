@@ -52,6 +52,7 @@ class JiraRoutes:
         self.dataset = dataset
         self.dc_max_results = dc_max_results
         self._matches: dict[str, tuple[int, list[int], bool]] = {}
+        self._positions: tuple[list[int] | None, dict[int, int]] = (None, {})  # a result's index -> place
 
     def answer(self, path: str, query: dict, base_url: str):
         """(status, JSON-able body) for one request; a POST's JSON body is in query["_body"]."""
@@ -261,10 +262,11 @@ class JiraRoutes:
             after = int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("after:"))
         except ValueError as exc:
             raise BadRequest("The nextPageToken is invalid or expired.") from exc
-        try:
-            return matches.index(after) + 1
-        except ValueError:
-            return bisect.bisect_right(matches, after)
+        with self.dataset.lock:
+            if self._positions[0] is not matches:  # built once per result, not once per page
+                self._positions = (matches, {i: n for n, i in enumerate(matches)})
+            position = self._positions[1].get(after)
+        return position + 1 if position is not None else bisect.bisect_right(matches, after)
 
     def matches(self, text: str, *, bounded: bool = False) -> list[int]:
         """The issue indexes the JQL selects, in its order; cached until the dataset changes."""
