@@ -378,6 +378,9 @@ class GithubRoutes:
         dataset = self.dataset
         if path == "/user":
             return lambda query, url, base_url: (200, self.user(base_url), {})
+        account = re.fullmatch(r"/(users|orgs)/([\w.-]+)", path)
+        if account:
+            return self.account_route(account.group(2), org=account.group(1) == "orgs")
         match = REPO_ROUTE.fullmatch(path)
         if not match or match.group(1) not in dataset.repos:
             return None
@@ -405,6 +408,12 @@ class GithubRoutes:
                 ),
             ),
             (r"/releases/(\d+)", lambda m: self.release_route(repo, lambda r: r["id"] == int(m.group(1)))),
+            (r"/environments", lambda m: lambda q, u, b: (200, self.environments(repo, b), {})),
+            (r"/branches", lambda m: lambda q, u, b: self.page(self.branches(repo, b), q, u)),
+            (r"/branches/(.+)", lambda m: self.branch_route(repo, unquote(m.group(1)))),
+            (r"/tags", lambda m: lambda q, u, b: self.page(self.tags(repo, b), q, u)),
+            (r"/milestones", lambda m: lambda q, u, b: self.page(self.milestones(repo, q, b), q, u)),
+            (r"/commits/([^/]+)/status", lambda m: self.commit_status_route(repo, unquote(m.group(1)))),
             (r"/commits/([^/]+)", lambda m: self.commit_route(repo, unquote(m.group(1)), checks=False)),
             (
                 r"/commits/([^/]+)/check-runs",
@@ -437,6 +446,40 @@ class GithubRoutes:
             "created_at": _iso(self.dataset.base_time),
             "updated_at": _iso(self.dataset.base_time),
         }
+
+    def account_route(self, login: str, *, org: bool):
+        """A user (the API user, the repositories' owners, the generated authors) or an organisation
+        (a repository owner); anyone else is not found."""
+        owners = {repo.split("/")[0] for repo in self.dataset.repos}
+        known = owners if org else {self.dataset.username, *owners, *(f"dev{n}" for n in range(5))}
+        if login not in known:
+            return None
+
+        def answer(query, url, base_url):
+            kind = "Organization" if org or login in owners else "User"
+            return (
+                200,
+                {
+                    "login": login,
+                    "id": 2
+                    if login in owners
+                    else 1
+                    if login == self.dataset.username
+                    else 10 + int(login[3:]),
+                    "node_id": f"U_{login}",
+                    "url": f"{base_url}/{'orgs' if org else 'users'}/{login}",
+                    "html_url": f"https://github.example/{login}",
+                    "repos_url": f"{base_url}/{'orgs' if org else 'users'}/{login}/repos",
+                    "type": kind,
+                    "site_admin": False,
+                    "name": login,
+                    "description": None,
+                    "created_at": _iso(self.dataset.base_time - timedelta(days=365)),
+                },
+                {},
+            )
+
+        return answer
 
     def rate_limit(self) -> dict:
         dataset = self.dataset
@@ -545,6 +588,111 @@ class GithubRoutes:
             return status, {"total_count": len(runs), "check_runs": page}, headers
 
         return check_runs
+
+    def environments(self, repo: str, base_url: str) -> dict:
+        dataset = self.dataset
+        names = sorted(
+            {dataset.deployment(repo, n, base_url)["environment"] for n in range(1, dataset.repos[repo] + 1)}
+        )
+        listed = [
+            {
+                "id": 800_000 + n,
+                "node_id": f"EN_{n}",
+                "name": name,
+                "url": f"{base_url}/repos/{repo}/environments/{name}",
+                "html_url": f"https://github.example/{repo}/deployments/activity_log?environments_filter={name}",
+                "created_at": _iso(dataset.base_time),
+                "updated_at": _iso(dataset.base_time),
+                "protection_rules": [],
+            }
+            for n, name in enumerate(names, start=1)
+        ]
+        return {"total_count": len(listed), "environments": listed}
+
+    def branches(self, repo: str, base_url: str) -> list[dict]:
+        """main, and the head branch of every open pull request."""
+        dataset = self.dataset
+        names = ["main"] + [
+            f"feature/{n}"
+            for n in range(1, dataset.pulls.get(repo, 0) + 1)
+            if dataset.pull_fields(repo, n)["state"] == "open"
+        ]
+        return [self.branch(repo, name, base_url) for name in sorted(names)]
+
+    def branch(self, repo: str, name: str, base_url: str) -> dict:
+        sha = self.dataset.commit_sha(repo, name)
+        return {
+            "name": name,
+            "commit": {"sha": sha, "url": f"{base_url}/repos/{repo}/commits/{sha}"},
+            "protected": name == "main",
+        }
+
+    def branch_route(self, repo: str, name: str):
+        if name not in {branch["name"] for branch in self.branches(repo, "")}:
+            return None
+        return lambda q, u, b: (200, self.branch(repo, name, b) | {"_links": {"self": u}}, {})
+
+    def tags(self, repo: str, base_url: str) -> list[dict]:
+        listed = []
+        for release in self.dataset.release_list(repo, base_url):
+            if release["draft"]:
+                continue
+            sha = self.dataset.commit_sha(repo, release["tag_name"])
+            listed.append(
+                {
+                    "name": release["tag_name"],
+                    "commit": {"sha": sha, "url": f"{base_url}/repos/{repo}/commits/{sha}"},
+                    "zipball_url": f"{base_url}/repos/{repo}/zipball/refs/tags/{release['tag_name']}",
+                    "tarball_url": f"{base_url}/repos/{repo}/tarball/refs/tags/{release['tag_name']}",
+                    "node_id": f"REF_{release['id']}",
+                }
+            )
+        return listed
+
+    def milestones(self, repo: str, query: dict, base_url: str) -> list[dict]:
+        """One open milestone per ref the pull requests are filed under; `state` as GitHub reads it."""
+        if query.get("state", "open") not in ("open", "all"):
+            return []
+        return [
+            {
+                "url": f"{base_url}/repos/{repo}/milestones/{n}",
+                "id": n,
+                "number": n,
+                "title": ref,
+                "state": "open",
+                "description": None,
+                "open_issues": 0,
+                "closed_issues": 0,
+                "created_at": _iso(self.dataset.base_time),
+                "updated_at": _iso(self.dataset.base_time),
+                "due_on": None,
+                "closed_at": None,
+            }
+            for n, ref in enumerate(self.dataset.refs, start=1)
+        ]
+
+    def commit_status_route(self, repo: str, ref: str):
+        """The combined commit status: the sandbox's checks are check runs, so no statuses: pending."""
+        sha = self.dataset.commit_sha(repo, ref)
+        if sha is None:
+            return lambda q, u, b: (404, _error("Not Found", 404), {})
+
+        def answer(query, url, base_url):
+            return (
+                200,
+                {
+                    "state": "pending",
+                    "statuses": [],
+                    "sha": sha,
+                    "total_count": 0,
+                    "repository": {"full_name": repo, "url": f"{base_url}/repos/{repo}"},
+                    "commit_url": f"{base_url}/repos/{repo}/commits/{sha}",
+                    "url": url,
+                },
+                {},
+            )
+
+        return answer
 
     def page(self, items: list, query: dict, url: str):
         per_page = max(1, min(_number(query, "per_page", 30), MAX_PER_PAGE))

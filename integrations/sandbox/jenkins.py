@@ -147,6 +147,12 @@ class JenkinsRoutes:
             return 200, self.root(base_url, nested=nested)
         if path == "/me/api/json":
             return 200, self.me(base_url)
+        if path == "/queue/api/json":
+            return 200, {"_class": "hudson.model.Queue", "discoverableItems": [], "items": []}
+        if path == "/computer/api/json":
+            return 200, self.computers(base_url)
+        if unquote(path) in ("/computer/(master)/api/json", "/computer/(built-in)/api/json"):
+            return 200, self.computers(base_url)["computer"][0]
         if path == "/crumbIssuer/api/json":
             crumb = hashlib.sha256(f"{self.dataset.username}:{self.dataset.token}".encode()).hexdigest()
             return 200, {
@@ -205,6 +211,39 @@ class JenkinsRoutes:
             "fullName": user,
             "id": user,
             "property": [{"_class": "jenkins.security.ApiTokenProperty"}],
+        }
+
+    def computers(self, base_url: str) -> dict:
+        """The built-in node alone, its executors busy with the running builds."""
+        running = sorted(self.dataset.running)
+        busy, total = len(running), max(2, len(running))
+        executors = [
+            {
+                "number": n,
+                "idle": n >= busy,
+                "currentExecutable": (
+                    self.build_ref(running[n][0], running[n][1], base_url) if n < busy else None
+                ),
+            }
+            for n in range(total)
+        ]
+        return {
+            "_class": "hudson.model.ComputerSet",
+            "busyExecutors": busy,
+            "computer": [
+                {
+                    "_class": "hudson.model.Hudson$MasterComputer",
+                    "displayName": "Built-In Node",
+                    "idle": busy == 0,
+                    "executors": executors,
+                    "numExecutors": total,
+                    "offline": False,
+                    "offlineCause": None,
+                    "temporarilyOffline": False,
+                }
+            ],
+            "displayName": "Nodes",
+            "totalExecutors": total,
         }
 
     def folder_items(self, folder: str, base_url: str = "", *, nested: bool = False) -> list[dict]:

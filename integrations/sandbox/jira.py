@@ -24,6 +24,8 @@ SERVER_VERSION = (9, 12, 2)
 CLOUD_VERSION = (1001, 0, 0)
 PROJECT_ROUTE = re.compile(r"/rest/api/([23])/project/([\w-]+)")
 ISSUE_ROUTE = re.compile(r"/rest/api/([23])/issue/([\w-]+)")
+META_ROUTE = re.compile(r"/rest/api/([23])/(status|statuscategory|issuetype|priority|resolution)")
+VERSION_ROUTE = re.compile(r"/rest/api/([23])/version/(\d+)")
 VERSIONS_ROUTE = re.compile(r"/rest/api/([23])/project/([\w-]+)/(versions?)")
 FIELD_LIST = [  # (id, name, JQL clause names, schema type)
     ("summary", "Summary", ["summary"], "string"),
@@ -77,6 +79,10 @@ class JiraRoutes:
             return 200, self.server_info(base_url, cloud=cloud)
         if path in ("/rest/api/3/field", "/rest/api/2/field"):
             return 200, self.fields()
+        if match := META_ROUTE.fullmatch(path):
+            return 200, self.metadata(match.group(2), base_url)
+        if match := VERSION_ROUTE.fullmatch(path):
+            return self.version(match.group(2))
         if path in ("/rest/api/3/project", "/rest/api/2/project"):
             return 200, [self.project(key, base_url) for key in self.dataset.projects]
         if path == "/rest/api/3/search/jql":
@@ -142,6 +148,47 @@ class JiraRoutes:
             for field_id, name, clauses, kind in FIELD_LIST
         ]
 
+    def metadata(self, kind: str, base_url: str) -> list[dict]:
+        """The instance's statuses, status categories, issue types, priorities and resolutions."""
+        api = f"{base_url}/rest/api/2"
+        if kind == "status":
+            return [
+                {
+                    "self": f"{api}/status/{10000 + category['id']}",
+                    "id": str(10000 + category["id"]),
+                    "name": name,
+                    "description": "",
+                    "statusCategory": {"self": f"{api}/statuscategory/{category['id']}", **category},
+                }
+                for name, category in STATUSES
+            ]
+        if kind == "statuscategory":
+            return [{"self": f"{api}/statuscategory/{c['id']}", **c} for _name, c in STATUSES]
+        if kind == "issuetype":
+            return [
+                {
+                    "self": f"{api}/issuetype/{10001 + n}",
+                    "id": str(10001 + n),
+                    "name": name,
+                    "subtask": subtask,
+                }
+                for n, (name, subtask) in enumerate(TYPES)
+            ]
+        if kind == "priority":
+            return [
+                {"self": f"{api}/priority/{1 + n}", "id": str(1 + n), "name": name}
+                for n, name in enumerate(PRIORITIES)
+            ]
+        return [{"self": f"{api}/resolution/1", "id": "1", "name": "Fertig", "description": "Done"}]
+
+    def version(self, version_id: str):
+        for project in self.dataset.projects:
+            for version in self.dataset.versions(project):
+                if version["id"] == version_id:
+                    return 200, version
+        message = f"Could not find version for id '{version_id}'"
+        return 404, {"errorMessages": [message], "errors": {}}
+
     # --- projects and versions ------------------------------------------------------------------
 
     def project_key(self, key_or_id: str) -> str | None:
@@ -205,7 +252,10 @@ class JiraRoutes:
             if i is None:
                 message = "Issue does not exist or you do not have permission to see it."
                 return 404, {"errorMessages": [message], "errors": {}}
-            return 200, self.issue(i, _fields(query.get("fields"), default="*all"), base_url)
+            raw = self.issue(i, _fields(query.get("fields"), default="*all"), base_url)
+            if "changelog" in str(query.get("expand", "")).split(","):  # the sandbox keeps no history
+                raw["changelog"] = {"startAt": 0, "maxResults": 0, "total": 0, "histories": []}
+            return 200, raw
 
     def cloud_search(self, params: dict, base_url: str):
         fields = _fields(params.get("fields"), default="id")

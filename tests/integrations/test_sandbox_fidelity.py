@@ -118,6 +118,19 @@ def test_jira_a_single_issue_by_key_and_by_id(jira_dc):
     assert refused.value.status_code == 404
 
 
+def test_jira_instance_metadata_and_a_version_by_id(jira_dc):
+    assert [(s.name, s.statusCategory.key) for s in jira_dc.statuses()] == [
+        ("Offen", "new"),
+        ("In Arbeit", "indeterminate"),
+        ("Erledigt", "done"),
+    ]
+    assert [t.name for t in jira_dc.issue_types()] == ["Story", "Bug", "Task", "Sub-task"]
+    assert [p.name for p in jira_dc.priorities()] == ["High", "Medium", "Low"]
+    assert jira_dc.version("20104").name == "WEB 1.4"
+    changelog = jira_dc.issue("PAY-1", expand="changelog").changelog
+    assert changelog.total == 0 and changelog.histories == []  # asked for, so present: the sandbox keeps none
+
+
 def test_a_search_for_one_project_honours_the_limit(jira_dc):
     for use_post in (False, True):
         found = jira_dc.search_issues("project = WEB", maxResults=10, use_post=use_post)
@@ -255,6 +268,21 @@ def test_jenkins_job_info_lists_the_newest_hundred_builds(ci):
         ci.get_job_info("no-such-job")
 
 
+def test_jenkins_queue_nodes_and_running_builds(jenkins_server, ci):
+    assert ci.get_queue_info() == []
+    assert ci.get_nodes() == [{"name": "Built-In Node", "offline": False}]
+    assert ci.get_running_builds() == []
+    dataset = jenkins_server.routes.dataset
+    number = dataset.start("payments-ci")
+    try:
+        (running,) = ci.get_running_builds()
+        assert (running["name"], running["number"]) == ("payments-ci", number)
+        assert ci.get_build_info("payments-ci", number)["building"] is True
+    finally:
+        dataset.running.discard(("payments-ci", number))
+        dataset.jobs["payments-ci"] -= 1  # the module's other tests count 250 builds
+
+
 def test_every_jenkins_answer_says_its_version(jenkins_server):
     answer = httpx.get(f"{jenkins_server.url}/api/json", timeout=TIMEOUT)  # no credentials
     assert answer.status_code == 401 and answer.headers["X-Jenkins"] == "2.440.3"
@@ -277,6 +305,25 @@ def test_github_repository_user_and_rate_limit(github):
     assert core.limit == 5000 and 0 < core.remaining < 5000
     with pytest.raises(UnknownObjectException):
         github.get_repo("acme/nothing")
+
+
+def test_github_accounts_branches_tags_environments_and_milestones(github):
+    assert github.get_user("dev3").login == "dev3"
+    assert github.get_organization("acme").login == "acme"
+    with pytest.raises(UnknownObjectException):
+        github.get_user("nobody-here")
+    repo = github.get_repo("acme/payments")
+    assert [e.name for e in repo.get_environments()] == ["production", "staging"]
+    assert [b.name for b in repo.get_branches()] == [
+        "feature/3",
+        "feature/6",
+        "feature/9",
+        "main",
+    ]  # open pulls
+    assert repo.get_branch("main").protected
+    assert [t.name for t in repo.get_tags()] == ["v4.3-rc1", "v4.2", "v4.1"]  # not the draft
+    assert [m.title for m in repo.get_milestones(state="all")] == ["v4.2", "v4.3"]
+    assert repo.get_commit("v4.2").get_combined_status().state == "pending"  # no statuses, check runs only
 
 
 def test_github_single_pull_requests_say_whether_they_were_merged(github):
