@@ -91,17 +91,46 @@ class JiraDataset:
         offset = since - self.base_time - UPDATED_AFTER_CREATED
         return max(0, -(-offset // self.issue_step))
 
+    def index_of_key(self, key: str) -> int | None:
+        """The issue an issue key names (any case), or None."""
+        project, _, number = key.upper().rpartition("-")
+        if project not in self.projects or not number.isdigit():
+            return None
+        guess = (int(number) - 1) * len(self.projects) + self.projects.index(project)
+        if self.exists(guess) and self.key(guess) == key.upper():
+            return guess
+        return next((i for i in range(self.issues) if self.key(i) == key.upper() and self.exists(i)), None)
+
+    # the fields a search compares and sorts, read without building the issue
+
+    def status_index(self, i: int) -> int:
+        """An index into STATUSES."""
+        return self.edits.get(i, {}).get("status", self.default_status(i))
+
+    def type_index(self, i: int) -> int:
+        """An index into TYPES."""
+        return i % 4
+
+    def priority_name(self, i: int) -> str:
+        return self.edits.get(i, {}).get("priority", PRIORITIES[i % 3])
+
+    def fix_versions(self, i: int) -> list[str]:
+        return self.edits.get(i, {}).get("fix_versions", self.default_fix_versions(i))
+
+    def resolved(self, i: int) -> datetime | None:
+        return self.updated(i) if STATUSES[self.status_index(i)][1]["key"] == "done" else None
+
     def issue_fields(self, i: int, base_url: str) -> dict:
         edit = self.edits.get(i, {})
-        status_name, category = STATUSES[edit.get("status", self.default_status(i))]
-        type_name, subtask = TYPES[i % 4]
+        status_name, category = STATUSES[self.status_index(i)]
+        type_name, subtask = TYPES[self.type_index(i)]
         done = category["key"] == "done"
         project = self.project_of(i)
         blocker = i - len(
             self.projects
         )  # the default links: every tenth issue blocks the next of its project
         blocked_by = [blocker] if blocker >= 0 and i in self.blocks(blocker) else []
-        versions = edit.get("fix_versions", self.default_fix_versions(i))
+        versions = self.fix_versions(i)
         return {
             "summary": edit.get("summary", f"{type_name} {i}: make the payment flow faster"),
             "status": {
@@ -113,8 +142,8 @@ class JiraDataset:
                     **category,
                 },
             },
-            "issuetype": {"id": str(10001 + i % 4), "name": type_name, "subtask": subtask},
-            "priority": {"id": str(1 + i % 3), "name": edit.get("priority", PRIORITIES[i % 3])},
+            "issuetype": {"id": str(10001 + self.type_index(i)), "name": type_name, "subtask": subtask},
+            "priority": {"id": str(1 + i % 3), "name": self.priority_name(i)},
             "created": jira_time(self.created(i)),
             "updated": jira_time(self.updated(i)),
             "resolutiondate": jira_time(self.updated(i)) if done else None,

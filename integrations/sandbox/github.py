@@ -15,15 +15,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 DEPLOYMENT_STEP = timedelta(hours=1)
 STATUS_STEP = timedelta(minutes=2)
 PULL_STEP = timedelta(hours=2)
 PULL_OPEN_FOR = timedelta(minutes=30)  # a generated pull request is merged or closed this long after
 MAX_PER_PAGE = 100
-ROUTE = re.compile(r"/repos/([\w.-]+/[\w.-]+)/deployments(?:/(\d+)(/statuses)?)?")
-LIST_ROUTE = re.compile(r"/repos/([\w.-]+/[\w.-]+)/(pulls|releases)")
+REPO_ROUTE = re.compile(r"/repos/([\w.-]+/[\w.-]+)(/.*)?")
+DOCUMENTATION_URL = "https://docs.github.com/rest"  # what GitHub's errors point at: data, never fetched
+CHECKS = ("build", "unit-tests", "lint")
 
 
 @dataclass
@@ -179,7 +180,7 @@ class GithubDataset:
             "updated_at": _iso(updated),
             "closed_at": None if state == "open" else _iso(updated),
             "merged_at": _iso(updated) if state == "merged" else None,
-            "merge_commit_sha": sha,
+            "merge_commit_sha": self.merge_sha(repo, number, state),
             "assignees": [],
             "requested_reviewers": [],
             "labels": [],
@@ -188,6 +189,31 @@ class GithubDataset:
             "head": {"ref": f"feature/{number}", "sha": sha},
             "base": {"ref": "main", "sha": "0" * 40},
             "author_association": "MEMBER",
+        }
+
+    def merge_sha(self, repo: str, number: int, state: str) -> str | None:
+        """Merged: the merge commit; open: GitHub's test merge; closed unmerged: none."""
+        if state == "closed":
+            return None
+        kind = "merge" if state == "merged" else "test-merge"
+        return hashlib.sha1(f"{repo}:{kind}:{number}".encode()).hexdigest()  # noqa: S324 - a fake commit id
+
+    def pull_detail(self, repo: str, number: int, base_url: str) -> dict:
+        """GET /pulls/{n}: the list item and what only a single pull request carries (`merged`)."""
+        raw = self.pull(repo, number, base_url)
+        merged = raw["merged_at"] is not None
+        return raw | {
+            "merged": merged,
+            "mergeable": None if raw["state"] == "closed" else True,
+            "mergeable_state": "unknown" if raw["state"] == "closed" else "clean",
+            "merged_by": {"login": f"dev{(number + 1) % 5}", "type": "User"} if merged else None,
+            "comments": 0,
+            "review_comments": 0,
+            "maintainer_can_modify": False,
+            "commits": 1 + number % 4,
+            "additions": 10 * number,
+            "deletions": 3 * number,
+            "changed_files": 1 + number % 6,
         }
 
     def pull_list(self, repo: str, query: dict, base_url: str) -> list[dict]:
@@ -228,6 +254,65 @@ class GithubDataset:
             )
         return listed
 
+    # --- commits and check runs ---------------------------------------------------------------------
+
+    def commit_sha(self, repo: str, ref: str) -> str | None:
+        """The commit a ref names: a hex SHA itself, or a known branch, tag or deployed ref."""
+        if re.fullmatch(r"[0-9a-f]{7,40}", ref):
+            return ref
+        tags = {release.tag for release in self.releases.get(repo, [])}
+        if ref in ("main", "HEAD", *self.refs, *tags) or re.fullmatch(r"feature/\d+", ref):
+            return hashlib.sha1(f"{repo}:ref:{ref}".encode()).hexdigest()  # noqa: S324 - a fake commit id
+        return None
+
+    def commit(self, repo: str, sha: str, base_url: str) -> dict:
+        return {
+            "sha": sha,
+            "node_id": f"C_{sha[:12]}",
+            "url": f"{base_url}/repos/{repo}/commits/{sha}",
+            "html_url": f"https://github.example/{repo}/commit/{sha}",
+            "commit": {
+                "message": f"Change {sha[:7]}",
+                "author": {"name": "Dev", "email": "dev@example.com", "date": _iso(self.base_time)},
+                "committer": {"name": "Dev", "email": "dev@example.com", "date": _iso(self.base_time)},
+            },
+            "author": {"login": "dev0", "type": "User"},
+            "committer": {"login": "dev0", "type": "User"},
+            "parents": [],
+            "files": [],
+            "stats": {"additions": 0, "deletions": 0, "total": 0},
+        }
+
+    def check_runs(self, repo: str, sha: str, base_url: str) -> list[dict]:
+        """Build, unit tests and lint for every commit; the unit tests fail on one in five."""
+        seed = int(hashlib.sha256(f"{repo}:{sha}".encode()).hexdigest()[:8], 16)
+        runs = []
+        for n, name in enumerate(CHECKS):
+            run_id = 40_000_000 + seed % 1_000_000 * 10 + n
+            failed = name == "unit-tests" and seed % 5 == 0
+            started = self.base_time + timedelta(minutes=n)
+            runs.append(
+                {
+                    "id": run_id,
+                    "node_id": f"CR_{run_id}",
+                    "head_sha": sha,
+                    "external_id": "",
+                    "url": f"{base_url}/repos/{repo}/check-runs/{run_id}",
+                    "html_url": f"https://github.example/{repo}/runs/{run_id}",
+                    "details_url": f"https://github.example/{repo}/runs/{run_id}",
+                    "status": "completed",
+                    "conclusion": "failure" if failed else "success",
+                    "started_at": _iso(started),
+                    "completed_at": _iso(started + timedelta(minutes=3)),
+                    "output": {"title": None, "summary": None, "text": None, "annotations_count": 0},
+                    "name": name,
+                    "check_suite": {"id": 90_000_000 + seed % 1_000_000},
+                    "app": {"id": 15368, "slug": "github-actions", "name": "GitHub Actions"},
+                    "pull_requests": [],
+                }
+            )
+        return runs
+
     def take_secondary_limit(self, path: str) -> SecondaryLimit | None:
         for limit in self.secondary_limits:
             if limit.times > 0 and limit.path in path:
@@ -241,55 +326,377 @@ def _iso(moment: datetime) -> str:
 
 
 class GithubRoutes:
+    """GitHub's REST API over the dataset: the authenticated user, the rate limit, a repository, its
+    deployments (filtered by environment, ref, sha and task) and their statuses, pull requests (a
+    single one with `merged`, and `/merge`: 204 merged, 404 not), releases (list, latest, by tag, by
+    id), a commit and its check runs. Errors in GitHub's shape: {"message", "documentation_url",
+    "status"}."""
+
     tool = "github"  # what it proves to be (proof.py)
+    token_schemes = ("Bearer ", "bearer ", "token ", "Token ")  # GitHub takes both
 
     def __init__(self, dataset: GithubDataset):
         self.dataset = dataset
 
+    def unauthorised(self) -> tuple[int, dict, dict]:
+        return 401, _error("Bad credentials", 401), self.rate_headers()
+
     def answer_http(self, path: str, query: dict, base_url: str, request_headers):
         """(status, body, headers) for one GET."""
         dataset = self.dataset
+        if "_body" in query:
+            return 404, _error("Not Found", 404), self.rate_headers()
         with dataset.lock:
-            match = ROUTE.fullmatch(path) or LIST_ROUTE.fullmatch(path)
-            if not match or match.group(1) not in dataset.repos:
-                return 404, {"message": "Not Found"}, self.rate_headers()
+            if path == "/rate_limit":  # never counted, answered even when the limit is spent
+                return 200, self.rate_limit(), self.rate_headers()
+            route = self.route(path.rstrip("/"))
+            if route is None:
+                return 404, _error("Not Found", 404), self.rate_headers()
             limit = dataset.take_secondary_limit(path)
             if limit is not None:
-                message = {"message": "You have exceeded a secondary rate limit. Please wait a few minutes."}
+                message = {
+                    "message": "You have exceeded a secondary rate limit. Please wait a few minutes.",
+                    "documentation_url": DOCUMENTATION_URL,
+                }
                 return 403, message, {"Retry-After": str(limit.retry_after), **self.rate_headers()}
-            resource = self.listed if match.re is LIST_ROUTE else self.resource
-            status, body, headers = resource(match, query, f"{base_url}{path}", base_url)
+            status, body, headers = route(query, f"{base_url}{path}", base_url)
             etag = 'W/"' + hashlib.sha256(json.dumps(body).encode()).hexdigest()[:32] + '"'
             if status == 200 and request_headers.get("If-None-Match") == etag:
                 return 304, None, {"ETag": etag, **self.rate_headers()}
             if dataset.rate_used >= dataset.rate_limit:
-                message = {"message": "API rate limit exceeded for user ID 1."}
+                message = {
+                    "message": "API rate limit exceeded for user ID 1.",
+                    "documentation_url": DOCUMENTATION_URL,
+                }
                 return 403, message, self.rate_headers()
             dataset.rate_used += 1
-            return status, body, {**headers, "ETag": etag, **self.rate_headers()}
+            headers = {**headers, **({"ETag": etag} if status == 200 else {})}
+            return status, body, {**headers, **self.rate_headers()}
 
-    def resource(self, match, query: dict, url: str, base_url: str):
-        repo, number = match.group(1), match.group(2)
+    def route(self, path: str):
+        """The answer for a path as a function of (query, url, base_url), or None: not found."""
         dataset = self.dataset
-        if number is None:
-            newest_first = range(dataset.repos[repo], 0, -1)
-            return self.page([dataset.deployment(repo, n, base_url) for n in newest_first], query, url)
-        number = int(number) - dataset.deployment_id(repo, 0)
-        if not 1 <= number <= dataset.repos[repo]:
-            return 404, {"message": "Not Found"}, {}
-        if match.group(3):
-            return self.page(dataset.statuses(repo, number, base_url), query, url)
-        return 200, dataset.deployment(repo, number, base_url), {}
+        if path == "/user":
+            return lambda query, url, base_url: (200, self.user(base_url), {})
+        account = re.fullmatch(r"/(users|orgs)/([\w.-]+)", path)
+        if account:
+            return self.account_route(account.group(2), org=account.group(1) == "orgs")
+        match = REPO_ROUTE.fullmatch(path)
+        if not match or match.group(1) not in dataset.repos:
+            return None
+        repo, rest = match.group(1), match.group(2) or ""
+        answers = (
+            (r"", lambda m: lambda q, u, b: (200, self.repository(repo, b), {})),
+            (r"/deployments", lambda m: lambda q, u, b: self.page(self.deployments(repo, q, b), q, u)),
+            (r"/deployments/(\d+)", lambda m: self.deployment_route(repo, int(m.group(1)), statuses=False)),
+            (
+                r"/deployments/(\d+)/statuses",
+                lambda m: self.deployment_route(repo, int(m.group(1)), statuses=True),
+            ),
+            (r"/pulls", lambda m: lambda q, u, b: self.page(dataset.pull_list(repo, q, b), q, u)),
+            (r"/pulls/(\d+)", lambda m: self.pull_route(repo, int(m.group(1)), merge=False)),
+            (r"/pulls/(\d+)/merge", lambda m: self.pull_route(repo, int(m.group(1)), merge=True)),
+            (r"/releases", lambda m: lambda q, u, b: self.page(dataset.release_list(repo, b), q, u)),
+            (
+                r"/releases/latest",
+                lambda m: self.release_route(repo, lambda r: not r["draft"] and not r["prerelease"]),
+            ),
+            (
+                r"/releases/tags/(.+)",
+                lambda m: self.release_route(
+                    repo, lambda r: r["tag_name"] == unquote(m.group(1)) and not r["draft"]
+                ),
+            ),
+            (r"/releases/(\d+)", lambda m: self.release_route(repo, lambda r: r["id"] == int(m.group(1)))),
+            (r"/environments", lambda m: lambda q, u, b: (200, self.environments(repo, b), {})),
+            (r"/branches", lambda m: lambda q, u, b: self.page(self.branches(repo, b), q, u)),
+            (r"/branches/(.+)", lambda m: self.branch_route(repo, unquote(m.group(1)))),
+            (r"/tags", lambda m: lambda q, u, b: self.page(self.tags(repo, b), q, u)),
+            (r"/milestones", lambda m: lambda q, u, b: self.page(self.milestones(repo, q, b), q, u)),
+            (r"/commits/([^/]+)/status", lambda m: self.commit_status_route(repo, unquote(m.group(1)))),
+            (r"/commits/([^/]+)", lambda m: self.commit_route(repo, unquote(m.group(1)), checks=False)),
+            (
+                r"/commits/([^/]+)/check-runs",
+                lambda m: self.commit_route(repo, unquote(m.group(1)), checks=True),
+            ),
+        )
+        for pattern, answer in answers:
+            found = re.fullmatch(pattern, rest)
+            if found:
+                return answer(found)
+        return None
 
-    def listed(self, match, query: dict, url: str, base_url: str):
-        repo, kind = match.group(1), match.group(2)
-        if kind == "pulls":
-            return self.page(self.dataset.pull_list(repo, query, base_url), query, url)
-        return self.page(self.dataset.release_list(repo, base_url), query, url)
+    # --- the account --------------------------------------------------------------------------------
+
+    def user(self, base_url: str) -> dict:
+        login = self.dataset.username
+        return {
+            "login": login,
+            "id": 1,
+            "node_id": "MDQ6VXNlcjE=",
+            "avatar_url": "",
+            "url": f"{base_url}/users/{login}",
+            "html_url": f"https://github.example/{login}",
+            "type": "User",
+            "site_admin": False,
+            "name": "Sync Bot",
+            "company": None,
+            "email": None,
+            "public_repos": len(self.dataset.repos),
+            "created_at": _iso(self.dataset.base_time),
+            "updated_at": _iso(self.dataset.base_time),
+        }
+
+    def account_route(self, login: str, *, org: bool):
+        """A user (the API user, the repositories' owners, the generated authors) or an organisation
+        (a repository owner); anyone else is not found."""
+        owners = {repo.split("/")[0] for repo in self.dataset.repos}
+        known = owners if org else {self.dataset.username, *owners, *(f"dev{n}" for n in range(5))}
+        if login not in known:
+            return None
+
+        def answer(query, url, base_url):
+            kind = "Organization" if org or login in owners else "User"
+            return (
+                200,
+                {
+                    "login": login,
+                    "id": 2
+                    if login in owners
+                    else 1
+                    if login == self.dataset.username
+                    else 10 + int(login[3:]),
+                    "node_id": f"U_{login}",
+                    "url": f"{base_url}/{'orgs' if org else 'users'}/{login}",
+                    "html_url": f"https://github.example/{login}",
+                    "repos_url": f"{base_url}/{'orgs' if org else 'users'}/{login}/repos",
+                    "type": kind,
+                    "site_admin": False,
+                    "name": login,
+                    "description": None,
+                    "created_at": _iso(self.dataset.base_time - timedelta(days=365)),
+                },
+                {},
+            )
+
+        return answer
+
+    def rate_limit(self) -> dict:
+        dataset = self.dataset
+        reset = int(time.time()) + dataset.rate_reset_in
+        core = {
+            "limit": dataset.rate_limit,
+            "used": dataset.rate_used,
+            "remaining": max(dataset.rate_limit - dataset.rate_used, 0),
+            "reset": reset,
+            "resource": "core",
+        }
+        fresh = {"limit": 30, "used": 0, "remaining": 30, "reset": reset}
+        return {
+            "resources": {
+                "core": core,
+                "search": {**fresh, "resource": "search"},
+                "graphql": {**fresh, "limit": 5000, "remaining": 5000, "resource": "graphql"},
+            },
+            "rate": core,
+        }
+
+    # --- a repository -------------------------------------------------------------------------------
+
+    def repository(self, repo: str, base_url: str) -> dict:
+        dataset = self.dataset
+        owner, name = repo.split("/")
+        return {
+            "id": 300_000 + sorted(dataset.repos).index(repo),
+            "node_id": f"R_sandbox{sorted(dataset.repos).index(repo)}",
+            "name": name,
+            "full_name": repo,
+            "private": True,
+            "owner": {"login": owner, "id": 2, "type": "Organization", "url": f"{base_url}/users/{owner}"},
+            "html_url": f"https://github.example/{repo}",
+            "description": f"The {name} service",
+            "fork": False,
+            "url": f"{base_url}/repos/{repo}",
+            "deployments_url": f"{base_url}/repos/{repo}/deployments",
+            "releases_url": f"{base_url}/repos/{repo}/releases{{/id}}",
+            "pulls_url": f"{base_url}/repos/{repo}/pulls{{/number}}",
+            "created_at": _iso(dataset.base_time - timedelta(days=365)),
+            "updated_at": _iso(dataset.base_time),
+            "pushed_at": _iso(dataset.base_time),
+            "default_branch": "main",
+            "visibility": "private",
+            "archived": False,
+            "disabled": False,
+            "has_issues": True,
+            "open_issues_count": 0,
+            "topics": [],
+            "permissions": {"admin": False, "maintain": False, "push": True, "triage": True, "pull": True},
+        }
+
+    def deployments(self, repo: str, query: dict, base_url: str) -> list[dict]:
+        """Newest first, narrowed by `environment`, `ref`, `sha` and `task` as GitHub narrows them."""
+        dataset = self.dataset
+        listed = [dataset.deployment(repo, n, base_url) for n in range(dataset.repos[repo], 0, -1)]
+        for name in ("environment", "ref", "sha", "task"):
+            if query.get(name) not in (None, "", "none"):
+                listed = [deployment for deployment in listed if deployment[name] == query[name]]
+        return listed
+
+    def deployment_route(self, repo: str, deployment_id: int, *, statuses: bool):
+        dataset = self.dataset
+        number = deployment_id - dataset.deployment_id(repo, 0)
+        if not 1 <= number <= dataset.repos[repo]:
+            return None
+        if statuses:
+            return lambda q, u, b: self.page(dataset.statuses(repo, number, b), q, u)
+        return lambda q, u, b: (200, dataset.deployment(repo, number, b), {})
+
+    def pull_route(self, repo: str, number: int, *, merge: bool):
+        dataset = self.dataset
+        if not 1 <= number <= dataset.pulls.get(repo, 0):
+            return None
+        if merge:  # GitHub's "is it merged?": 204 or 404, nothing else
+            merged = dataset.pull_fields(repo, number)["state"] == "merged"
+            return lambda q, u, b: (204, None, {}) if merged else (404, _error("Not Found", 404), {})
+        return lambda q, u, b: (200, dataset.pull_detail(repo, number, b), {})
+
+    def release_route(self, repo: str, wanted):
+        found = next((r for r in self.dataset.release_list(repo, "") if wanted(r)), None)
+        if found is None:
+            return None
+        return lambda q, u, b: (
+            200,
+            next(r for r in self.dataset.release_list(repo, b) if r["id"] == found["id"]),
+            {},
+        )
+
+    def commit_route(self, repo: str, ref: str, *, checks: bool):
+        sha = self.dataset.commit_sha(repo, ref)
+        if sha is None:
+            message = _error(f"No commit found for SHA: {ref}", 422)
+            return lambda q, u, b: (422, message, {})
+        if not checks:
+            return lambda q, u, b: (200, self.dataset.commit(repo, sha, b), {})
+
+        def check_runs(query, url, base_url):
+            runs = self.dataset.check_runs(repo, sha, base_url)
+            if query.get("check_name"):
+                runs = [run for run in runs if run["name"] == query["check_name"]]
+            if query.get("status"):
+                runs = [run for run in runs if run["status"] == query["status"]]
+            status, page, headers = self.page(runs, query, url)
+            return status, {"total_count": len(runs), "check_runs": page}, headers
+
+        return check_runs
+
+    def environments(self, repo: str, base_url: str) -> dict:
+        dataset = self.dataset
+        names = sorted(
+            {dataset.deployment(repo, n, base_url)["environment"] for n in range(1, dataset.repos[repo] + 1)}
+        )
+        listed = [
+            {
+                "id": 800_000 + n,
+                "node_id": f"EN_{n}",
+                "name": name,
+                "url": f"{base_url}/repos/{repo}/environments/{name}",
+                "html_url": f"https://github.example/{repo}/deployments/activity_log?environments_filter={name}",
+                "created_at": _iso(dataset.base_time),
+                "updated_at": _iso(dataset.base_time),
+                "protection_rules": [],
+            }
+            for n, name in enumerate(names, start=1)
+        ]
+        return {"total_count": len(listed), "environments": listed}
+
+    def branches(self, repo: str, base_url: str) -> list[dict]:
+        """main, and the head branch of every open pull request."""
+        dataset = self.dataset
+        names = ["main"] + [
+            f"feature/{n}"
+            for n in range(1, dataset.pulls.get(repo, 0) + 1)
+            if dataset.pull_fields(repo, n)["state"] == "open"
+        ]
+        return [self.branch(repo, name, base_url) for name in sorted(names)]
+
+    def branch(self, repo: str, name: str, base_url: str) -> dict:
+        sha = self.dataset.commit_sha(repo, name)
+        return {
+            "name": name,
+            "commit": {"sha": sha, "url": f"{base_url}/repos/{repo}/commits/{sha}"},
+            "protected": name == "main",
+        }
+
+    def branch_route(self, repo: str, name: str):
+        if name not in {branch["name"] for branch in self.branches(repo, "")}:
+            return None
+        return lambda q, u, b: (200, self.branch(repo, name, b) | {"_links": {"self": u}}, {})
+
+    def tags(self, repo: str, base_url: str) -> list[dict]:
+        listed = []
+        for release in self.dataset.release_list(repo, base_url):
+            if release["draft"]:
+                continue
+            sha = self.dataset.commit_sha(repo, release["tag_name"])
+            listed.append(
+                {
+                    "name": release["tag_name"],
+                    "commit": {"sha": sha, "url": f"{base_url}/repos/{repo}/commits/{sha}"},
+                    "zipball_url": f"{base_url}/repos/{repo}/zipball/refs/tags/{release['tag_name']}",
+                    "tarball_url": f"{base_url}/repos/{repo}/tarball/refs/tags/{release['tag_name']}",
+                    "node_id": f"REF_{release['id']}",
+                }
+            )
+        return listed
+
+    def milestones(self, repo: str, query: dict, base_url: str) -> list[dict]:
+        """One open milestone per ref the pull requests are filed under; `state` as GitHub reads it."""
+        if query.get("state", "open") not in ("open", "all"):
+            return []
+        return [
+            {
+                "url": f"{base_url}/repos/{repo}/milestones/{n}",
+                "id": n,
+                "number": n,
+                "title": ref,
+                "state": "open",
+                "description": None,
+                "open_issues": 0,
+                "closed_issues": 0,
+                "created_at": _iso(self.dataset.base_time),
+                "updated_at": _iso(self.dataset.base_time),
+                "due_on": None,
+                "closed_at": None,
+            }
+            for n, ref in enumerate(self.dataset.refs, start=1)
+        ]
+
+    def commit_status_route(self, repo: str, ref: str):
+        """The combined commit status: the sandbox's checks are check runs, so no statuses: pending."""
+        sha = self.dataset.commit_sha(repo, ref)
+        if sha is None:
+            return lambda q, u, b: (404, _error("Not Found", 404), {})
+
+        def answer(query, url, base_url):
+            return (
+                200,
+                {
+                    "state": "pending",
+                    "statuses": [],
+                    "sha": sha,
+                    "total_count": 0,
+                    "repository": {"full_name": repo, "url": f"{base_url}/repos/{repo}"},
+                    "commit_url": f"{base_url}/repos/{repo}/commits/{sha}",
+                    "url": url,
+                },
+                {},
+            )
+
+        return answer
 
     def page(self, items: list, query: dict, url: str):
-        per_page = min(int(query.get("per_page", 30)), MAX_PER_PAGE)
-        page = int(query.get("page", 1))
+        per_page = max(1, min(_number(query, "per_page", 30), MAX_PER_PAGE))
+        page = max(1, _number(query, "page", 1))
         last = max((len(items) + per_page - 1) // per_page, 1)
         headers = {}
         if page < last:
@@ -302,5 +709,16 @@ class GithubRoutes:
         return {
             "x-ratelimit-limit": str(dataset.rate_limit),
             "x-ratelimit-remaining": str(max(dataset.rate_limit - dataset.rate_used, 0)),
+            "x-ratelimit-used": str(dataset.rate_used),
             "x-ratelimit-reset": str(int(time.time()) + dataset.rate_reset_in),
+            "x-ratelimit-resource": "core",
         }
+
+
+def _error(message: str, status: int) -> dict:
+    return {"message": message, "documentation_url": DOCUMENTATION_URL, "status": str(status)}
+
+
+def _number(query: dict, name: str, default: int) -> int:
+    value = str(query.get(name, default))
+    return int(value) if value.isdigit() else default

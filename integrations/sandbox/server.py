@@ -98,11 +98,13 @@ class SandboxServer:
 
     def authorised(self, header: str) -> bool:
         """As the clients send it: a bearer token (GitHub, Jira Data Center's personal access token) or
-        basic auth with the API user and the token (Jira Cloud, Jenkins)."""
+        basic auth with the API user and the token (Jira Cloud, Jenkins). Routes may name more token
+        schemes (`token_schemes`: GitHub's "token ")."""
         dataset = self.routes.dataset
         token = self.secret or dataset.token
-        if header.startswith("Bearer "):
-            return hmac.compare_digest(header[7:].encode(), token.encode())
+        for scheme in getattr(self.routes, "token_schemes", ("Bearer ",)):
+            if header.startswith(scheme):
+                return hmac.compare_digest(header[len(scheme) :].encode(), token.encode())
         if not header.startswith("Basic "):
             return False
         try:
@@ -132,7 +134,7 @@ def _handler_for(server: SandboxServer):
 
         def do_GET(self):
             parts = urlsplit(self.path)
-            query = dict(parse_qsl(parts.query))
+            query = _query(parts.query)
             if parts.path == PROOF_PATH:  # unauthenticated, never faulted: the secret is not sent
                 self.logged_as = (parts.path, {})
                 self.send_json(*server.proof(query))
@@ -142,14 +144,15 @@ def _handler_for(server: SandboxServer):
             self.logged_as = (parts.path, query)
             self.respond(parts.path, query)
 
-        def do_POST(self):  # Jira's read-only POSTs (approximate count)
+        def do_POST(self):  # Jira's read-only POSTs (searches, approximate count)
             parts = urlsplit(self.path)
             try:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
             except ValueError:
                 body = None
-            self.logged_as = (parts.path, {})
-            self.respond(parts.path, {"_body": body})
+            query = _query(parts.query)
+            self.logged_as = (parts.path, query)
+            self.respond(parts.path, {**query, "_body": body})
 
         def log_answer(self, status: int) -> None:
             """Logged before the answer goes out: a client that has read it finds it in the log."""
@@ -173,13 +176,15 @@ def _handler_for(server: SandboxServer):
             if fault and fault.kind == "500":
                 return self.send_json(500, {"errorMessages": ["Internal server error"], "errors": {}})
             if not server.authorised(self.headers.get("Authorization", "")):
+                if hasattr(server.routes, "unauthorised"):  # the tool's own 401 (GitHub's "Bad credentials")
+                    return self.send_json(*server.routes.unauthorised())
                 return self.send_json(401, {"errorMessages": ["You are not authenticated."], "errors": {}})
             status, body, headers = server.answer(path, query, self.headers)
             return self.send_json(status, body, headers, truncate=bool(fault and fault.kind == "truncate"))
 
         def send_json(self, status: int, body, headers: dict | None = None, *, truncate: bool = False) -> int:
             data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-            if status == 304:  # Not Modified has no body, whatever the routes said
+            if status in (204, 304):  # No Content and Not Modified have no body, whatever the routes said
                 data = b""
             if truncate:
                 data = data[: len(data) // 2]
@@ -187,10 +192,18 @@ def _handler_for(server: SandboxServer):
             self.send_response(status)
             self.send_header("Content-Type", "application/json;charset=UTF-8")
             self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
+            for name, value in {**getattr(server.routes, "headers", {}), **(headers or {})}.items():
+                self.send_header(name, value)  # routes' `headers` go on every answer (Jenkins' X-Jenkins)
             self.end_headers()
             self.wfile.write(data)
             return status
 
     return Handler
+
+
+def _query(text: str) -> dict:
+    """The query string; a repeated parameter's values joined with commas, as Jira reads `fields`."""
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(text):
+        query[name] = f"{query[name]},{value}" if name in query else value
+    return query

@@ -8,6 +8,7 @@ issue id: work items Jira no longer has are deleted, issues a pass missed are fe
 """
 
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,6 +30,7 @@ from releases.facts.services.upserts import (
 from releases.models import WorkItem
 
 OVERLAP = timedelta(minutes=5)
+ORDER_BY_RE = re.compile(r"""\border\s+by\s+(?:[^"']|"[^"]*"|'[^']*')*$""", re.IGNORECASE)
 ISSUES_STREAM = "issues"
 RECONCILE_STREAM = "reconcile"
 FETCH_MISSING_CHUNK = 100
@@ -175,13 +177,19 @@ def issues_reconcile(*, context: RunContext, client: JiraClient, mappings: dict[
 
 
 def issues_jql(connection: Connection, mappings: dict[str, int], *, since: datetime | None, zone) -> str:
-    custom = (connection.scope or {}).get("jql")
+    custom = _without_order_by((connection.scope or {}).get("jql") or "")
     projects = ", ".join(f'"{key}"' for key in sorted(mappings))
     clauses = [f"({custom})" if custom else f"project in ({projects})"]
     if since is not None:
         wall = since.astimezone(zone).strftime("%Y/%m/%d %H:%M")  # minutes, floored: never later
         clauses.append(f'updated >= "{wall}"')
     return " AND ".join(clauses) + " ORDER BY created ASC"
+
+
+def _without_order_by(jql: str) -> str:
+    """A scope's own JQL, its ORDER BY dropped: inside parentheses Jira refuses one, and the sync
+    orders by creation itself."""
+    return ORDER_BY_RE.sub("", jql).strip()
 
 
 def _mappings(connection: Connection) -> dict[str, int]:

@@ -86,6 +86,27 @@ def test_a_data_center_server_choosing_a_smaller_page_is_followed(jira_sandbox, 
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_a_scope_jql_with_its_own_order_by_still_makes_a_query_jira_accepts(
+    jira_sandbox, jira_connection, kind
+):
+    """Jira refuses ORDER BY inside parentheses (the sandbox parses as strictly): the scope's goes."""
+    server = jira_sandbox(issues=40, projects=("PAY", "WEB"))
+    scope = {"jql": 'project = WEB AND statusCategory != Done ORDER BY "priority" DESC, key'}
+    connection = jira_connection(server, kind=kind)
+    connection.scope = scope
+    connection.save(update_fields=["scope"])
+    sync(connection)
+    dataset = server.routes.dataset
+    expected = {dataset.key(i) for i in range(40) if dataset.project_of(i) == "WEB" and i % 3 != 2}
+    assert (
+        set(WorkItem.objects.filter(source=connection.source_key).values_list("key", flat=True)) == expected
+    )
+    searches = [r for r in server.requests_to("search") if "jql" in r.query]
+    assert searches and all(r.status == 200 for r in searches)
+    assert searches[0].query["jql"] == ("(project = WEB AND statusCategory != Done) ORDER BY created ASC")
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_incremental_sync_reads_only_changes_and_additions(jira_sandbox, jira_connection, kind):
     server = jira_sandbox(issues=80, projects=("PAY", "WEB"))
     dataset = server.routes.dataset
