@@ -100,3 +100,58 @@
   }
   document.addEventListener("htmx:afterSettle", markOpenGate);
 })();
+
+// After an HTMX swap the control that had focus is often replaced, and focus falls back to <body>:
+// a keyboard user would start again from the top of the page. Put it back on the same control in the
+// new content when there is one (the same id, or the same kind, name and words), else on the region
+// that changed, so that the next Tab continues from there.
+(function () {
+  "use strict";
+
+  var lost = null;
+
+  function described(element, target) {
+    return {
+      id: element.id,
+      tag: element.tagName,
+      name: element.getAttribute("name"),
+      text: element.textContent.trim(),
+      // The region by id when it has one (an outerHTML swap replaces it); else its parent, which stays.
+      regionId: target.id,
+      regionParent: target.parentElement,
+    };
+  }
+
+  function sameControl(candidate, gone) {
+    return (
+      candidate.tagName === gone.tag &&
+      candidate.getAttribute("name") === gone.name &&
+      candidate.textContent.trim() === gone.text
+    );
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var active = document.activeElement;
+    var target = event.detail.target;
+    lost = active && active !== document.body && target && target.contains(active) ? described(active, target) : null;
+  });
+
+  document.addEventListener("htmx:afterSettle", function () {
+    var gone = lost;
+    lost = null;
+    var active = document.activeElement;
+    if (!gone || (active && active !== document.body && document.contains(active))) return;
+    var region = (gone.regionId && document.getElementById(gone.regionId)) || gone.regionParent;
+    if (!region || !document.contains(region)) return;
+    var control =
+      (gone.id && document.getElementById(gone.id)) ||
+      Array.prototype.find.call(region.querySelectorAll(gone.tag), function (candidate) {
+        return sameControl(candidate, gone);
+      });
+    if (!control) {
+      control = region;
+      if (!region.hasAttribute("tabindex")) region.setAttribute("tabindex", "-1");
+    }
+    control.focus({ preventScroll: true });
+  });
+})();
