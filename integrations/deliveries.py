@@ -9,6 +9,9 @@ over the raw request body, before anything is parsed or stored:
 - Jenkins: its notification plugins and pipeline steps cannot compute an HMAC, but can send a header,
   so the secret itself travels in `X-Flightdeck-Token` (compared in constant time; use HTTPS). Jenkins
   has no delivery id: a retried notification repeats its bytes, so the body's SHA-256 stands in.
+- GitLab: cannot sign either; it sends the webhook's secret token in `X-Gitlab-Token` (compared in
+  constant time). Delivery id `Idempotency-Key` (the same on GitLab's retries), else
+  `X-Gitlab-Event-UUID`; the event (`X-Gitlab-Event`) names what changed, recorded as the stream.
 
 Which check a connection's webhooks get is its tool's (integrations.tools.TOOLS).
 """
@@ -61,6 +64,24 @@ def jenkins_delivery(headers, body: bytes, secret: str) -> Delivery:
     if not hmac.compare_digest(headers.get("X-Flightdeck-Token", "").encode(), secret.encode()):
         raise Refused("The X-Flightdeck-Token header does not match this connection's webhook secret.", 401)
     return Delivery(hashlib.sha256(body).hexdigest(), "jenkins")
+
+
+# GitLab's event kinds -> the stream of the project that changed; others are recorded as they come.
+GITLAB_EVENTS = {
+    "Merge Request Hook": "merge_requests",
+    "Pipeline Hook": "pipelines",
+    "Job Hook": "pipelines",
+    "Deployment Hook": "deployments",
+    "Release Hook": "releases",
+}
+
+
+def gitlab_delivery(headers, body: bytes, secret: str) -> Delivery:
+    if not hmac.compare_digest(headers.get("X-Gitlab-Token", "").encode(), secret.encode()):
+        raise Refused("The X-Gitlab-Token header does not match this connection's webhook secret.", 401)
+    delivery_id = headers.get("Idempotency-Key") or headers.get("X-Gitlab-Event-UUID", "")
+    event = headers.get("X-Gitlab-Event", "")
+    return Delivery(delivery_id, GITLAB_EVENTS.get(event, event or "gitlab"))
 
 
 def webhook_deliveries_prune(*, now=None) -> int:

@@ -722,3 +722,17 @@ def keyed_facts_upsert(model, *, source: str, facts: list, fields: tuple[str, ..
     result.rows_written = len(new) + len(changed)
     result.release_ids = (result.release_ids | {row.release_id for row in (*new, *changed)}) - {None}
     return result
+
+
+def keyed_facts_delete(model, *, source: str, external_ids) -> UpsertResult:
+    """Remove the rows of `model` (one with a `release`) the tool no longer has (found by a reconcile),
+    keyed by (source, external_id), a thousand a statement; their releases change."""
+    ids = sorted(external_ids)
+    result = UpsertResult()
+    for start in range(0, len(ids), 1000):
+        chunk = model.objects.filter(source=source, external_id__in=ids[start : start + 1000])
+        result.release_ids |= set(chunk.exclude(release=None).values_list("release_id", flat=True))
+        deleted, _ = chunk.delete()
+        result.deleted += deleted
+        result.rows_written += deleted
+    return result
