@@ -11,6 +11,7 @@ test edits or deletes them.
 """
 
 import base64
+import bisect
 import hashlib
 import hmac
 import json
@@ -57,6 +58,7 @@ class GitlabDataset:
     edits: dict[tuple[str, str, int], dict] = field(default_factory=dict)  # (project, kind, n) -> fields
     deleted: set[tuple[str, str, int]] = field(default_factory=set)
     releases: dict[str, list[SandboxRelease]] = field(default_factory=dict)
+    revision: int = 0  # bumped by every change, so the routes' cached lists know they are stale
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @property
@@ -103,6 +105,7 @@ class GitlabDataset:
     def delete(self, project: str, kind: str, n: int) -> None:
         with self.lock:
             self.deleted.add((project, kind, n))
+            self.revision += 1
 
     def add(self, project: str, kind: str, *, at: datetime, **fields) -> int:
         with self.lock:
@@ -111,6 +114,7 @@ class GitlabDataset:
             n = counts[project]
             opened = {"merge_requests": {"state": "opened"}}.get(kind, {})
             self.edits[(project, kind, n)] = {**opened, **fields, "created": at, "updated": at}
+            self.revision += 1
             return n
 
     def numbers(self, project: str, kind: str) -> list[int]:
@@ -290,6 +294,7 @@ class GitlabDataset:
         """A release of `tag` dated `at` (in the future: an upcoming release)."""
         with self.lock:
             self.releases.setdefault(project, []).append(SandboxRelease(tag, at))
+            self.revision += 1
 
     def release_list(self, project: str) -> list[dict]:
         now = datetime.now(UTC)
@@ -318,6 +323,8 @@ class GitlabRoutes:
 
     def __init__(self, dataset: GitlabDataset):
         self.dataset = dataset
+        self.cache: dict[tuple, tuple[list, list]] = {}  # a list, filtered and ordered: computed once
+        self.cache_revision = -1
 
     def authorised_request(self, headers, token: str) -> bool:
         """A `PRIVATE-TOKEN` header (or an OAuth bearer token) carrying the token."""
@@ -353,13 +360,7 @@ class GitlabRoutes:
                 return 404, NOT_FOUND, {}
             return self.page(dataset.release_list(project), query, base_url + path, key="created_at")
         if number is None:
-            make = {
-                "merge_requests": dataset.merge_request,
-                "pipelines": dataset.pipeline,
-                "deployments": dataset.deployment,
-            }[kind]
-            items = [make(project, n) for n in dataset.numbers(project, kind)]
-            return self.listed(kind, items, query, base_url + path)
+            return self.listed(project, kind, query, base_url + path)
         n = int(number)
         if kind == "pipelines":
             n -= dataset.pipeline_id(project, 0)
@@ -379,22 +380,56 @@ class GitlabRoutes:
             {},
         )
 
-    def listed(self, kind: str, items: list[dict], query: dict, url: str):
-        if kind == "merge_requests" and query.get("state", "all") != "all":
-            items = [item for item in items if item["state"] == query["state"]]
-        if query.get("updated_after"):
-            after = datetime.fromisoformat(query["updated_after"].replace("Z", "+00:00"))
-            items = [item for item in items if datetime.fromisoformat(item["updated_at"]) >= after]
+    def listed(self, project: str, kind: str, query: dict, url: str):
         default = "created_at" if kind != "pipelines" else "id"
-        return self.page(items, query, url, key=query.get("order_by", default))
+        key = query.get("order_by", default)
+        filters = (query.get("state", "all"), query.get("updated_after", ""))
+        ordered = self.ordered(project, kind, key, filters)
+        return self.paged(ordered, query, url, key=key)
+
+    def ordered(self, project: str, kind: str, key: str, filters: tuple) -> tuple[list, list]:
+        """The items and their (key, id), ascending; cached until the dataset changes (a sync reads
+        the same list page after page: 50,000 merge requests are built once, not once a page)."""
+        dataset = self.dataset
+        if self.cache_revision != dataset.revision:
+            self.cache, self.cache_revision = {}, dataset.revision
+        cached = self.cache.get((project, kind, key, filters))
+        if cached is not None:
+            return cached
+        make = {
+            "merge_requests": dataset.merge_request,
+            "pipelines": dataset.pipeline,
+            "deployments": dataset.deployment,
+        }[kind]
+        items = [make(project, n) for n in dataset.numbers(project, kind)]
+        state, updated_after = filters
+        if kind == "merge_requests" and state != "all":
+            items = [item for item in items if item["state"] == state]
+        if updated_after:
+            after = datetime.fromisoformat(updated_after.replace("Z", "+00:00"))
+            items = [item for item in items if datetime.fromisoformat(item["updated_at"]) >= after]
+        items.sort(key=lambda item: (item.get(key) or "", item.get("id", 0)))
+        self.cache[(project, kind, key, filters)] = result = (
+            items,
+            [(item.get(key) or "", item.get("id", 0)) for item in items],
+        )
+        return result
 
     def page(self, items: list[dict], query: dict, url: str, *, key: str):
+        """A short list (jobs, releases), ordered and paged like the long ones."""
+        items = sorted(items, key=lambda item: (item.get(key) or "", item.get("id", 0)))
+        return self.paged(
+            (items, [(item.get(key) or "", item.get("id", 0)) for item in items]), query, url, key=key
+        )
+
+    def paged(self, ordered: tuple[list, list], query: dict, url: str, *, key: str):
         """Ordered by (key, id), `sort` desc unless asked asc; keyset or offset pages."""
+        items = ordered[0]
         descending = query.get("sort", "desc") != "asc"
-        items = sorted(items, key=lambda item: (item.get(key) or "", item.get("id", 0)), reverse=descending)
         per_page = max(1, min(int(query.get("per_page", 20)), MAX_PER_PAGE))
         if query.get("pagination") == "keyset":
-            return self.keyset_page(items, query, url, key=key, per_page=per_page, descending=descending)
+            return self.keyset_page(ordered, query, url, key=key, per_page=per_page, descending=descending)
+        items = items[::-1] if descending else items
         page = max(int(query.get("page", 1)), 1)
         pages = max((len(items) + per_page - 1) // per_page, 1)
         headers = {
@@ -411,23 +446,24 @@ class GitlabRoutes:
         )
         return 200, items[(page - 1) * per_page : page * per_page], headers
 
-    def keyset_page(self, items, query: dict, url: str, *, key: str, per_page: int, descending: bool):
+    def keyset_page(self, ordered, query: dict, url: str, *, key: str, per_page: int, descending: bool):
         """After the cursor's (key, id): a page never repeats nor skips an item, whatever is added."""
+        items, keys = ordered
         cursor = query.get("cursor")
+        after = None
         if cursor:
             try:
                 after = tuple(json.loads(base64.urlsafe_b64decode(cursor.encode())))
             except ValueError:
                 return 400, {"message": "400 Bad request - invalid cursor"}, {}
-
-            def beyond(item) -> bool:
-                at = (item.get(key) or "", item.get("id", 0))
-                return at < after if descending else at > after
-
-            items = [item for item in items if beyond(item)]
-        chunk = items[:per_page]
+        if descending:
+            end = len(items) if after is None else bisect.bisect_left(keys, after)
+            chunk, more = items[max(end - per_page, 0) : end][::-1], end > per_page
+        else:
+            start = 0 if after is None else bisect.bisect_right(keys, after)
+            chunk, more = items[start : start + per_page], start + per_page < len(items)
         headers = {"X-Per-Page": str(per_page)}
-        if len(items) > per_page:
+        if more and chunk:
             last = chunk[-1]
             token = base64.urlsafe_b64encode(json.dumps([last.get(key) or "", last.get("id", 0)]).encode())
             next_query = {k: v for k, v in query.items() if k != "cursor"} | {"cursor": token.decode()}

@@ -57,6 +57,9 @@ RECONCILE = "reconcile"
 # times, and a change in the same second as the last page may not have been listed yet.
 OVERLAP = timedelta(minutes=2)
 MAX_DELETED_SHARE = 0.5
+# Merge requests stored a transaction: fewer, larger statements (a page is at most 100); a sync cut
+# short reads at most this many again.
+STORE_BATCH = 1000
 
 
 def gitlab_sync(*, context: RunContext, client: GitlabClient, mode: str = "incremental") -> None:
@@ -95,16 +98,22 @@ def _watermark(newest: datetime | None, items) -> dict:
 
 
 def _sync_merge_requests(context: RunContext, client: GitlabClient, project: str, application_id: int):
+    """Pages of 100 (GitLab's most), stored about STORE_BATCH a transaction, each with the watermark."""
     stream = f"merge_requests:{project}"
     newest, since = _since(context, stream)
-    for merge_requests, _ in client.merge_requests(project, updated_after=since):
-        cursor = _watermark(newest, merge_requests)
+    batch, pages = [], 0
+    for merge_requests, meta in client.merge_requests(project, updated_after=since):
+        batch, pages = batch + merge_requests, pages + 1
+        if len(batch) < STORE_BATCH and meta.next_url:
+            continue
+        cursor = _watermark(newest, batch)
         newest = datetime.fromisoformat(cursor["watermark"]) if cursor["watermark"] else newest
-        _store_merge_requests(context, stream, project, application_id, merge_requests, cursor)
+        _store_merge_requests(context, stream, project, application_id, batch, cursor, pages)
+        batch, pages = [], 0
 
 
 def _store_merge_requests(
-    context: RunContext, stream: str, project: str, application_id: int, merge_requests, cursor: dict
+    context: RunContext, stream: str, project: str, application_id: int, merge_requests, cursor, pages
 ) -> None:
     facts = _merge_request_facts(project, application_id, merge_requests)
     upsert_page(
@@ -112,6 +121,7 @@ def _store_merge_requests(
         stream=stream,
         cursor=cursor,
         fetched=len(merge_requests),
+        pages=pages,
         store=lambda: pull_requests_upsert(source=context.connection.source_key, facts=facts),
     )
 

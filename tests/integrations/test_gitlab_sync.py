@@ -13,21 +13,36 @@ from django.db import connection as db
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from integrations import tasks
 from integrations.clients.gitlab import GitlabClient
 from integrations.models import Connection, SyncCursor, SyncRun, WebhookDelivery
 from integrations.runner import connection_sync, connection_test
 from integrations.sandbox.gitlab import GitlabDataset, GitlabRoutes
 from integrations.sandbox.server import Fault, SandboxServer
+from integrations.sync import gitlab as gitlab_sync_module
 from integrations.tasks import sync_run_queue
 from releases.models import Build, Deployment, PullRequest, Release, TestRun
 from tests import factories as f
 from tests.integrations.helpers import sync
-from tests.integrations.test_sync_faults import retries, run_task  # noqa: F401 - the fixture, used by name
+from tests.integrations.test_sync_faults import run_task
 
 pytestmark = pytest.mark.django_db
 
 PROJECT = "acme/payments"
 DOMAIN_TABLES = ("releases_pullrequest", "releases_build", "releases_testrun", "releases_deployment")
+
+
+@pytest.fixture
+def retries(monkeypatch):
+    """The countdowns the sync task asked Celery to retry with (instead of Celery retrying at once)."""
+    asked = []
+
+    def retry(*, countdown, **kwargs):
+        asked.append(countdown)
+        return Retry(when=countdown)
+
+    monkeypatch.setattr(tasks.connection_sync_task, "retry", retry)
+    return asked
 
 
 @pytest.fixture
@@ -208,7 +223,8 @@ def test_a_reconcile_that_would_delete_most_rows_is_refused(gitlab, pay):
     assert PullRequest.objects.count() == 10
 
 
-def test_a_429_waits_its_retry_after_in_a_task_retry_and_the_run_converges(gitlab, pay, retries):  # noqa: F811
+def test_a_429_waits_its_retry_after_in_a_task_retry_and_the_run_converges(gitlab, pay, retries, monkeypatch):
+    monkeypatch.setattr(gitlab_sync_module, "STORE_BATCH", 100)  # a transaction a page
     server = gitlab(merge_requests=250)
     connection = gitlab_connection(server, pay)
     server.faults.append(Fault("429", path="/merge_requests", after=1, retry_after=7))
@@ -230,7 +246,7 @@ def test_a_429_waits_its_retry_after_in_a_task_retry_and_the_run_converges(gitla
     assert sum(r.status == 429 for r in server.requests) == 1
 
 
-def test_a_spent_rate_limit_waits_until_its_reset_without_asking_again(gitlab, pay, retries):  # noqa: F811
+def test_a_spent_rate_limit_waits_until_its_reset_without_asking_again(gitlab, pay, retries):
     server = gitlab()
     dataset = server.routes.dataset
     dataset.rate_limit, dataset.rate_reset_in = 3, 40
@@ -256,7 +272,7 @@ def test_a_429_without_retry_after_waits_until_ratelimit_reset():
     assert retry_after(200, httpx.Headers({"Retry-After": "9"}), now=now) is None
 
 
-def test_5xx_are_retried_in_the_client_then_by_the_task(gitlab, pay, retries, monkeypatch):  # noqa: F811
+def test_5xx_are_retried_in_the_client_then_by_the_task(gitlab, pay, retries, monkeypatch):
     monkeypatch.setattr("integrations.http.BACKOFF_SECONDS", 0.01)
     server = gitlab()
     connection = gitlab_connection(server, pay)
@@ -279,6 +295,7 @@ class Killed(BaseException):
 
 
 def test_a_sync_killed_between_pages_resumes_after_its_last_committed_page(gitlab, pay, monkeypatch):
+    monkeypatch.setattr(gitlab_sync_module, "STORE_BATCH", 100)  # a transaction a page
     server = gitlab(merge_requests=350)
     connection = gitlab_connection(server, pay)
     pages = {"n": 0}
@@ -333,8 +350,6 @@ def test_connection_test_names_each_readable_project(gitlab, pay):
 
 @pytest.fixture
 def queued(monkeypatch):
-    from integrations import tasks
-
     calls = []
     monkeypatch.setattr(
         tasks.connection_sync_task, "delay", lambda **kwargs: calls.append(kwargs["connection_id"])
