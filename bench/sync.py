@@ -658,6 +658,7 @@ def compare_pull_request_store(options, connection) -> dict:
     from django.db import connection as db
     from django.db import transaction
 
+    from integrations.sync.gitlab import STORE_BATCH
     from releases.facts.services.code_host import PULL_REQUEST_FIELDS, pull_requests_upsert
     from releases.models import PullRequest
 
@@ -667,9 +668,9 @@ def compare_pull_request_store(options, connection) -> dict:
 
     source, facts = prepared("O")
     started = time.perf_counter()
-    for start in range(0, len(facts), GITLAB_PAGE):
+    for start in range(0, len(facts), STORE_BATCH):  # a transaction as the sync stores them
         with transaction.atomic():
-            pull_requests_upsert(source=source, facts=facts[start : start + GITLAB_PAGE])
+            pull_requests_upsert(source=source, facts=facts[start : start + STORE_BATCH])
     ours = {"rows": len(facts), "seconds": round(time.perf_counter() - started, 2)}
 
     source, facts = prepared("N")

@@ -21,7 +21,7 @@ import os
 import signal
 
 from integrations.sandbox.github import GithubRoutes
-from integrations.sandbox.gitlab import GitlabDataset, GitlabRoutes
+from integrations.sandbox.gitlab import GitlabDataset, GitlabRoutes, gitlab_from_plan
 from integrations.sandbox.jenkins import JenkinsRoutes
 from integrations.sandbox.jira import JiraRoutes
 from integrations.sandbox.plan import (
@@ -70,7 +70,11 @@ def parse_options() -> argparse.Namespace:
         )
         options.jenkins, options.github = jenkins_from_plan(plan), github_from_plan(plan)
         projects = [project for project in options.gitlab_projects.split(",") if project]
-        options.gitlab = GitlabDataset(merge_requests=dict.fromkeys(projects, options.merge_requests))
+        options.gitlab = (
+            gitlab_from_plan(plan)
+            if plan.get("gitlab")
+            else GitlabDataset(merge_requests=dict.fromkeys(projects, options.merge_requests))
+        )
     except PlanError as exc:
         parser.error(str(exc))
     return options

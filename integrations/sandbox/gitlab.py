@@ -477,3 +477,66 @@ class GitlabRoutes:
             "RateLimit-Remaining": str(max(dataset.rate_limit - dataset.rate_used, 0)),
             "RateLimit-Reset": str(int(time.time()) + dataset.rate_reset_in),
         }
+
+
+# --- the demo's plan ------------------------------------------------------------------------------
+
+PLANNED_MERGE_REQUESTS = 4  # a planned version's milestone holds this many merge requests
+
+
+def gitlab_from_plan(plan: dict) -> GitlabDataset:
+    """The demo's GitLab (demo.sandbox.sandbox_plan()["gitlab"]): per project, for each planned version
+    (oldest first), PLANNED_MERGE_REQUESTS merged merge requests in its milestone and one green pipeline
+    of its tag with a passing test report, on the planned day; and the planned deployments in full.
+    Without a plan, the generated `acme/payments` dataset."""
+    planned = plan.get("gitlab") or {}
+    if not planned:
+        return GitlabDataset()
+    versions = sorted({v for project in planned.values() for v in project.get("versions", [])})
+    environments = sorted({d["environment"] for p in planned.values() for d in p.get("deployments", [])})
+    dataset = GitlabDataset(
+        merge_requests={},
+        milestones=tuple(versions) or ("1.0",),
+        refs=tuple(f"v{v}" for v in versions) or ("v1.0",),
+        environments=tuple(environments) or ("staging",),
+    )
+    for project, entry in planned.items():
+        day = datetime.fromisoformat(entry["day"]).replace(tzinfo=UTC)
+        for n, version in enumerate(entry.get("versions", [])):
+            for k in range(PLANNED_MERGE_REQUESTS):
+                opened = (
+                    day
+                    + timedelta(hours=8, minutes=10 * (n * PLANNED_MERGE_REQUESTS + k))
+                    - timedelta(days=2)
+                )
+                dataset.add(
+                    project,
+                    "merge_requests",
+                    at=opened,
+                    milestone=version,
+                    title=f"Work {k + 1} for {version}",
+                )
+                dataset.edit(
+                    project,
+                    "merge_requests",
+                    dataset.merge_requests[project],
+                    at=opened + timedelta(hours=2),
+                    state="merged",
+                )
+            started = day + timedelta(hours=9, minutes=20 * n)
+            dataset.add(project, "pipelines", at=started, ref=version, status="success")
+            dataset.edit(project, "pipelines", dataset.pipelines[project], at=started + timedelta(minutes=16))
+        for deployment in entry.get("deployments", []):
+            created = datetime.fromisoformat(deployment["created_at"])
+            dataset.add(
+                project,
+                "deployments",
+                at=created,
+                ref=deployment["ref"],
+                environment=deployment["environment"],
+                status=deployment.get("state", "success"),
+            )
+            dataset.edit(
+                project, "deployments", dataset.deployments[project], at=created + timedelta(minutes=5)
+            )
+    return dataset

@@ -697,7 +697,9 @@ def deployments_upsert(*, source: str, facts: list[DeploymentFact]) -> UpsertRes
     return result
 
 
-def keyed_facts_upsert(model, *, source: str, facts: list, fields: tuple[str, ...]) -> UpsertResult:
+def keyed_facts_upsert(
+    model, *, source: str, facts: list, fields: tuple[str, ...], raw_insert: bool = False
+) -> UpsertResult:
     """Create or update rows of `model` (one with a `release`) keyed by (source, external_id), from
     facts carrying `fields`: one read, one insert and one update a page; an unchanged row is not
     written. The releases that change are those of the rows written, and those a row left."""
@@ -715,7 +717,13 @@ def keyed_facts_upsert(model, *, source: str, facts: list, fields: tuple[str, ..
             for name, value in values.items():
                 setattr(row, name, value)
             changed.append(row)
-    model.objects.bulk_create(new, batch_size=1000)
+    if raw_insert:  # one INSERT ... SELECT from one JSON parameter, as new work items go in
+        names = ("source", "external_id", *fields)
+        for start in range(0, len(new), 1000):
+            rows = [[getattr(row, name) for name in names] for row in new[start : start + 1000]]
+            _insert_rows(model, names, rows)
+    else:
+        model.objects.bulk_create(new, batch_size=1000)
     model.objects.bulk_update(changed, list(fields), batch_size=500)
     result.created, result.updated = len(new), len(changed)
     result.unchanged = len(facts) - len(new) - len(changed)
