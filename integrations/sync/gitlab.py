@@ -33,7 +33,7 @@ from integrations.parse.gitlab import (
     build_timing,
 )
 from integrations.sync.base import RunContext, cursor_get, upsert_page
-from integrations.sync.github import _environments, _releases
+from integrations.sync.github import environments_by_name, releases_by_version
 from releases.facts.services.code_host import (
     PullRequestFact,
     ShippedFact,
@@ -129,7 +129,7 @@ def _store_merge_requests(
 def _merge_request_facts(
     project: str, application_id: int, merge_requests: list[GitlabMergeRequest]
 ) -> list[PullRequestFact]:
-    releases = _releases(application_id, {m.milestone for m in merge_requests if m.milestone})
+    releases = releases_by_version(application_id, {m.milestone for m in merge_requests if m.milestone})
     return [
         PullRequestFact(
             external_id=f"{project}!{m.iid}",
@@ -176,7 +176,7 @@ def _store_pipelines(
     """The page's pipelines as builds, and the test reports of the finished ones made for a release
     (their jobs and reports fetched before the transaction: no network inside it)."""
     source = context.connection.source_key
-    releases = _releases(application_id, {p.ref for p in pipelines if p.ref})
+    releases = releases_by_version(application_id, {p.ref for p in pipelines if p.ref})
     facts, reports = [], []
     for pipeline in pipelines:
         started_at, duration_ms = build_timing(pipeline, client.jobs(project, pipeline.id))
@@ -238,9 +238,9 @@ def _sync_deployments(context: RunContext, client: GitlabClient, project: str, a
 def _deployment_facts(
     connection: Connection, project: str, application_id: int, deployments: list[GitlabDeployment]
 ) -> list[DeploymentFact]:
-    environments = _environments(connection, {d.environment for d in deployments})
+    environments = environments_by_name(connection, {d.environment for d in deployments})
     versions = {d.id: (d.ref if d.ref and d.ref != d.sha else d.sha[:12])[:64] for d in deployments}
-    releases = _releases(application_id, set(versions.values()) - {""})
+    releases = releases_by_version(application_id, set(versions.values()) - {""})
     return [
         DeploymentFact(
             external_id=f"{project}#{d.id}",
@@ -271,7 +271,7 @@ def _store_releases(
     """Releases dated in the past whose tag names one of the application's releases; the others
     (upcoming, unknown tags) store nothing and count as unchanged."""
     shipped = [r for r in releases if r.shipped]
-    matched = _releases(application_id, {r.tag for r in shipped})
+    matched = releases_by_version(application_id, {r.tag for r in shipped})
     facts = [
         ShippedFact(
             release_id=matched[r.tag],

@@ -22,6 +22,7 @@ from integrations.sandbox.server import Fault, SandboxServer
 from integrations.sync import gitlab as gitlab_sync_module
 from integrations.tasks import sync_run_queue
 from releases.models import Build, Deployment, PullRequest, Release, TestRun
+from releases.planning.notes import notes_draft
 from tests import factories as f
 from tests.integrations.helpers import sync
 from tests.integrations.test_sync_faults import run_task
@@ -378,3 +379,14 @@ def test_a_gitlab_webhook_carries_the_secret_in_x_gitlab_token(queued, django_ca
     assert sorted(WebhookDelivery.objects.values_list("event", flat=True)) == ["merge_requests", "pipelines"]
     assert queued == [connection.pk]  # the second found the first run still queued
     assert SyncRun.objects.filter(connection=connection).count() == 1
+
+
+def test_a_merge_request_reads_as_gitlab_writes_it_in_the_release_notes(gitlab, pay):
+    server = gitlab(merge_requests=4)
+    connection = gitlab_connection(server, pay)
+    sync(connection)
+    merged = PullRequest.objects.get(external_id=f"{PROJECT}!2")
+    assert (str(merged), merged.reference) == (f"{PROJECT}!2", f"{PROJECT}!2")
+    release = merged.release
+    notes = notes_draft(release)
+    assert f"[{PROJECT}!2](https://gitlab.example/{PROJECT}/-/merge_requests/2)" in notes
