@@ -706,28 +706,27 @@ def keyed_facts_upsert(
     facts = list({fact.external_id: fact for fact in facts}.values())  # overlapping pages repeat them
     result = UpsertResult()
     stored = {row.external_id: row for row in _by_external_id(model, source, [f.external_id for f in facts])}
-    new, changed = [], []
+    new, new_rows, changed = [], [], []
     for fact in facts:
         values = {name: getattr(fact, name) for name in fields}
         row = stored.get(fact.external_id)
-        if row is None:
+        if row is None and raw_insert:  # values straight to the INSERT: no model instance to build
+            new_rows.append([source, fact.external_id, *values.values()])
+            result.release_ids.add(values["release_id"])
+        elif row is None:
             new.append(model(source=source, external_id=fact.external_id, **values))
         elif any(getattr(row, name) != value for name, value in values.items()):
             result.release_ids.add(row.release_id)  # the release it leaves, if it moves
             for name, value in values.items():
                 setattr(row, name, value)
             changed.append(row)
-    if raw_insert:  # one INSERT ... SELECT from one JSON parameter, as new work items go in
-        names = ("source", "external_id", *fields)
-        for start in range(0, len(new), 1000):
-            rows = [[getattr(row, name) for name in names] for row in new[start : start + 1000]]
-            _insert_rows(model, names, rows)
-    else:
-        model.objects.bulk_create(new, batch_size=1000)
+    for start in range(0, len(new_rows), 1000):  # one INSERT ... SELECT from one JSON parameter
+        _insert_rows(model, ("source", "external_id", *fields), new_rows[start : start + 1000])
+    model.objects.bulk_create(new, batch_size=1000)
     model.objects.bulk_update(changed, list(fields), batch_size=500)
-    result.created, result.updated = len(new), len(changed)
-    result.unchanged = len(facts) - len(new) - len(changed)
-    result.rows_written = len(new) + len(changed)
+    result.created, result.updated = len(new) + len(new_rows), len(changed)
+    result.unchanged = len(facts) - result.created - len(changed)
+    result.rows_written = result.created + len(changed)
     result.release_ids = (result.release_ids | {row.release_id for row in (*new, *changed)}) - {None}
     return result
 
