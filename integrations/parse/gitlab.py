@@ -241,11 +241,11 @@ def parse_release(data: dict) -> GitlabRelease:
 
 def build_timing(pipeline: GitlabPipeline, jobs: list[GitlabJob]) -> tuple[datetime, int]:
     """When a pipeline started (its first job's start, else its creation) and how long it ran in ms
-    (to its last job's end; 0 while nothing finished)."""
+    (to its last job's end; 0 while it runs, as Jenkins says of a running build)."""
     starts = [job.started_at for job in jobs if job.started_at]
     ends = [job.finished_at for job in jobs if job.finished_at]
     started = min(starts, default=pipeline.created_at)
-    if not ends or max(ends) < started:
+    if pipeline.running or not ends or max(ends) < started:
         return started, 0
     return started, int((max(ends) - started).total_seconds() * 1000)
 

@@ -46,6 +46,7 @@ from releases.facts.services.upserts import (
     TestRunFact,
     UpsertResult,
     builds_upsert,
+    deployments_delete,
     deployments_upsert,
     keyed_facts_delete,
     testruns_upsert,
@@ -344,9 +345,9 @@ def _reconcile(context: RunContext, client: GitlabClient, project: str, applicat
             )
 
     def delete() -> UpsertResult:
-        result = UpsertResult()
-        for model, ids in gone.items():
-            result += keyed_facts_delete(model, source=source, external_ids=ids)
+        result = keyed_facts_delete(PullRequest, source=source, external_ids=gone[PullRequest])
+        result += keyed_facts_delete(Build, source=source, external_ids=gone[Build])
+        result += deployments_delete(source=source, external_ids=gone[Deployment])
         return result
 
     upsert_page(context=context, stream=stream, cursor={}, fetched=0, store=delete)

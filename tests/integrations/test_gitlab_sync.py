@@ -390,3 +390,23 @@ def test_a_merge_request_reads_as_gitlab_writes_it_in_the_release_notes(gitlab, 
     release = merged.release
     notes = notes_draft(release)
     assert f"[{PROJECT}!2](https://gitlab.example/{PROJECT}/-/merge_requests/2)" in notes
+
+
+def test_a_running_pipeline_is_a_running_build_without_a_test_run_until_it_finishes(gitlab, pay):
+    server = gitlab(pipelines=2)
+    dataset = server.routes.dataset
+    connection = gitlab_connection(server, pay)
+    later = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    n = dataset.add(PROJECT, "pipelines", at=later, ref="v4.2", status="running")
+    sync(connection)
+    running = Build.objects.get(number=10000 + n)
+    assert (running.result, running.release.version, running.duration_ms) == ("running", "4.2", 0)
+    assert not TestRun.objects.filter(build=running).exists()
+    assert not server.requests_to(f"/pipelines/{10000 + n}/test_report")
+
+    dataset.edit(PROJECT, "pipelines", n, at=later + timedelta(minutes=20), status="success")
+    run = sync(connection)
+    finished = Build.objects.get(number=10000 + n)
+    assert (finished.result, finished.duration_ms) == ("success", 14 * 60 * 1000)
+    assert TestRun.objects.get(build=finished).failed == 0
+    assert (run.items_created, run.items_updated) == (1, 1)  # its test run, and the build

@@ -697,6 +697,25 @@ def deployments_upsert(*, source: str, facts: list[DeploymentFact]) -> UpsertRes
     return result
 
 
+def deployments_delete(*, source: str, external_ids) -> UpsertResult:
+    """Remove the deployments the tool no longer has (found by a reconcile); the days they ran on are
+    judged again by the next roll-up."""
+    ids = sorted(external_ids)
+    earliest = None
+    for start in range(0, len(ids), 1000):
+        first = (
+            Deployment.objects.filter(source=source, external_id__in=ids[start : start + 1000])
+            .order_by("deployed_at")
+            .values_list("deployed_at", flat=True)
+            .first()
+        )
+        earliest = min(filter(None, (earliest, first)), default=None)
+    result = keyed_facts_delete(Deployment, source=source, external_ids=ids)
+    if result.deleted and earliest:
+        metrics_mark_dirty(earliest)
+    return result
+
+
 def keyed_facts_upsert(
     model, *, source: str, facts: list, fields: tuple[str, ...], raw_insert: bool = False
 ) -> UpsertResult:
