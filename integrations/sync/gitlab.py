@@ -23,6 +23,7 @@ that would delete most of a stream's rows is refused (a token that lost access l
 from datetime import datetime, timedelta
 
 from integrations.clients.gitlab import GitlabClient
+from integrations.deliveries import STREAM_MODE
 from integrations.http import SyncError
 from integrations.models import ApplicationMapping, Connection
 from integrations.parse.gitlab import (
@@ -64,11 +65,19 @@ STORE_BATCH = 1000
 
 
 def gitlab_sync(*, context: RunContext, client: GitlabClient, mode: str = "incremental") -> None:
+    """Every stream of every mapped project; a webhook's sync ("stream:pipelines") reads that stream
+    only, and a reconcile also sweeps deletions."""
+    passes = {
+        "merge_requests": _sync_merge_requests,
+        "pipelines": _sync_pipelines,
+        "deployments": _sync_deployments,
+        "releases": _sync_releases,
+    }
+    if mode.startswith(STREAM_MODE) and mode.removeprefix(STREAM_MODE) in passes:
+        passes = {mode.removeprefix(STREAM_MODE): passes[mode.removeprefix(STREAM_MODE)]}
     for project, application_id in _mappings(context.connection).items():
-        _sync_merge_requests(context, client, project, application_id)
-        _sync_pipelines(context, client, project, application_id)
-        _sync_deployments(context, client, project, application_id)
-        _sync_releases(context, client, project, application_id)
+        for sync_pass in passes.values():
+            sync_pass(context, client, project, application_id)
         if mode == RECONCILE:
             _reconcile(context, client, project, application_id)
 
