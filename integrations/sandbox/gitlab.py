@@ -54,7 +54,8 @@ class GitlabDataset:
     token: str = "sandbox-gitlab-token"  # noqa: S105 - the sandbox's own fixed test credential
     rate_limit: int = 1_000_000  # requests until the reset
     rate_used: int = 0
-    rate_reset_in: int = 60
+    rate_reset_in: int = 60  # seconds a window lasts; the count starts again after it
+    rate_window_started: float = field(default_factory=time.time)
     edits: dict[tuple[str, str, int], dict] = field(default_factory=dict)  # (project, kind, n) -> fields
     deleted: set[tuple[str, str, int]] = field(default_factory=set)
     releases: dict[str, list[SandboxRelease]] = field(default_factory=dict)
@@ -339,8 +340,11 @@ class GitlabRoutes:
     def answer_http(self, path: str, query: dict, base_url: str, request_headers):
         dataset = self.dataset
         with dataset.lock:
+            if time.time() >= dataset.rate_window_started + dataset.rate_reset_in:
+                dataset.rate_used, dataset.rate_window_started = 0, time.time()
             if dataset.rate_used >= dataset.rate_limit:
-                headers = self.rate_headers() | {"Retry-After": str(dataset.rate_reset_in)}
+                wait = int(dataset.rate_window_started + dataset.rate_reset_in - time.time()) + 1
+                headers = self.rate_headers() | {"Retry-After": str(max(wait, 1))}
                 return 429, {"message": "Retry later"}, headers
             dataset.rate_used += 1
             status, body, headers = self.route(path, query, base_url)
@@ -475,7 +479,7 @@ class GitlabRoutes:
         return {
             "RateLimit-Limit": str(dataset.rate_limit),
             "RateLimit-Remaining": str(max(dataset.rate_limit - dataset.rate_used, 0)),
-            "RateLimit-Reset": str(int(time.time()) + dataset.rate_reset_in),
+            "RateLimit-Reset": str(int(dataset.rate_window_started + dataset.rate_reset_in)),
         }
 
 

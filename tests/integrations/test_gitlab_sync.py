@@ -258,6 +258,10 @@ def test_a_spent_rate_limit_waits_until_its_reset_without_asking_again(gitlab, p
     assert 38 <= retries[0] <= 40
     assert len(server.requests) == 3 and all(r.status == 200 for r in server.requests)  # no 429 asked for
 
+    dataset.rate_limit, dataset.rate_window_started = 1000, dataset.rate_window_started - 40  # reset
+    assert run_task(run)["status"] == SyncRun.Status.SUCCEEDED
+    assert PullRequest.objects.count() == 30 and all(r.status == 200 for r in server.requests)
+
 
 def test_a_429_without_retry_after_waits_until_ratelimit_reset():
     import httpx
