@@ -2,7 +2,7 @@
 """Flightdeck's two commands. Needs nothing but Python 3.11+ (standard library only).
 
     python3 dev.py run    create .venv, install, migrate, seed the demo, start web + Celery worker + beat
-                          + the tool sandbox (Jira, Jenkins and GitHub-shaped APIs on loopback that the
+                          + the tool sandbox (Jira, Jenkins, GitHub, GitLab-shaped APIs on loopback that the
                           demo connections sync; on free ports unless --sandbox-port says which)
     python3 dev.py test   create .venv, install, run the whole test suite
 
@@ -29,13 +29,15 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 PYTHON = BIN / "python"
 CHROMIUM = Path("/usr/bin/chromium")
-# The tool sandbox the demo connections point at (demo/catalogue.py SANDBOX_*). It serves Jira, Jenkins
-# and GitHub on free ports (or --sandbox-port and the two after it), and announces each on a line
-# ending with its URL; its Jira versions and issues, Jenkins builds and GitHub deployments are the
-# demo's plan (sandbox_plan()), which replaces the generated issues --issues and --projects describe.
+# The tool sandbox the demo connections point at (demo/catalogue.py SANDBOX_*). It serves Jira, Jenkins,
+# GitHub and GitLab on free ports (or --sandbox-port and the three after it), and announces each on a
+# line ending with its URL; its Jira versions and issues, Jenkins builds, GitHub deployments and GitLab
+# projects are the demo's plan (sandbox_plan()), which replaces the generated issues --issues and
+# --projects describe.
 SANDBOX_PLAN = ROOT / "var" / "sandbox-plan.json"
 SANDBOX_ARGS = ("--issues", "3000", "--projects", "MOBILE,PORTAL", "--plan", SANDBOX_PLAN)
-SANDBOX_TOOLS = {"Jira": "jira", "Jenkins": "jenkins", "GitHub": "github"}  # a line's first word
+# A line's first word → the tool.
+SANDBOX_TOOLS = {"Jira": "jira", "Jenkins": "jenkins", "GitHub": "github", "GitLab": "gitlab"}
 # integrations/sandbox/proof.py SECRET_ENV: the sandbox reads the run's secret there.
 SANDBOX_SECRET_ENV = "FLIGHTDECK_SANDBOX_SECRET"  # noqa: S105 - the variable's name, not a secret
 
@@ -150,7 +152,8 @@ def sandbox_start(
     timeout: float = 60,
 ) -> dict[str, str]:
     """Start the sandbox with this run's secret (0: each tool on a free port; else Jira on `port`,
-    Jenkins and GitHub on the two after it) and read the URL of each tool from the line it prints:
+    Jenkins, GitHub and GitLab on the three after it) and read the URL of each tool from the line it
+    prints:
     {"jira": "http://127.0.0.1:41234", "jenkins": ..., "github": ...}."""
     command = [PYTHON, "-m", "integrations.sandbox", "--port", port, *args]
     process = subprocess.Popen(
@@ -378,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--sandbox-port",
         type=int,
         default=0,
-        help="the tool sandbox's Jira port, Jenkins and GitHub on the two after it (default: free ports)",
+        help="the tool sandbox's Jira port, Jenkins, GitHub, GitLab on the three after (default: free ports)",
     )
     test_parser = commands.add_parser("test", help="install and run the whole test suite")
     test_parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed on to pytest")

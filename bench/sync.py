@@ -2,6 +2,11 @@
 
     .venv/bin/python bench/sync.py [--issues 100000] [--naive-rows 5000]
     .venv/bin/python bench/sync.py --database-url postgres://postgres@127.0.0.1:5432/flightdeck_sync
+    .venv/bin/python bench/sync.py --tool gitlab [--merge-requests 50000] [--database-url ...]
+
+With --tool gitlab, the same for 50,000 GitLab merge requests (one project, keyset pages of 100):
+the end-to-end sync, the unchanged re-sync, and the store step (pull_requests_upsert a page, against
+per-row update_or_create and COPY), with the same targets; the raw/Django comparison is Jira's only.
 
 A fresh instance (temporary folder; with --database-url the PostgreSQL database is dropped and
 created) and the Jira sandbox in its own process (so its CPU and memory are not the worker's). Then:
@@ -51,6 +56,16 @@ BULK_UPDATE_REPEATS = 3  # bulk_update, 20x slower than the others, is timed in 
 
 def main() -> None:
     options = parse_args()
+    if options.tool == "gitlab":
+        with bench_instance(options, "flightdeck-bench-sync-gitlab-"):
+            sandbox, url = start_sandbox(options.issues, gitlab_merge_requests=options.merge_requests)
+            try:
+                result = run_gitlab(options, url)
+            finally:
+                sandbox.terminate()
+                sandbox.wait(timeout=10)
+        print(json.dumps(result, indent=2))
+        return
     with bench_instance(options, "flightdeck-bench-sync-"):
         sandbox, url = start_sandbox(options.issues)
         try:
@@ -64,18 +79,27 @@ def main() -> None:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_instance_options(parser, var_dir=False, reuse=False)  # always a fresh instance
+    parser.add_argument("--tool", choices=("jira", "gitlab"), default="jira")
     parser.add_argument("--issues", type=int, default=100_000)
+    parser.add_argument("--merge-requests", type=int, default=50_000, help="with --tool gitlab")
     parser.add_argument("--naive-rows", type=int, default=5000)
     parser.add_argument("--write-rows", type=int, default=10_000, help="rows of the raw/Django comparison")
     parser.add_argument("--repeats", type=int, default=7, help="interleaved runs of each way; medians")
     return parser.parse_args()
 
 
-def start_sandbox(issues: int) -> tuple[subprocess.Popen, str]:
+def start_sandbox(issues: int, *, gitlab_merge_requests: int = 0) -> tuple[subprocess.Popen, str]:
+    """The sandbox in its own process, and Jira's URL (GitLab's, with `gitlab_merge_requests`)."""
+    if gitlab_merge_requests:
+        issues = 10  # Jira idles
     command = [sys.executable, "-m", "integrations.sandbox", "--port", "0", "--issues", str(issues)]
     command += ["--projects", ",".join(PROJECTS), "--time-zone", "Europe/Berlin"]
+    command += ["--merge-requests", str(gitlab_merge_requests), "--gitlab-projects", GITLAB_PROJECT]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
+    wanted = "GitLab" if gitlab_merge_requests else "Jira"
     line = process.stdout.readline()
+    while line and not line.startswith(wanted):
+        line = process.stdout.readline()
     return process, line.rsplit(" ", 1)[-1].strip()
 
 
@@ -553,6 +577,139 @@ UPDATES = {
     "django_upsert": _update_django_upsert,
     "django_bulk_update": _update_django_bulk_update,
 }
+
+
+# --- GitLab: 50,000 merge requests -------------------------------------------------------------------
+
+GITLAB_PROJECT = "acme/payments"
+GITLAB_PAGE = 100  # merge requests a page and a transaction, as integrations.clients.gitlab.PER_PAGE
+
+
+def run_gitlab(options, url: str) -> dict:
+    from django.core.management import call_command
+    from django.db import connection as db
+
+    call_command("migrate", "--noinput", verbosity=0)
+    connection = make_gitlab_connection(url, "Bench GitLab")
+    e2e = timed_sync(connection)
+    e2e["merge_requests_per_second"] = e2e.pop("issues_per_second")
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    resync = unchanged_resync(connection)
+    store = compare_pull_request_store(options, connection)
+    result = {
+        "database": db.vendor,
+        "tool": "gitlab",
+        "merge_requests": options.merge_requests,
+        "end_to_end": e2e,
+        "worker_peak_rss_mb": round(rss_mb, 1),
+        "unchanged_resync": resync,
+        "store_step": store,
+        "targets": TARGETS,
+    }
+    result["met"] = {
+        "end_to_end": e2e["seconds"] <= TARGETS["end_to_end_s"],
+        "unchanged_resync_writes_0_rows": resync["domain_rows_written"] == 0
+        and not resync["write_statements"],
+        "naive_over_ours": store["naive_over_ours"] >= TARGETS["naive_over_ours"],
+        "ours_over_copy": store["ours_over_copy"] is not None
+        and store["ours_over_copy"] <= TARGETS["ours_over_copy"],
+        "rss": rss_mb <= TARGETS["rss_mb"],
+    }
+    return result
+
+
+def make_gitlab_connection(url: str, name: str, *, suffix: str = ""):
+    from integrations.models import ApplicationMapping, Connection
+    from releases.models import Application, Portfolio, Release
+
+    portfolio = Portfolio.objects.create(name=f"Bench {name}", slug=f"bench-gitlab-{len(name)}{suffix}")
+    connection = Connection.objects.create(
+        name=name, kind="gitlab", base_url=url, scope={"projects": [GITLAB_PROJECT]}, request_budget=10_000
+    )
+    connection.credentials = {"token": "sandbox-gitlab-token"}
+    connection.save()
+    app = Application.objects.create(portfolio=portfolio, name=f"GitLab{suffix}", key=f"GL{suffix}")
+    for version in ("4.2", "4.3"):  # the sandbox's milestones
+        Release.objects.create(application=app, version=version, target_date="2026-12-01")
+    ApplicationMapping.objects.create(connection=connection, application=app, external_key=GITLAB_PROJECT)
+    return connection
+
+
+def gitlab_facts(options, suffix: str):
+    """The sync's PullRequestFacts for every merge request, built without HTTP, for application `suffix`."""
+    from integrations.parse.gitlab import parse_merge_request
+    from integrations.sandbox.gitlab import GitlabDataset
+    from integrations.sync.gitlab import _merge_request_facts
+    from releases.models import Application
+
+    dataset = GitlabDataset(merge_requests={GITLAB_PROJECT: options.merge_requests})
+    app = Application.objects.get(key=f"GL{suffix}")
+    merge_requests = [
+        parse_merge_request(dataset.merge_request(GITLAB_PROJECT, n))
+        for n in range(1, options.merge_requests + 1)
+    ]
+    facts = []
+    for start in range(0, len(merge_requests), GITLAB_PAGE):
+        facts += _merge_request_facts(GITLAB_PROJECT, app.pk, merge_requests[start : start + GITLAB_PAGE])
+    return facts
+
+
+def compare_pull_request_store(options, connection) -> dict:
+    from django.db import connection as db
+    from django.db import transaction
+
+    from integrations.sync.gitlab import STORE_BATCH
+    from releases.facts.services.code_host import PULL_REQUEST_FIELDS, pull_requests_upsert
+    from releases.models import PullRequest
+
+    def prepared(suffix: str):
+        make_gitlab_connection("http://unused", f"Store {suffix}", suffix=suffix)
+        return f"bench-gitlab-{suffix}", gitlab_facts(options, suffix)
+
+    source, facts = prepared("O")
+    started = time.perf_counter()
+    for start in range(0, len(facts), STORE_BATCH):  # a transaction as the sync stores them
+        with transaction.atomic():
+            pull_requests_upsert(source=source, facts=facts[start : start + STORE_BATCH])
+    ours = {"rows": len(facts), "seconds": round(time.perf_counter() - started, 2)}
+
+    source, facts = prepared("N")
+    facts = facts[: options.naive_rows]
+    started = time.perf_counter()
+    for start in range(0, len(facts), GITLAB_PAGE):
+        with transaction.atomic():
+            for fact in facts[start : start + GITLAB_PAGE]:
+                PullRequest.objects.update_or_create(
+                    source=source,
+                    external_id=fact.external_id,
+                    defaults={name: getattr(fact, name) for name in PULL_REQUEST_FIELDS},
+                )
+    naive = {"rows": len(facts), "seconds": round(time.perf_counter() - started, 2)}
+
+    copy = None
+    if db.vendor == "postgresql":
+        source, facts = prepared("C")
+        columns = ["source", "external_id", *PULL_REQUEST_FIELDS]
+        started = time.perf_counter()
+        sql = f"COPY releases_pullrequest ({', '.join(columns)}) FROM STDIN"
+        with transaction.atomic(), db.cursor() as cursor, cursor.cursor.copy(sql) as stream:
+            for fact in facts:
+                stream.write_row(
+                    [source, *(getattr(fact, name) for name in ["external_id", *PULL_REQUEST_FIELDS])]
+                )
+        copy = {"rows": len(facts), "seconds": round(time.perf_counter() - started, 2)}
+
+    per_row = {
+        name: (r["seconds"] / r["rows"] if r else None)
+        for name, r in (("ours", ours), ("naive", naive), ("copy", copy))
+    }
+    return {
+        "ours": ours,
+        "naive": naive,
+        "copy": copy,
+        "naive_over_ours": round(per_row["naive"] / per_row["ours"], 1),
+        "ours_over_copy": round(per_row["ours"] / per_row["copy"], 2) if copy else None,
+    }
 
 
 if __name__ == "__main__":

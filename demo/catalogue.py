@@ -376,11 +376,15 @@ COMPOSITES = [
 SANDBOX_URL = "http://127.0.0.1:8765"
 SANDBOX_JENKINS_URL = "http://127.0.0.1:8766"
 SANDBOX_GITHUB_URL = "http://127.0.0.1:8767"
+SANDBOX_GITLAB_URL = "http://127.0.0.1:8768"
 SANDBOX_PROJECTS = {"MOBILE": "MOB", "PORTAL": "WEB"}
 SANDBOX_JOBS = {"mob-ci": "MOB", "web-ci": "WEB"}
 SANDBOX_REPOS = {"acme/mobile-banking": "MOB", "acme/customer-web": "WEB"}
+# One application's code lives on GitLab: its merge requests, pipelines and deployments come from there.
+SANDBOX_GITLAB_PROJECTS = {"acme/payments-hub": "PAY"}
 # GitHub environment names → Flightdeck's (the GitHub connection's scope renames them).
 SANDBOX_GITHUB_ENVIRONMENTS = {"integration": "INT-SHARED", "uat": "UAT-DIG", "staging": "STAGING-EU"}
 SANDBOX_CREDENTIALS = {"username": "sync-bot@example.com", "token": "sandbox-token"}
 SANDBOX_JENKINS_CREDENTIALS = {"username": "ci-bot", "token": "sandbox-jenkins-token"}
 SANDBOX_GITHUB_CREDENTIALS = {"token": "sandbox-github-token"}
+SANDBOX_GITLAB_CREDENTIALS = {"token": "sandbox-gitlab-token"}

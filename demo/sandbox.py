@@ -1,4 +1,5 @@
-"""The tool sandbox's plan: Jira's versions, and what Jenkins and GitHub did the day before the anchor.
+"""The tool sandbox's plan: Jira's versions, and what Jenkins, GitHub and GitLab did the day before the
+anchor.
 
 The sandbox (integrations/sandbox/plan.py) never imports Django, so it cannot read the seed itself:
 `dev.py run` asks sandbox_plan() here, writes the answer to a JSON file and starts the sandbox with
@@ -9,7 +10,7 @@ from datetime import date, timedelta
 
 from django.db.models import Count, F, Q
 
-from demo.catalogue import SANDBOX_JOBS, SANDBOX_PROJECTS, SANDBOX_REPOS
+from demo.catalogue import SANDBOX_GITLAB_PROJECTS, SANDBOX_JOBS, SANDBOX_PROJECTS, SANDBOX_REPOS
 from demo.generation.world import utc_at
 from demo.seeding import demo_seed_summary
 from releases.models import Application, Release
@@ -27,16 +28,18 @@ SANDBOX_DEPLOY_TO = {
 
 
 def sandbox_plan() -> dict:
-    """The sandbox's Jira versions, Jenkins builds and GitHub deployments (integrations/sandbox/plan.py),
-    made of the seeded releases: each mapped application's next open releases were built three times
-    and deployed as far as their status allows, on the day before the anchor; its Jira project lists
-    its recent and open releases as versions (see _planned_jira). Read from the database, so it
+    """The sandbox's Jira versions, Jenkins builds, GitHub deployments and GitLab projects
+    (integrations/sandbox/plan.py, integrations/sandbox/gitlab.py gitlab_from_plan), made of the seeded
+    releases: each mapped application's next open releases were built three times (GitLab: one
+    pipeline each) and deployed as far as their status allows, on the day before the anchor; its Jira
+    project lists its recent and open releases as versions (see _planned_jira). Read from the database, so it
     matches the seed this instance holds; the same seed gives the same plan."""
     summary = demo_seed_summary()
     if summary is None:
-        return {"jira": {}, "jenkins": {}, "github": {}}
+        return {"jira": {}, "jenkins": {}, "github": {}, "gitlab": {}}
     anchor = date.fromisoformat(summary["anchor"])
-    releases = _next_open_releases(set(SANDBOX_JOBS.values()) | set(SANDBOX_REPOS.values()))
+    keys = set(SANDBOX_JOBS.values()) | set(SANDBOX_REPOS.values()) | set(SANDBOX_GITLAB_PROJECTS.values())
+    releases = _next_open_releases(keys)
     day = anchor - timedelta(days=1)
     return {
         "jira": _planned_jira(anchor),
@@ -46,6 +49,15 @@ def sandbox_plan() -> dict:
         "github": {
             repo: _planned_deployments(releases[app], day)
             for repo, app in SANDBOX_REPOS.items()
+            if app in releases
+        },
+        "gitlab": {
+            project: {
+                "versions": [version for version, _status in releases[app]],
+                "deployments": _planned_deployments(releases[app], day),
+                "day": day.isoformat(),
+            }
+            for project, app in SANDBOX_GITLAB_PROJECTS.items()
             if app in releases
         },
     }

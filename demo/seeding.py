@@ -29,6 +29,9 @@ from demo.catalogue import (
     SANDBOX_GITHUB_CREDENTIALS,
     SANDBOX_GITHUB_ENVIRONMENTS,
     SANDBOX_GITHUB_URL,
+    SANDBOX_GITLAB_CREDENTIALS,
+    SANDBOX_GITLAB_PROJECTS,
+    SANDBOX_GITLAB_URL,
     SANDBOX_JENKINS_CREDENTIALS,
     SANDBOX_JENKINS_URL,
     SANDBOX_JOBS,
@@ -116,7 +119,7 @@ def demo_seed(*, scale: str, seed: int, anchor: date, progress: Progress | None 
 
 
 def demo_connections() -> None:
-    """Jira Cloud, Jenkins and GitHub connections to the local sandbox, so the demo worker really
+    """Jira Cloud, Jenkins, GitHub and GitLab connections to the local sandbox, so the demo worker really
     syncs over HTTP."""
     _sandbox_connection(
         "Sandbox Jira Cloud",
@@ -141,6 +144,14 @@ def demo_connections() -> None:
         SANDBOX_GITHUB_CREDENTIALS,
         {"repos": list(SANDBOX_REPOS), "environments": SANDBOX_GITHUB_ENVIRONMENTS},
         SANDBOX_REPOS,
+    )
+    _sandbox_connection(
+        "Sandbox GitLab",
+        Connection.Kind.GITLAB,
+        SANDBOX_GITLAB_URL,
+        SANDBOX_GITLAB_CREDENTIALS,
+        {"projects": list(SANDBOX_GITLAB_PROJECTS), "environments": SANDBOX_GITHUB_ENVIRONMENTS},
+        SANDBOX_GITLAB_PROJECTS,
     )
 
 

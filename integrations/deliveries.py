@@ -9,6 +9,10 @@ over the raw request body, before anything is parsed or stored:
 - Jenkins: its notification plugins and pipeline steps cannot compute an HMAC, but can send a header,
   so the secret itself travels in `X-Flightdeck-Token` (compared in constant time; use HTTPS). Jenkins
   has no delivery id: a retried notification repeats its bytes, so the body's SHA-256 stands in.
+- GitLab: cannot sign either; it sends the webhook's secret token in `X-Gitlab-Token` (compared in
+  constant time). Delivery id `Idempotency-Key` (the same on GitLab's retries), else
+  `X-Gitlab-Event-UUID`; the event (`X-Gitlab-Event`) names what changed: the sync it queues reads
+  that stream only (merge requests, pipelines, deployments or releases).
 
 Which check a connection's webhooks get is its tool's (integrations.tools.TOOLS).
 """
@@ -30,6 +34,7 @@ KEEP_DELIVERIES = timedelta(days=30)  # GitHub offers redelivery for 3 days; Jir
 class Delivery:
     delivery_id: str
     event: str
+    mode: str = "incremental"  # the sync it queues: a tool that knows what changed names its stream
 
 
 class Refused(DomainError):
@@ -61,6 +66,30 @@ def jenkins_delivery(headers, body: bytes, secret: str) -> Delivery:
     if not hmac.compare_digest(headers.get("X-Flightdeck-Token", "").encode(), secret.encode()):
         raise Refused("The X-Flightdeck-Token header does not match this connection's webhook secret.", 401)
     return Delivery(hashlib.sha256(body).hexdigest(), "jenkins")
+
+
+# A sync of one stream only: "stream:<name>" (integrations.sync.gitlab reads it).
+STREAM_MODE = "stream:"
+# GitLab's event kinds -> the stream of the project that changed, the only one its sync reads; other
+# events are recorded as they come and queue an ordinary pass.
+GITLAB_EVENTS = {
+    "Merge Request Hook": "merge_requests",
+    "Pipeline Hook": "pipelines",
+    "Job Hook": "pipelines",
+    "Deployment Hook": "deployments",
+    "Release Hook": "releases",
+}
+
+
+def gitlab_delivery(headers, body: bytes, secret: str) -> Delivery:
+    if not hmac.compare_digest(headers.get("X-Gitlab-Token", "").encode(), secret.encode()):
+        raise Refused("The X-Gitlab-Token header does not match this connection's webhook secret.", 401)
+    delivery_id = headers.get("Idempotency-Key") or headers.get("X-Gitlab-Event-UUID", "")
+    event = headers.get("X-Gitlab-Event", "")
+    stream = GITLAB_EVENTS.get(event)
+    if stream is None:  # another kind of event: an ordinary pass of every stream
+        return Delivery(delivery_id, event or "gitlab")
+    return Delivery(delivery_id, stream, mode=f"{STREAM_MODE}{stream}")
 
 
 def webhook_deliveries_prune(*, now=None) -> int:

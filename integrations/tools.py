@@ -10,12 +10,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from integrations.clients.github import GithubClient
+from integrations.clients.gitlab import GitlabClient
 from integrations.clients.jenkins import JenkinsClient
 from integrations.clients.jira import JiraClient
-from integrations.deliveries import Delivery, github_delivery, jenkins_delivery, jira_delivery
+from integrations.deliveries import (
+    Delivery,
+    github_delivery,
+    gitlab_delivery,
+    jenkins_delivery,
+    jira_delivery,
+)
 from integrations.http import ToolClient
 from integrations.models import ConnectionKind
 from integrations.sync.github import github_connection_test, github_sync
+from integrations.sync.gitlab import gitlab_connection_test, gitlab_sync
 from integrations.sync.jenkins import jenkins_connection_test, jenkins_sync
 from integrations.sync.jira import jira_connection_test, jira_sync
 
@@ -54,5 +62,15 @@ GITHUB = Tool(
     test=github_connection_test,
     webhook=github_delivery,
 )
+GITLAB = Tool(
+    name="gitlab",
+    kinds=(ConnectionKind.GITLAB,),
+    client=GitlabClient.for_connection,
+    sync=gitlab_sync,
+    test=gitlab_connection_test,
+    webhook=gitlab_delivery,
+)
 
-TOOLS: dict[ConnectionKind, Tool] = {kind: tool for tool in (JIRA, JENKINS, GITHUB) for kind in tool.kinds}
+TOOLS: dict[ConnectionKind, Tool] = {
+    kind: tool for tool in (JIRA, JENKINS, GITHUB, GITLAB) for kind in tool.kinds
+}

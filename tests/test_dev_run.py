@@ -23,6 +23,7 @@ from demo.management.commands.demo_sandbox_connect import SECRET_ENV as COMMAND_
 from demo.sandbox import sandbox_plan
 from integrations.models import Connection
 from integrations.sandbox.github import GithubRoutes
+from integrations.sandbox.gitlab import GitlabRoutes, gitlab_from_plan
 from integrations.sandbox.jenkins import JenkinsRoutes
 from integrations.sandbox.jira import JiraRoutes
 from integrations.sandbox.plan import github_from_plan, jenkins_from_plan, jira_from_plan
@@ -71,8 +72,8 @@ def test_dev_py_serves_the_demo_plan_and_projects_on_free_ports_unless_told():
     args = [str(arg) for arg in module.SANDBOX_ARGS]
     assert args[args.index("--plan") + 1] == str(module.SANDBOX_PLAN)
     assert args[args.index("--projects") + 1].split(",") == list(SANDBOX_PROJECTS)
-    # Jira, Jenkins and GitHub: ports are dev.py's to choose, never in the arguments it passes on.
-    assert not {"--port", "--jenkins-port", "--github-port"} & set(args)
+    # Jira, Jenkins, GitHub and GitLab: ports are dev.py's to choose, never in the arguments it passes on.
+    assert not {"--port", "--jenkins-port", "--github-port", "--gitlab-port"} & set(args)
     assert module.build_parser().parse_args(["run"]).sandbox_port == 0  # free ports
     options = module.build_parser().parse_args(["run", "--port", "9400", "--sandbox-port", "9410"])
     assert (options.port, options.sandbox_port) == (9400, 9410)
@@ -81,13 +82,14 @@ def test_dev_py_serves_the_demo_plan_and_projects_on_free_ports_unless_told():
 def test_the_sandbox_takes_free_ports_when_the_usual_ones_are_taken(dev, taken_port):
     module, processes = dev
     urls = module.sandbox_start(0, SECRET, processes, args=("--issues", "10"))
-    assert set(urls) == {"jira", "jenkins", "github"}
+    assert set(urls) == {"jira", "jenkins", "github", "gitlab"}
     ports = {urlsplit(url).port for url in urls.values()}
-    assert len(ports) == 3 and taken_port not in ports
+    assert len(ports) == 4 and taken_port not in ports
     assert module.sandbox_refusals(urls, SECRET) == []  # each proves it is the sandbox of this run
-    assert module.sandbox_refusals(urls, "another-run") == ["jira", "jenkins", "github"]
+    assert module.sandbox_refusals(urls, "another-run") == ["jira", "jenkins", "github", "gitlab"]
     assert module.sandbox_connect_args(urls) == [
-        *("--jira", urls["jira"], "--jenkins", urls["jenkins"], "--github", urls["github"])
+        *("--jira", urls["jira"], "--jenkins", urls["jenkins"], "--github", urls["github"]),
+        *("--gitlab", urls["gitlab"]),
     ]
     assert processes["sandbox"].poll() is None
 
@@ -145,12 +147,13 @@ def connect(monkeypatch, secret: str, urls: dict[str, str]) -> None:
 
 def test_the_demo_connections_are_disabled_then_pointed_and_re_pointed(demo, monkeypatch):
     call_command("demo_sandbox_connect", "--disable", verbosity=0)
-    assert [c.enabled for c in demo_connections().values()] == [False] * 3
+    assert [c.enabled for c in demo_connections().values()] == [False] * 4
 
     first = {
         "jira": "http://127.0.0.1:41001",
         "jenkins": "http://127.0.0.1:41002/",
         "github": "http://127.0.0.1:41003",
+        "gitlab": "http://127.0.0.1:41004",
     }
     connect(monkeypatch, SECRET, first)
     connections = demo_connections()
@@ -161,12 +164,14 @@ def test_the_demo_connections_are_disabled_then_pointed_and_re_pointed(demo, mon
     assert connections["jira"].credentials == {"username": "sync-bot@example.com", "token": SECRET}
     assert connections["jenkins"].credentials == {"username": "ci-bot", "token": SECRET}
     assert connections["github"].credentials == {"token": SECRET}
+    assert connections["gitlab"].credentials == {"token": SECRET}
     assert SECRET not in connections["github"].credentials_encrypted  # stored encrypted
 
     second = {
         "jira": "http://127.0.0.1:42001",
         "jenkins": "http://127.0.0.1:42002",
         "github": "http://127.0.0.1:42003",
+        "gitlab": "http://127.0.0.1:42004",
     }
     connect(monkeypatch, "the-next-run", second)  # the same data, another run
     connections = demo_connections()
@@ -174,7 +179,7 @@ def test_the_demo_connections_are_disabled_then_pointed_and_re_pointed(demo, mon
     assert {c.credentials["token"] for c in connections.values()} == {"the-next-run"}
 
 
-def test_pointing_needs_the_secret_and_three_urls(demo, monkeypatch):
+def test_pointing_needs_the_secret_and_four_urls(demo, monkeypatch):
     urls = [
         "--jira",
         "http://127.0.0.1:1",
@@ -182,6 +187,8 @@ def test_pointing_needs_the_secret_and_three_urls(demo, monkeypatch):
         "http://127.0.0.1:2",
         "--github",
         "http://127.0.0.1:3",
+        "--gitlab",
+        "http://127.0.0.1:4",
     ]
     monkeypatch.delenv(SECRET_ENV, raising=False)
     with pytest.raises(CommandError, match=SECRET_ENV):
@@ -189,8 +196,10 @@ def test_pointing_needs_the_secret_and_three_urls(demo, monkeypatch):
     monkeypatch.setenv(SECRET_ENV, SECRET)
     with pytest.raises(CommandError, match="--github"):
         call_command("demo_sandbox_connect", *urls[:4])
+    with pytest.raises(CommandError, match="--gitlab"):
+        call_command("demo_sandbox_connect", *urls[:6])
     with pytest.raises(CommandError, match="not an http"):
-        call_command("demo_sandbox_connect", *urls[:5], "file:///etc/passwd")
+        call_command("demo_sandbox_connect", *urls[:7], "file:///etc/passwd")
 
 
 def test_without_the_demo_connections_it_says_so(db, monkeypatch):
@@ -204,6 +213,7 @@ def test_the_pointed_demo_connections_sync_from_a_sandbox_with_the_runs_secret(d
         "jira": SandboxServer(JiraRoutes(jira_from_plan(plan)), secret=SECRET).start(),
         "jenkins": SandboxServer(JenkinsRoutes(jenkins_from_plan(plan)), secret=SECRET).start(),
         "github": SandboxServer(GithubRoutes(github_from_plan(plan)), secret=SECRET).start(),
+        "gitlab": SandboxServer(GitlabRoutes(gitlab_from_plan(plan)), secret=SECRET).start(),
     }
     try:
         connect(monkeypatch, SECRET, {tool: server.url for tool, server in servers.items()})

@@ -113,6 +113,12 @@ class SandboxServer:
             return False
         return user == dataset.username and hmac.compare_digest(given.encode(), token.encode())
 
+    def authorised_request(self, headers) -> bool:
+        """Routes whose tool authenticates otherwise (GitLab's PRIVATE-TOKEN) say so themselves."""
+        if hasattr(self.routes, "authorised_request"):
+            return self.routes.authorised_request(headers, self.secret or self.routes.dataset.token)
+        return self.authorised(headers.get("Authorization", ""))
+
     def proof(self, query: dict) -> tuple[int, dict]:
         """The answer to a challenge (proof.py): only with a secret, and only to a nonce."""
         nonce = query.get("nonce", "")
@@ -175,7 +181,7 @@ def _handler_for(server: SandboxServer):
                 )
             if fault and fault.kind == "500":
                 return self.send_json(500, {"errorMessages": ["Internal server error"], "errors": {}})
-            if not server.authorised(self.headers.get("Authorization", "")):
+            if not server.authorised_request(self.headers):
                 if hasattr(server.routes, "unauthorised"):  # the tool's own 401 (GitHub's "Bad credentials")
                     return self.send_json(*server.routes.unauthorised())
                 return self.send_json(401, {"errorMessages": ["You are not authenticated."], "errors": {}})

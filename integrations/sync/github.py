@@ -137,9 +137,9 @@ def _outcome(client: GithubClient, repo: str, deployment: GithubDeployment) -> O
 
 def _store(context: RunContext, repo_pass: RepoPass, outcomes: list[Outcome], cursor: dict) -> None:
     connection = context.connection
-    environments = _environments(connection, {o.deployment.environment for o in outcomes})
+    environments = environments_by_name(connection, {o.deployment.environment for o in outcomes})
     versions = {o.deployment.id: _version(o.deployment) for o in outcomes}
-    releases = _releases(repo_pass.application_id, set(versions.values()))
+    releases = releases_by_version(repo_pass.application_id, set(versions.values()))
     facts = [
         DeploymentFact(
             external_id=f"{repo_pass.repo}#{o.deployment.id}",
@@ -189,7 +189,7 @@ def _sync_pulls(context: RunContext, client: GithubClient, repo: str, applicatio
 def _store_pulls(
     context: RunContext, stream: str, repo: str, application_id: int, pulls: list[GithubPullRequest], cursor
 ) -> None:
-    releases = _releases(application_id, {p.milestone for p in pulls if p.milestone})
+    releases = releases_by_version(application_id, {p.milestone for p in pulls if p.milestone})
     facts = [
         PullRequestFact(
             external_id=f"{repo}#{p.number}",
@@ -243,7 +243,7 @@ def _store_releases(
     """Published releases whose tag names one of the application's releases; the others (drafts,
     prereleases, unknown tags) store nothing and count as unchanged."""
     shipped = [r for r in releases if r.shipped]
-    matched = _releases(application_id, {r.tag for r in shipped})
+    matched = releases_by_version(application_id, {r.tag for r in shipped})
     facts = [
         ShippedFact(
             release_id=matched[r.tag],
@@ -270,7 +270,7 @@ def _version(deployment: GithubDeployment) -> str:
     return (ref if ref and ref != deployment.sha else deployment.sha[:12])[:64]
 
 
-def _releases(application_id: int, versions: set[str]) -> dict[str, int]:
+def releases_by_version(application_id: int, versions: set[str]) -> dict[str, int]:
     """Release ids by version as the tool names it (a deployed ref, a milestone, a tag): "v4.2" names
     release 4.2 when there is no release v4.2."""
     candidates = versions | {v.removeprefix("v") for v in versions}
@@ -283,7 +283,7 @@ def _releases(application_id: int, versions: set[str]) -> dict[str, int]:
     return {version: pk for version, pk in found.items() if pk}
 
 
-def _environments(connection: Connection, names: set[str]) -> dict[str, int]:
+def environments_by_name(connection: Connection, names: set[str]) -> dict[str, int]:
     """Flightdeck environment ids by GitHub environment name; unknown environments are left out."""
     renames = (connection.scope or {}).get("environments") or {}
     wanted = {name: renames.get(name, name) for name in names}

@@ -297,7 +297,13 @@ class PullRequest(ExternalFact):
         indexes = [models.Index(fields=["release", "-created_at"], name="pullrequest_release_idx")]
 
     def __str__(self) -> str:
-        return f"{self.repository}#{self.number}"
+        return self.reference
+
+    @property
+    def reference(self) -> str:
+        """As its code host writes it: `owner/repo#12` on GitHub, `group/project!12` for a GitLab merge
+        request (stored with that external id)."""
+        return f"{self.repository}{'!' if '!' in self.external_id else '#'}{self.number}"
 
 
 class SourceAlias(models.Model):

@@ -37,7 +37,8 @@ def notes_draft(release: Release) -> str:
         section = [line for kind in sorted(kinds) for line in by_type.get(kind, [])]
         if section:
             lines += [f"## {heading}", "", *section, ""]
-    pull_lines = [_pull_line(pull) for pull in pulls.values("repository", "number", "title", "url")]
+    rows = pulls.values("repository", "number", "title", "url", "external_id")
+    pull_lines = [_pull_line(pull) for pull in rows]
     if pull_lines:
         lines += ["## Pull requests", "", *pull_lines, ""]
     if len(lines) == 2:
@@ -50,7 +51,8 @@ def notes_html(markdown: str) -> str:
 
 
 def _pull_line(pull: dict) -> str:
-    name = f"{_text(pull['repository'])}#{pull['number']}"
+    mark = "!" if "!" in pull["external_id"] else "#"  # a GitLab merge request, as PullRequest.reference
+    name = f"{_text(pull['repository'])}{mark}{pull['number']}"
     link = f"[{name}]({pull['url']})" if _SAFE_LINK.match(pull["url"] or "") else name
     return f"- {link} {_text(pull['title'])}"
 

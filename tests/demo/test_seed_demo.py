@@ -27,6 +27,7 @@ from demo.seeding import DEMO_SEED_ACTION
 from integrations.models import Connection
 from integrations.sandbox.dataset import JiraDataset
 from integrations.sandbox.github import GithubDataset
+from integrations.sandbox.gitlab import GitlabDataset
 from integrations.sandbox.jenkins import JenkinsDataset
 from releases.audit import audit_verify
 from releases.gates.services.notifications import MODEL_BACKEND
@@ -383,7 +384,7 @@ def test_unknown_scale_on_the_command_line_is_one_line_not_a_traceback(manage_py
 # --- (5b) the connections to the tool sandbox, and the plan it serves ----------------------------
 
 
-def test_seed_connects_jira_jenkins_and_github_in_the_sandbox_with_encrypted_credentials():
+def test_seed_connects_jira_jenkins_github_and_gitlab_in_the_sandbox_with_encrypted_credentials():
     seed_small()
 
     connections = {c.kind: c for c in Connection.objects.prefetch_related("mappings__application")}
@@ -391,9 +392,15 @@ def test_seed_connects_jira_jenkins_and_github_in_the_sandbox_with_encrypted_cre
         "jira_cloud": "http://127.0.0.1:8765",
         "jenkins": "http://127.0.0.1:8766",
         "github": "http://127.0.0.1:8767",
+        "gitlab": "http://127.0.0.1:8768",
     }
     # The sandbox's own credentials, stored encrypted: the token is not in the column.
-    sandbox = {"jira_cloud": JiraDataset(), "jenkins": JenkinsDataset(), "github": GithubDataset()}
+    sandbox = {
+        "jira_cloud": JiraDataset(),
+        "jenkins": JenkinsDataset(),
+        "github": GithubDataset(),
+        "gitlab": GitlabDataset(),
+    }
     for kind, connection in connections.items():
         assert connection.credentials["token"] == sandbox[kind].token
         assert sandbox[kind].token not in connection.credentials_encrypted
@@ -413,11 +420,13 @@ def test_seed_connects_jira_jenkins_and_github_in_the_sandbox_with_encrypted_cre
         "jira_cloud": [("MOBILE", "MOB")],
         "jenkins": [("mob-ci", "MOB")],
         "github": [("acme/mobile-banking", "MOB")],
+        "gitlab": [("acme/payments-hub", "PAY")],
     }
+    assert connections["gitlab"].scope["projects"] == ["acme/payments-hub"]
 
 
 def test_the_sandbox_plan_builds_and_deploys_the_next_open_releases_the_day_before_the_anchor():
-    assert sandbox_plan() == {"jira": {}, "jenkins": {}, "github": {}}  # nothing seeded, nothing planned
+    assert sandbox_plan() == {"jira": {}, "jenkins": {}, "github": {}, "gitlab": {}}  # nothing seeded
     seed_small()
 
     plan = sandbox_plan()

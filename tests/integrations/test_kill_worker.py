@@ -19,7 +19,7 @@ from kombu import Exchange, Queue
 from integrations.models import SyncRun
 from integrations.sandbox.server import Fault
 from integrations.tasks import connection_sync_task
-from releases.models import WorkItem
+from releases.models import PullRequest, WorkItem
 from tests.conftest import REPO
 
 pytestmark = [
@@ -153,3 +153,49 @@ def test_control_with_early_acknowledgement_the_kill_loses_the_sync(slow_sync):
     time.sleep(15)  # five visibility timeouts: nothing comes back, the message was acknowledged
     assert run_state(run).status == SyncRun.Status.RUNNING
     assert WorkItem.objects.count() < ISSUES
+
+
+# --- GitLab: the same kill, in the middle of 2,500 merge requests ---------------------------------
+
+MERGE_REQUESTS = 2500
+
+
+@pytest.fixture
+def slow_gitlab_sync(serve):
+    """A queued GitLab sync of 2,500 merge requests (25 pages, each a third of a second late), stored
+    1,000 a transaction."""
+    from integrations.sandbox.gitlab import GitlabDataset, GitlabRoutes
+    from tests import factories as f
+
+    server = serve(GitlabRoutes(GitlabDataset(merge_requests={"acme/payments": MERGE_REQUESTS})))
+    server.faults.append(Fault("slow", path="/merge_requests", delay=0.3, times=1000))
+    connection = f.ConnectionFactory(
+        kind="gitlab",
+        base_url=server.url,
+        credentials={"token": server.routes.dataset.token},
+        scope={"projects": ["acme/payments"]},
+    )
+    f.ApplicationMappingFactory(
+        connection=connection, application=f.ApplicationFactory(key="PAY"), external_key="acme/payments"
+    )
+    queue = f"kill-test-{uuid.uuid4().hex[:12]}"
+    workers = [start_worker(queue)]
+    yield connection, queue, workers[0]
+    for worker in workers:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=30)
+
+
+def test_killing_the_worker_child_mid_gitlab_sync_resumes_the_run_exactly_once(slow_gitlab_sync):
+    connection, queue, worker = slow_gitlab_sync
+    run = queue_and_wait_until_half_stored(connection, queue)
+    (child,) = children(worker.pid)
+    os.kill(child, signal.SIGKILL)
+    assert wait_for(lambda: run_state(run).status == SyncRun.Status.SUCCEEDED, timeout=90), run_state(
+        run
+    ).error
+    assert PullRequest.objects.count() == MERGE_REQUESTS
+    duplicates = PullRequest.objects.values("external_id").annotate(n=Count("id")).filter(n__gt=1)
+    assert not duplicates.exists()
+    assert run_state(run).attempts >= 2  # the requeued message resumed the same run

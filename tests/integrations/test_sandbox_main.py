@@ -25,6 +25,7 @@ from demo.sandbox import sandbox_plan
 from integrations.models import Connection, SyncRun
 from integrations.sandbox.dataset import JiraDataset
 from integrations.sandbox.github import GithubDataset, GithubRoutes
+from integrations.sandbox.gitlab import PLANNED_MERGE_REQUESTS, GitlabRoutes, gitlab_from_plan
 from integrations.sandbox.jenkins import JenkinsDataset, JenkinsRoutes
 from integrations.sandbox.jira import JiraRoutes
 from integrations.sandbox.plan import PULLS_PER_VERSION, github_from_plan, jenkins_from_plan, jira_from_plan
@@ -224,7 +225,7 @@ def free_pair() -> int:
 
 @pytest.fixture
 def demo_sandbox(db):
-    """A small demo seed, and Jira, Jenkins and GitHub sandboxes serving its plan, with the demo's
+    """A small demo seed, and Jira, Jenkins, GitHub and GitLab sandboxes serving its plan, with the demo's
     connections pointed at them (ports are free ones, not dev.py's)."""
     call_command("seed_demo", "--scale", "small", "--seed", "1", "--anchor", ANCHOR.isoformat(), verbosity=0)
     plan = json.loads(json.dumps(sandbox_plan()))  # through JSON, as dev.py hands it over
@@ -232,6 +233,7 @@ def demo_sandbox(db):
         Connection.Kind.JIRA_CLOUD: SandboxServer(JiraRoutes(jira_from_plan(plan))).start(),
         Connection.Kind.JENKINS: SandboxServer(JenkinsRoutes(jenkins_from_plan(plan))).start(),
         Connection.Kind.GITHUB: SandboxServer(GithubRoutes(github_from_plan(plan))).start(),
+        Connection.Kind.GITLAB: SandboxServer(GitlabRoutes(gitlab_from_plan(plan))).start(),
     }
     for kind, server in servers.items():
         Connection.objects.filter(kind=kind).update(base_url=server.url)
@@ -295,6 +297,35 @@ def test_a_demo_sync_brings_builds_test_runs_and_deployments_to_the_demo_release
     kinds = (Connection.Kind.JENKINS, Connection.Kind.GITHUB, Connection.Kind.JIRA_CLOUD)
     again = [sync(kind) for kind in kinds]
     assert [(run.items_created, run.items_updated) for run in again] == [(0, 0)] * 3
+
+
+def test_a_demo_gitlab_sync_brings_merge_requests_pipelines_and_deployments_to_the_payments_hub(
+    demo_sandbox, monkeypatch, django_capture_on_commit_callbacks
+):
+    planned = demo_sandbox["gitlab"]["acme/payments-hub"]
+    assert planned["versions"] and planned["deployments"]  # the small seed has open PAY releases
+    monkeypatch.setattr(tasks.gate_evidence_refresh_task, "delay", lambda **kw: gate_evidence_refresh(**kw))
+    gates_before = gate_statuses()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        gitlab = sync(Connection.Kind.GITLAB)
+    source = gitlab.connection.source_key
+    pulls = PullRequest.objects.filter(source=source).select_related("release__application")
+    assert len(pulls) == PLANNED_MERGE_REQUESTS * len(planned["versions"])
+    assert {p.release.version for p in pulls} == set(planned["versions"])
+    assert {(p.state, p.release.application.key) for p in pulls} == {("merged", "PAY")}
+    builds = Build.objects.filter(source=source).select_related("release")
+    assert sorted(b.release.version for b in builds) == sorted(planned["versions"])
+    assert {b.result for b in builds} == {"success"}
+    runs = TestRun.objects.filter(source=source)
+    assert len(runs) == len(builds) and {r.failed for r in runs} == {0}
+    deployments = Deployment.objects.filter(source=source).select_related("release", "environment")
+    assert sorted((d.release.version, d.environment.name) for d in deployments) == sorted(
+        (p["ref"], SANDBOX_GITHUB_ENVIRONMENTS[p["environment"]]) for p in planned["deployments"]
+    )
+    assert newly_failed(gates_before) == []
+    again = sync(Connection.Kind.GITLAB)
+    assert (again.items_created, again.items_updated) == (0, 0)
 
 
 def newly_failed(before: dict) -> list[int]:

@@ -12,7 +12,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import URLValidator
 from django.db import transaction
 
-from demo.catalogue import SANDBOX_CREDENTIALS, SANDBOX_GITHUB_CREDENTIALS, SANDBOX_JENKINS_CREDENTIALS
+from demo.catalogue import (
+    SANDBOX_CREDENTIALS,
+    SANDBOX_GITHUB_CREDENTIALS,
+    SANDBOX_GITLAB_CREDENTIALS,
+    SANDBOX_JENKINS_CREDENTIALS,
+)
 from integrations.models import Connection
 
 # integrations.sandbox.proof.SECRET_ENV: the product never imports the sandbox, so it is spelled here.
@@ -23,21 +28,22 @@ DEMO_CONNECTIONS = {
     "jira": ("Sandbox Jira Cloud", SANDBOX_CREDENTIALS),
     "jenkins": ("Sandbox Jenkins", SANDBOX_JENKINS_CREDENTIALS),
     "github": ("Sandbox GitHub", SANDBOX_GITHUB_CREDENTIALS),
+    "gitlab": ("Sandbox GitLab", SANDBOX_GITLAB_CREDENTIALS),
 }
 
 
 class Command(BaseCommand):
     help = (
         "Point the demo connections to the tool sandbox (Sandbox Jira Cloud, Sandbox Jenkins, Sandbox "
-        f"GitHub) at --jira, --jenkins and --github, with the secret in ${SECRET_ENV} as their stored "
-        "credential, and enable them; or, with --disable, disable them (dev.py does so until the "
-        "sandbox on those addresses has proved it knows the secret)."
+        "GitHub, Sandbox GitLab) at --jira, --jenkins, --github and --gitlab, with the secret in "
+        f"${SECRET_ENV} as their stored credential, and enable them; or, with --disable, disable them "
+        "(dev.py does so until the sandbox on those addresses has proved it knows the secret)."
     )
 
     def add_arguments(self, parser):
         for tool, (name, _credentials) in DEMO_CONNECTIONS.items():
             parser.add_argument(f"--{tool}", metavar="URL", help=f"the base URL for {name!r}")
-        parser.add_argument("--disable", action="store_true", help="disable the three connections")
+        parser.add_argument("--disable", action="store_true", help="disable the four connections")
 
     def handle(self, *args, disable: bool, **options):
         connections = {c.name: c for c in Connection.objects.filter(name__in=self.names())}
@@ -50,7 +56,7 @@ class Command(BaseCommand):
             return
         urls = {tool: options[tool] for tool in DEMO_CONNECTIONS}
         if not all(urls.values()):
-            raise CommandError("Give --jira, --jenkins and --github, or --disable.")
+            raise CommandError("Give --jira, --jenkins, --github and --gitlab, or --disable.")
         for tool, url in urls.items():
             try:
                 URLValidator(schemes=["http", "https"])(url)

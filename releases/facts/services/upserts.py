@@ -697,28 +697,68 @@ def deployments_upsert(*, source: str, facts: list[DeploymentFact]) -> UpsertRes
     return result
 
 
-def keyed_facts_upsert(model, *, source: str, facts: list, fields: tuple[str, ...]) -> UpsertResult:
+def deployments_delete(*, source: str, external_ids) -> UpsertResult:
+    """Remove the deployments the tool no longer has (found by a reconcile); the days they ran on are
+    judged again by the next roll-up."""
+    ids = sorted(external_ids)
+    earliest = None
+    for start in range(0, len(ids), 1000):
+        first = (
+            Deployment.objects.filter(source=source, external_id__in=ids[start : start + 1000])
+            .order_by("deployed_at")
+            .values_list("deployed_at", flat=True)
+            .first()
+        )
+        earliest = min(filter(None, (earliest, first)), default=None)
+    result = keyed_facts_delete(Deployment, source=source, external_ids=ids)
+    if result.deleted and earliest:
+        metrics_mark_dirty(earliest)
+    return result
+
+
+def keyed_facts_upsert(
+    model, *, source: str, facts: list, fields: tuple[str, ...], raw_insert: bool = False
+) -> UpsertResult:
     """Create or update rows of `model` (one with a `release`) keyed by (source, external_id), from
     facts carrying `fields`: one read, one insert and one update a page; an unchanged row is not
     written. The releases that change are those of the rows written, and those a row left."""
     facts = list({fact.external_id: fact for fact in facts}.values())  # overlapping pages repeat them
     result = UpsertResult()
     stored = {row.external_id: row for row in _by_external_id(model, source, [f.external_id for f in facts])}
-    new, changed = [], []
+    new, new_rows, changed = [], [], []
     for fact in facts:
         values = {name: getattr(fact, name) for name in fields}
         row = stored.get(fact.external_id)
-        if row is None:
+        if row is None and raw_insert:  # values straight to the INSERT: no model instance to build
+            new_rows.append([source, fact.external_id, *values.values()])
+            result.release_ids.add(values["release_id"])
+        elif row is None:
             new.append(model(source=source, external_id=fact.external_id, **values))
         elif any(getattr(row, name) != value for name, value in values.items()):
             result.release_ids.add(row.release_id)  # the release it leaves, if it moves
             for name, value in values.items():
                 setattr(row, name, value)
             changed.append(row)
+    for start in range(0, len(new_rows), 1000):  # one INSERT ... SELECT from one JSON parameter
+        _insert_rows(model, ("source", "external_id", *fields), new_rows[start : start + 1000])
     model.objects.bulk_create(new, batch_size=1000)
     model.objects.bulk_update(changed, list(fields), batch_size=500)
-    result.created, result.updated = len(new), len(changed)
-    result.unchanged = len(facts) - len(new) - len(changed)
-    result.rows_written = len(new) + len(changed)
+    result.created, result.updated = len(new) + len(new_rows), len(changed)
+    result.unchanged = len(facts) - result.created - len(changed)
+    result.rows_written = result.created + len(changed)
     result.release_ids = (result.release_ids | {row.release_id for row in (*new, *changed)}) - {None}
+    return result
+
+
+def keyed_facts_delete(model, *, source: str, external_ids) -> UpsertResult:
+    """Remove the rows of `model` (one with a `release`) the tool no longer has (found by a reconcile),
+    keyed by (source, external_id), a thousand a statement; their releases change."""
+    ids = sorted(external_ids)
+    result = UpsertResult()
+    for start in range(0, len(ids), 1000):
+        chunk = model.objects.filter(source=source, external_id__in=ids[start : start + 1000])
+        result.release_ids |= set(chunk.exclude(release=None).values_list("release_id", flat=True))
+        deleted, _ = chunk.delete()
+        result.deleted += deleted
+        result.rows_written += deleted
     return result
