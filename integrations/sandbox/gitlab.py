@@ -102,6 +102,7 @@ class GitlabDataset:
                 **fields,
                 "updated": at,
             }
+            self.revision += 1
 
     def delete(self, project: str, kind: str, n: int) -> None:
         with self.lock:
@@ -386,19 +387,32 @@ class GitlabRoutes:
         )
 
     def listed(self, project: str, kind: str, query: dict, url: str):
+        if query.get("pagination") == "keyset":  # as GitLab: these lists have offset pages only
+            return 405, {"message": "Keyset pagination is not yet available for this type of request"}, {}
         default = "created_at" if kind != "pipelines" else "id"
         key = query.get("order_by", default)
-        filters = (query.get("state", "all"), query.get("updated_after", ""))
-        ordered = self.ordered(project, kind, key, filters)
-        return self.paged(ordered, query, url, key=key)
+        if kind == "deployments" and query.get("updated_after") and key != "updated_at":
+            return 400, {"message": "`updated_at` filter requires `updated_at` sort"}, {}
+        items, keys = self.ordered(project, kind, key, query.get("state", "all"))
+        if query.get("updated_after"):
+            after = datetime.fromisoformat(query["updated_after"].replace("Z", "+00:00"))
+            if key == "updated_at":  # ordered by it: the items from `after` on, found by bisection
+                start = bisect.bisect_left(keys, (_iso(after), 0))
+                items, keys = items[start:], keys[start:]
+            else:
+                kept = [
+                    i for i, item in enumerate(items) if datetime.fromisoformat(item["updated_at"]) >= after
+                ]
+                items, keys = [items[i] for i in kept], [keys[i] for i in kept]
+        return self.paged((items, keys), query, url, key=key)
 
-    def ordered(self, project: str, kind: str, key: str, filters: tuple) -> tuple[list, list]:
+    def ordered(self, project: str, kind: str, key: str, state: str) -> tuple[list, list]:
         """The items and their (key, id), ascending; cached until the dataset changes (a sync reads
         the same list page after page: 50,000 merge requests are built once, not once a page)."""
         dataset = self.dataset
         if self.cache_revision != dataset.revision:
             self.cache, self.cache_revision = {}, dataset.revision
-        cached = self.cache.get((project, kind, key, filters))
+        cached = self.cache.get((project, kind, key, state))
         if cached is not None:
             return cached
         make = {
@@ -407,14 +421,10 @@ class GitlabRoutes:
             "deployments": dataset.deployment,
         }[kind]
         items = [make(project, n) for n in dataset.numbers(project, kind)]
-        state, updated_after = filters
         if kind == "merge_requests" and state != "all":
             items = [item for item in items if item["state"] == state]
-        if updated_after:
-            after = datetime.fromisoformat(updated_after.replace("Z", "+00:00"))
-            items = [item for item in items if datetime.fromisoformat(item["updated_at"]) >= after]
         items.sort(key=lambda item: (item.get(key) or "", item.get("id", 0)))
-        self.cache[(project, kind, key, filters)] = result = (
+        self.cache[(project, kind, key, state)] = result = (
             items,
             [(item.get(key) or "", item.get("id", 0)) for item in items],
         )

@@ -177,6 +177,10 @@ class _Parser:
         self.position += 1
         return token
 
+    def at_op(self, text: str) -> bool:
+        """The current token is that operator or punctuation, not a quoted string that reads the same."""
+        return self.token.kind == "op" and self.token.text == text
+
     def expected(self, what: str) -> JqlError:
         token = self.token
         got = "EOF" if token.kind == "end" else token.text
@@ -206,32 +210,32 @@ class _Parser:
             if self.token.keyword in ("asc", "desc"):
                 direction = self.take().keyword
             yield field, direction
-            if self.token.text != ",":
+            if not self.at_op(","):
                 return
             self.take()
 
     def or_(self):
         parts = [self.and_()]
-        while self.token.keyword == "or" or self.token.text == "||":
+        while self.token.keyword == "or" or self.at_op("||"):
             self.take()
             parts.append(self.and_())
         return parts[0] if len(parts) == 1 else Or(tuple(parts))
 
     def and_(self):
         parts = [self.not_()]
-        while self.token.keyword == "and" or self.token.text == "&&":
+        while self.token.keyword == "and" or self.at_op("&&"):
             self.take()
             parts.append(self.not_())
         return parts[0] if len(parts) == 1 else And(tuple(parts))
 
     def not_(self):
-        if self.token.keyword == "not" or self.token.text == "!":
+        if self.token.keyword == "not" or self.at_op("!"):
             self.take()
             return Not(self.not_())
-        if self.token.text == "(" and self.token.kind == "op":
+        if self.at_op("("):
             self.take()
             inner = self.or_()
-            if self.token.text != ")":
+            if not self.at_op(")"):
                 raise self.expected("')'")
             self.take()
             return inner
@@ -284,13 +288,13 @@ class _Parser:
             self.take()
             return Clause(field, op, (EMPTY,))
         if op in ("in", "not in"):
-            if self.token.text == "(" and self.token.kind == "op":
+            if self.at_op("("):
                 self.take()
                 values = [self.value()]
-                while self.token.text == ",":
+                while self.at_op(","):
                     self.take()
                     values.append(self.value())
-                if self.token.text != ")":
+                if not self.at_op(")"):
                     raise self.expected("')'")
                 self.take()
                 return Clause(field, op, tuple(values))
@@ -315,15 +319,15 @@ class _Parser:
         if token.kind != "word" or token.keyword in RESERVED:
             raise self.expected("either a value, list or function")
         self.take()
-        if self.token.text == "(" and self.token.kind == "op":
+        if self.at_op("("):
             name = token.text.lower()
             if name not in FUNCTIONS:
                 raise JqlError(f"Unable to find JQL function '{token.text}()'.")
             self.take()
             args = []
-            while self.token.text != ")":
+            while not self.at_op(")"):
                 if args:
-                    if self.token.text != ",":
+                    if not self.at_op(","):
                         raise self.expected("',' or ')'")
                     self.take()
                 if self.token.kind not in ("word", "string"):

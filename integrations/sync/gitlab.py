@@ -16,13 +16,15 @@ watermark with it (in the same transaction) and a pass cut short resumes after i
 pipeline or deployment still running is read again when it finishes, since that updates it.
 
 Incremental passes do not see deletions. A reconcile lists each project's merge requests (storing any a
-pass missed), pipelines and deployments whole, and deletes the rows GitLab no longer has; a reconcile
-that would delete most of a stream's rows is refused (a token that lost access lists nothing).
+pass missed) and deployments whole, by what never changes (creation, id), asks for each stored one the
+listing missed by itself, and deletes those GitLab answers 404 for; a reconcile that would delete most
+of a stream's rows is refused (a token that lost access lists nothing). Builds are never deleted, as
+for Jenkins: GitLab expires old pipelines, and a release's build history outlives them.
 """
 
 from datetime import datetime, timedelta
 
-from integrations.clients.gitlab import GitlabClient
+from integrations.clients.gitlab import GitlabClient, project_path
 from integrations.deliveries import STREAM_MODE
 from integrations.http import SyncError
 from integrations.models import ApplicationMapping, Connection
@@ -52,7 +54,7 @@ from releases.facts.services.upserts import (
     keyed_facts_delete,
     testruns_upsert,
 )
-from releases.models import Build, Deployment, PullRequest
+from releases.models import Deployment, PullRequest
 
 RECONCILE = "reconcile"
 # Read again what was updated this long before the watermark: GitLab's `updated_after` compares whole
@@ -309,7 +311,7 @@ def _reconcile(context: RunContext, client: GitlabClient, project: str, applicat
     source = context.connection.source_key
     stream = f"reconcile:{project}"
     remote_merge_requests = set()
-    for merge_requests, _ in client.merge_requests(project):
+    for merge_requests, _ in client.all_merge_requests(project):
         remote_merge_requests |= {f"{project}!{m.iid}" for m in merge_requests}
         facts = _merge_request_facts(project, application_id, merge_requests)
         upsert_page(
@@ -319,21 +321,13 @@ def _reconcile(context: RunContext, client: GitlabClient, project: str, applicat
             fetched=len(merge_requests),
             store=lambda facts=facts: pull_requests_upsert(source=source, facts=facts),
         )
-    remote_pipelines = set()
-    for pipelines, _ in client.pipeline_ids(project):
-        remote_pipelines |= {f"{project[:200]}#{p.id}" for p in pipelines}
     remote_deployments = set()
-    for deployments, _ in client.deployments(project):
+    for deployments, _ in client.all_deployments(project):
         remote_deployments |= {f"{project}#{d.id}" for d in deployments}
 
     stored = {
         PullRequest: set(
             PullRequest.objects.filter(source=source, repository=project[:200]).values_list(
-                "external_id", flat=True
-            )
-        ),
-        Build: set(
-            Build.objects.filter(source=source, application_id=application_id, job=project[:200]).values_list(
                 "external_id", flat=True
             )
         ),
@@ -343,9 +337,9 @@ def _reconcile(context: RunContext, client: GitlabClient, project: str, applicat
             ).values_list("external_id", flat=True)
         ),
     }
-    remote = {PullRequest: remote_merge_requests, Build: remote_pipelines, Deployment: remote_deployments}
-    gone = {model: stored[model] - remote[model] for model in stored}
-    for model, ids in gone.items():
+    remote = {PullRequest: remote_merge_requests, Deployment: remote_deployments}
+    missed = {model: stored[model] - remote[model] for model in stored}
+    for model, ids in missed.items():
         if stored[model] and len(ids) > MAX_DELETED_SHARE * len(stored[model]):
             raise SyncError(
                 f"The reconcile of {project} would delete {len(ids)} of {len(stored[model])} "
@@ -353,9 +347,15 @@ def _reconcile(context: RunContext, client: GitlabClient, project: str, applicat
                 "read the project."
             )
 
+    # A listing by offset can still miss an item when one before it is deleted meanwhile: each one
+    # missed is asked for by itself, and only those GitLab no longer has are deleted.
+    gone = {
+        PullRequest: {i for i in missed[PullRequest] if not client.still_there(_item_path(project, i))},
+        Deployment: {i for i in missed[Deployment] if not client.still_there(_item_path(project, i))},
+    }
+
     def delete() -> UpsertResult:
         result = keyed_facts_delete(PullRequest, source=source, external_ids=gone[PullRequest])
-        result += keyed_facts_delete(Build, source=source, external_ids=gone[Build])
         result += deployments_delete(source=source, external_ids=gone[Deployment])
         return result
 
@@ -363,6 +363,13 @@ def _reconcile(context: RunContext, client: GitlabClient, project: str, applicat
 
 
 # --- shared ---------------------------------------------------------------------------------------
+
+
+def _item_path(project: str, external_id: str) -> str:
+    """A stored merge request (`group/project!iid`) or deployment (`group/project#id`) as its API path."""
+    if external_id.startswith(f"{project}!"):
+        return f"{project_path(project)}/merge_requests/{external_id.removeprefix(f'{project}!')}"
+    return f"{project_path(project)}/deployments/{external_id.removeprefix(f'{project}#')}"
 
 
 def _mappings(connection: Connection) -> dict[str, int]:

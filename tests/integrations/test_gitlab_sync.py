@@ -123,8 +123,11 @@ def test_first_sync_stores_merge_requests_pipelines_test_runs_deployments_and_re
     )
     assert merged.merged_at and merged.closed_at and merged.url.endswith("/-/merge_requests/2")
     mr_pages = server.requests_to("/merge_requests")
-    assert len(mr_pages) == 3 and all(r.query.get("pagination") == "keyset" for r in mr_pages)
-    assert [("cursor" in r.query) for r in mr_pages] == [False, True, True]
+    # Read by seeking: each page asks again from the newest time read, never by a growing offset.
+    assert len(mr_pages) == 3 and all(r.query["order_by"] == "updated_at" for r in mr_pages)
+    assert [r.query["page"] for r in mr_pages] == ["1", "1", "1"]
+    seeks = [r.query.get("updated_after", "") for r in mr_pages]
+    assert seeks[0] == "" and seeks[0] < seeks[1] < seeks[2]
 
     builds = {
         b.number: (b.result, b.release.version, b.duration_ms)
@@ -206,11 +209,56 @@ def test_deletions_are_found_by_the_reconcile_not_by_the_incremental_pass(gitlab
 
     run = sync(connection, mode="reconcile")
     assert not PullRequest.objects.filter(external_id=f"{PROJECT}!4").exists()
-    assert not Build.objects.filter(number=10002).exists()
     assert not Deployment.objects.filter(external_id=f"{PROJECT}#20003").exists()
     assert merge_requests(connection) == sandbox_merge_requests(dataset)
-    assert (Build.objects.count(), Deployment.objects.count()) == (11, 11)
-    assert run.items_deleted == 3
+    # Builds outlive GitLab's pipeline expiry, as Jenkins builds do: a release keeps its history.
+    assert Build.objects.filter(number=10002).exists()
+    assert (Build.objects.count(), Deployment.objects.count()) == (12, 11)
+    assert run.items_deleted == 2
+
+
+def test_the_reconcile_deletes_only_what_gitlab_answers_404_for(gitlab, pay, monkeypatch):
+    """A listing by offset can miss an item when one before it is deleted meanwhile: the missed
+    item is asked for by itself and kept, since GitLab still has it."""
+    server = gitlab(merge_requests=20)
+    connection = gitlab_connection(server, pay)
+    sync(connection)
+    server.routes.dataset.delete(PROJECT, "merge_requests", 4)
+    real = GitlabClient.all_merge_requests
+
+    def missing_seven(self, project):  # as if 7 had shifted across a page boundary
+        for page, meta in real(self, project):
+            yield [m for m in page if m.iid != 7], meta
+
+    monkeypatch.setattr(GitlabClient, "all_merge_requests", missing_seven)
+    server.requests.clear()
+    sync(connection, mode="reconcile")
+    assert not PullRequest.objects.filter(external_id=f"{PROJECT}!4").exists()
+    assert PullRequest.objects.filter(external_id=f"{PROJECT}!7").exists()
+    asked = {r.path.rsplit("/", 1)[-1] for r in server.requests_to("/merge_requests/")}
+    assert {"4", "7"} <= asked
+
+
+def test_an_item_updated_while_the_list_is_read_skips_no_other(gitlab, pay, monkeypatch):
+    """With offset pages ordered by update, an item updated after its page was read moves to the end
+    and the next page starts one item later: one would be skipped. Seeking skips none."""
+    monkeypatch.setattr(gitlab_sync_module, "STORE_BATCH", 100)
+    server = gitlab(merge_requests=250)
+    dataset = server.routes.dataset
+    connection = gitlab_connection(server, pay)
+    real = GitlabClient._updated_since
+
+    def edited_after_the_first_page(self, path, params, parse, *, updated_after):
+        for number, page in enumerate(real(self, path, params, parse, updated_after=updated_after)):
+            yield page
+            if number == 0 and "merge_requests" in path:
+                first = page[0][0].iid
+                dataset.edit(PROJECT, "merge_requests", first, at=datetime.now(UTC), title="Edited")
+
+    monkeypatch.setattr(GitlabClient, "_updated_since", edited_after_the_first_page)
+    sync(connection)
+    assert PullRequest.objects.count() == 250
+    assert merge_requests(connection) == sandbox_merge_requests(dataset)
 
 
 def test_a_reconcile_that_would_delete_most_rows_is_refused(gitlab, pay):
@@ -304,25 +352,27 @@ def test_a_sync_killed_between_pages_resumes_after_its_last_committed_page(gitla
     server = gitlab(merge_requests=350)
     connection = gitlab_connection(server, pay)
     pages = {"n": 0}
-    real = GitlabClient._pages
+    real = GitlabClient._updated_since
 
-    def dying(self, url, params, parse):
-        for page in real(self, url, params, parse):
-            if "merge_requests" in url or (params is None and "merge_requests" in str(url)):
+    def dying(self, path, params, parse, *, updated_after):
+        for page in real(self, path, params, parse, updated_after=updated_after):
+            if "merge_requests" in path:
                 pages["n"] += 1
                 if pages["n"] == 3:
                     raise Killed
             yield page
 
-    monkeypatch.setattr(GitlabClient, "_pages", dying)
+    monkeypatch.setattr(GitlabClient, "_updated_since", dying)
     run = sync_run_queue(connection=connection, by=None)
     with pytest.raises(Killed):
         connection_sync(run_id=run.pk, client_options={"backoff_seconds": 0})
-    assert PullRequest.objects.count() == 200  # two pages committed with their cursor
+    # Two pages committed with their cursor: 199, since a seek reads its last second again (the
+    # second page starts with the first page's newest merge request).
+    assert PullRequest.objects.count() == 199
     run.refresh_from_db()
     assert run.status == SyncRun.Status.RUNNING
 
-    monkeypatch.setattr(GitlabClient, "_pages", real)
+    monkeypatch.setattr(GitlabClient, "_updated_since", real)
     server.requests.clear()
     assert connection_sync(run_id=run.pk, client_options={"backoff_seconds": 0})["status"] == "succeeded"
     resumed = server.requests_to("/merge_requests")[0]
@@ -429,3 +479,17 @@ def test_a_running_pipeline_is_a_running_build_without_a_test_run_until_it_finis
     assert (finished.result, finished.duration_ms) == ("success", 14 * 60 * 1000)
     assert TestRun.objects.get(build=finished).failed == 0
     assert (run.items_created, run.items_updated) == (1, 1)  # its test run, and the build
+
+
+@pytest.mark.parametrize(
+    ("next_url", "followed"),
+    [
+        ("https://gitlab.example/root/api/v4/projects/1/jobs?page=2", "/api/v4/projects/1/jobs?page=2"),
+        # GitLab's external_url names another host or scheme: the token still goes to the base URL only.
+        ("http://elsewhere.example/root/api/v4/projects/1/jobs?page=3", "/api/v4/projects/1/jobs?page=3"),
+        ("", ""),
+    ],
+)
+def test_a_next_link_is_followed_on_the_connections_own_address(next_url, followed):
+    client = GitlabClient(base_url="https://gitlab.example/root", headers={"PRIVATE-TOKEN": "t"})
+    assert client._own(next_url) == followed

@@ -110,3 +110,12 @@ def test_dates_are_wall_times_in_the_users_zone_or_periods_from_now():
     assert moment("-1w 2d", field="created", zone="UTC", now=NOW) == datetime(2026, 2, 20, 12, 0, tzinfo=UTC)
     with pytest.raises(JqlError, match=r"Date value '31\.01\.2026' for field 'created' is invalid"):
         moment("31.01.2026", field="created", zone="UTC", now=NOW)
+
+
+def test_a_quoted_string_is_a_value_never_syntax():
+    """As in Jira: "||", "," and ")" in quotes are values, not OR, a separator or a closing paren."""
+    assert parse('project = "||"') == Query(Clause("project", "=", ("||",)), ())
+    with pytest.raises(JqlError):
+        parse('fixVersion in ("4.2" "," "4.3")')
+    with pytest.raises(JqlError):
+        parse('project = PAY "||" project = WEB')
