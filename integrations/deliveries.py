@@ -11,8 +11,7 @@ over the raw request body, before anything is parsed or stored:
   has no delivery id: a retried notification repeats its bytes, so the body's SHA-256 stands in.
 - GitLab: cannot sign either; it sends the webhook's secret token in `X-Gitlab-Token` (compared in
   constant time). Delivery id `Idempotency-Key` (the same on GitLab's retries), else
-  `X-Gitlab-Event-UUID`; the event (`X-Gitlab-Event`) names what changed: the sync it queues reads
-  that stream only (merge requests, pipelines, deployments or releases).
+  `X-Gitlab-Event-UUID`; the event (`X-Gitlab-Event`) names what changed, recorded with the delivery.
 
 Which check a connection's webhooks get is its tool's (integrations.tools.TOOLS).
 """
@@ -34,7 +33,6 @@ KEEP_DELIVERIES = timedelta(days=30)  # GitHub offers redelivery for 3 days; Jir
 class Delivery:
     delivery_id: str
     event: str
-    mode: str = "incremental"  # the sync it queues: a tool that knows what changed names its stream
 
 
 class Refused(DomainError):
@@ -68,10 +66,9 @@ def jenkins_delivery(headers, body: bytes, secret: str) -> Delivery:
     return Delivery(hashlib.sha256(body).hexdigest(), "jenkins")
 
 
-# A sync of one stream only: "stream:<name>" (integrations.sync.gitlab reads it).
-STREAM_MODE = "stream:"
-# GitLab's event kinds -> the stream of the project that changed, the only one its sync reads; other
-# events are recorded as they come and queue an ordinary pass.
+# GitLab's event kinds -> the stream that changed, as the delivery is recorded. Every delivery queues an
+# ordinary pass of every stream: a pass of one stream only would be refused while another run is
+# queued or running, and the change it announced would wait for the next schedule.
 GITLAB_EVENTS = {
     "Merge Request Hook": "merge_requests",
     "Pipeline Hook": "pipelines",
@@ -86,10 +83,7 @@ def gitlab_delivery(headers, body: bytes, secret: str) -> Delivery:
         raise Refused("The X-Gitlab-Token header does not match this connection's webhook secret.", 401)
     delivery_id = headers.get("Idempotency-Key") or headers.get("X-Gitlab-Event-UUID", "")
     event = headers.get("X-Gitlab-Event", "")
-    stream = GITLAB_EVENTS.get(event)
-    if stream is None:  # another kind of event: an ordinary pass of every stream
-        return Delivery(delivery_id, event or "gitlab")
-    return Delivery(delivery_id, stream, mode=f"{STREAM_MODE}{stream}")
+    return Delivery(delivery_id, GITLAB_EVENTS.get(event) or event or "gitlab")
 
 
 def webhook_deliveries_prune(*, now=None) -> int:

@@ -65,7 +65,7 @@ def webhook_delivery_accept(*, connection: Connection, delivery: Delivery) -> bo
             # A sync already queued or running reads the tool anyway; the next schedule catches
             # a change it had already passed.
             with suppress(SyncRefused):
-                sync_run_queue(connection=connection, by=None, mode=delivery.mode)
+                sync_run_queue(connection=connection, by=None)
     except IntegrityError:  # the unique (connection, delivery id): a redelivery
         return False
     return True

@@ -25,7 +25,6 @@ for Jenkins: GitLab expires old pipelines, and a release's build history outlive
 from datetime import datetime, timedelta
 
 from integrations.clients.gitlab import GitlabClient, project_path
-from integrations.deliveries import STREAM_MODE
 from integrations.http import SyncError
 from integrations.models import ApplicationMapping, Connection
 from integrations.parse.gitlab import (
@@ -67,18 +66,10 @@ STORE_BATCH = 1000
 
 
 def gitlab_sync(*, context: RunContext, client: GitlabClient, mode: str = "incremental") -> None:
-    """Every stream of every mapped project; a webhook's sync ("stream:pipelines") reads that stream
-    only, and a reconcile also sweeps deletions."""
-    passes = {
-        "merge_requests": _sync_merge_requests,
-        "pipelines": _sync_pipelines,
-        "deployments": _sync_deployments,
-        "releases": _sync_releases,
-    }
-    if mode.startswith(STREAM_MODE) and mode.removeprefix(STREAM_MODE) in passes:
-        passes = {mode.removeprefix(STREAM_MODE): passes[mode.removeprefix(STREAM_MODE)]}
+    """Every stream of every mapped project; a reconcile also sweeps deletions."""
+    passes = (_sync_merge_requests, _sync_pipelines, _sync_deployments, _sync_releases)
     for project, application_id in _mappings(context.connection).items():
-        for sync_pass in passes.values():
+        for sync_pass in passes:
             sync_pass(context, client, project, application_id)
         if mode == RECONCILE:
             _reconcile(context, client, project, application_id)

@@ -434,20 +434,11 @@ def test_a_gitlab_webhook_carries_the_secret_in_x_gitlab_token(queued, django_ca
     assert deliver("gitlab-secret").status_code == 200  # GitLab's retry of the same event
     assert deliver("gitlab-secret", uuid="e-2", event="Pipeline Hook").status_code == 202
     assert sorted(WebhookDelivery.objects.values_list("event", flat=True)) == ["merge_requests", "pipelines"]
-    assert queued == [(connection.pk, "stream:merge_requests")]  # the second found that run still queued
+    assert queued == [(connection.pk, "incremental")]  # the second found that run still queued: it reads all
     assert SyncRun.objects.filter(connection=connection).count() == 1
     SyncRun.objects.filter(connection=connection).update(status=SyncRun.Status.SUCCEEDED)
     assert deliver("gitlab-secret", uuid="e-3", event="Push Hook").status_code == 202
-    assert queued[-1] == (connection.pk, "incremental")  # not a stream of ours: an ordinary pass
-
-
-def test_a_webhooks_sync_reads_only_the_stream_its_event_names(gitlab, pay):
-    server = gitlab()
-    connection = gitlab_connection(server, pay)
-    run = sync(connection, mode="stream:pipelines")
-    assert {r.path.split("/")[5] for r in server.requests} == {"pipelines"}
-    assert Build.objects.count() == 12 and not PullRequest.objects.exists()
-    assert run.items_created == 12 + 12  # the builds and their test runs
+    assert queued[-1] == (connection.pk, "incremental")
 
 
 def test_a_merge_request_reads_as_gitlab_writes_it_in_the_release_notes(gitlab, pay):
