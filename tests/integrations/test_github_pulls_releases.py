@@ -8,7 +8,7 @@ for the task to retry, and the retry converges."""
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 
@@ -320,6 +320,20 @@ def _fact(application, number=1, **fields) -> PullRequestFact:
         "url": "",
     }
     return PullRequestFact(**(values | fields))
+
+
+def test_an_id_longer_than_its_column_is_refused_never_cut_short(pay):
+    """A nested GitLab group can make `group/sub/project!iid` longer than the 128 characters stored:
+    PostgreSQL refuses it; it must never keep the first 128 (the next sync would not find it)."""
+    fact = _fact(pay, 1, external_id=f"{'group/' * 25}project!1")
+    assert len(fact.external_id) > 128
+    try:
+        with transaction.atomic():
+            pull_requests_upsert(source="gitlab#1", facts=[fact])
+    except DataError:
+        assert not PullRequest.objects.exists()
+    else:  # SQLite does not enforce the length: it keeps the id whole
+        assert PullRequest.objects.get().external_id == fact.external_id
 
 
 def test_upsert_writes_only_what_changed(pay):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.db import connection, transaction
-from django.db.models import DateTimeField, Min, Q
+from django.db.models import CharField, DateTimeField, Min, Q
 from django.utils import timezone
 
 from releases.audit import audit_record, snapshot
@@ -262,7 +262,9 @@ def _insert_rows(model, names: tuple[str, ...], rows: list, *, returning=(), ski
         return []
     fields = [_field(model, name) for name in names]
     if connection.vendor == "postgresql":
-        select = ", ".join(f"(r->>{i})::{f.cast_db_type(connection)}" for i, f in enumerate(fields))
+        # Text is cast to unbounded varchar: a cast to varchar(n) would cut a longer value short
+        # silently, where the insert into the column refuses it.
+        select = ", ".join(f"(r->>{i})::{_cast(f)}" for i, f in enumerate(fields))
         unpacked = "jsonb_array_elements(%s::jsonb) AS r"
     else:
         select = ", ".join(f"json_extract(r.value, '$[{i}]')" for i in range(len(fields)))
@@ -276,6 +278,10 @@ def _insert_rows(model, names: tuple[str, ...], rows: list, *, returning=(), ski
     with connection.cursor() as cursor:
         cursor.execute(sql, [json.dumps(_json_ready(model, names, rows))])
         return cursor.fetchall() if returning else []
+
+
+def _cast(field) -> str:
+    return "varchar" if isinstance(field, CharField) else field.cast_db_type(connection)
 
 
 def _update_items(changed: list[tuple[tuple, int]]) -> None:
