@@ -34,8 +34,8 @@ from integrations.sync.base import RunContext, cursor_get, upsert_page
 from releases.facts.services.code_host import (
     PullRequestFact,
     ShippedFact,
-    github_releases_apply,
     pull_requests_upsert,
+    releases_shipped_apply,
 )
 from releases.facts.services.upserts import DeploymentFact, deployments_upsert
 from releases.models import Environment, Release
@@ -242,24 +242,38 @@ def _store_releases(
 ) -> None:
     """Published releases whose tag names one of the application's releases; the others (drafts,
     prereleases, unknown tags) store nothing and count as unchanged."""
-    shipped = [r for r in releases if r.shipped]
-    matched = releases_by_version(application_id, {r.tag for r in shipped})
+    shipped = [
+        (r.tag, r.published_at, f"GitHub release {r.tag} of {repo}, published {r.published_at.isoformat()}")
+        for r in releases
+        if r.shipped
+    ]
+    shipped_releases_store(context, stream, application_id, shipped, fetched=len(releases), cursor=cursor)
+
+
+def shipped_releases_store(
+    context: RunContext,
+    stream: str,
+    application_id: int,
+    shipped: list[tuple[str, datetime, str]],
+    *,
+    fetched: int,
+    cursor: dict,
+) -> None:
+    """A code host's shipped releases, (tag, when, evidence) each: those whose tag names one of the
+    application's releases mark it released; every other one fetched counts as unchanged."""
+    matched = releases_by_version(application_id, {tag for tag, _, _ in shipped})
     facts = [
-        ShippedFact(
-            release_id=matched[r.tag],
-            shipped_at=r.published_at,
-            evidence=f"GitHub release {r.tag} of {repo}, published {r.published_at.isoformat()}",
-        )
-        for r in shipped
-        if r.tag in matched
+        ShippedFact(release_id=matched[tag], shipped_at=at, evidence=evidence)
+        for tag, at, evidence in shipped
+        if tag in matched
     ]
 
     def store():
-        result = github_releases_apply(facts=facts)
-        result.unchanged += len(releases) - len(facts)
+        result = releases_shipped_apply(facts=facts)
+        result.unchanged += fetched - len(facts)
         return result
 
-    upsert_page(context=context, stream=stream, cursor=cursor, fetched=len(releases), store=store)
+    upsert_page(context=context, stream=stream, cursor=cursor, fetched=fetched, store=store)
 
 
 # --- shared -----------------------------------------------------------------------------------------

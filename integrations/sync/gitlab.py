@@ -23,6 +23,7 @@ for Jenkins: GitLab expires old pipelines, and a release's build history outlive
 """
 
 from datetime import datetime, timedelta
+from functools import partial
 
 from integrations.clients.gitlab import GitlabClient, project_path
 from integrations.http import SyncError
@@ -35,13 +36,8 @@ from integrations.parse.gitlab import (
     build_timing,
 )
 from integrations.sync.base import RunContext, cursor_get, upsert_page
-from integrations.sync.github import environments_by_name, releases_by_version
-from releases.facts.services.code_host import (
-    PullRequestFact,
-    ShippedFact,
-    github_releases_apply,
-    pull_requests_upsert,
-)
+from integrations.sync.github import environments_by_name, releases_by_version, shipped_releases_store
+from releases.facts.services.code_host import PullRequestFact, pull_requests_upsert
 from releases.facts.services.upserts import (
     BuildFact,
     DeploymentFact,
@@ -83,18 +79,14 @@ def gitlab_connection_test(*, connection: Connection, client: GitlabClient) -> s
     return f"Connected to {connection.base_url}; readable: {', '.join(readable)}."
 
 
-def _since(context: RunContext, stream: str) -> tuple[datetime | None, str]:
-    """The stream's watermark, and the `updated_after` to ask for (the watermark less the overlap)."""
+def _watermarked(context: RunContext, stream: str, listing):
+    """The pages `listing(updated_after=...)` reads from the stream's watermark less the overlap, each with
+    the cursor to store it with: the newest update read so far."""
     watermark = cursor_get(context.connection, stream).watermark
-    if not watermark:
-        return None, ""
-    newest = datetime.fromisoformat(watermark)
-    return newest, (newest - OVERLAP).isoformat()
-
-
-def _watermark(newest: datetime | None, items) -> dict:
-    newest = max([item.updated_at for item in items] + ([newest] if newest else []), default=None)
-    return {"watermark": newest.isoformat() if newest else ""}
+    newest = datetime.fromisoformat(watermark) if watermark else None
+    for items, meta in listing(updated_after=(newest - OVERLAP).isoformat() if newest else ""):
+        newest = max([item.updated_at for item in items] + ([newest] if newest else []), default=None)
+        yield items, meta, {"watermark": newest.isoformat() if newest else ""}
 
 
 # --- merge requests -------------------------------------------------------------------------------
@@ -103,14 +95,13 @@ def _watermark(newest: datetime | None, items) -> dict:
 def _sync_merge_requests(context: RunContext, client: GitlabClient, project: str, application_id: int):
     """Pages of 100 (GitLab's most), stored about STORE_BATCH a transaction, each with the watermark."""
     stream = f"merge_requests:{project}"
-    newest, since = _since(context, stream)
     batch, pages = [], 0
-    for merge_requests, meta in client.merge_requests(project, updated_after=since):
+    for merge_requests, meta, cursor in _watermarked(
+        context, stream, partial(client.merge_requests, project)
+    ):
         batch, pages = batch + merge_requests, pages + 1
         if len(batch) < STORE_BATCH and meta.next_url:
             continue
-        cursor = _watermark(newest, batch)
-        newest = datetime.fromisoformat(cursor["watermark"]) if cursor["watermark"] else newest
         _store_merge_requests(context, stream, project, application_id, batch, cursor, pages)
         batch, pages = [], 0
 
@@ -160,10 +151,7 @@ def _merge_request_facts(
 
 def _sync_pipelines(context: RunContext, client: GitlabClient, project: str, application_id: int):
     stream = f"pipelines:{project}"
-    newest, since = _since(context, stream)
-    for pipelines, _ in client.pipelines(project, updated_after=since):
-        cursor = _watermark(newest, pipelines)
-        newest = datetime.fromisoformat(cursor["watermark"]) if cursor["watermark"] else newest
+    for pipelines, _, cursor in _watermarked(context, stream, partial(client.pipelines, project)):
         _store_pipelines(context, client, stream, project, application_id, pipelines, cursor)
 
 
@@ -224,10 +212,7 @@ def _store_pipelines(
 
 def _sync_deployments(context: RunContext, client: GitlabClient, project: str, application_id: int):
     stream = f"deployments:{project}"
-    newest, since = _since(context, stream)
-    for deployments, _ in client.deployments(project, updated_after=since):
-        cursor = _watermark(newest, deployments)
-        newest = datetime.fromisoformat(cursor["watermark"]) if cursor["watermark"] else newest
+    for deployments, _, cursor in _watermarked(context, stream, partial(client.deployments, project)):
         facts = _deployment_facts(context.connection, project, application_id, deployments)
         upsert_page(
             context=context,
@@ -273,24 +258,12 @@ def _store_releases(
 ) -> None:
     """Releases dated in the past whose tag names one of the application's releases; the others
     (upcoming, unknown tags) store nothing and count as unchanged."""
-    shipped = [r for r in releases if r.shipped]
-    matched = releases_by_version(application_id, {r.tag for r in shipped})
-    facts = [
-        ShippedFact(
-            release_id=matched[r.tag],
-            shipped_at=r.released_at,
-            evidence=f"GitLab release {r.tag} of {project}, released {r.released_at.isoformat()}",
-        )
-        for r in shipped
-        if r.tag in matched
+    shipped = [
+        (r.tag, r.released_at, f"GitLab release {r.tag} of {project}, released {r.released_at.isoformat()}")
+        for r in releases
+        if r.shipped
     ]
-
-    def store():
-        result = github_releases_apply(facts=facts)
-        result.unchanged += len(releases) - len(facts)
-        return result
-
-    upsert_page(context=context, stream=stream, cursor={}, fetched=len(releases), store=store)
+    shipped_releases_store(context, stream, application_id, shipped, fetched=len(releases), cursor={})
 
 
 # --- reconcile ------------------------------------------------------------------------------------

@@ -1,7 +1,10 @@
-"""The Jira sandbox on loopback, and a connection pointed at it with two mapped projects."""
+"""The Jira sandbox on loopback, a connection pointed at it with two mapped projects, and the retries
+the sync task asks Celery for."""
 
 import pytest
+from celery.exceptions import Retry
 
+from integrations import tasks
 from integrations.models import Connection
 from integrations.sandbox.dataset import JiraDataset
 from integrations.sandbox.jira import JiraRoutes
@@ -53,3 +56,16 @@ def jira_connection(db):
         return connection
 
     return make
+
+
+@pytest.fixture
+def retries(monkeypatch):
+    """The countdowns the sync task asked Celery to retry with (instead of Celery retrying at once)."""
+    asked = []
+
+    def retry(*, countdown, **kwargs):
+        asked.append(countdown)
+        return Retry(when=countdown)
+
+    monkeypatch.setattr(tasks.connection_sync_task, "retry", retry)
+    return asked

@@ -34,19 +34,6 @@ DOMAIN_TABLES = ("releases_pullrequest", "releases_build", "releases_testrun", "
 
 
 @pytest.fixture
-def retries(monkeypatch):
-    """The countdowns the sync task asked Celery to retry with (instead of Celery retrying at once)."""
-    asked = []
-
-    def retry(*, countdown, **kwargs):
-        asked.append(countdown)
-        return Retry(when=countdown)
-
-    monkeypatch.setattr(tasks.connection_sync_task, "retry", retry)
-    return asked
-
-
-@pytest.fixture
 def gitlab(serve):
     def start(*, merge_requests=30, pipelines=12, deployments=12) -> SandboxServer:
         dataset = GitlabDataset(

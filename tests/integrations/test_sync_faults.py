@@ -24,19 +24,6 @@ pytestmark = pytest.mark.django_db
 FAST = {"backoff_seconds": 0.2, "timeout": httpx.Timeout(0.5)}
 
 
-@pytest.fixture
-def retries(monkeypatch):
-    """The countdowns the sync task asked Celery to retry with (instead of Celery retrying at once)."""
-    asked = []
-
-    def retry(*, countdown, **kwargs):
-        asked.append(countdown)
-        return Retry(when=countdown)
-
-    monkeypatch.setattr(tasks.connection_sync_task, "retry", retry)
-    return asked
-
-
 def run_task(run: SyncRun, *, retries_so_far: int = 0) -> dict:
     tasks.connection_sync_task.push_request(retries=retries_so_far)
     try:

@@ -73,7 +73,7 @@ class ShippedFact:
     evidence: str  # in words, for the audit trail: what the tool published
 
 
-def github_releases_apply(*, facts: list[ShippedFact]) -> UpsertResult:
+def releases_shipped_apply(*, facts: list[ShippedFact]) -> UpsertResult:
     """Mark each named release released on the day it was published, unless it is released or
     cancelled already (then nothing is written: a re-sync changes nothing). Each change is audited
     as the system, its gates follow the status, and the forecast is refreshed after the commit."""
