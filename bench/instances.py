@@ -88,8 +88,9 @@ print(json.dumps({{"status": run.status, "fetched": run.items_fetched, "error": 
 HEARTBEAT_SEND = """
 import json, time
 from portal.tasks import worker_heartbeat_task
+sent = time.time()  # before sending: a worker on an idle broker may run it before delay() returns
 worker_heartbeat_task.delay()
-print(json.dumps({"sent": time.time()}))
+print(json.dumps({"sent": sent}))
 """
 
 

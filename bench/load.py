@@ -1,19 +1,16 @@
 """Load and faults: simulated users through nginx on the scaled-out portal while a big Jira sync runs, and
-Redis restarted, the database cut off and one web node killed mid-run; one JSON object on stdout.
+Redis and PostgreSQL restarted and one web node killed mid-run; one JSON object on stdout.
 
     .venv/bin/python bench/load.py [--scale medium] [--users 16] [--minutes 5] [--issues 100000]
-                                   [--database-url postgres://postgres@127.0.0.1:5432/fd_load]
     .venv/bin/python bench/load.py --minutes 0.5 --issues 5000 --users 8        # a smoke run
 
 The topology is bench/scaleout.py's Cluster (two gunicorn nodes behind nginx with TLS, two workers, one
-beat), on ports 8500-8503, with two pieces of its own, both in the temporary folder:
-- Redis: a dedicated redis-server on 127.0.0.1:8510 with append-only persistence (the machine's shared
-  Redis is never restarted);
-- a TCP proxy (bench/tcp_proxy.py) on 127.0.0.1:8511 between the nodes, workers and beat and PostgreSQL:
-  cutting it is the database outage (the shared PostgreSQL server is never stopped). The bench's own
-  checks read the database directly.
-The database is dropped, created, migrated and seeded with `seed_demo --scale S` (medium by default:
-enterprise takes too long to seed on a 2-core machine for each run). Every process runs under nice -n 10.
+beat), on ports 8500-8503, with two servers of its own, both in the temporary folder (the machine's
+shared Redis and PostgreSQL are never restarted):
+- Redis: a dedicated redis-server on 127.0.0.1:8510 with append-only persistence;
+- PostgreSQL: a dedicated server on 127.0.0.1:8511 (bench/postgres_server.py: initdb, pg_ctl).
+The database is created, migrated and seeded with `seed_demo --scale S` (medium by default: enterprise
+takes too long to seed on a 2-core machine for each run). Every process runs under nice -n 10.
 
 The users are bench/mixed_load.py's browsing users (calendar, filters, release pages, gate queue,
 booking board, integrations), cycled to --users, and among them: release managers and environment
@@ -21,14 +18,18 @@ admins who request bookings through the form (each a slot of its own, its purpos
 reviewers who sign gates through the API (GET the state hash, POST the sign-off with their password),
 and API readers (the release list with a personal token). A Jira sync of --issues issues runs meanwhile
 (queued again from its cursor if a fault makes it fail), and a marker task is sent every half second.
+Each user pauses 1-5 s between requests (seeded; --think-min-ms, --think-ms), as a person reading a page
+does: 16 such users ask about 5 requests a second. `--think-min-ms 0 --think-ms 200` makes them click as
+fast as the portal answers: a capacity run, which saturates a 2-core machine at about 40 requests a second.
 
 The faults, at 20 %, 45 % and 70 % of the run: Redis restarted (SIGTERM, so the append-only file is
-written, then started again on the same folder); the database proxy cut for --outage-seconds (/healthz
-through nginx polled meanwhile: 503 expected, and the seconds until it answers 200 again after the cut
-ends); web node 2 SIGKILLed (the other one serves the rest of the run). Each fault's window runs from its
-start until the portal answers /healthz with 200 again, plus 5 s; errors are split into inside and
-outside the windows. At the end: markers sent vs run (none lost, none twice), the sync's issues stored
-once each, every acknowledged booking and sign-off present once and none present twice.
+written, then started again on the same folder); PostgreSQL restarted: stopped (a fast shutdown ends every
+session), kept down for --outage-seconds, started again (/healthz of a node polled meanwhile: 503 expected,
+and the seconds until it and nginx answer 200 again after the start); web node 2 SIGKILLed (the other
+one serves the rest of the run). Each fault's window runs from its start until the portal answers
+/healthz with 200 again, plus 5 s; errors are split into inside and outside the windows. At the end:
+markers sent vs run (none lost, none twice), the sync's issues stored once each, every acknowledged
+booking and sign-off present once and none present twice.
 
 Reported: p50/p95 per request kind and overall (every request, errors included) and overall outside the
 fault windows; the p95 target (300 ms) is judged outside the windows, as are the errors (target 0).
@@ -55,10 +56,11 @@ from pathlib import Path
 
 import httpx
 from mixed_load import USERS, Sample, User, browse, find_subjects, page_urls, stop_on_signals
-from scaleout import BIN, REPO, Cluster, _wait_for
+from postgres_server import PostgresServer
+from scaleout import REPO, Cluster, _wait_for
 
 PROXY_PORT, NODE_PORTS, SANDBOX_PORT = 8500, (8501, 8502), 8503
-REDIS_PORT, DATABASE_PROXY_PORT = 8510, 8511
+REDIS_PORT, POSTGRES_PORT = 8510, 8511
 NICE = 10
 UPSTREAM = "max_fails=2 fail_timeout=10s"  # each node in nginx's upstream, as docs/deployment.md has it
 TARGETS = {"p95_ms": 300, "errors_outside_faults": 0}
@@ -84,7 +86,10 @@ def main() -> None:
         cluster = None
         try:
             start_redis(folder, helpers)
-            start_database_proxy(options.database_url, folder, helpers)
+            database = PostgresServer(folder, POSTGRES_PORT, nice=NICE)
+            helpers["postgres"] = database
+            database.start()
+            options.database_url = database.url
             options.redis_url = f"redis://127.0.0.1:{REDIS_PORT}/0"
             cluster = Cluster(
                 folder,
@@ -107,18 +112,18 @@ def main() -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/fd_load")
     parser.add_argument("--scale", default="medium", choices=["small", "medium", "enterprise"])
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--minutes", type=float, default=5)
     parser.add_argument("--issues", type=int, default=100_000, help="Jira sandbox issues the sync reads")
-    parser.add_argument("--outage-seconds", type=float, default=20, help="how long the database is cut")
-    parser.add_argument("--think-ms", type=int, default=200, help="the most think time between requests")
+    parser.add_argument("--outage-seconds", type=float, default=20, help="how long PostgreSQL stays down")
+    parser.add_argument("--think-ms", type=int, default=5000, help="the most think time between requests")
+    parser.add_argument("--think-min-ms", type=int, default=1000, help="the least think time")
     parser.add_argument("--seed", type=int, default=1, help="seeds the users' choices and think times")
     return parser.parse_args()
 
 
-# --- Redis and the database proxy -------------------------------------------------------------------
+# --- Redis ------------------------------------------------------------------------------------------
 
 
 def start_redis(folder: Path, helpers: dict) -> None:
@@ -151,30 +156,10 @@ def restart_redis(folder: Path, helpers: dict) -> float:
     return round(time.monotonic() - started, 1)
 
 
-def start_database_proxy(database_url: str, folder: Path, helpers: dict) -> None:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(database_url)
-    target = f"{parts.hostname or '127.0.0.1'}:{parts.port or 5432}"
-    command = ["nice", "-n", str(NICE), str(BIN / "python"), str(REPO / "bench" / "tcp_proxy.py")]
-    command += ["--listen", str(DATABASE_PROXY_PORT), "--target", target]
-    log = open(folder / "tcp-proxy.log", "w")  # noqa: SIM115 (kept open while the process runs)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
-    helpers["database-proxy"] = process
-    if not process.stdout.readline():
-        raise RuntimeError("the database proxy did not start")
-
-
-def proxied(database_url: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(database_url)
-    netloc = parts.netloc.rsplit("@", 1)
-    host = f"127.0.0.1:{DATABASE_PROXY_PORT}"
-    return parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host).geturl()
-
-
 def stop_helpers(helpers: dict) -> None:
+    database = helpers.pop("postgres", None)
+    if database is not None and database.running():
+        database.stop()
     for process in helpers.values():
         if process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -196,9 +181,8 @@ def run(cluster: Cluster, options: argparse.Namespace, folder: Path, helpers: di
     cluster.prepare()
     cluster.manage("seed_demo", "--scale", options.scale)
     setup = {"seed_seconds": round(time.monotonic() - started, 1)}
-    cluster.env["DATABASE_URL"] = proxied(options.database_url)  # the portal's processes, not this one
     cluster.start_processes()
-    os.environ.update({**cluster.var("bench"), "DATABASE_URL": options.database_url})
+    os.environ.update(cluster.var("bench"))
     sys.path.insert(0, str(REPO))
     import django
 
@@ -238,13 +222,13 @@ def run(cluster: Cluster, options: argparse.Namespace, folder: Path, helpers: di
     for thread in background:
         thread.start()
     try:
-        schedule = [(0.20, "redis_restart"), (0.45, "database_outage"), (0.70, "web_node_killed")]
+        schedule = [(0.20, "redis_restart"), (0.45, "postgres_restart"), (0.70, "web_node_killed")]
         for fraction, fault in schedule:
             _sleep_until(load_started + fraction * options.minutes * 60, stop)
             if fault == "redis_restart":
                 faults.append(fault_redis(cluster, folder, helpers))
-            elif fault == "database_outage":
-                faults.append(fault_database(cluster, helpers, options.outage_seconds))
+            elif fault == "postgres_restart":
+                faults.append(fault_postgres(cluster, helpers, options.outage_seconds))
             else:
                 faults.append(fault_web_node(cluster))
         _sleep_until(deadline, stop)
@@ -255,6 +239,9 @@ def run(cluster: Cluster, options: argparse.Namespace, folder: Path, helpers: di
         for thread in threads + background:
             thread.join(timeout=60)
     seconds = time.monotonic() - load_started
+    from django.db import connection as database_connection
+
+    database_connection.close()  # opened before PostgreSQL's restart: the checks below open a new one
     marker_result = markers.result(timeout=60)
     sync_result = syncer.result(options.issues)
     windows = {f["fault"]: (f["window"][0], f["window"][1]) for f in faults}
@@ -281,13 +268,14 @@ def run(cluster: Cluster, options: argparse.Namespace, folder: Path, helpers: di
             "workers": 2,
             "beat": 1,
             "redis": f"dedicated redis-server on 127.0.0.1:{REDIS_PORT}, appendonly yes",
-            "database": f"PostgreSQL through a TCP proxy on 127.0.0.1:{DATABASE_PROXY_PORT}",
+            "database": f"a dedicated PostgreSQL server on 127.0.0.1:{POSTGRES_PORT}",
             "nice": NICE,
         },
         "scale": options.scale,
         "releases": subjects["releases"],
         **setup,
         "users": [user.name for user in users],
+        "think_ms": [options.think_min_ms, options.think_ms],
         "minutes": options.minutes,
         "load_seconds": round(seconds, 1),
         **report,
@@ -338,6 +326,7 @@ def make_users(options: argparse.Namespace, base: str, writes: "Writes") -> list
             options.think_ms / 1000,
             actions=actions,
             client_options=client_options,
+            think_min_s=options.think_min_ms / 1000,
         )
         for name, pages in chosen
     ]
@@ -563,13 +552,16 @@ class MarkerSender:
 
 
 class SyncDriver:
-    """Queues the Jira sync; when a fault makes a run fail it is queued again and goes on from its cursor."""
+    """Queues the Jira sync; when a fault makes a run fail it is queued again and goes on from its cursor.
+    It reads the run through Django, so while PostgreSQL is down it waits and reconnects."""
 
     def __init__(self, connection):
         self.connection = connection
         self.runs: list[dict] = []
 
     def run(self, stop: threading.Event) -> None:
+        from django.db import connection
+
         from integrations.sync.base import ACTIVE, SyncAlreadyRunning
         from integrations.tasks import sync_run_queue
 
@@ -579,12 +571,16 @@ class SyncDriver:
             except SyncAlreadyRunning:
                 stop.wait(2)
                 continue
-            except Exception:  # the broker is away: try again shortly
+            except Exception:  # the broker or the database is away: try again shortly
+                connection.close()
                 stop.wait(2)
                 continue
             while current.status in ACTIVE and not stop.is_set():
                 stop.wait(1)
-                current.refresh_from_db()
+                try:
+                    current.refresh_from_db()
+                except Exception:  # the database is away (its restart): a new connection next time
+                    connection.close()
             self.runs.append({"id": current.pk, "status": current.status, "error": current.error[:200]})
             if current.status == "succeeded":
                 return
@@ -634,10 +630,22 @@ class Supervisor:
                         "exit_code": process.returncode,
                         "at_s": round(time.monotonic() - self.started, 1),
                         "reason": reason[-1] if reason else "",
+                        "where": _innermost_frames(log),
                     }
                 )
                 if not stop.wait(self.RESTART_S):
                     self.cluster.respawn(name)
+
+
+def _innermost_frames(log: str, count: int = 4) -> list[str]:
+    """The last frames of the log's last traceback, as `file:line in function` (where a crash came from)."""
+    frames = re.findall(
+        r'File "([^"]+)", line (\d+), in (\S+)', log.rsplit("Traceback (most recent call last)", 1)[-1]
+    )
+    return [
+        f"{Path(path).parent.name}/{Path(path).name}:{line} in {function}"
+        for path, line, function in frames[-count:]
+    ]
 
 
 # --- the faults -------------------------------------------------------------------------------------
@@ -674,10 +682,10 @@ def fault_redis(cluster: Cluster, folder: Path, helpers: dict) -> dict:
     }
 
 
-def fault_database(cluster: Cluster, helpers: dict, seconds: float) -> dict:
-    proxy = helpers["database-proxy"]
+def fault_postgres(cluster: Cluster, helpers: dict, seconds: float) -> dict:
+    database = helpers["postgres"]
     started = time.monotonic()
-    proxy.send_signal(signal.SIGUSR1)
+    database.stop()
     node = f"http://127.0.0.1:{NODE_PORTS[0]}"
     statuses: dict[str, Counter] = {"node": Counter(), "nginx": Counter()}
     while time.monotonic() < started + seconds:
@@ -686,18 +694,18 @@ def fault_database(cluster: Cluster, helpers: dict, seconds: float) -> dict:
             for where, code in codes.items():
                 statuses[where][code] += 1
         time.sleep(0.5)
-    proxy.send_signal(signal.SIGUSR2)
-    restored = time.monotonic()
-    node_back = _until_healthy(node, restored)
-    nginx_back = _until_healthy(cluster.base, restored)
+    database.start()
+    started_again = time.monotonic()
+    node_back = _until_healthy(node, started_again)
+    nginx_back = _until_healthy(cluster.base, started_again)
     return {
-        "fault": "database_outage",
-        "cut_s": round(restored - started, 1),
+        "fault": "postgres_restart",
+        "down_s": round(started_again - started, 1),
         "healthz_during_outage": {
             where: {str(code): n for code, n in sorted(found.items())} for where, found in statuses.items()
         },
-        "node_healthz_200_after_restore_s": node_back,
-        "nginx_healthz_200_after_restore_s": nginx_back,
+        "node_healthz_200_after_start_s": node_back,
+        "nginx_healthz_200_after_start_s": nginx_back,
         "window": [started, time.monotonic() + GRACE_S],
         # The portal's own answer is the node's: nginx turns both nodes' 503s into "no live upstream".
         "ok": set(statuses["node"]) == {503} and node_back is not None and nginx_back is not None,

@@ -350,6 +350,10 @@ class User:
     # bench/load.py: pages that are not one GET (page name -> action(client, user)), and httpx options.
     actions: dict = field(default_factory=dict)
     client_options: dict = field(default_factory=dict)
+    think_min_s: float = 0.0  # each pause is drawn between think_min_s and think_s
+
+    def think(self, stop: threading.Event) -> None:
+        stop.wait(self.rng.uniform(self.think_min_s, self.think_s))
 
 
 def run_load(options, base: str, subjects: dict, connection, processes: dict) -> dict:
@@ -428,15 +432,15 @@ def browse(user: User, base: str, password: str, signed_in: threading.Barrier, s
                     break
                 if page in user.actions:
                     user.actions[page](client, user)
-                    stop.wait(user.rng.uniform(0, user.think_s))
+                    user.think(stop)
                     continue
                 make_url, headers = user.urls[page]
                 body = visit(client, user, page, make_url(user.rng), headers)
                 if page == "integrations" and (poll := PROGRESS_URL.search(body)):
                     for _ in range(PROGRESS_POLLS):
-                        stop.wait(user.rng.uniform(0, user.think_s))
+                        user.think(stop)
                         visit(client, user, "integrations_progress", poll[1], {"HX-Request": "true"})
-                stop.wait(user.rng.uniform(0, user.think_s))
+                user.think(stop)
 
 
 def login(client, username: str, password: str) -> None:
