@@ -637,7 +637,7 @@ class Supervisor:
                     self.cluster.respawn(name)
 
 
-def _innermost_frames(log: str, count: int = 8) -> list[str]:
+def _innermost_frames(log: str, count: int = 16) -> list[str]:
     """The last frames of the log's last traceback, as `file:line in function` (where a crash came from)."""
     frames = re.findall(
         r'File "([^"]+)", line (\d+), in (\S+)', log.rsplit("Traceback (most recent call last)", 1)[-1]
